@@ -1,0 +1,67 @@
+import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import type { Config } from './config/schema.js'
+import type { Storage } from './storage/storage.js'
+import type { UserProvider } from './authn/users.js'
+import type { Clock } from './common/clock.js'
+import type { Notifier } from './notifier/notifier.js'
+import { registerSecurityHeaders } from './server/headers.js'
+import { healthPlugin } from './server/health.js'
+import { makeTrustProxy } from './server/proxy.js'
+import { replyInternalError } from './server/errors.js'
+import { parseForm } from './server/form.js'
+import { portalPlugin } from './portal/plugin.js'
+import { oidcPlugin } from './oidc/plugin.js'
+
+/** Everything the HTTP application needs, handed in: buildApp never reads files or the environment. */
+export interface AppDeps {
+  config: Config
+  storage: Storage
+  users: UserProvider
+  clock: Clock
+  notifier: Notifier
+  /** A pino-compatible logger; tests pass a silent or capturing one. */
+  logger?: FastifyBaseLogger
+  /** HTTPS options for the server itself (server.tls), read by the caller. */
+  https?: { key: Buffer; cert: Buffer }
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    ...(deps.https ? { https: deps.https } : {}),
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: makeTrustProxy(config.server.trustedProxies),
+    // Query strings and bodies never reach the request log (CONVENTIONS §9).
+    disableRequestLogging: false,
+    requestTimeout: config.server.timeouts.readSeconds * 1000 + config.server.timeouts.writeSeconds * 1000,
+    keepAliveTimeout: config.server.timeouts.idleSeconds * 1000,
+    // Hostile JSON: `__proto__` and `constructor.prototype` keys are refused with 400 (security.md X3).
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  }) as unknown as FastifyInstance
+
+  registerSecurityHeaders(app)
+  app.setErrorHandler(replyInternalError)
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
+  })
+  await app.register(cookie)
+  // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (security.md X2).
+  await app.register(formbody, { parser: parseForm, bodyLimit: config.server.bodyLimitBytes })
+
+  const prefix = config.server.path ? `/${config.server.path}` : ''
+  await app.register(
+    async (scoped) => {
+      if (!config.server.disableHealthcheck) await scoped.register(healthPlugin, deps)
+      await scoped.register(portalPlugin, deps)
+      if (config.identityProviders.oidc) await scoped.register(oidcPlugin, deps)
+    },
+    { prefix },
+  )
+  return app
+}

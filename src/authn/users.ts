@@ -1,0 +1,24 @@
+/** A user as the users file describes them, after parsing. Disabled users are never returned. */
+export interface User {
+  /** The username exactly as keyed in the users file. */
+  username: string
+  displayName: string
+  /** First is the primary address (`email` claim); the rest become `alt_emails`. */
+  emails: string[]
+  groups: string[]
+}
+
+export type FirstFactorResult =
+  | { ok: true; user: User }
+  /** The reason is for the log only; every failure looks the same on the wire (security.md B2). */
+  | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'too_long' }
+
+/** The authentication backend (the users file now; LDAP could implement it later). */
+export interface UserProvider {
+  /** Looks a user up by username (or email when `search.email`), honouring `search.case_insensitive`. */
+  findUser(login: string): User | undefined
+  /** Verifies a password; an unknown user costs the same as a wrong password. */
+  checkPassword(login: string, password: string): Promise<FirstFactorResult>
+  /** Stops watching the file. */
+  close(): void
+}

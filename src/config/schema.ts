@@ -1,0 +1,256 @@
+/**
+ * The normalised configuration model. Authelia's 4.37 and 4.38+ key names both load into this one
+ * shape (see config/load.ts); every default is filled in once, then the object is frozen and passed
+ * in. Durations are whole seconds, sizes bytes. Secrets are never defaulted.
+ */
+
+export type Theme = 'light' | 'dark' | 'grey' | 'auto' | 'oled'
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error'
+export type Policy = 'bypass' | 'one_factor' | 'two_factor' | 'deny'
+export type SameSite = 'none' | 'lax' | 'strict'
+export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512'
+export type ConsentMode = 'explicit' | 'implicit' | 'pre-configured'
+export type PkceEnforcement = 'never' | 'public_clients_only' | 'always'
+export type TokenEndpointAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'client_secret_jwt'
+  | 'private_key_jwt'
+  | 'none'
+export type SigningAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA'
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'implicit' | 'password'
+export type ResponseMode = 'form_post' | 'query' | 'fragment'
+export type OidcScope = 'openid' | 'email' | 'profile' | 'groups' | 'offline_access'
+
+export interface ServerConfig {
+  host: string
+  port: number
+  /** Sub-path prefix without slashes ('' = root), e.g. 'authelia' → routes under /authelia/. */
+  path: string
+  tls?: { key: string; certificate: string }
+  /** Addresses or CIDRs whose X-Forwarded-* headers are believed (Latchkey: `server.trusted_proxies`). */
+  trustedProxies: string[]
+  /** Body limit for every route (security.md X1). */
+  bodyLimitBytes: number
+  timeouts: { readSeconds: number; writeSeconds: number; idleSeconds: number }
+  disableHealthcheck: boolean
+}
+
+export interface LogConfig {
+  level: LogLevel
+  format: 'text' | 'json'
+  filePath?: string
+  keepStdout: boolean
+}
+
+export interface TotpConfig {
+  disable: boolean
+  issuer: string
+  algorithm: TotpAlgorithm
+  digits: 6 | 8
+  periodSeconds: number
+  skew: number
+  secretSizeBytes: number
+  /** 4.38+ `disable_reuse_security_policy`; Latchkey refuses reuse unless this is true. */
+  disableReuseSecurityPolicy: boolean
+}
+
+export interface PasswordHashConfig {
+  algorithm: 'argon2' | 'sha2crypt' | 'pbkdf2' | 'bcrypt' | 'scrypt'
+  argon2: { variant: 'argon2id' | 'argon2i' | 'argon2d'; iterations: number; memoryKiB: number; parallelism: number; keyLength: number; saltLength: number }
+  sha2crypt: { variant: 'sha512' | 'sha256'; iterations: number; saltLength: number }
+  pbkdf2: { variant: 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512'; iterations: number; saltLength: number }
+  bcrypt: { variant: 'standard' | 'sha256'; cost: number }
+  scrypt: { iterations: number; blockSize: number; parallelism: number; keyLength: number; saltLength: number }
+}
+
+export interface FileBackendConfig {
+  /** Absolute path (relative paths are resolved against the config file's folder at load). */
+  path: string
+  watch: boolean
+  searchEmail: boolean
+  searchCaseInsensitive: boolean
+  password: PasswordHashConfig
+}
+
+export interface AccessControlRule {
+  domain: string[]
+  domainRegex: string[]
+  policy: Policy
+  subject: string[][]
+  networks: string[]
+  resources: string[]
+  methods: string[]
+}
+
+export interface AccessControlConfig {
+  defaultPolicy: Policy
+  networks: Array<{ name: string; networks: string[] }>
+  rules: AccessControlRule[]
+}
+
+export interface SessionCookieConfig {
+  domain: string
+  /** 4.38+ `authelia_url`: the portal URL for this cookie domain. */
+  autheliaUrl?: string
+  defaultRedirectionUrl?: string
+  name: string
+  sameSite: SameSite
+  expirationSeconds: number
+  inactivitySeconds: number
+  /** -1 disables "remember me". */
+  rememberMeSeconds: number
+}
+
+export interface SessionConfig {
+  /** Normalised: the 4.37 `session.domain` becomes one entry here. */
+  cookies: SessionCookieConfig[]
+  secret?: string
+  redis?: { host: string; port: number; username?: string; password?: string; databaseIndex: number }
+}
+
+export interface RegulationConfig {
+  maxRetries: number
+  findTimeSeconds: number
+  banTimeSeconds: number
+}
+
+export interface StorageConfig {
+  encryptionKey: string
+  local?: { path: string }
+  postgres?: { host: string; port: number; database: string; schema: string; username: string; password?: string; timeoutSeconds: number }
+  mysql?: { host: string; port: number; database: string; username: string; password?: string; timeoutSeconds: number }
+}
+
+export interface SmtpConfig {
+  host: string
+  port: number
+  /** 'smtps' = implicit TLS (port 465), 'smtp'/'submission' = STARTTLS when offered. */
+  scheme: 'smtp' | 'submission' | 'smtps'
+  username?: string
+  password?: string
+  sender: string
+  identifier: string
+  subject: string
+  timeoutSeconds: number
+  startupCheckAddress: string
+  disableRequireTls: boolean
+  disableStarttls: boolean
+  disableHtmlEmails: boolean
+  tls: { serverName?: string; skipVerify: boolean; minimumVersion: 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3' }
+}
+
+export interface NotifierConfig {
+  disableStartupCheck: boolean
+  filesystem?: { filename: string }
+  smtp?: SmtpConfig
+}
+
+export interface IssuerKeyConfig {
+  /** Stable `kid`; derived from the key's thumbprint when not configured. */
+  keyId?: string
+  algorithm: SigningAlgorithm
+  use: 'sig'
+  /** PEM private key. */
+  key: string
+  certificateChain?: string
+}
+
+export interface OidcClientConfig {
+  id: string
+  description: string
+  /** The encoded digest or plaintext exactly as configured; undefined for public clients. */
+  secret?: string
+  sectorIdentifier: string
+  public: boolean
+  authorizationPolicy: 'one_factor' | 'two_factor'
+  /** `auto` is resolved at load: pre-configured when a duration is set, else explicit. */
+  consentMode: ConsentMode
+  preConfiguredConsentDurationSeconds: number
+  audience: string[]
+  scopes: OidcScope[]
+  redirectUris: string[]
+  grantTypes: GrantType[]
+  responseTypes: string[]
+  responseModes: ResponseMode[]
+  userinfoSigningAlgorithm: 'none' | SigningAlgorithm
+  idTokenSigningAlgorithm: SigningAlgorithm
+  /** Undefined = accept both client_secret_basic and client_secret_post (Authelia 4.37 behaviour). */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod
+  requirePkce: boolean
+  pkceChallengeMethod?: 'S256' | 'plain'
+}
+
+export interface OidcConfig {
+  hmacSecret?: string
+  /** Latchkey extension `identity_providers.oidc.issuer`: fixed issuer URL (else from the request). */
+  issuer?: string
+  issuerPrivateKeys: IssuerKeyConfig[]
+  lifespans: { accessTokenSeconds: number; authorizeCodeSeconds: number; idTokenSeconds: number; refreshTokenSeconds: number }
+  enableClientDebugMessages: boolean
+  minimumParameterEntropy: number
+  enforcePkce: PkceEnforcement
+  enablePkcePlainChallenge: boolean
+  cors: { endpoints: string[]; allowedOrigins: string[]; allowedOriginsFromClientRedirectUris: boolean }
+  clients: OidcClientConfig[]
+}
+
+export interface Config {
+  theme: Theme
+  jwtSecret?: string
+  defaultRedirectionUrl?: string
+  default2faMethod?: string
+  certificatesDirectory?: string
+  server: ServerConfig
+  log: LogConfig
+  totp: TotpConfig
+  authenticationBackend: { file: FileBackendConfig }
+  accessControl: AccessControlConfig
+  session: SessionConfig
+  regulation: RegulationConfig
+  storage: StorageConfig
+  notifier: NotifierConfig
+  identityProviders: { oidc?: OidcConfig }
+}
+
+export const DEFAULTS = {
+  theme: 'light',
+  server: {
+    host: '0.0.0.0',
+    port: 9091,
+    path: '',
+    trustedProxies: [] as string[],
+    bodyLimitBytes: 64 * 1024,
+    timeouts: { readSeconds: 6, writeSeconds: 6, idleSeconds: 30 },
+    disableHealthcheck: false,
+  },
+  log: { level: 'info', format: 'text', keepStdout: false },
+  totp: { disable: false, issuer: 'Authelia', algorithm: 'SHA1', digits: 6, periodSeconds: 30, skew: 1, secretSizeBytes: 32, disableReuseSecurityPolicy: false },
+  password: {
+    algorithm: 'argon2',
+    argon2: { variant: 'argon2id', iterations: 3, memoryKiB: 65536, parallelism: 4, keyLength: 32, saltLength: 16 },
+    sha2crypt: { variant: 'sha512', iterations: 50000, saltLength: 16 },
+    pbkdf2: { variant: 'sha512', iterations: 310000, saltLength: 16 },
+    bcrypt: { variant: 'standard', cost: 12 },
+    scrypt: { iterations: 16, blockSize: 8, parallelism: 1, keyLength: 32, saltLength: 16 },
+  },
+  accessControl: { defaultPolicy: 'deny' },
+  session: { name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000 },
+  regulation: { maxRetries: 3, findTimeSeconds: 120, banTimeSeconds: 300 },
+  smtp: { port: 25, identifier: 'localhost', subject: '[Authelia] {title}', timeoutSeconds: 5, startupCheckAddress: 'test@authelia.com' },
+  oidc: {
+    lifespans: { accessTokenSeconds: 3600, authorizeCodeSeconds: 60, idTokenSeconds: 3600, refreshTokenSeconds: 5400 },
+    minimumParameterEntropy: 8,
+    enforcePkce: 'public_clients_only',
+  },
+  client: {
+    authorizationPolicy: 'two_factor',
+    preConfiguredConsentDurationSeconds: 604800,
+    scopes: ['openid', 'groups', 'profile', 'email'],
+    grantTypes: ['refresh_token', 'authorization_code'],
+    responseTypes: ['code'],
+    responseModes: ['form_post', 'query', 'fragment'],
+    userinfoSigningAlgorithm: 'none',
+    idTokenSigningAlgorithm: 'RS256',
+  },
+} as const

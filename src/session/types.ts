@@ -1,0 +1,22 @@
+import type { SessionCookieConfig } from '../config/schema.js'
+import type { SessionData } from '../storage/storage.js'
+
+/**
+ * The session of the current request, loaded by the session plugin (src/session/plugin.ts) in an
+ * onRequest hook and exposed as `request.session`. The cookie carries a random id; storage is keyed
+ * by the SHA-256 hex of that id, so a database dump holds no usable cookie.
+ */
+export interface LoadedSession {
+  /** The raw cookie value (never logged). */
+  id: string
+  data: SessionData
+  /** The session.cookies[] entry whose domain matched the request host. */
+  cookie: SessionCookieConfig
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** null when the request carries no valid (unexpired, active) session. */
+    session: LoadedSession | null
+  }
+}

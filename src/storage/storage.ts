@@ -1,0 +1,281 @@
+/**
+ * The storage contract. Every domain talks to durable state only through these interfaces; SQLite
+ * implements them now (storage/sqlite/), PostgreSQL later. Rules for every implementation:
+ * - Times are Unix seconds supplied by the caller's Clock; storage never reads the clock.
+ * - `find*` resolves `undefined` when absent; a rejection is a real failure.
+ * - Each method is atomic on its own; no transaction handles cross this line.
+ * - Codes and tokens arrive already hashed (SHA-256, hex); TOTP secrets are encrypted by the
+ *   implementation with AES-256-GCM under a key derived from `storage.encryption_key`, bound to
+ *   the username, so a database dump holds no secret in clear.
+ */
+
+export type AuthenticationLevel = 0 | 1 | 2
+
+// ---------------------------------------------------------------- subjects
+
+export interface SubjectStore {
+  /**
+   * The opaque `sub` for (sector, username). Creates it from `candidate` (a fresh UUIDv4) on first
+   * use; later calls return the stored value, so it stays stable across restarts.
+   */
+  ensureSubjectIdentifier(sectorIdentifier: string, username: string, candidate: string): Promise<string>
+  /** Reverse lookup, for tokens that only carry the subject. */
+  findUsernameBySubject(subject: string): Promise<{ username: string; sectorIdentifier: string } | undefined>
+  listSubjectIdentifiers(): Promise<Array<{ sectorIdentifier: string; username: string; subject: string }>>
+}
+
+// ---------------------------------------------------------------- TOTP
+
+export interface TotpConfiguration {
+  username: string
+  issuer: string
+  algorithm: 'SHA1' | 'SHA256' | 'SHA512'
+  digits: 6 | 8
+  periodSeconds: number
+  /** Raw secret bytes (decrypted). */
+  secret: Buffer
+  createdAt: number
+  lastUsedAt?: number
+}
+
+export interface TotpStore {
+  /** Replaces any previous configuration of this user (and forgets its used steps). */
+  saveTotpConfiguration(config: TotpConfiguration): Promise<void>
+  findTotpConfiguration(username: string): Promise<TotpConfiguration | undefined>
+  /** Resolves true if a configuration was deleted. */
+  deleteTotpConfiguration(username: string): Promise<boolean>
+  /**
+   * Records that `step` (time step counter) was accepted for this user. Resolves false, and records
+   * nothing, when this step or a later one was already accepted (RFC 6238 §5.2): atomic, so two
+   * parallel submissions of one code cannot both win.
+   */
+  recordTotpUse(username: string, step: number, now: number): Promise<boolean>
+}
+
+// ---------------------------------------------------------------- regulation
+
+export interface AuthenticationAttempt {
+  time: number
+  successful: boolean
+  /** True when the attempt was refused because the user was banned (not counted as a failure). */
+  banned: boolean
+  /** Canonical (lower-cased where configured) username. */
+  username: string
+  type: '1fa' | 'totp'
+  remoteIp: string
+  requestUri?: string
+  requestMethod?: string
+}
+
+export interface RegulationStore {
+  recordAuthenticationAttempt(attempt: AuthenticationAttempt): Promise<void>
+  /** Newest first, at most `limit`, with `time >= since`. */
+  listAuthenticationAttempts(username: string, since: number, limit: number): Promise<AuthenticationAttempt[]>
+}
+
+// ---------------------------------------------------------------- sessions
+
+export interface SessionData {
+  username?: string
+  displayName?: string
+  email?: string
+  groups?: string[]
+  level: AuthenticationLevel
+  /** Unix seconds of each factor, for auth_time, amr and max_age. */
+  firstFactorAt?: number
+  secondFactorAt?: number
+  /** RFC 8176 values earned in this session, e.g. ['pwd','otp','mfa']. */
+  amr: string[]
+  rememberMe: boolean
+  /** Per-session anti-CSRF token for the HTML forms. */
+  csrfToken: string
+  createdAt: number
+  lastActivityAt: number
+  /** Short-lived state (e.g. an identity-verification token id, pending OIDC flow ids). */
+  extra?: Record<string, unknown>
+}
+
+/** Kept apart from Storage so Redis can replace just this later. */
+export interface SessionStore {
+  findSession(id: string, now: number): Promise<SessionData | undefined>
+  /** Creates or replaces; the row is gone (findSession → undefined) after `expiresAt`. */
+  saveSession(id: string, data: SessionData, expiresAt: number): Promise<void>
+  destroySession(id: string): Promise<void>
+  /** Housekeeping; resolves the number removed. */
+  deleteExpiredSessions(now: number): Promise<number>
+}
+
+// ---------------------------------------------------------------- identity verification
+
+export interface IdentityVerification {
+  /** The `jti` of the emailed token. */
+  id: string
+  username: string
+  action: string
+  issuedAt: number
+  expiresAt: number
+  consumedAt?: number
+  remoteIp: string
+}
+
+export interface IdentityVerificationStore {
+  saveIdentityVerification(record: IdentityVerification): Promise<void>
+  /**
+   * Marks it consumed in one atomic step. 'consumed' when it was already used, 'expired' when past
+   * `expiresAt`, 'missing' when unknown.
+   */
+  consumeIdentityVerification(id: string, now: number): Promise<
+    { kind: 'ok'; record: IdentityVerification } | { kind: 'consumed' } | { kind: 'expired' } | { kind: 'missing' }
+  >
+}
+
+// ---------------------------------------------------------------- OIDC: consent
+
+export interface ConsentSession {
+  /** UUID shown to the portal as `consent_id` / `workflow_id`. */
+  id: string
+  clientId: string
+  subject: string
+  username: string
+  /** The session this flow belongs to (security.md O2): another session may not use it. */
+  sessionId: string
+  requestedScopes: string[]
+  requestedAudience: string[]
+  /** The original authorization request parameters, to resume after sign-in or consent. */
+  form: Record<string, string>
+  createdAt: number
+  expiresAt: number
+  respondedAt?: number
+  granted?: boolean
+  grantedScopes?: string[]
+  grantedAudience?: string[]
+  /** True once an authorization code was issued from it: a consent session grants once. */
+  used: boolean
+}
+
+export interface PreConfiguredConsent {
+  subject: string
+  clientId: string
+  scopes: string[]
+  audience: string[]
+  createdAt: number
+  expiresAt: number
+}
+
+export interface ConsentStore {
+  saveConsentSession(session: ConsentSession): Promise<void>
+  findConsentSession(id: string): Promise<ConsentSession | undefined>
+  /** Records the user's answer; resolves false when already answered or unknown. */
+  answerConsentSession(id: string, granted: boolean, scopes: string[], audience: string[], now: number): Promise<boolean>
+  /** Marks it used in one atomic step; false when it was already used (a consent grants once). */
+  markConsentSessionUsed(id: string): Promise<boolean>
+  savePreConfiguredConsent(consent: PreConfiguredConsent): Promise<void>
+  /** An unexpired remembered consent with exactly these scopes and audience (order-insensitive). */
+  findPreConfiguredConsent(subject: string, clientId: string, scopes: string[], audience: string[], now: number): Promise<PreConfiguredConsent | undefined>
+}
+
+// ---------------------------------------------------------------- OIDC: codes and tokens
+
+/** What a grant (one authorization) carries to every artifact issued from it. */
+export interface GrantContext {
+  /** Ties a code and every token issued from it, for revocation. */
+  grantId: string
+  clientId: string
+  /** Empty for client_credentials. */
+  username: string
+  subject: string
+  scopes: string[]
+  audience: string[]
+  /** Unix seconds of the authentication the grant rests on. */
+  authTime: number
+  amr: string[]
+  nonce?: string
+  /** When the authorization was requested (Authelia's `rat`). */
+  requestedAt: number
+  sessionId?: string
+}
+
+export interface AuthorizationCodeRecord extends GrantContext {
+  codeHash: string
+  redirectUri: string
+  /** True when redirect_uri was sent in the authorization request (RFC 6749 §4.1.3). */
+  redirectUriSent: boolean
+  codeChallenge?: string
+  codeChallengeMethod?: 'S256' | 'plain'
+  issuedAt: number
+  expiresAt: number
+}
+
+export type ConsumeResult<T> =
+  | { kind: 'ok'; record: T }
+  /** Already used: the caller revokes `grantId` (RFC 6749 §4.1.2, §10.4). */
+  | { kind: 'replayed'; grantId: string }
+  /** Unknown, expired, revoked, or issued to another client. */
+  | { kind: 'missing' }
+
+export interface TokenRecord extends GrantContext {
+  tokenHash: string
+  kind: 'access' | 'refresh'
+  issuedAt: number
+  expiresAt: number
+  /** Hash of the refresh token this one replaced (refresh rotation), if any. */
+  parentHash?: string
+}
+
+export interface OidcStore {
+  saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
+  /**
+   * Marks the client's code used in one atomic step (UPDATE … WHERE consumed = 0, changes === 1).
+   * A second call for the same hash reports 'replayed'; a code of another client or past
+   * `expiresAt` reports 'missing' and stays unconsumed.
+   */
+  consumeAuthorizationCode(codeHash: string, clientId: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>
+  saveToken(token: TokenRecord): Promise<void>
+  /** An unexpired, unrevoked, unconsumed token. */
+  findToken(tokenHash: string, now: number): Promise<TokenRecord | undefined>
+  /** Refresh rotation: marks the refresh token consumed atomically; reuse reports 'replayed'. */
+  consumeRefreshToken(tokenHash: string, clientId: string, now: number): Promise<ConsumeResult<TokenRecord>>
+  /** Revokes one token; resolves the record it revoked (any state), or undefined. */
+  revokeToken(tokenHash: string): Promise<TokenRecord | undefined>
+  /** Revokes the code and every token of the grant. */
+  revokeGrant(grantId: string): Promise<void>
+  /** Housekeeping of expired codes, tokens and consent sessions; resolves the number removed. */
+  deleteExpiredOidcArtifacts(now: number): Promise<number>
+}
+
+// ---------------------------------------------------------------- the whole
+
+export interface MigrationInfo {
+  version: number
+  name: string
+  appliedAt?: number
+}
+
+export interface Storage
+  extends SubjectStore,
+    TotpStore,
+    RegulationStore,
+    SessionStore,
+    IdentityVerificationStore,
+    ConsentStore,
+    OidcStore {
+  /** Applied and available migrations, oldest first. */
+  listMigrations(): Promise<MigrationInfo[]>
+  /** Applies pending migrations up to `target` (default: latest); resolves the versions applied. */
+  migrateUp(target?: number): Promise<number[]>
+  /** Rolls back down to `target` (exclusive of it: target stays applied); resolves versions reverted. */
+  migrateDown(target: number): Promise<number[]>
+  /** Cheap liveness probe for /api/health. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+export class StorageError extends Error {
+  constructor(
+    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'StorageError'
+  }
+}
