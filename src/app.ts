@@ -11,6 +11,7 @@ import { healthPlugin } from './server/health.js'
 import { makeTrustProxy } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
 import { parseForm } from './server/form.js'
+import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
 import { oidcPlugin } from './oidc/plugin.js'
 
@@ -58,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (scoped) => {
       if (!config.server.disableHealthcheck) await scoped.register(healthPlugin, deps)
+      await scoped.register(sessionPlugin, deps)
       await scoped.register(portalPlugin, deps)
       if (config.identityProviders.oidc) await scoped.register(oidcPlugin, deps)
     },
