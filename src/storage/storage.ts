@@ -3,6 +3,7 @@
  * implements them now (storage/sqlite/), PostgreSQL later. Rules for every implementation:
  * - Times are Unix seconds supplied by the caller's Clock; storage never reads the clock.
  * - `find*` resolves `undefined` when absent; a rejection is a real failure.
+ * - A record with `expiresAt` is valid while `now < expiresAt`; at `now === expiresAt` it is expired.
  * - Each method is atomic on its own; no transaction handles cross this line.
  * - Codes and tokens arrive already hashed (SHA-256, hex); TOTP secrets are encrypted by the
  *   implementation with AES-256-GCM under a key derived from `storage.encryption_key`, bound to
@@ -97,6 +98,10 @@ export interface SessionData {
 
 /** Kept apart from Storage so Redis can replace just this later. */
 export interface SessionStore {
+  /**
+   * `id` may be the raw cookie value: implementations store only its SHA-256, so a dump holds no
+   * usable cookie. (Hashing it first as well is harmless.)
+   */
   findSession(id: string, now: number): Promise<SessionData | undefined>
   /** Creates or replaces; the row is gone (findSession → undefined) after `expiresAt`. */
   saveSession(id: string, data: SessionData, expiresAt: number): Promise<void>
@@ -165,7 +170,7 @@ export interface PreConfiguredConsent {
 export interface ConsentStore {
   saveConsentSession(session: ConsentSession): Promise<void>
   findConsentSession(id: string): Promise<ConsentSession | undefined>
-  /** Records the user's answer; resolves false when already answered or unknown. */
+  /** Records the user's answer; resolves false when already answered, unknown, or expired. */
   answerConsentSession(id: string, granted: boolean, scopes: string[], audience: string[], now: number): Promise<boolean>
   /** Marks it used in one atomic step; false when it was already used (a consent grants once). */
   markConsentSessionUsed(id: string): Promise<boolean>
@@ -239,7 +244,11 @@ export interface OidcStore {
   revokeToken(tokenHash: string): Promise<TokenRecord | undefined>
   /** Revokes the code and every token of the grant. */
   revokeGrant(grantId: string): Promise<void>
-  /** Housekeeping of expired codes, tokens and consent sessions; resolves the number removed. */
+  /**
+   * Housekeeping of expired codes, tokens, consent sessions (and remembered consents and identity
+   * verifications); resolves the number removed. A consumed code or refresh token outlives its
+   * expiry while its grant has a live token, so a late replay is still caught and revokes the grant.
+   */
   deleteExpiredOidcArtifacts(now: number): Promise<number>
 }
 
@@ -272,7 +281,8 @@ export interface Storage
 
 export class StorageError extends Error {
   constructor(
-    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED',
+    /** DECRYPT_FAILED: one sealed value (a TOTP secret) failed authentication: altered, or copied from another user. */
+    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED',
     message: string,
   ) {
     super(message)

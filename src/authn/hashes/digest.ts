@@ -29,8 +29,13 @@ export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Constant-time string equality that also hides both lengths: each side is hashed first. */
 export function timingSafeEqualStrings(a: string, b: string): boolean {
-  const digestA = createHash('sha256').update(a, 'utf8').digest()
-  const digestB = createHash('sha256').update(b, 'utf8').digest()
+  return timingSafeEqualSecrets(a, b)
+}
+
+/** timingSafeEqualStrings for secrets that may be raw bytes (strings are taken as UTF-8). */
+export function timingSafeEqualSecrets(a: string | Uint8Array, b: string | Uint8Array): boolean {
+  const digestA = createHash('sha256').update(a).digest()
+  const digestB = createHash('sha256').update(b).digest()
   return timingSafeEqual(digestA, digestB)
 }
 
@@ -50,4 +55,10 @@ export function checkOption(value: number, what: string, min: number, max: numbe
     throw new RangeError(`${what} must be an integer between ${min} and ${max}, got ${value}`)
   }
   return value
+}
+
+export function checkByteLength(bytes: Uint8Array, what: string, min: number, max: number): void {
+  if (bytes.length < min || bytes.length > max) {
+    throw new DigestParseError(`${what} must be ${min} to ${max} bytes, got ${bytes.length}`)
+  }
 }

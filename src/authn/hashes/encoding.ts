@@ -48,7 +48,7 @@ function translate(text: string, from: string, to: string): string {
   return out
 }
 
-/** Characters valid in a SHA-crypt salt we generate (crypt(3) alphabet; 64 symbols, so `byte & 63` is uniform). */
+/** A SHA-crypt salt from random bytes: crypt(3) uses the same 64 characters, so `byte & 63` is uniform. */
 export function randomCryptSalt(random: Uint8Array): string {
   let out = ''
   for (const byte of random) out += BCRYPT64[byte & 63]

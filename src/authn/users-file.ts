@@ -1,0 +1,208 @@
+import { existsSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { basename, dirname } from 'node:path'
+import { parseDocument } from 'yaml'
+import type { FileBackendConfig } from '../config/schema.js'
+import { dummyDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
+import type { FirstFactorResult, User, UserProvider } from './users.js'
+
+/** Passwords longer than this are refused unhashed: a 1 MB password must not cost a KDF run (security.md B4). */
+export const MAX_PASSWORD_BYTES = 1024
+
+interface UserEntry {
+  user: User
+  digest: PasswordDigest
+  disabled: boolean
+}
+
+interface UsersIndex {
+  byLogin: Map<string, UserEntry>
+}
+
+export class UsersFileError extends Error {
+  constructor(
+    readonly problems: string[],
+    readonly path: string,
+  ) {
+    super(`users file ${path}: ${problems.join('; ')}`)
+    this.name = 'UsersFileError'
+  }
+}
+
+const TEMPLATE = `# Latchkey users file (Authelia format). Generate a password digest with:
+#   latchkey crypto hash generate argon2 --password 'your password'
+users:
+  # john:
+  #   displayname: "John Doe"
+  #   password: "$argon2id$v=19$m=65536,t=3,p=4$..."
+  #   email: john.doe@example.com
+  #   groups: [admins, dev]
+  #   disabled: false
+`
+
+/** Parses a users file's text into an index; every problem is collected (the file is all or nothing). */
+export function parseUsersFile(text: string, opts: Pick<FileBackendConfig, 'searchEmail' | 'searchCaseInsensitive'>): UsersIndex {
+  const doc = parseDocument(text, { uniqueKeys: true })
+  const problems = doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`)
+  if (problems.length) throw new UsersFileError(problems, '')
+  const root = (doc.toJS() ?? {}) as Record<string, unknown>
+  const users = root.users
+  if (users === null || users === undefined) return { byLogin: new Map() }
+  if (typeof users !== 'object' || Array.isArray(users)) throw new UsersFileError(["'users' must be a map of username to user"], '')
+  const byLogin = new Map<string, UserEntry>()
+  const key = (s: string) => (opts.searchCaseInsensitive ? s.toLowerCase() : s)
+  for (const [username, raw] of Object.entries(users as Record<string, unknown>)) {
+    const at = `user '${username}'`
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+      problems.push(`${at}: must be a map with 'password' and 'displayname'`)
+      continue
+    }
+    const u = raw as Record<string, unknown>
+    for (const k of Object.keys(u)) {
+      if (!['password', 'displayname', 'email', 'groups', 'disabled'].includes(k)) problems.push(`${at}: key not expected: ${k}`)
+    }
+    if (typeof u.password !== 'string' || u.password === '') {
+      problems.push(`${at}: option 'password' is required`)
+      continue
+    }
+    let digest: PasswordDigest
+    try {
+      digest = parseDigest(u.password)
+    } catch (err) {
+      problems.push(`failed to parse hash for user '${username}': ${(err as Error).message}`)
+      continue
+    }
+    if (typeof u.displayname !== 'string' || u.displayname === '') problems.push(`${at}: option 'displayname' is required`)
+    const emails = u.email === undefined || u.email === null ? [] : Array.isArray(u.email) ? u.email : [u.email]
+    if (!emails.every((e) => typeof e === 'string')) problems.push(`${at}: option 'email' must be a string or a list of strings`)
+    const groups = u.groups === undefined || u.groups === null ? [] : u.groups
+    if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) problems.push(`${at}: option 'groups' must be a list of strings`)
+    if (u.disabled !== undefined && typeof u.disabled !== 'boolean') problems.push(`${at}: option 'disabled' must be true or false`)
+    const entry: UserEntry = {
+      user: Object.freeze({
+        username,
+        displayName: String(u.displayname ?? ''),
+        emails: Object.freeze([...(emails as string[])]) as string[],
+        groups: Object.freeze([...(groups as string[])]) as string[],
+      }),
+      digest,
+      disabled: u.disabled === true,
+    }
+    if (byLogin.has(key(username))) problems.push(`${at}: the username is defined twice (usernames are case-insensitive here)`)
+    byLogin.set(key(username), entry)
+    if (opts.searchEmail) {
+      for (const email of entry.user.emails) {
+        const k = key(email)
+        // A login that is both a username and another user's address is ambiguous: refuse it.
+        if (byLogin.has(k) && byLogin.get(k) !== entry) problems.push(`${at}: email '${email}' is also another user's login`)
+        else byLogin.set(k, entry)
+      }
+    }
+  }
+  if (problems.length) throw new UsersFileError(problems, '')
+  return { byLogin }
+}
+
+interface Log {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+/**
+ * The `authentication_backend.file` provider. With `watch: true` the file is reloaded on change;
+ * a broken edit keeps the last good users and logs why, so a typo never locks everybody out.
+ */
+export class FileUserProvider implements UserProvider {
+  private index: UsersIndex
+  private watcher?: FSWatcher
+  private reloadTimer?: NodeJS.Timeout
+
+  private constructor(
+    private readonly config: FileBackendConfig,
+    private readonly dummy: PasswordDigest,
+    private readonly log?: Log,
+  ) {
+    this.index = FileUserProvider.read(config)
+  }
+
+  /** Loads the file; when it does not exist, writes a commented template there and fails like Authelia. */
+  static async open(config: FileBackendConfig, log?: Log): Promise<FileUserProvider> {
+    if (!existsSync(config.path)) {
+      try {
+        writeFileSync(config.path, TEMPLATE, { mode: 0o600, flag: 'wx' })
+      } catch {
+        // The folder may be read-only; the error below says what to do either way.
+      }
+      throw new UsersFileError(
+        [`the file does not exist: a template was written there (if the folder is writable); add users to it and start again`],
+        config.path,
+      )
+    }
+    const provider = new FileUserProvider(config, await dummyDigest(), log)
+    if (config.watch) provider.startWatching()
+    return provider
+  }
+
+  private static read(config: FileBackendConfig): UsersIndex {
+    try {
+      return parseUsersFile(readFileSync(config.path, 'utf8'), config)
+    } catch (err) {
+      if (err instanceof UsersFileError) throw new UsersFileError(err.problems, config.path)
+      throw new UsersFileError([`cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], config.path)
+    }
+  }
+
+  get size(): number {
+    return new Set(this.index.byLogin.values()).size
+  }
+
+  findUser(login: string): User | undefined {
+    const entry = this.lookup(login)
+    return entry && !entry.disabled ? entry.user : undefined
+  }
+
+  async checkPassword(login: string, password: string): Promise<FirstFactorResult> {
+    if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return { ok: false, reason: 'too_long' }
+    const entry = this.lookup(login)
+    if (!entry || entry.disabled) {
+      // Same work as a wrong password, so timing does not reveal who exists (security.md B2).
+      await this.dummy.verify(password)
+      return { ok: false, reason: entry ? 'disabled' : 'unknown_user' }
+    }
+    return (await entry.digest.verify(password)) ? { ok: true, user: entry.user } : { ok: false, reason: 'wrong_password' }
+  }
+
+  /** Re-reads the file now; resolves false (keeping the old users) when it is broken. */
+  reload(): boolean {
+    try {
+      this.index = FileUserProvider.read(this.config)
+      this.log?.info({ path: this.config.path, users: this.size }, 'users file reloaded')
+      return true
+    } catch (err) {
+      const problems = err instanceof UsersFileError ? err.problems : [(err as Error).message]
+      this.log?.error({ path: this.config.path, problems }, 'users file reload failed: keeping the previous users')
+      return false
+    }
+  }
+
+  close(): void {
+    this.watcher?.close()
+    clearTimeout(this.reloadTimer)
+  }
+
+  private lookup(login: string): UserEntry | undefined {
+    return this.index.byLogin.get(this.config.searchCaseInsensitive ? login.toLowerCase() : login)
+  }
+
+  private startWatching(): void {
+    // Watch the folder, not the file: editors and config managers replace the file by rename.
+    const name = basename(this.config.path)
+    this.watcher = watch(dirname(this.config.path), (_event, changed) => {
+      if (changed && changed.toString() !== name) return
+      clearTimeout(this.reloadTimer)
+      this.reloadTimer = setTimeout(() => this.reload(), 100)
+      this.reloadTimer.unref()
+    })
+    this.watcher.unref()
+  }
+}

@@ -1,0 +1,77 @@
+import { join } from 'node:path'
+import { createLogger } from '../server/logger.js'
+import { startServer, type RunningServer } from '../server/runtime.js'
+import { parseArgs } from './args.js'
+import { loadConfigOrReport, resolveConfigFiles } from './config-files.js'
+import { ensureDemoSetup } from './demo.js'
+import type { CliIo } from './io.js'
+
+export const SERVE_HELP = `Usage: latchkey [serve] [--config FILE]...
+
+Starts Latchkey. Configuration files are merged in order (later wins). Without --config it reads
+LATCHKEY_CONFIG (comma-separated), else ./configuration.yml, else the embedded demo in ./data
+(created on first start, with a demo user whose password is printed once).
+
+Flags:
+  -c, --config FILE   configuration file (repeatable)
+  -h, --help          this help
+`
+
+/** Resolves once the server is listening; `stopped` resolves after a signal has shut it down. */
+export async function serve(argv: string[], io: CliIo, opts: { installSignalHandlers?: boolean } = {}): Promise<{ code: number; server?: RunningServer; stopped?: Promise<void> }> {
+  const { flags } = parseArgs(argv, { config: 'strings', c: 'strings', help: 'boolean', h: 'boolean' })
+  if (flags.help || flags.h) {
+    io.stdout(SERVE_HELP)
+    return { code: 0 }
+  }
+  let files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
+  let demo: Awaited<ReturnType<typeof ensureDemoSetup>> | undefined
+  if (files.length === 0) {
+    const dir = io.env.LATCHKEY_DATA_DIR ? io.env.LATCHKEY_DATA_DIR : join(io.cwd, 'data')
+    demo = await ensureDemoSetup(dir)
+    files = [demo.configFile]
+  }
+  const config = loadConfigOrReport(files, io)
+  if (!config) return { code: 2 }
+  const logger = createLogger(config.log)
+  let server: RunningServer
+  try {
+    server = await startServer(config, logger)
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    logger.fatal({ code: e.code }, `cannot start: ${e.message}`)
+    logger.flush?.()
+    io.stderr(`latchkey: cannot start: ${e.message}\n`)
+    return { code: 1 }
+  }
+  logger.info({ url: server.url, config: files }, 'Latchkey is listening')
+  if (demo) {
+    io.stdout(`\nLatchkey is running the embedded demo from ${files[0]}\n`)
+    io.stdout(`  Open ${server.url}/ in a browser.\n`)
+    if (demo.created) {
+      io.stdout(`  Demo user: ${demo.created.username}  password: ${demo.created.password}   (shown once; only its digest is stored)\n`)
+      io.stdout(`  Kasm client: id kasm  secret: ${demo.created.kasmSecret}   (shown once)\n`)
+    }
+    io.stdout(`  TOTP registration links are written to ${join(files[0]!, '..', 'notification.txt')}\n`)
+    io.stdout(`  OpenID discovery: ${server.url}/.well-known/openid-configuration\n\n`)
+  }
+  let stopped: Promise<void> | undefined
+  if (opts.installSignalHandlers !== false) {
+    stopped = new Promise<void>((resolveStopped) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'shutting down: finishing in-flight requests')
+        server
+          .stop()
+          .then(() => logger.info('stopped cleanly'))
+          .catch((err: unknown) => logger.error({ err }, 'error while stopping'))
+          .finally(() => {
+            logger.flush?.()
+            resolveStopped()
+          })
+      }
+      process.once('SIGTERM', onSignal)
+      process.once('SIGINT', onSignal)
+    })
+  }
+  return { code: 0, server, stopped }
+}

@@ -1,0 +1,1 @@
+export { Regulator, decideBan, type BanState } from './regulator.js'

@@ -1,0 +1,86 @@
+import { Writable } from 'node:stream'
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
+import type { FastifyRequest } from 'fastify'
+import type { LogConfig } from '../config/schema.js'
+
+/**
+ * Paths pino blanks before anything is written (CONVENTIONS §9, security.md D2). Request bodies
+ * and query strings are never logged in the first place; this catches what a handler might pass.
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.secret',
+  '*.client_secret',
+  '*.code',
+  '*.code_verifier',
+  '*.access_token',
+  '*.refresh_token',
+  '*.id_token',
+  '*.token',
+  '*.cookie',
+]
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }
+
+/**
+ * Authelia-like logfmt lines (`time=… level=info msg="…" key=value`) for `log.format: text`;
+ * JSON stays the default under systemd where journald keeps the structure.
+ */
+export function formatTextLine(line: string): string {
+  let rec: Record<string, unknown>
+  try {
+    rec = JSON.parse(line) as Record<string, unknown>
+  } catch {
+    return line
+  }
+  const { time, level, msg, pid: _pid, hostname: _host, ...rest } = rec
+  const parts = [
+    `time="${new Date(Number(time)).toISOString()}"`,
+    `level=${LEVEL_NAMES[Number(level)] ?? level}`,
+    `msg=${JSON.stringify(String(msg ?? ''))}`,
+  ]
+  for (const [k, v] of Object.entries(rest)) {
+    const value = typeof v === 'string' ? v : JSON.stringify(v)
+    parts.push(`${k}=${/[\s"=]/.test(value) ? JSON.stringify(value) : value}`)
+  }
+  return parts.join(' ') + '\n'
+}
+
+function textStream(target: DestinationStream): DestinationStream {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) target.write(formatTextLine(line))
+      cb()
+    },
+  }) as unknown as DestinationStream
+}
+
+export function loggerOptions(config: LogConfig): LoggerOptions {
+  return {
+    level: config.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: undefined,
+    serializers: {
+      // Path only: a query string can carry codes, tokens and state.
+      req: (r: FastifyRequest) => ({ method: r.method, path: r.url.split('?')[0], remoteAddress: r.ip }),
+      res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }),
+    },
+  }
+}
+
+/** The process logger: stdout, and/or `log.file_path` (with `keep_stdout`), in json or text. */
+export function createLogger(config: LogConfig, stdout: DestinationStream = pino.destination(1)): Logger {
+  const targets: DestinationStream[] = []
+  if (config.filePath) {
+    targets.push(pino.destination({ dest: config.filePath, append: true, mkdir: true, sync: false }))
+    if (config.keepStdout) targets.push(stdout)
+  } else {
+    targets.push(stdout)
+  }
+  const wrapped = targets.map((t) => (config.format === 'text' ? textStream(t) : t))
+  const dest = wrapped.length === 1 ? wrapped[0]! : pino.multistream(wrapped.map((stream) => ({ stream, level: config.level })))
+  return pino(loggerOptions(config), dest)
+}

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { buildApp } from '../app.js'
+import type { Config } from '../config/schema.js'
+import { systemClock, type Clock } from '../common/clock.js'
+import { FileUserProvider } from '../authn/users-file.js'
+import { openStorage } from '../storage/index.js'
+import type { Storage } from '../storage/storage.js'
+import { createNotifier } from '../notifier/index.js'
+
+export interface RunningServer {
+  app: FastifyInstance
+  storage: Storage
+  /** The address actually bound, e.g. http://127.0.0.1:9091. */
+  url: string
+  /** Stops accepting, lets in-flight requests finish, then closes storage and watchers. */
+  stop(): Promise<void>
+}
+
+const HOUSEKEEPING_INTERVAL_MS = 5 * 60 * 1000
+
+/** Opens everything the configuration names, builds the app and listens. Used by `latchkey serve`. */
+export async function startServer(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningServer> {
+  const storage = await openStorage(config.storage, logger)
+  let users: FileUserProvider | undefined
+  try {
+    users = await FileUserProvider.open(config.authenticationBackend.file, logger)
+    logger.info({ path: config.authenticationBackend.file.path, users: users.size }, 'users file loaded')
+    const notifier = createNotifier(config.notifier, logger)
+    if (!config.notifier.disableStartupCheck) await notifier.check()
+    const https = config.server.tls
+      ? { key: readFileSync(config.server.tls.key), cert: readFileSync(config.server.tls.certificate) }
+      : undefined
+    const app = await buildApp({ config, storage, users, clock, notifier, logger, https })
+    await app.listen({ host: config.server.host, port: config.server.port })
+    const address = app.server.address()
+    const port = typeof address === 'object' && address ? address.port : config.server.port
+    const host = config.server.host === '0.0.0.0' || config.server.host === '' ? '127.0.0.1' : config.server.host
+    const url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${config.server.path ? `/${config.server.path}` : ''}`
+
+    const housekeeping = setInterval(() => {
+      const now = clock.now()
+      Promise.all([storage.deleteExpiredSessions(now), storage.deleteExpiredOidcArtifacts(now)])
+        .then(([sessions, artifacts]) => {
+          if (sessions + artifacts > 0) logger.debug({ sessions, artifacts }, 'expired sessions and OIDC artifacts removed')
+        })
+        .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))
+    }, HOUSEKEEPING_INTERVAL_MS)
+    housekeeping.unref()
+
+    const openedUsers = users
+    let stopping: Promise<void> | undefined
+    const stop = () =>
+      (stopping ??= (async () => {
+        clearInterval(housekeeping)
+        await app.close()
+        openedUsers.close()
+        await storage.close()
+      })())
+    return { app, storage, url, stop }
+  } catch (err) {
+    users?.close()
+    await storage.close()
+    throw err
+  }
+}

@@ -1,0 +1,233 @@
+import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenRecord } from '../storage.js'
+import type { SqliteDatabase } from './database.js'
+import { fromJsonList, lazyPrepare, orNull, toFlag, toJsonList } from './database.js'
+
+interface GrantColumns {
+  grant_id: string
+  client_id: string
+  username: string
+  subject: string
+  scopes: string
+  audience: string
+  auth_time: number
+  amr: string
+  nonce: string | null
+  requested_at: number
+  session_id: string | null
+}
+
+interface CodeRow extends GrantColumns {
+  code_hash: string
+  redirect_uri: string
+  redirect_uri_sent: number
+  code_challenge: string | null
+  code_challenge_method: 'S256' | 'plain' | null
+  issued_at: number
+  expires_at: number
+  consumed: number
+}
+
+interface TokenRow extends GrantColumns {
+  token_hash: string
+  kind: 'access' | 'refresh'
+  issued_at: number
+  expires_at: number
+  consumed: number
+  parent_hash: string | null
+}
+
+const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
+const GRANT_PARAMS = '@grant_id, @client_id, @username, @subject, @scopes, @audience, @auth_time, @amr, @nonce, @requested_at, @session_id'
+const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed'
+const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash'
+
+/**
+ * Authorization codes and tokens, stored by hash. Every single-use transition is a guarded
+ * `UPDATE … WHERE consumed = 0` whose `changes === 1` decides, inside one synchronous transaction
+ * (security.md C2, T1), so of N parallel redemptions exactly one wins.
+ */
+export function createOidcStore(db: SqliteDatabase): OidcStore {
+  const insertCode = lazyPrepare(
+    db,
+    'INSERT INTO oauth2_authorization_code (code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
+      'VALUES (@code_hash, ' + GRANT_PARAMS + ', @redirect_uri, @redirect_uri_sent, @code_challenge, @code_challenge_method, @issued_at, @expires_at)',
+  )
+  const consumeCode = lazyPrepare(
+    db,
+    'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = @now ' +
+      'WHERE code_hash = @hash AND client_id = @client_id AND consumed = 0 AND revoked = 0 AND expires_at > @now',
+  )
+  const findCode = lazyPrepare(db, 'SELECT ' + CODE_COLUMNS + ' FROM oauth2_authorization_code WHERE code_hash = ?')
+
+  const insertToken = lazyPrepare(
+    db,
+    'INSERT INTO oauth2_token (token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, parent_hash) ' +
+      'VALUES (@token_hash, @kind, ' + GRANT_PARAMS + ', @issued_at, @expires_at, @parent_hash)',
+  )
+  // The userinfo and introspection hot path: one indexed lookup.
+  const findLiveToken = lazyPrepare(
+    db,
+    'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ? AND expires_at > ? AND revoked = 0 AND consumed = 0',
+  )
+  const findAnyToken = lazyPrepare(db, 'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ?')
+  const consumeRefresh = lazyPrepare(
+    db,
+    "UPDATE oauth2_token SET consumed = 1, consumed_at = @now WHERE token_hash = @hash AND kind = 'refresh' AND client_id = @client_id " +
+      'AND consumed = 0 AND revoked = 0 AND expires_at > @now',
+  )
+  const revokeOneToken = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE token_hash = ?')
+  const revokeGrantCodes = lazyPrepare(db, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = ?')
+  const revokeGrantTokens = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = ?')
+
+  // A consumed code or refresh token is kept past its expiry while its grant still has a live
+  // token, so a late replay is still recognised and can revoke that grant (RFC 6749 §4.1.2).
+  const deleteCodes = lazyPrepare(
+    db,
+    'DELETE FROM oauth2_authorization_code WHERE expires_at <= @now AND (consumed = 0 OR NOT EXISTS ' +
+      '(SELECT 1 FROM oauth2_token t WHERE t.grant_id = oauth2_authorization_code.grant_id AND t.expires_at > @now AND t.revoked = 0))',
+  )
+  const deleteTokens = lazyPrepare(
+    db,
+    'DELETE FROM oauth2_token WHERE expires_at <= @now AND (consumed = 0 OR NOT EXISTS ' +
+      '(SELECT 1 FROM oauth2_token t WHERE t.grant_id = oauth2_token.grant_id AND t.expires_at > @now AND t.revoked = 0))',
+  )
+  const deleteConsents = lazyPrepare(db, 'DELETE FROM oauth2_consent_session WHERE expires_at <= ?')
+  const deletePreConfigured = lazyPrepare(db, 'DELETE FROM oauth2_consent_preconfiguration WHERE expires_at <= ?')
+  const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
+
+  const consumeCodeOnce = db.transaction((hash: string, clientId: string, now: number): ConsumeResult<AuthorizationCodeRecord> => {
+    const won = consumeCode().run({ hash, client_id: clientId, now }).changes === 1
+    const row = findCode().get(hash) as CodeRow | undefined
+    // Another client's code reads as unknown and stays usable by its owner.
+    if (row === undefined || row.client_id !== clientId) return { kind: 'missing' }
+    if (won) return { kind: 'ok', record: toCode(row) }
+    if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
+    return { kind: 'missing' }
+  })
+
+  const consumeRefreshOnce = db.transaction((hash: string, clientId: string, now: number): ConsumeResult<TokenRecord> => {
+    const won = consumeRefresh().run({ hash, client_id: clientId, now }).changes === 1
+    const row = findAnyToken().get(hash) as TokenRow | undefined
+    if (row === undefined || row.client_id !== clientId || row.kind !== 'refresh') return { kind: 'missing' }
+    if (won) return { kind: 'ok', record: toToken(row) }
+    if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
+    return { kind: 'missing' }
+  })
+
+  const revokeOne = db.transaction((hash: string): TokenRecord | undefined => {
+    if (revokeOneToken().run(hash).changes === 0) return undefined
+    return toToken(findAnyToken().get(hash) as TokenRow)
+  })
+
+  const revokeAll = db.transaction((grantId: string) => {
+    revokeGrantCodes().run(grantId)
+    revokeGrantTokens().run(grantId)
+  })
+
+  const housekeeping = db.transaction((now: number): number => {
+    return (
+      deleteCodes().run({ now }).changes +
+      deleteTokens().run({ now }).changes +
+      deleteConsents().run(now).changes +
+      deletePreConfigured().run(now).changes +
+      deleteVerifications().run(now).changes
+    )
+  })
+
+  return {
+    async saveAuthorizationCode(c) {
+      insertCode().run({
+        code_hash: c.codeHash,
+        ...grantParams(c),
+        redirect_uri: c.redirectUri,
+        redirect_uri_sent: toFlag(c.redirectUriSent),
+        code_challenge: orNull(c.codeChallenge),
+        code_challenge_method: orNull(c.codeChallengeMethod),
+        issued_at: c.issuedAt,
+        expires_at: c.expiresAt,
+      })
+    },
+    async consumeAuthorizationCode(codeHash, clientId, now) {
+      return consumeCodeOnce.immediate(codeHash, clientId, now)
+    },
+    async saveToken(t) {
+      insertToken().run({
+        token_hash: t.tokenHash,
+        kind: t.kind,
+        ...grantParams(t),
+        issued_at: t.issuedAt,
+        expires_at: t.expiresAt,
+        parent_hash: orNull(t.parentHash),
+      })
+    },
+    async findToken(tokenHash, now) {
+      const row = findLiveToken().get(tokenHash, now) as TokenRow | undefined
+      return row === undefined ? undefined : toToken(row)
+    },
+    async consumeRefreshToken(tokenHash, clientId, now) {
+      return consumeRefreshOnce.immediate(tokenHash, clientId, now)
+    },
+    async revokeToken(tokenHash) {
+      return revokeOne.immediate(tokenHash)
+    },
+    async revokeGrant(grantId) {
+      revokeAll.immediate(grantId)
+    },
+    async deleteExpiredOidcArtifacts(now) {
+      return housekeeping.immediate(now)
+    },
+  }
+}
+
+function grantParams(g: GrantContext): GrantColumns {
+  return {
+    grant_id: g.grantId,
+    client_id: g.clientId,
+    username: g.username,
+    subject: g.subject,
+    scopes: toJsonList(g.scopes),
+    audience: toJsonList(g.audience),
+    auth_time: g.authTime,
+    amr: toJsonList(g.amr),
+    nonce: orNull(g.nonce),
+    requested_at: g.requestedAt,
+    session_id: orNull(g.sessionId),
+  }
+}
+
+function toGrant(r: GrantColumns): GrantContext {
+  const grant: GrantContext = {
+    grantId: r.grant_id,
+    clientId: r.client_id,
+    username: r.username,
+    subject: r.subject,
+    scopes: fromJsonList(r.scopes),
+    audience: fromJsonList(r.audience),
+    authTime: r.auth_time,
+    amr: fromJsonList(r.amr),
+    requestedAt: r.requested_at,
+  }
+  if (r.nonce !== null) grant.nonce = r.nonce
+  if (r.session_id !== null) grant.sessionId = r.session_id
+  return grant
+}
+
+function toCode(r: CodeRow): AuthorizationCodeRecord {
+  const code: AuthorizationCodeRecord = {
+    ...toGrant(r),
+    codeHash: r.code_hash,
+    redirectUri: r.redirect_uri,
+    redirectUriSent: r.redirect_uri_sent === 1,
+    issuedAt: r.issued_at,
+    expiresAt: r.expires_at,
+  }
+  if (r.code_challenge !== null) code.codeChallenge = r.code_challenge
+  if (r.code_challenge_method !== null) code.codeChallengeMethod = r.code_challenge_method
+  return code
+}
+
+function toToken(r: TokenRow): TokenRecord {
+  const token: TokenRecord = { ...toGrant(r), tokenHash: r.token_hash, kind: r.kind, issuedAt: r.issued_at, expiresAt: r.expires_at }
+  if (r.parent_hash !== null) token.parentHash = r.parent_hash
+  return token
+}

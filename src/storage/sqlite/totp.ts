@@ -1,0 +1,90 @@
+import type { SecretBox } from '../../common/secret-box.js'
+import { SecretBoxError } from '../../common/secret-box.js'
+import type { TotpConfiguration, TotpStore } from '../storage.js'
+import { StorageError } from '../storage.js'
+import type { SqliteDatabase } from './database.js'
+import { lazyPrepare } from './database.js'
+
+interface TotpRow {
+  username: string
+  issuer: string
+  algorithm: TotpConfiguration['algorithm']
+  digits: TotpConfiguration['digits']
+  period: number
+  secret: Buffer
+  created_at: number
+  last_used_at: number | null
+}
+
+/** TOTP secrets are sealed with the username as associated data (security.md F2). */
+export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
+  const upsert = lazyPrepare(
+    db,
+    'INSERT INTO totp_configurations (username, issuer, algorithm, digits, period, secret, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (username) DO UPDATE SET issuer = excluded.issuer, algorithm = excluded.algorithm, digits = excluded.digits, period = excluded.period, ' +
+      'secret = excluded.secret, created_at = excluded.created_at, last_used_at = excluded.last_used_at',
+  )
+  const find = lazyPrepare(db, 'SELECT username, issuer, algorithm, digits, period, secret, created_at, last_used_at FROM totp_configurations WHERE username = ?')
+  const remove = lazyPrepare(db, 'DELETE FROM totp_configurations WHERE username = ?')
+  const forgetSteps = lazyPrepare(db, 'DELETE FROM totp_history WHERE username = ?')
+  // RFC 6238 §5.2: accept only a step later than every accepted one. The NOT EXISTS and the insert
+  // are one statement, and SQLite serialises writers, so two parallel submissions cannot both win.
+  const acceptStep = lazyPrepare(
+    db,
+    'INSERT INTO totp_history (username, step, used_at) SELECT @username, @step, @now WHERE NOT EXISTS (SELECT 1 FROM totp_history WHERE username = @username AND step >= @step)',
+  )
+  const pruneSteps = lazyPrepare(db, 'DELETE FROM totp_history WHERE username = ? AND step < ?')
+  const touch = lazyPrepare(db, 'UPDATE totp_configurations SET last_used_at = ? WHERE username = ?')
+
+  const save = db.transaction((c: TotpConfiguration) => {
+    upsert().run(c.username, c.issuer, c.algorithm, c.digits, c.periodSeconds, box.seal(c.secret, c.username), c.createdAt, c.lastUsedAt ?? null)
+    // A new secret starts a new step sequence.
+    forgetSteps().run(c.username)
+  })
+  const del = db.transaction((username: string) => {
+    forgetSteps().run(username)
+    return remove().run(username).changes === 1
+  })
+  const record = db.transaction((username: string, step: number, now: number) => {
+    if (acceptStep().run({ username, step, now }).changes !== 1) return false
+    // Only the newest accepted step decides; keep the table at one row per user.
+    pruneSteps().run(username, step)
+    touch().run(now, username)
+    return true
+  })
+
+  return {
+    async saveTotpConfiguration(config) {
+      save.immediate(config)
+    },
+    async findTotpConfiguration(username) {
+      const row = find().get(username) as TotpRow | undefined
+      if (row === undefined) return undefined
+      let secret: Buffer
+      try {
+        secret = box.open(row.secret, row.username)
+      } catch (err) {
+        if (!(err instanceof SecretBoxError)) throw err
+        // Never hand back unauthenticated bytes: a copied row or a changed key must fail here.
+        throw new StorageError('DECRYPT_FAILED', `storage: the TOTP secret of user ${username} failed to decrypt (wrong storage.encryption_key, or the row was altered or copied from another user)`)
+      }
+      const config: TotpConfiguration = {
+        username: row.username,
+        issuer: row.issuer,
+        algorithm: row.algorithm,
+        digits: row.digits,
+        periodSeconds: row.period,
+        secret,
+        createdAt: row.created_at,
+      }
+      if (row.last_used_at !== null) config.lastUsedAt = row.last_used_at
+      return config
+    },
+    async deleteTotpConfiguration(username) {
+      return del.immediate(username)
+    },
+    async recordTotpUse(username, step, now) {
+      return record.immediate(username, step, now)
+    },
+  }
+}

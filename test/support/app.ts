@@ -1,0 +1,112 @@
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { parse, stringify } from 'yaml'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, type AppDeps } from '../../src/app.js'
+import { loadConfig } from '../../src/config/load.js'
+import { ManualClock } from '../../src/common/clock.js'
+import { FileUserProvider } from '../../src/authn/users-file.js'
+import { openStorage } from '../../src/storage/index.js'
+import type { Storage } from '../../src/storage/storage.js'
+import { createNotifier } from '../../src/notifier/index.js'
+import { loggerOptions } from '../../src/server/logger.js'
+
+export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..')
+export const KASM_CONFIG = join(ROOT, 'fixtures/config/kasm-authelia.yml')
+
+export interface TestApp {
+  app: FastifyInstance
+  deps: AppDeps
+  storage: Storage
+  clock: ManualClock
+  /** Temporary folder holding the configuration copy, users file, database and notifications. */
+  dir: string
+  notificationsFile: string
+  /** Everything logged so far (JSON lines, level debug). */
+  logs: () => string
+  close(): Promise<void>
+}
+
+export interface TestAppOptions {
+  /** A YAML configuration (default: the Kasm fixture); its users file is copied beside it. */
+  configFile?: string
+  /** Edits the parsed YAML before it is loaded, e.g. to add clients. */
+  patch?: (yaml: any) => void
+  clock?: ManualClock
+  /** Reuse a folder from an earlier TestApp (restart tests): same database, users and config. */
+  dir?: string
+  /** Keep the folder after close (for a later restart on it). */
+  keepDir?: boolean
+}
+
+/** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
+export function realTimeClock(): ManualClock {
+  return new ManualClock(Math.floor(Date.now() / 1000))
+}
+
+function prepareDir(opts: TestAppOptions): string {
+  if (opts.dir && existsSync(join(opts.dir, 'configuration.yml'))) return opts.dir
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'latchkey-test-'))
+  const source = opts.configFile ?? KASM_CONFIG
+  const yaml = parse(readFileSync(source, 'utf8'))
+  const usersPath = yaml?.authentication_backend?.file?.path
+  if (typeof usersPath === 'string') {
+    copyFileSync(resolve(dirname(source), usersPath), join(dir, 'users_database.yml'))
+    yaml.authentication_backend.file.path = 'users_database.yml'
+  }
+  yaml.storage = { ...yaml.storage, local: { path: 'db.sqlite3' } }
+  yaml.notifier = { filesystem: { filename: 'notification.txt' } }
+  opts.patch?.(yaml)
+  writeFileSync(join(dir, 'configuration.yml'), stringify(yaml))
+  return dir
+}
+
+export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
+  const dir = prepareDir(opts)
+  const { config } = loadConfig({ files: [join(dir, 'configuration.yml')], env: {} })
+  let captured = ''
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      captured += chunk.toString('utf8')
+      cb()
+    },
+  })
+  const logger = pino({ ...loggerOptions({ ...config.log, level: 'debug' }), level: 'debug' }, sink)
+  const storage = await openStorage(config.storage, logger)
+  const users = await FileUserProvider.open(config.authenticationBackend.file, logger)
+  const clock = opts.clock ?? realTimeClock()
+  const notifier = createNotifier(config.notifier, logger)
+  const deps: AppDeps = { config, storage, users, clock, notifier, logger }
+  const app = await buildApp(deps)
+  await app.ready()
+  let closed = false
+  return {
+    app,
+    deps,
+    storage,
+    clock,
+    dir,
+    notificationsFile: join(dir, 'notification.txt'),
+    logs: () => captured,
+    async close() {
+      if (closed) return
+      closed = true
+      await app.close()
+      users.close()
+      await storage.close()
+      if (!opts.keepDir) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** The same app on a real loopback port. */
+export async function startTestServer(opts: TestAppOptions = {}): Promise<TestApp & { url: string }> {
+  const t = await buildTestApp(opts)
+  await t.app.listen({ host: '127.0.0.1', port: 0 })
+  const address = t.app.server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  return { ...t, url: `http://127.0.0.1:${port}` }
+}
