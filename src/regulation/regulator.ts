@@ -55,7 +55,8 @@ export function decideBan(attemptsNewestFirst: AuthenticationAttempt[], now: num
   }
   const newest = failures[0]!.time
   const oldest = failures[maxRetries - 1]!.time
-  if (newest - oldest > findTimeSeconds) return { banned: false }
+  // compat §1.7: banned when the failures span less than find_time.
+  if (newest - oldest >= findTimeSeconds) return { banned: false }
   const until = newest + banTimeSeconds
   return until > now ? { banned: true, until } : { banned: false }
 }

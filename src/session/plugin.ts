@@ -1,9 +1,28 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import type { AppDeps } from '../app.js'
+import { SessionManager } from './session.js'
 import './types.js'
 
-// TODO(#3): load the session cookie into request.session.
-export const sessionPlugin: FastifyPluginAsync<AppDeps> = fp(async (app: FastifyInstance) => {
-  app.decorateRequest('session', null)
-})
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Used through the helpers of src/session/session.ts, not directly. */
+    latchkeySessions: SessionManager
+  }
+}
+
+/**
+ * Loads `request.session` for every route of the prefix scope (portal and OIDC alike): the
+ * session.cookies[] entry matching the host, then the stored session if it is unexpired and active.
+ */
+export const sessionPlugin: FastifyPluginAsync<AppDeps> = fp(
+  async (app: FastifyInstance, deps: AppDeps) => {
+    const manager = new SessionManager(deps.config, deps.storage, deps.clock)
+    app.decorate('latchkeySessions', manager)
+    app.decorateRequest('session', null)
+    app.addHook('onRequest', async (req) => {
+      await manager.load(req)
+    })
+  },
+  { name: 'latchkey-session' },
+)

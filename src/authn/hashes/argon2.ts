@@ -59,13 +59,13 @@ export function parseArgon2(encoded: string): PasswordDigest {
   const parts = encoded.split('$')
   const variant = parts[1] as Argon2Variant
   const versionText = parts[2]?.startsWith('v=') ? parts.splice(2, 1)[0]!.slice(2) : undefined
-  if (!(variant in ALGORITHM) || parts.length !== 5) {
+  if (!Object.hasOwn(ALGORITHM, variant) || parts.length !== 5) {
     throw new DigestParseError('argon2 digest must look like $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<key>')
   }
   const [, , paramText, saltText, keyText] = parts as [string, string, string, string, string]
   // PHC: a missing v= means the original 1.0 (0x10) algorithm.
   if (versionText !== undefined && versionText !== '16' && versionText !== '19') {
-    throw new DigestParseError(`argon2 version must be 16 or 19, got ${versionText}`)
+    throw new DigestParseError('argon2 version must be v=16 or v=19')
   }
   const version = versionText === '19' ? 19 : 16
 
@@ -96,7 +96,7 @@ export function parseArgon2(encoded: string): PasswordDigest {
 
 export async function generateArgon2(password: string, opts: Partial<Argon2Options> = {}): Promise<string> {
   const o = { ...argon2Defaults, ...opts }
-  if (!(o.variant in ALGORITHM)) throw new RangeError(`argon2 variant must be argon2id, argon2i or argon2d, got ${o.variant}`)
+  if (!Object.hasOwn(ALGORITHM, o.variant)) throw new RangeError(`argon2 variant must be argon2id, argon2i or argon2d, got ${o.variant}`)
   checkOption(o.parallelism, 'argon2 parallelism', 1, MAX_PARALLELISM)
   checkOption(o.iterations, 'argon2 iterations', 1, MAX_ITERATIONS)
   checkOption(o.memory, 'argon2 memory (KiB)', 8 * o.parallelism, MAX_MEMORY_KIB)

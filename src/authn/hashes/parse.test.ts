@@ -34,7 +34,7 @@ const malformed: Array<[string, string, RegExp]> = [
   ['argon2 t=10^9', `$argon2id$v=19$m=65536,t=1000000000,p=4$${salt16}$${key32}`, /argon2 iterations t must be between/],
   ['argon2 p not a number', `$argon2id$v=19$m=65536,t=3,p=four$${salt16}$${key32}`, /argon2 parallelism p must be a decimal integer/],
   ['argon2 negative p', `$argon2id$v=19$m=65536,t=3,p=-1$${salt16}$${key32}`, /argon2 parallelism p must be a decimal integer/],
-  ['argon2 unknown version', `$argon2id$v=20$m=65536,t=3,p=4$${salt16}$${key32}`, /argon2 version must be 16 or 19, got 20/],
+  ['argon2 unknown version', `$argon2id$v=20$m=65536,t=3,p=4$${salt16}$${key32}`, /argon2 version must be v=16 or v=19/],
   ['argon2 bad base64 salt', `$argon2id$v=19$m=65536,t=3,p=4$c29tZX*hbHRzb21lc2FsdA$${key32}`, /argon2 salt is not valid unpadded standard base64/],
   ['argon2 padded key', `$argon2id$v=19$m=65536,t=3,p=4$${salt16}$${key32}=`, /argon2 key is not valid/],
   ['argon2 impossible base64 length', `$argon2id$v=19$m=65536,t=3,p=4$${salt16}$${key32}AB`, /argon2 key is not valid/],

@@ -57,7 +57,7 @@ export function parsePbkdf2(encoded: string): PasswordDigest {
 
 export async function generatePbkdf2(password: string, opts: Partial<Pbkdf2Options> = {}): Promise<string> {
   const o = { ...pbkdf2Defaults, ...opts }
-  if (!(o.variant in KEY_LENGTH)) throw new RangeError(`pbkdf2 variant must be sha1, sha224, sha256, sha384 or sha512, got ${o.variant}`)
+  if (!Object.hasOwn(KEY_LENGTH, o.variant)) throw new RangeError(`pbkdf2 variant must be sha1, sha224, sha256, sha384 or sha512, got ${o.variant}`)
   checkOption(o.iterations, 'pbkdf2 iterations', 1, MAX_ITERATIONS)
   checkOption(o.saltLength, 'pbkdf2 salt length', 1, MAX_SALT)
   const salt = randomBytes(o.saltLength)

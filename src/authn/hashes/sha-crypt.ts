@@ -16,7 +16,8 @@ export interface Sha2CryptOptions {
 
 export const sha2cryptDefaults: Sha2CryptOptions = Object.freeze({ variant: 'sha512', iterations: 50000, saltLength: 16 })
 
-// The SHA-crypt specification's own range (glibc clamps to it); rounds=10^12 would run for days.
+// The SHA-crypt specification's own range, which glibc clamps to and Authelia accepts. Its top is
+// still minutes per attempt, but only in a worker; rounds=10^12 (days) is refused outright.
 const MIN_ROUNDS = 1000
 const MAX_ROUNDS = 999_999_999
 const DEFAULT_ROUNDS = 5000

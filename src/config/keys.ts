@@ -1,0 +1,433 @@
+/**
+ * The known-key tree: every key Latchkey reads or accepts, with its type, default, secret flag and
+ * Authelia generation. Unknown-key checks, deprecation warnings, the environment-variable map and the
+ * documentation table (`CONFIG_KEYS`, doc.ts) are all derived from this one tree so they cannot drift.
+ */
+
+export type KeyKind = 'map' | 'list' | 'string' | 'path' | 'int' | 'bool' | 'duration' | 'size' | 'strings' | 'any'
+
+export interface KeySpec {
+  kind: KeyKind
+  description: string
+  /** Children of a map. */
+  children?: Record<string, KeySpec>
+  /** Item shape of a list. */
+  item?: KeySpec
+  /** A map whose unlisted children are accepted and ignored (Authelia has more there than Latchkey reads). */
+  open?: boolean
+  /** Shown in the documentation. */
+  default?: string
+  /** `4.38` = added by Authelia 4.38+; `latchkey` = Latchkey extension; absent = Authelia 4.37 and later. */
+  since?: '4.38' | 'latchkey'
+  /** The 4.38+ name replacing this 4.37 key, relative to the parent map (may contain dots). */
+  renamedTo?: string
+  /** Accepted for compatibility, has no effect in Latchkey. */
+  ignored?: boolean
+  /** Secret: may be given as `<ENV>_FILE`, never printed. Derived from the name when absent. */
+  secret?: boolean
+}
+
+const leaf =
+  (kind: KeyKind) =>
+  (description: string, o: Partial<KeySpec> = {}): KeySpec => ({ kind, description, ...o })
+const str = leaf('string')
+const path = leaf('path')
+const int = leaf('int')
+const bool = leaf('bool')
+const dur = leaf('duration')
+const size = leaf('size')
+const strs = leaf('strings')
+const any = (description: string, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'any', description, ignored: true, ...o })
+const map = (description: string, children: Record<string, KeySpec>, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'map', description, children, ...o })
+const list = (description: string, item: KeySpec, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'list', description, item, ...o })
+const ignored = (spec: KeySpec): KeySpec => ({ ...spec, ignored: true })
+
+const passwordAlgorithms = {
+  argon2: map('Argon2 parameters for new hashes.', {
+    variant: str('`argon2id`, `argon2i` or `argon2d`.', { default: 'argon2id' }),
+    iterations: int('Time cost.', { default: '3' }),
+    memory: int('Memory in KiB.', { default: '65536' }),
+    parallelism: int('Lanes.', { default: '4' }),
+    key_length: int('Output bytes.', { default: '32' }),
+    salt_length: int('Salt bytes.', { default: '16' }),
+  }),
+  sha2crypt: map('SHA-crypt parameters for new hashes.', {
+    variant: str('`sha512` or `sha256`.', { default: 'sha512' }),
+    iterations: int('Rounds.', { default: '50000' }),
+    salt_length: int('Salt characters.', { default: '16' }),
+  }),
+  pbkdf2: map('PBKDF2 parameters for new hashes.', {
+    variant: str('`sha1`, `sha224`, `sha256`, `sha384` or `sha512`.', { default: 'sha512' }),
+    iterations: int('Iterations.', { default: '310000' }),
+    salt_length: int('Salt bytes.', { default: '16' }),
+  }),
+  bcrypt: map('bcrypt parameters for new hashes.', {
+    variant: str('`standard` or `sha256`.', { default: 'standard' }),
+    cost: int('Cost (log2 rounds).', { default: '12' }),
+  }),
+  scrypt: map('scrypt parameters for new hashes.', {
+    iterations: int('log2 N.', { default: '16' }),
+    block_size: int('r.', { default: '8' }),
+    parallelism: int('p.', { default: '1' }),
+    key_length: int('Output bytes.', { default: '32' }),
+    salt_length: int('Salt bytes.', { default: '16' }),
+  }),
+}
+
+const signingKey = map('A signing key.', {
+  key_id: str('`kid` of the key; derived from its thumbprint when absent.'),
+  algorithm: str('`RS256` (default for RSA), `RS384`, `RS512`, `PS256`…, `ES256/384/512`, `EdDSA`.', { default: 'by key type' }),
+  use: str('Only `sig`.', { default: 'sig' }),
+  key: str('PEM private key.'),
+  certificate_chain: str('PEM certificate chain; the first certificate must match the key.'),
+})
+
+const smtpTls = map('TLS towards the SMTP server.', {
+  server_name: str('Name checked in the server certificate.', { default: 'the host' }),
+  skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
+  minimum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.2' }),
+  maximum_version: ignored(str('Ignored.')),
+  certificate_chain: ignored(str('Client certificate chain (ignored).', { secret: false })),
+  private_key: ignored(str('Client key (ignored).')),
+})
+
+const client = map('An OpenID Connect relying party.', {
+  id: str('Client identifier.', { renamedTo: 'client_id' }),
+  client_id: str('Client identifier; unique, case-insensitive.', { since: '4.38' }),
+  description: str('Display name.', { renamedTo: 'client_name' }),
+  client_name: str('Display name.', { since: '4.38', default: 'the id' }),
+  secret: str('Client secret digest (`$pbkdf2-sha512$…`); plaintext accepted with a warning.', { renamedTo: 'client_secret' }),
+  client_secret: str('Client secret digest.', { since: '4.38' }),
+  sector_identifier: str('Host used for pairwise subject identifiers.', { renamedTo: 'sector_identifier_uri' }),
+  sector_identifier_uri: str('URI whose host is used for pairwise subject identifiers.', { since: '4.38' }),
+  public: bool('Public client (no secret).', { default: 'false' }),
+  authorization_policy: str('`one_factor` or `two_factor`.', { default: 'two_factor' }),
+  consent_mode: str('`auto`, `explicit`, `implicit` or `pre-configured`.', { default: 'auto' }),
+  pre_configured_consent_duration: dur('How long a pre-configured consent lasts.', { default: '1w' }),
+  audience: strs('Extra audiences.', { default: '[]' }),
+  scopes: strs('Allowed scopes: `openid`, `email`, `profile`, `groups`, `offline_access`.', { default: 'openid, groups, profile, email' }),
+  redirect_uris: strs('Registered redirect URIs (exact match).'),
+  grant_types: strs('`authorization_code`, `refresh_token`, `client_credentials`, `implicit`, `password`.', { default: 'refresh_token, authorization_code' }),
+  response_types: strs('Response types.', { default: 'code' }),
+  response_modes: strs('`form_post`, `query`, `fragment`.', { default: 'form_post, query, fragment' }),
+  userinfo_signing_algorithm: str('`none` or a signing algorithm with a configured key.', { renamedTo: 'userinfo_signed_response_alg' }),
+  userinfo_signed_response_alg: str('`none` or a signing algorithm with a configured key.', { since: '4.38', default: 'none' }),
+  id_token_signed_response_alg: str('ID token signing algorithm.', { since: '4.38', default: 'RS256' }),
+  token_endpoint_auth_method: str('`client_secret_basic`, `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none`; unset accepts basic and post.', { since: '4.38' }),
+  token_endpoint_auth_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
+  require_pkce: bool('Require PKCE for this client.', { since: '4.38', default: 'false' }),
+  pkce_challenge_method: str('`S256` or `plain`; implies `require_pkce`.', { since: '4.38' }),
+  access_token_signed_response_alg: ignored(str('Ignored (opaque access tokens).', { since: '4.38' })),
+  introspection_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
+  authorization_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
+  id_token_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
+  userinfo_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
+  request_object_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
+  requested_audience_mode: ignored(str('Ignored.', { since: '4.38' })),
+  lifespan: ignored(str('Named custom lifespan (ignored).', { since: '4.38' })),
+  claims_policy: ignored(str('Named claims policy (ignored).', { since: '4.38' })),
+  allow_multiple_auth_methods: ignored(bool('Ignored.', { since: '4.38' })),
+  request_uris: ignored(strs('Ignored.', { since: '4.38' })),
+  jwks_uri: ignored(str('Ignored.', { since: '4.38' })),
+  jwks: any('Client keys (ignored).', { since: '4.38' }),
+  public_key: any('Client keys (ignored, 4.38 betas).', { since: '4.38' }),
+  discovery_policy: ignored(str('Ignored.', { since: '4.38' })),
+})
+
+export const KEY_TREE: KeySpec = map('The configuration file.', {
+  theme: str('`light`, `dark`, `grey`, `auto` or `oled`.', { default: 'light' }),
+  jwt_secret: str('Signs identity-verification link tokens (HS256).', { renamedTo: 'identity_validation.reset_password.jwt_secret' }),
+  default_redirection_url: str('Where the portal sends users who arrive without a target.'),
+  default_2fa_method: str('`totp`, `webauthn` or `mobile_push`.'),
+  certificates_directory: path('Extra trusted CA certificates (must be a folder).'),
+  server: map('The HTTP listener.', {
+    host: str('Listen address.', { renamedTo: 'address', default: '0.0.0.0' }),
+    port: int('Listen port.', { renamedTo: 'address', default: '9091' }),
+    path: str('Sub-path prefix, letters and digits only.', { renamedTo: 'address', default: '""' }),
+    address: str('`tcp://[host]:port/[path]`.', { since: '4.38', default: 'tcp://:9091/' }),
+    asset_path: ignored(path('Custom assets (ignored).')),
+    disable_healthcheck: bool('Do not write the health-check file.', { default: 'false' }),
+    enable_pprof: ignored(bool('Ignored.', { renamedTo: 'endpoints.enable_pprof' })),
+    enable_expvars: ignored(bool('Ignored.', { renamedTo: 'endpoints.enable_expvars' })),
+    read_buffer_size: ignored(int('Ignored.', { renamedTo: 'buffers.read' })),
+    write_buffer_size: ignored(int('Ignored.', { renamedTo: 'buffers.write' })),
+    endpoints: any('Authz endpoints, pprof, expvars (ignored).', { since: '4.38' }),
+    buffers: any('Buffer sizes (ignored).', { since: '4.38' }),
+    headers: any('Header templates such as `csp_template` (ignored).'),
+    timeouts: map('Connection timeouts.', {
+      read: dur('Read timeout.', { default: '6s' }),
+      write: dur('Write timeout.', { default: '6s' }),
+      idle: dur('Idle timeout.', { default: '30s' }),
+    }),
+    tls: map('Serve HTTPS directly.', {
+      key: path('PEM private key file.'),
+      certificate: path('PEM certificate file.'),
+      client_certificates: ignored(strs('Ignored.')),
+    }),
+    trusted_proxies: strs('Addresses or CIDRs whose X-Forwarded-* headers are believed.', { since: 'latchkey', default: '[]' }),
+    body_limit: size('Largest request body, bytes or `64KiB`.', { since: 'latchkey', default: '64KiB' }),
+  }),
+  log: map('Logging.', {
+    level: str('`trace`, `debug`, `info`, `warn` or `error`.', { default: 'info' }),
+    format: str('`text` or `json`.', { default: 'text' }),
+    file_path: path('Also log to this file.'),
+    keep_stdout: bool('Keep logging to stdout when `file_path` is set.', { default: 'false' }),
+  }),
+  totp: map('Time-based one-time passwords.', {
+    disable: bool('Turn TOTP off.', { default: 'false' }),
+    issuer: str('Issuer label in the otpauth URL.', { default: 'Authelia' }),
+    algorithm: str('`SHA1`, `SHA256` or `SHA512`.', { default: 'SHA1' }),
+    digits: int('6 or 8.', { default: '6' }),
+    period: int('Seconds per code, 15 or more.', { default: '30' }),
+    skew: int('Periods accepted either side.', { default: '1' }),
+    secret_size: int('Secret bytes, 20 or more.', { default: '32' }),
+    allowed_algorithms: ignored(strs('Ignored.', { since: '4.38' })),
+    allowed_digits: any('Ignored.', { since: '4.38' }),
+    allowed_periods: any('Ignored.', { since: '4.38' }),
+    disable_reuse_security_policy: bool('Accept a code twice within its period.', { since: '4.38', default: 'false' }),
+  }),
+  webauthn: any('WebAuthn (ignored).'),
+  duo_api: any('Duo (ignored).'),
+  ntp: any('NTP check (ignored).'),
+  password_policy: any('Password policy (ignored).'),
+  telemetry: any('Telemetry (ignored).'),
+  definitions: any('Named networks and user attributes (ignored).', { since: '4.38' }),
+  privacy_policy: any('Privacy policy link (ignored).', { since: '4.38' }),
+  identity_validation: map(
+    'Identity verification.',
+    {
+      reset_password: map('Identity-verification links.', { jwt_secret: str('Signs identity-verification link tokens.', { since: '4.38' }) }, { open: true, since: '4.38' }),
+      elevated_session: any('Ignored.', { since: '4.38' }),
+    },
+    { open: true, since: '4.38' },
+  ),
+  authentication_backend: map('Where users come from.', {
+    password_reset: any('Password reset (ignored).'),
+    disable_reset_password: ignored(bool('Ignored.')),
+    refresh_interval: any('LDAP refresh interval (ignored).'),
+    ldap: any('LDAP backend (not supported by Latchkey).'),
+    file: map('The users file backend.', {
+      path: path('Users file.'),
+      watch: bool('Reload the users file when it changes.', { default: 'false' }),
+      search: map('Sign-in lookup.', {
+        email: bool('Sign in by email address too.', { default: 'false' }),
+        case_insensitive: bool('Usernames are case-insensitive.', { default: 'false' }),
+      }),
+      password: map('Hashing of new passwords.', {
+        algorithm: str('`argon2`, `sha2crypt`, `pbkdf2`, `bcrypt` or `scrypt` (old: `argon2id`, `sha512`).', { default: 'argon2' }),
+        iterations: int('Old flat form (argon2id / sha512).'),
+        key_length: int('Old flat form.'),
+        salt_length: int('Old flat form.'),
+        memory: int('Old flat form, MiB.'),
+        parallelism: int('Old flat form.'),
+        ...passwordAlgorithms,
+      }),
+    }),
+  }),
+  access_control: map('Forward-auth access rules (parsed; not used by OIDC).', {
+    default_policy: str('`bypass`, `one_factor`, `two_factor` or `deny`.', { default: 'deny' }),
+    networks: list('Named network lists.', map('A named list.', { name: str('Name.'), networks: strs('Addresses or CIDRs.') })),
+    rules: list(
+      'Rules, first match wins.',
+      map('A rule.', {
+        domain: strs('Domains.'),
+        domain_regex: strs('Domain patterns.'),
+        policy: str('`bypass`, `one_factor`, `two_factor` or `deny`.'),
+        subject: any('`user:x` / `group:y`, a list (or) of lists (and).', { ignored: false }),
+        networks: strs('Addresses, CIDRs or network names.'),
+        resources: strs('Path patterns.'),
+        methods: strs('HTTP methods.'),
+        query: any('Query conditions (ignored).'),
+      }),
+    ),
+  }),
+  session: map('The portal session cookie.', {
+    name: str('Cookie name.', { default: 'authelia_session' }),
+    domain: str('Cookie domain.', { renamedTo: 'cookies' }),
+    same_site: str('`none`, `lax` or `strict`.', { default: 'lax' }),
+    secret: str('Session encryption secret (needed with Redis).'),
+    expiration: dur('Session lifetime.', { default: '1h' }),
+    inactivity: dur('Idle limit.', { default: '5m' }),
+    remember_me_duration: dur('"Remember me" lifetime, -1 disables it.', { renamedTo: 'remember_me', default: '1M' }),
+    remember_me: dur('"Remember me" lifetime, -1 disables it.', { since: '4.38', default: '1M' }),
+    cookies: list(
+      'Cookie domains.',
+      map('A cookie domain.', {
+        domain: str('Cookie domain.'),
+        authelia_url: str('Portal URL for this domain.'),
+        default_redirection_url: str('Where the portal sends users without a target.'),
+        name: str('Cookie name.', { default: 'session.name' }),
+        same_site: str('`none`, `lax` or `strict`.', { default: 'session.same_site' }),
+        expiration: dur('Session lifetime.', { default: 'session.expiration' }),
+        inactivity: dur('Idle limit.', { default: 'session.inactivity' }),
+        remember_me: dur('"Remember me" lifetime, -1 disables it.', { default: 'session.remember_me' }),
+      }),
+      { since: '4.38' },
+    ),
+    redis: map(
+      'Redis session store.',
+      { host: str('Host.'), port: int('Port.', { default: '6379' }), username: str('User.'), password: str('Password.'), database_index: int('Database.', { default: '0' }) },
+      { open: true },
+    ),
+  }),
+  regulation: map('Sign-in throttling.', {
+    max_retries: int('Failures before a ban, 0 disables.', { default: '3' }),
+    find_time: dur('Window the failures must fall in.', { default: '2m' }),
+    ban_time: dur('Ban length.', { default: '5m' }),
+    modes: ignored(strs('Ignored.', { since: '4.38' })),
+  }),
+  storage: map('Persistent storage.', {
+    encryption_key: str('Encrypts TOTP secrets; 20 characters or more.'),
+    local: map('SQLite.', { path: path('Database file.') }),
+    mysql: map(
+      'MySQL (not yet supported by Latchkey).',
+      { host: str('Host.', { renamedTo: 'address' }), port: int('Port.', { renamedTo: 'address' }), address: str('`tcp://host:port`.', { since: '4.38' }), database: str('Database.'), username: str('User.'), password: str('Password.'), timeout: dur('Timeout.', { default: '5s' }), tls: any('TLS.') },
+    ),
+    postgres: map(
+      'PostgreSQL.',
+      {
+        host: str('Host.', { renamedTo: 'address' }),
+        port: int('Port.', { renamedTo: 'address', default: '5432' }),
+        address: str('`tcp://host:port`.', { since: '4.38' }),
+        database: str('Database.'),
+        schema: str('Schema.', { default: 'public' }),
+        username: str('User.'),
+        password: str('Password.'),
+        timeout: dur('Timeout.', { default: '5s' }),
+        tls: any('TLS.'),
+        ssl: any('Old TLS options (ignored).'),
+        servers: any('Fail-over servers (ignored).', { since: '4.38' }),
+      },
+    ),
+  }),
+  notifier: map('How emails are sent.', {
+    disable_startup_check: bool('Skip the start-up check.', { default: 'false' }),
+    template_path: ignored(path('Custom templates (ignored).')),
+    filesystem: map('Write the latest email to a file.', { filename: path('File.') }),
+    smtp: map('SMTP.', {
+      host: str('Host.', { renamedTo: 'address' }),
+      port: int('Port.', { renamedTo: 'address', default: '25' }),
+      address: str('`smtp://`, `submission://` or `smtps://` host[:port].', { since: '4.38' }),
+      timeout: dur('Timeout.', { default: '5s' }),
+      username: str('User.'),
+      password: str('Password.'),
+      sender: str('From address.'),
+      identifier: str('HELO name.', { default: 'localhost' }),
+      subject: str('Subject template.', { default: '[Authelia] {title}' }),
+      startup_check_address: str('Recipient of the start-up check.', { default: 'test@authelia.com' }),
+      disable_require_tls: bool('Allow plain SMTP.', { default: 'false' }),
+      disable_starttls: bool('Never STARTTLS.', { default: 'false' }),
+      disable_html_emails: bool('Text-only emails.', { default: 'false' }),
+      tls: smtpTls,
+    }),
+  }),
+  identity_providers: map('Identity providers.', {
+    oidc: map('The OpenID Connect 1.0 provider.', {
+      hmac_secret: str('Keys the HMAC of opaque tokens.'),
+      issuer: str('Fixed issuer URL (else derived from configuration, see docs).', { since: 'latchkey' }),
+      issuer_private_key: str('PEM RSA key (RS256).', { renamedTo: 'jwks' }),
+      issuer_certificate_chain: str('PEM chain for the key.', { renamedTo: 'jwks' }),
+      issuer_private_keys: list('Signing keys (4.38 betas).', signingKey, { since: '4.38', renamedTo: 'jwks' }),
+      jwks: list('Signing keys.', signingKey, { since: '4.38' }),
+      access_token_lifespan: dur('Access token lifetime.', { renamedTo: 'lifespans.access_token', default: '1h' }),
+      authorize_code_lifespan: dur('Authorization code lifetime.', { renamedTo: 'lifespans.authorize_code', default: '1m' }),
+      id_token_lifespan: dur('ID token lifetime.', { renamedTo: 'lifespans.id_token', default: '1h' }),
+      refresh_token_lifespan: dur('Refresh token lifetime.', { renamedTo: 'lifespans.refresh_token', default: '90m' }),
+      lifespans: map(
+        'Token lifetimes.',
+        {
+          access_token: dur('Access token lifetime.', { default: '1h' }),
+          authorize_code: dur('Authorization code lifetime.', { default: '1m' }),
+          id_token: dur('ID token lifetime.', { default: '1h' }),
+          refresh_token: dur('Refresh token lifetime.', { default: '90m' }),
+          custom: any('Named lifespans (ignored).'),
+        },
+        { since: '4.38', open: true },
+      ),
+      enable_client_debug_messages: bool('Add debug text to error descriptions.', { default: 'false' }),
+      minimum_parameter_entropy: int('Minimum length of `state` and `nonce`; -1 disables.', { default: '8' }),
+      enforce_pkce: str('`never`, `public_clients_only` or `always`.', { default: 'public_clients_only' }),
+      enable_pkce_plain_challenge: bool('Allow `plain` PKCE.', { default: 'false' }),
+      enable_jwt_access_token_stateless_introspection: ignored(bool('Ignored.', { since: '4.38' })),
+      require_pushed_authorization_requests: ignored(bool('Ignored.', { since: '4.38' })),
+      pushed_authorizations: any('Ignored.', { since: '4.38' }),
+      discovery_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
+      discovery_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
+      authorization_policies: any('Named policies (ignored).', { since: '4.38' }),
+      claims_policies: any('Claims policies (ignored).', { since: '4.38' }),
+      scopes: any('Custom scopes (ignored).', { since: '4.38' }),
+      cors: map('CORS.', {
+        endpoints: strs('`authorization`, `token`, `revocation`, `introspection`, `userinfo`.', { default: '[]' }),
+        allowed_origins: strs('Origins, or `*`.', { default: '[]' }),
+        allowed_origins_from_client_redirect_uris: bool('Allow the origins of registered redirect URIs.', { default: 'false' }),
+      }),
+      clients: list('Relying parties.', client),
+    }),
+  }),
+})
+
+const SECRET_SUFFIX = /(key|secret|password|token|certificate_chain)$/
+
+/** Whether a leaf is a secret (explicit flag, else by Authelia's name rule; paths never are). */
+export function isSecretSpec(name: string, spec: KeySpec): boolean {
+  if (spec.secret !== undefined) return spec.secret
+  return spec.kind === 'string' && SECRET_SUFFIX.test(name)
+}
+
+/** Top-level names Authelia removed before 4.37 (still reported the way 4.37 does). */
+export const REPLACED_KEYS: Readonly<Record<string, string>> = {
+  host: 'server.host',
+  port: 'server.port',
+  tls_key: 'server.tls.key',
+  tls_cert: 'server.tls.certificate',
+  log_level: 'log.level',
+  log_format: 'log.format',
+  log_file_path: 'log.file_path',
+  logs_level: 'log.level',
+  logs_file_path: 'log.file_path',
+}
+
+export interface ConfigKeyEntry {
+  /** Dotted path; list items as `[]`. */
+  path: string
+  type: KeyKind
+  default?: string
+  /** The name in Authelia 4.37, or null when 4.37 had no such key. */
+  authelia437: string | null
+  /** The name in Authelia 4.38+, or null when 4.38 removed it (or never had it). */
+  authelia438: string | null
+  secret: boolean
+  description: string
+  status: 'supported' | 'ignored' | 'deprecated' | 'latchkey'
+}
+
+function buildCatalogue(): ConfigKeyEntry[] {
+  const out: ConfigKeyEntry[] = []
+  const walk = (spec: KeySpec, prefix: string, inherited: { since?: KeySpec['since']; ignored?: boolean }) => {
+    const entries = spec.kind === 'map' ? Object.entries(spec.children ?? {}) : []
+    for (const [name, child] of entries) {
+      const p = prefix ? `${prefix}.${name}` : name
+      const since = child.since ?? inherited.since
+      const isIgnored = child.ignored ?? inherited.ignored ?? false
+      const renamed = child.renamedTo ? (prefix ? `${prefix}.${child.renamedTo}` : child.renamedTo) : undefined
+      const entry: ConfigKeyEntry = {
+        path: p,
+        type: child.kind,
+        authelia437: since === '4.38' || since === 'latchkey' ? null : p,
+        authelia438: since === 'latchkey' ? null : (renamed ?? p),
+        secret: isSecretSpec(name, child),
+        description: child.description,
+        status: since === 'latchkey' ? 'latchkey' : renamed ? 'deprecated' : isIgnored ? 'ignored' : 'supported',
+      }
+      if (child.default !== undefined) entry.default = child.default
+      out.push(entry)
+      if (child.kind === 'map') walk(child, p, { since, ignored: isIgnored })
+      if (child.kind === 'list' && child.item) walk(child.item, `${p}[]`, { since, ignored: isIgnored })
+    }
+  }
+  walk(KEY_TREE, '', {})
+  return out
+}
+
+/** Machine-readable catalogue of every key, for docs/configuration.md. */
+export const CONFIG_KEYS: readonly ConfigKeyEntry[] = Object.freeze(buildCatalogue().map((e) => Object.freeze(e)))

@@ -1,0 +1,79 @@
+import type { OidcConfig, SigningAlgorithm } from '../config/schema.js'
+import type { Client } from './clients.js'
+
+/** Response types this provider implements (normalised word order as sent by most clients). */
+export const RESPONSE_TYPES_SUPPORTED = ['code', 'id_token', 'token id_token', 'code id_token', 'code token', 'code token id_token', 'token', 'none']
+export const RESPONSE_MODES_SUPPORTED = ['form_post', 'query', 'fragment']
+export const SCOPES_SUPPORTED = ['openid', 'offline_access', 'profile', 'email', 'groups']
+export const GRANT_TYPES_SUPPORTED = ['authorization_code', 'implicit', 'refresh_token', 'client_credentials']
+export const CLAIMS_SUPPORTED = [
+  'amr', 'aud', 'azp', 'client_id', 'exp', 'iat', 'iss', 'jti', 'rat', 'sub', 'auth_time', 'nonce', 'at_hash', 'c_hash',
+  'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name',
+]
+export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none']
+/** Introspection needs a real client authentication (security.md I1): no `none`. */
+export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
+
+export interface DiscoveryDocuments {
+  openid: string
+  oauth: string
+}
+
+/**
+ * Builds the two metadata documents for one issuer, exactly what the endpoints implement.
+ * Serialised once per issuer by the caller and reused.
+ */
+export function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<string, Client>, algorithms: SigningAlgorithm[]): DiscoveryDocuments {
+  const pairwise = [...clients.values()].some((c) => c.config.sectorIdentifier !== '')
+  const pkceMethods = oidc.enablePkcePlainChallenge ? ['S256', 'plain'] : ['S256']
+  const common = {
+    issuer,
+    jwks_uri: `${issuer}/jwks.json`,
+    authorization_endpoint: `${issuer}/api/oidc/authorization`,
+    token_endpoint: `${issuer}/api/oidc/token`,
+    introspection_endpoint: `${issuer}/api/oidc/introspection`,
+    revocation_endpoint: `${issuer}/api/oidc/revocation`,
+    response_types_supported: RESPONSE_TYPES_SUPPORTED,
+    response_modes_supported: RESPONSE_MODES_SUPPORTED,
+    grant_types_supported: GRANT_TYPES_SUPPORTED,
+    scopes_supported: SCOPES_SUPPORTED,
+    token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+    introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
+    revocation_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+    code_challenge_methods_supported: pkceMethods,
+    authorization_response_iss_parameter_supported: true,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+    require_request_uri_registration: false,
+    require_pushed_authorization_requests: false,
+  }
+  const openid = {
+    ...common,
+    userinfo_endpoint: `${issuer}/api/oidc/userinfo`,
+    subject_types_supported: pairwise ? ['public', 'pairwise'] : ['public'],
+    claims_supported: CLAIMS_SUPPORTED,
+    id_token_signing_alg_values_supported: algorithms,
+    userinfo_signing_alg_values_supported: ['none', ...algorithms],
+    claims_parameter_supported: false,
+    frontchannel_logout_supported: false,
+    frontchannel_logout_session_supported: false,
+    backchannel_logout_supported: false,
+    backchannel_logout_session_supported: false,
+  }
+  return { openid: JSON.stringify(openid), oauth: JSON.stringify(common) }
+}
+
+/** Per-issuer cache; bounded because hosts under a cookie domain are attacker-choosable. */
+export class DiscoveryCache {
+  private readonly cache = new Map<string, DiscoveryDocuments>()
+  constructor(private readonly build: (issuer: string) => DiscoveryDocuments) {}
+  get(issuer: string): DiscoveryDocuments {
+    let docs = this.cache.get(issuer)
+    if (!docs) {
+      if (this.cache.size >= 64) this.cache.clear()
+      docs = this.build(issuer)
+      this.cache.set(issuer, docs)
+    }
+    return docs
+  }
+}

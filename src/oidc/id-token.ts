@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { SigningAlgorithm } from '../config/schema.js'
+import type { KeySet, SigningKey } from './keys.js'
+import { leftHalfHash } from './keys.js'
+import { audienceOf } from './claims.js'
+
+export interface IdTokenInput {
+  issuer: string
+  clientId: string
+  subject: string
+  audience: readonly string[]
+  authTime: number
+  amr: readonly string[]
+  requestedAt: number
+  nonce?: string
+  accessToken?: string
+  code?: string
+  now: number
+  lifespanSeconds: number
+  alg: SigningAlgorithm
+  /** Scope claims (profile, email, groups). */
+  claims: Record<string, unknown>
+}
+
+export function signingKeyFor(keys: KeySet, alg: SigningAlgorithm): SigningKey {
+  const key = keys.byAlg.get(alg)
+  if (!key) throw new Error(`no issuer key for algorithm ${alg}`)
+  return key
+}
+
+/** OIDC Core §2 / compat §3: the ID token, signed with the key for the client's algorithm. */
+export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<string> {
+  const key = signingKeyFor(keys, input.alg)
+  const payload: Record<string, unknown> = {
+    ...input.claims,
+    iss: input.issuer,
+    sub: input.subject,
+    aud: audienceOf(input.clientId, input.audience),
+    exp: input.now + input.lifespanSeconds,
+    iat: input.now,
+    auth_time: input.authTime,
+    rat: input.requestedAt,
+    azp: input.clientId,
+    amr: input.amr,
+    jti: randomUUID(),
+  }
+  if (input.nonce !== undefined) payload.nonce = input.nonce
+  if (input.accessToken) payload.at_hash = leftHalfHash(input.accessToken, input.alg)
+  if (input.code) payload.c_hash = leftHalfHash(input.code, input.alg)
+  return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.cryptoKey)
+}
+
+/** A signed JWT of arbitrary claims (userinfo as application/jwt). */
+export async function signClaims(keys: KeySet, alg: SigningAlgorithm, claims: Record<string, unknown>): Promise<string> {
+  const key = signingKeyFor(keys, alg)
+  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.cryptoKey)
+}

@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify'
+import type { Config } from '../config/schema.js'
+
+export type IssuerResolver = (req: FastifyRequest) => string
+
+const HOST_SYNTAX = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i
+
+function hostnameOf(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase()
+  const colon = host.lastIndexOf(':')
+  return (colon === -1 ? host : host.slice(0, colon)).toLowerCase()
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+}
+
+/**
+ * The issuer (security.md W6, compat §2.1). Rule, in order:
+ * 1. `identity_providers.oidc.issuer` when configured: always that, whatever the request says.
+ * 2. Otherwise Authelia's per-request issuer `<scheme>://<host><server.path>`, where scheme and host
+ *    come from X-Forwarded-Proto/-Host only when the peer is a trusted proxy (Fastify trustProxy),
+ *    else from the connection and Host — but only when that host is a configured session cookie
+ *    domain, a subdomain of one, or a loopback name/address (RFC 8252 development setups).
+ * 3. Any other Host (e.g. `Host: evil`) cannot change the issuer: it falls back to the first cookie's
+ *    `authelia_url` when set, else `https://<first cookie domain><server.path>`.
+ */
+export function createIssuerResolver(config: Config): IssuerResolver {
+  const prefix = config.server.path ? `/${config.server.path}` : ''
+  const fixed = config.identityProviders.oidc?.issuer?.replace(/\/+$/, '')
+  if (fixed) return () => fixed
+  const domains = config.session.cookies.map((c) => c.domain.replace(/^\./, '').toLowerCase())
+  const first = config.session.cookies[0]
+  const fallback = first?.autheliaUrl ? first.autheliaUrl.replace(/\/+$/, '') : `https://${domains[0] ?? 'localhost'}${prefix}`
+  const accepted = (hostname: string) => isLoopbackHost(hostname) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
+  return (req) => {
+    const host = req.host
+    if (!host || !HOST_SYNTAX.test(host) || !accepted(hostnameOf(host))) return fallback
+    const scheme = req.protocol === 'https' ? 'https' : 'http'
+    return `${scheme}://${host.toLowerCase()}${prefix}`
+  }
+}

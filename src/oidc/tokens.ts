@@ -1,0 +1,44 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+
+export type ArtifactKind = 'ac' | 'at' | 'rt'
+
+/**
+ * Opaque codes and tokens: `authelia_<kind>_` + 256 random bits (base64url), and with an
+ * `hmac_secret` a `.` + HMAC-SHA-256 of that random part keyed by SHA-256(hmac_secret), like
+ * Authelia's (fosite's) `<key>.<signature>` form. Only SHA-256 hex of the whole string is stored
+ * (security.md C5); the HMAC lets garbage be refused without a database lookup.
+ */
+export class TokenFactory {
+  private readonly hmacKey?: Buffer
+
+  constructor(hmacSecret?: string) {
+    if (hmacSecret) this.hmacKey = createHash('sha256').update(hmacSecret, 'utf8').digest()
+  }
+
+  issue(kind: ArtifactKind): { value: string; hash: string } {
+    const random = randomBytes(32).toString('base64url')
+    const value = this.hmacKey ? `authelia_${kind}_${random}.${this.sign(random)}` : `authelia_${kind}_${random}`
+    return { value, hash: hashArtifact(value) }
+  }
+
+  /** True when the value has the kind's prefix and (with an HMAC key) a valid signature. */
+  isWellFormed(kind: ArtifactKind, value: string): boolean {
+    const prefix = `authelia_${kind}_`
+    if (!value.startsWith(prefix) || value.length > 200) return false
+    if (!this.hmacKey) return true
+    const body = value.slice(prefix.length)
+    const dot = body.indexOf('.')
+    if (dot <= 0) return false
+    const expected = Buffer.from(this.sign(body.slice(0, dot)))
+    const given = Buffer.from(body.slice(dot + 1))
+    return expected.length === given.length && timingSafeEqual(expected, given)
+  }
+
+  private sign(random: string): string {
+    return createHmac('sha256', this.hmacKey!).update(random).digest('base64url')
+  }
+}
+
+export function hashArtifact(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex')
+}

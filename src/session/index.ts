@@ -1,0 +1,14 @@
+export {
+  SessionManager,
+  SessionError,
+  ensureSession,
+  establishSession,
+  elevateSession,
+  saveSession,
+  destroySession,
+  cookieForRequest,
+  type SignedInUser,
+} from './session.js'
+export { isLoopbackHost, isHostInDomain, isHostOnlyDomain, CookieDomains } from './cookie.js'
+export { isCrossSiteRequest, checkFormCsrf } from './csrf.js'
+export type { LoadedSession } from './types.js'

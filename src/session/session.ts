@@ -1,0 +1,192 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Config, SessionCookieConfig } from '../config/schema.js'
+import type { SessionData, SessionStore } from '../storage/storage.js'
+import type { Clock } from '../common/clock.js'
+import { randomString, randomToken } from '../common/random.js'
+import { CookieDomains, isHostOnlyDomain, isLoopbackHost } from './cookie.js'
+import type { LoadedSession } from './types.js'
+
+/** Session ids: 32 alphanumeric characters (~190 bits), as Authelia's (compat §2.8). */
+const ID_LENGTH = 32
+const ID_SHAPE = /^[A-Za-z0-9]{32,128}$/
+/**
+ * `lastActivityAt` is written at most this often, so a busy client does not turn every
+ * /api/state into a write. Inactivity is therefore measured with up to this much slack.
+ */
+const TOUCH_INTERVAL_SECONDS = 5
+
+export class SessionError extends Error {
+  constructor(
+    readonly code: 'NO_COOKIE_DOMAIN' | 'NO_SESSION',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'SessionError'
+  }
+}
+
+/** What the session plugin keeps per app; reached from handlers through the helpers below. */
+export class SessionManager {
+  readonly domains: CookieDomains
+
+  constructor(
+    readonly config: Config,
+    private readonly store: SessionStore,
+    private readonly clock: Clock,
+  ) {
+    this.domains = new CookieDomains(config.session.cookies)
+  }
+
+  /** The absolute lifetime of a session, counted from the moment its current id was issued. */
+  lifetimeSeconds(data: SessionData, cookie: SessionCookieConfig): number {
+    return data.rememberMe && cookie.rememberMeSeconds > 0 ? cookie.rememberMeSeconds : cookie.expirationSeconds
+  }
+
+  /** onRequest: fills `request.session`, or null when absent, expired or inactive. */
+  async load(req: FastifyRequest): Promise<void> {
+    const cookie = this.domains.match(req.hostname)
+    if (!cookie) return
+    const id = req.cookies[cookie.name]
+    if (id === undefined || !ID_SHAPE.test(id)) return
+    const now = this.clock.now()
+    const data = await this.store.findSession(id, now)
+    if (!data) return
+    if (now >= data.createdAt + this.lifetimeSeconds(data, cookie)) {
+      await this.store.destroySession(id)
+      req.log.info({ username: data.username }, 'session expired')
+      return
+    }
+    // Inactivity applies to signed-in sessions without "remember me" (security.md W3). Anonymous
+    // sessions only hold the sign-in form's CSRF token and live until their expiration.
+    if (data.level > 0 && !data.rememberMe && now - data.lastActivityAt > cookie.inactivitySeconds) {
+      await this.store.destroySession(id)
+      req.log.info({ username: data.username, inactiveSeconds: now - data.lastActivityAt }, 'session ended after inactivity')
+      return
+    }
+    if (data.level > 0 && now - data.lastActivityAt >= TOUCH_INTERVAL_SECONDS) {
+      data.lastActivityAt = now
+      await this.store.saveSession(id, data, data.createdAt + this.lifetimeSeconds(data, cookie))
+    }
+    req.session = { id, data, cookie }
+  }
+
+  newData(now: number): SessionData {
+    return { level: 0, amr: [], rememberMe: false, csrfToken: randomToken(24), createdAt: now, lastActivityAt: now }
+  }
+
+  /** Saves `data` under a brand-new id, drops the old id server-side and sets the cookie. */
+  async issue(req: FastifyRequest, reply: FastifyReply, data: SessionData): Promise<LoadedSession> {
+    const cookie = this.domains.match(req.hostname)
+    if (!cookie) throw new SessionError('NO_COOKIE_DOMAIN', `no session cookie domain matches the host '${req.hostname}'`)
+    const now = this.clock.now()
+    data.createdAt = now
+    data.lastActivityAt = now
+    const old = req.session
+    const id = randomString(ID_LENGTH)
+    const lifetime = this.lifetimeSeconds(data, cookie)
+    await this.store.saveSession(id, data, now + lifetime)
+    if (old) await this.store.destroySession(old.id)
+    this.setCookie(req, reply, cookie, id, lifetime)
+    const loaded: LoadedSession = { id, data, cookie }
+    req.session = loaded
+    return loaded
+  }
+
+  async save(session: LoadedSession): Promise<void> {
+    await this.store.saveSession(session.id, session.data, session.data.createdAt + this.lifetimeSeconds(session.data, session.cookie))
+  }
+
+  async destroy(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const session = req.session
+    const cookie = session?.cookie ?? this.domains.match(req.hostname)
+    if (session) await this.store.destroySession(session.id)
+    req.session = null
+    if (cookie) reply.clearCookie(cookie.name, this.cookieOptions(req, cookie))
+  }
+
+  private setCookie(req: FastifyRequest, reply: FastifyReply, cookie: SessionCookieConfig, id: string, lifetime: number): void {
+    // Max-Age rather than Expires: relative, so it does not depend on the server clock agreeing
+    // with the browser's (and tests run on a manual clock).
+    reply.setCookie(cookie.name, id, { ...this.cookieOptions(req, cookie), maxAge: lifetime })
+  }
+
+  private cookieOptions(req: FastifyRequest, cookie: SessionCookieConfig) {
+    return {
+      path: '/',
+      httpOnly: true,
+      // Secure whenever the request is HTTPS (directly or through a trusted proxy), and also over
+      // plain HTTP unless the host is loopback: there a browser would drop a Secure cookie, and the
+      // local demo at http://127.0.0.1:9091 must work.
+      secure: req.protocol === 'https' || !isLoopbackHost(req.hostname),
+      sameSite: cookie.sameSite,
+      ...(isHostOnlyDomain(cookie.domain) ? {} : { domain: cookie.domain }),
+    } as const
+  }
+}
+
+function manager(req: FastifyRequest): SessionManager {
+  return req.server.latchkeySessions
+}
+
+/** The current session, or a new anonymous one (it carries the CSRF token of the HTML forms). */
+export async function ensureSession(req: FastifyRequest, reply: FastifyReply): Promise<LoadedSession> {
+  if (req.session) return req.session
+  const m = manager(req)
+  return m.issue(req, reply, m.newData(m['clock'].now()))
+}
+
+export interface SignedInUser {
+  username: string
+  displayName: string
+  emails: string[]
+  groups: string[]
+}
+
+/**
+ * After a successful first factor: a fresh session at level 1 under a new id; the old id (if any)
+ * is destroyed, so a planted cookie becomes worthless (security.md W2).
+ */
+export async function establishSession(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  user: SignedInUser,
+  opts: { rememberMe: boolean; now: number },
+): Promise<LoadedSession> {
+  const m = manager(req)
+  const data = m.newData(opts.now)
+  data.username = user.username
+  data.displayName = user.displayName
+  if (user.emails[0] !== undefined) data.email = user.emails[0]
+  data.groups = [...user.groups]
+  data.level = 1
+  data.firstFactorAt = opts.now
+  data.amr = ['pwd']
+  data.rememberMe = opts.rememberMe
+  return m.issue(req, reply, data)
+}
+
+/** After a successful second factor: level 2 under a new id, the old id destroyed. */
+export async function elevateSession(req: FastifyRequest, reply: FastifyReply, opts: { amr: string; now: number }): Promise<LoadedSession> {
+  const current = req.session
+  if (!current || current.data.level < 1) throw new SessionError('NO_SESSION', 'a second factor needs a first-factor session')
+  const data: SessionData = { ...current.data, level: 2, secondFactorAt: opts.now, csrfToken: randomToken(24) }
+  const amr = new Set([...data.amr, opts.amr])
+  if (amr.has('pwd') && amr.size > 1) amr.add('mfa')
+  data.amr = [...amr]
+  return manager(req).issue(req, reply, data)
+}
+
+/** Persists changes to `request.session.data` (e.g. `extra`) without changing the id. */
+export async function saveSession(req: FastifyRequest): Promise<void> {
+  if (req.session) await manager(req).save(req.session)
+}
+
+/** Logout: the server-side record is deleted and the cookie cleared. */
+export async function destroySession(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  await manager(req).destroy(req, reply)
+}
+
+/** The session.cookies[] entry for this request's host, if any. */
+export function cookieForRequest(req: FastifyRequest): SessionCookieConfig | undefined {
+  return manager(req).domains.match(req.hostname)
+}
