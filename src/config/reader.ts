@@ -147,10 +147,8 @@ export class MapView {
     if (n.kind === 'scalar') return [scalarText(n)]
     if (n.kind !== 'seq') return undefined
     const out: string[] = []
-    n.items.forEach((item, i) => {
-      if (item.kind === 'scalar') out.push(scalarText(item))
-      else this.problems.error(`${this.keyPath(key)}[${i}]`, `must be a string, got ${describe(item)}`, item.src)
-    })
+    // Non-scalar items were reported by the structure check.
+    for (const item of n.items) if (item.kind === 'scalar') out.push(scalarText(item))
     return out
   }
 

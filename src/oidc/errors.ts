@@ -29,6 +29,8 @@ export type OAuthErrorCode =
 export class OAuthError extends Error {
   /** Extra response headers, e.g. WWW-Authenticate. */
   headers: Record<string, string> = {}
+  /** The client the refusal concerns, for the log line. */
+  clientId?: string
 
   constructor(
     readonly code: OAuthErrorCode,
@@ -82,13 +84,22 @@ export function toOAuthError(err: unknown): OAuthError | undefined {
 
 /** Logs one line naming the reason and the client, never a secret (issue #4 item 8). */
 export function logRefusal(req: FastifyRequest, err: OAuthError, clientId?: string): void {
-  const who = clientId ? ` for client '${clientId}'` : ''
-  req.log.info({ reqId: req.id, client_id: clientId, error: err.code }, `oidc request refused${who}: ${err.code}: ${err.detail ?? err.description}`)
+  const id = err.clientId ?? clientId
+  const who = id ? ` for client '${id}'` : ''
+  const reason = err.detail ?? err.description
+  const message =
+    err.code === 'invalid_client' ? `client authentication failed${who}: ${reason}` : `${routeName(req)} refused${who}: ${err.code}: ${reason}`
+  req.log.info({ reqId: req.id, client_id: id, error: err.code }, message)
+}
+
+function routeName(req: FastifyRequest): string {
+  const path = (req.routeOptions?.url ?? req.url.split('?')[0] ?? '').replace(/^.*\/api\/oidc\//, '')
+  return `oidc ${path || 'request'}`
 }
 
 /** The JSON error reply of the token, introspection, revocation and userinfo endpoints. */
 export function sendOAuthError(req: FastifyRequest, reply: FastifyReply, err: OAuthError, debug: boolean, clientId?: string): FastifyReply {
-  logRefusal(req, err, clientId ?? (req as { oidcClientId?: string }).oidcClientId)
+  logRefusal(req, err, clientId)
   noStore(reply)
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
   return reply

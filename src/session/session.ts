@@ -32,7 +32,7 @@ export class SessionManager {
   constructor(
     readonly config: Config,
     private readonly store: SessionStore,
-    private readonly clock: Clock,
+    readonly clock: Clock,
   ) {
     this.domains = new CookieDomains(config.session.cookies)
   }
@@ -132,7 +132,7 @@ function manager(req: FastifyRequest): SessionManager {
 export async function ensureSession(req: FastifyRequest, reply: FastifyReply): Promise<LoadedSession> {
   if (req.session) return req.session
   const m = manager(req)
-  return m.issue(req, reply, m.newData(m['clock'].now()))
+  return m.issue(req, reply, m.newData(m.clock.now()))
 }
 
 export interface SignedInUser {

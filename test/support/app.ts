@@ -40,6 +40,8 @@ export interface TestAppOptions {
   dir?: string
   /** Keep the folder after close (for a later restart on it). */
   keepDir?: boolean
+  /** Serve HTTPS with this key and certificate (production-shaped e2e). */
+  https?: { key: Buffer; cert: Buffer }
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -79,7 +81,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const users = await FileUserProvider.open(config.authenticationBackend.file, logger)
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, users, clock, notifier, logger }
+  const deps: AppDeps = { config, storage, users, clock, notifier, logger, https: opts.https }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false
@@ -108,5 +110,5 @@ export async function startTestServer(opts: TestAppOptions = {}): Promise<TestAp
   await t.app.listen({ host: '127.0.0.1', port: 0 })
   const address = t.app.server.address()
   const port = typeof address === 'object' && address ? address.port : 0
-  return { ...t, url: `http://127.0.0.1:${port}` }
+  return { ...t, url: `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}` }
 }

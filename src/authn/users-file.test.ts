@@ -1,0 +1,123 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { FileUserProvider, parseUsersFile, UsersFileError, MAX_PASSWORD_BYTES } from './users-file.js'
+import type { FileBackendConfig } from '../config/schema.js'
+import { DEFAULTS } from '../config/schema.js'
+
+// john and harry: password "password" (argon2id at Authelia's defaults), from the shared fixture.
+const FIXTURE = readFileSync(new URL('../../fixtures/config/users_database.yml', import.meta.url), 'utf8')
+const JOHN_DIGEST = /password: "(\$argon2id[^"]+)"/.exec(FIXTURE)![1]!
+
+let dir: string
+let provider: FileUserProvider | undefined
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'latchkey-users-'))
+})
+afterEach(() => {
+  provider?.close()
+  provider = undefined
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function backend(over: Partial<FileBackendConfig> = {}): FileBackendConfig {
+  return {
+    path: join(dir, 'users.yml'),
+    watch: false,
+    searchEmail: false,
+    searchCaseInsensitive: false,
+    password: structuredClone(DEFAULTS.password) as unknown as FileBackendConfig['password'],
+    ...over,
+  }
+}
+
+const logs: string[] = []
+const log = {
+  info: (_o: object, m: string) => logs.push(`info ${m}`),
+  warn: (_o: object, m: string) => logs.push(`warn ${m}`),
+  error: (o: object, m: string) => logs.push(`error ${m} ${JSON.stringify(o)}`),
+}
+
+describe('users file', () => {
+  test('the shared fixture loads and verifies john with "password"', async () => {
+    writeFileSync(join(dir, 'users.yml'), FIXTURE)
+    provider = await FileUserProvider.open(backend())
+    expect(provider.findUser('john')).toEqual({
+      username: 'john',
+      displayName: 'John Doe',
+      emails: ['john.doe@example.com'],
+      groups: ['admins', 'dev'],
+    })
+    expect(await provider.checkPassword('john', 'password')).toMatchObject({ ok: true, user: { username: 'john' } })
+    expect(await provider.checkPassword('john', 'Password')).toEqual({ ok: false, reason: 'wrong_password' })
+    expect(await provider.checkPassword('nobody', 'password')).toEqual({ ok: false, reason: 'unknown_user' })
+  })
+
+  test('a disabled user is unknown and cannot sign in even with the right password', async () => {
+    writeFileSync(join(dir, 'users.yml'), `users:\n  ann:\n    displayname: Ann\n    password: "${JOHN_DIGEST}"\n    disabled: true\n`)
+    provider = await FileUserProvider.open(backend())
+    expect(provider.findUser('ann')).toBeUndefined()
+    expect(await provider.checkPassword('ann', 'password')).toEqual({ ok: false, reason: 'disabled' })
+  })
+
+  test('a password over 1024 bytes is refused without hashing', async () => {
+    writeFileSync(join(dir, 'users.yml'), FIXTURE)
+    provider = await FileUserProvider.open(backend())
+    const started = performance.now()
+    expect(await provider.checkPassword('john', 'x'.repeat(MAX_PASSWORD_BYTES + 1))).toEqual({ ok: false, reason: 'too_long' })
+    expect(await provider.checkPassword('john', 'é'.repeat(600))).toEqual({ ok: false, reason: 'too_long' })
+    // A 64 MiB argon2id run takes tens of milliseconds; the refusal takes none of that.
+    expect(performance.now() - started).toBeLessThan(20)
+  })
+
+  test('email lists, login by email and case-insensitive search', async () => {
+    writeFileSync(
+      join(dir, 'users.yml'),
+      `users:\n  Alice:\n    displayname: Alice\n    password: "${JOHN_DIGEST}"\n    email: [alice@example.com, a@example.org]\n    groups: [dev]\n`,
+    )
+    provider = await FileUserProvider.open(backend({ searchEmail: true, searchCaseInsensitive: true }))
+    expect(provider.findUser('alice')?.emails).toEqual(['alice@example.com', 'a@example.org'])
+    expect(provider.findUser('ALICE@example.com')?.username).toBe('Alice')
+    expect(provider.findUser('a@example.org')?.username).toBe('Alice')
+    expect((await provider.checkPassword('alice', 'password')).ok).toBe(true)
+  })
+
+  test('every problem of a broken file is reported, naming the user', () => {
+    const text = `users:\n  bob:\n    displayname: Bob\n    password: "$argon2id$v=19$m=65536,t=3,p=4$bad"\n  carl:\n    password: "${JOHN_DIGEST}"\n    groups: admins\n    shoe_size: 44\n`
+    try {
+      parseUsersFile(text, { searchEmail: false, searchCaseInsensitive: false })
+      expect.unreachable()
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsersFileError)
+      const problems = (err as UsersFileError).problems
+      expect(problems[0]).toMatch(/^failed to parse hash for user 'bob': /)
+      expect(problems).toContain("user 'carl': key not expected: shoe_size")
+      expect(problems).toContain("user 'carl': option 'displayname' is required")
+      expect(problems).toContain("user 'carl': option 'groups' must be a list of strings")
+      expect(problems).toHaveLength(4)
+    }
+  })
+
+  test('a missing file gets a template written and a clear error', async () => {
+    await expect(FileUserProvider.open(backend())).rejects.toThrow(/does not exist: a template was written there/)
+    expect(readFileSync(join(dir, 'users.yml'), 'utf8')).toContain('latchkey crypto hash generate argon2')
+  })
+
+  test('with watch, an edit is picked up and a broken edit keeps the last good users', async () => {
+    const path = join(dir, 'users.yml')
+    writeFileSync(path, FIXTURE)
+    provider = await FileUserProvider.open(backend({ watch: true }), log)
+    expect(provider.findUser('harry')).toBeDefined()
+    // Editors save by writing a new file and renaming it over the old one.
+    writeFileSync(join(dir, 'users.tmp'), FIXTURE.replace(/  harry:[\s\S]*$/, ''))
+    renameSync(join(dir, 'users.tmp'), path)
+    await expect.poll(() => provider!.findUser('harry'), { timeout: 3000 }).toBeUndefined()
+    expect(provider.findUser('john')).toBeDefined()
+
+    writeFileSync(path, 'users:\n  john: [this is not a user\n')
+    await expect.poll(() => logs.some((l) => l.startsWith('error users file reload failed')), { timeout: 3000 }).toBe(true)
+    expect(provider.findUser('john')).toBeDefined()
+    expect(existsSync(path)).toBe(true)
+  })
+})

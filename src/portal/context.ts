@@ -1,0 +1,58 @@
+import type { FastifyRequest } from 'fastify'
+import type { AppDeps } from '../app.js'
+import type { Config, SessionCookieConfig } from '../config/schema.js'
+import { Regulator } from '../regulation/regulator.js'
+import { FailureDelay } from './failure-delay.js'
+
+/**
+ * Optional tuning read from AppDeps (not part of the configuration file): the suite sets the
+ * first-factor failure delay to zero so it stays fast; one test keeps the real floor.
+ */
+export interface PortalTuning {
+  /** Default 250 ms floor, 85 ms jitter (Authelia). */
+  failureDelay?: { minimumMs: number; jitterMs: number }
+}
+
+export interface PortalContext {
+  deps: AppDeps
+  config: Config
+  regulator: Regulator
+  failureDelay: FailureDelay
+  /** '' or '/path' (server.path). */
+  prefix: string
+  /** 2FA is in use: default policy, any rule or any OIDC client asks for two_factor (compat §1.5). */
+  twoFactorEnabled: boolean
+  availableMethods: string[]
+  jwtKey?: Uint8Array
+}
+
+export function createPortalContext(deps: AppDeps & { portal?: PortalTuning }): PortalContext {
+  const { config } = deps
+  const twoFactorPolicy =
+    config.accessControl.defaultPolicy === 'two_factor' ||
+    config.accessControl.rules.some((r) => r.policy === 'two_factor') ||
+    (config.identityProviders.oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor') ?? false)
+  const twoFactorEnabled = twoFactorPolicy && !config.totp.disable
+  const delay = deps.portal?.failureDelay
+  return {
+    deps,
+    config,
+    regulator: new Regulator(config.regulation, deps.storage),
+    failureDelay: delay ? new FailureDelay(delay.minimumMs, delay.jitterMs) : new FailureDelay(),
+    prefix: config.server.path ? `/${config.server.path}` : '',
+    twoFactorEnabled,
+    availableMethods: twoFactorEnabled ? ['totp'] : [],
+    ...(config.jwtSecret ? { jwtKey: new TextEncoder().encode(config.jwtSecret) } : {}),
+  }
+}
+
+/** The default redirection URL for this request's cookie domain (4.38+ per cookie, else global). */
+export function defaultRedirectionUrl(ctx: PortalContext, cookie: SessionCookieConfig | undefined): string | undefined {
+  return cookie?.defaultRedirectionUrl ?? ctx.config.defaultRedirectionUrl
+}
+
+/** The portal's own origin and path for links sent by email: `authelia_url` if set, else the request's. */
+export function portalBaseUrl(ctx: PortalContext, req: FastifyRequest, cookie: SessionCookieConfig | undefined): string {
+  if (cookie?.autheliaUrl) return cookie.autheliaUrl.replace(/\/+$/, '')
+  return `${req.protocol}://${req.host}${ctx.prefix}`
+}

@@ -1,0 +1,36 @@
+import type { FastifyRequest } from 'fastify'
+import { safeEqual } from '../common/hashing.js'
+
+/**
+ * True when the browser says the request comes from another site (security.md W1):
+ * `Sec-Fetch-Site: cross-site`, or an `Origin` (including `null`) whose host is not this request's
+ * host. Only the host is compared, not the scheme: behind a TLS proxy that is not in
+ * `trusted_proxies` the request looks like http while the page's origin is https, and an attacker
+ * cannot obtain an origin on our own host anyway. Requests without either header (curl, scripts)
+ * are same-site by definition: a browser always sends Origin on a cross-site POST.
+ */
+export function isCrossSiteRequest(req: FastifyRequest): boolean {
+  const site = req.headers['sec-fetch-site']
+  if (site === 'cross-site') return true
+  const origin = req.headers.origin
+  if (origin === undefined) return site === 'same-site'
+  if (origin === 'null') return true
+  let host: string
+  try {
+    host = new URL(origin).host
+  } catch {
+    return true
+  }
+  return host.toLowerCase() !== req.host.toLowerCase()
+}
+
+/**
+ * The HTML forms' CSRF check: same-site by the headers AND the hidden `csrf` field equal to the
+ * session's token (constant time). No session means no token, so the form is refused.
+ */
+export function checkFormCsrf(req: FastifyRequest, submitted: unknown): boolean {
+  if (isCrossSiteRequest(req)) return false
+  const session = req.session
+  if (!session || typeof submitted !== 'string' || submitted === '') return false
+  return safeEqual(session.data.csrfToken, submitted)
+}

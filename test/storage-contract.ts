@@ -1,0 +1,657 @@
+/**
+ * The storage contract suite (CONVENTIONS.md §3): every backend runs it, so SQLite now and
+ * PostgreSQL later behave the same. Uses only the Storage interface: no SQL, no driver.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import type {
+  AuthenticationAttempt,
+  AuthorizationCodeRecord,
+  ConsentSession,
+  GrantContext,
+  SessionData,
+  Storage,
+  TokenRecord,
+  TotpConfiguration,
+} from '../src/storage/storage.js'
+
+const NOW = 1_700_000_000
+const hash = () => randomBytes(32).toString('hex')
+
+function grant(overrides: Partial<GrantContext> = {}): GrantContext {
+  return {
+    grantId: randomUUID(),
+    clientId: 'kasm',
+    username: 'alice',
+    subject: randomUUID(),
+    scopes: ['openid', 'profile', 'offline_access'],
+    audience: ['kasm'],
+    authTime: NOW - 10,
+    amr: ['pwd', 'otp', 'mfa'],
+    nonce: 'n-0S6_WzA2Mj',
+    requestedAt: NOW - 5,
+    sessionId: randomUUID(),
+    ...overrides,
+  }
+}
+
+function code(overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  return {
+    ...grant(),
+    codeHash: hash(),
+    redirectUri: 'https://kasm.example.com/callback',
+    redirectUriSent: true,
+    codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    codeChallengeMethod: 'S256',
+    issuedAt: NOW,
+    expiresAt: NOW + 60,
+    ...overrides,
+  }
+}
+
+function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return { ...grant(), tokenHash: hash(), kind: 'access', issuedAt: NOW, expiresAt: NOW + 3600, ...overrides }
+}
+
+function session(overrides: Partial<SessionData> = {}): SessionData {
+  return {
+    username: 'alice',
+    displayName: 'Alice Liddell',
+    email: 'alice@example.com',
+    groups: ['admins', 'dev'],
+    level: 2,
+    firstFactorAt: NOW - 20,
+    secondFactorAt: NOW - 10,
+    amr: ['pwd', 'otp', 'mfa'],
+    rememberMe: false,
+    csrfToken: 'csrf-' + randomUUID(),
+    createdAt: NOW - 20,
+    lastActivityAt: NOW,
+    extra: { pendingFlow: 'abc', nested: { n: 1 } },
+    ...overrides,
+  }
+}
+
+function consent(overrides: Partial<ConsentSession> = {}): ConsentSession {
+  return {
+    id: randomUUID(),
+    clientId: 'kasm',
+    subject: randomUUID(),
+    username: 'alice',
+    sessionId: randomUUID(),
+    requestedScopes: ['openid', 'profile'],
+    requestedAudience: ['kasm'],
+    form: { response_type: 'code', client_id: 'kasm', state: 'xyz', redirect_uri: 'https://kasm.example.com/callback' },
+    createdAt: NOW,
+    expiresAt: NOW + 600,
+    used: false,
+    ...overrides,
+  }
+}
+
+function totp(overrides: Partial<TotpConfiguration> = {}): TotpConfiguration {
+  return {
+    username: 'alice',
+    issuer: 'Latchkey',
+    algorithm: 'SHA1',
+    digits: 6,
+    periodSeconds: 30,
+    secret: randomBytes(32),
+    createdAt: NOW,
+    ...overrides,
+  }
+}
+
+const parallel = <T>(n: number, run: () => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, run))
+
+/** A username with SQL meta-characters (security.md X4): must be stored and matched literally. */
+const HOSTILE = "bob' OR '1'='1;--"
+
+export function runStorageContract(name: string, open: () => Promise<Storage>): void {
+  describe(`storage contract: ${name}`, () => {
+    let storage: Storage
+
+    beforeEach(async () => {
+      storage = await open()
+    })
+    afterEach(async () => {
+      await storage.close()
+    })
+
+    describe('health and migrations', () => {
+      test('ping answers true while open', async () => {
+        expect(await storage.ping()).toBe(true)
+      })
+
+      test('every known migration is applied after open', async () => {
+        const migrations = await storage.listMigrations()
+        expect(migrations.length).toBeGreaterThan(0)
+        expect(migrations[0]!.version).toBe(1)
+        for (const m of migrations) expect(m.appliedAt).toEqual(expect.any(Number))
+        expect(await storage.migrateUp()).toEqual([])
+      })
+    })
+
+    describe('subject identifiers', () => {
+      test('the first candidate is kept: later calls return the same subject', async () => {
+        const first = randomUUID()
+        expect(await storage.ensureSubjectIdentifier('', 'alice', first)).toBe(first)
+        expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe(first)
+      })
+
+      test('each sector gets its own subject, and the reverse lookup finds the pair', async () => {
+        const a = await storage.ensureSubjectIdentifier('', 'alice', randomUUID())
+        const b = await storage.ensureSubjectIdentifier('app.example.com', 'alice', randomUUID())
+        expect(a).not.toBe(b)
+        expect(await storage.findUsernameBySubject(b)).toEqual({ username: 'alice', sectorIdentifier: 'app.example.com' })
+        expect(await storage.findUsernameBySubject(randomUUID())).toBeUndefined()
+      })
+
+      test('parallel first uses agree on one subject', async () => {
+        const subjects = await parallel(20, () => storage.ensureSubjectIdentifier('', 'carol', randomUUID()))
+        expect(new Set(subjects).size).toBe(1)
+      })
+
+      test('a candidate already taken by another user is refused, not shared', async () => {
+        const taken = await storage.ensureSubjectIdentifier('', 'alice', randomUUID())
+        await expect(storage.ensureSubjectIdentifier('', 'mallory', taken)).rejects.toThrow()
+        expect(await storage.findUsernameBySubject(taken)).toEqual({ username: 'alice', sectorIdentifier: '' })
+      })
+
+      test('listSubjectIdentifiers returns every pair', async () => {
+        const a = await storage.ensureSubjectIdentifier('', 'alice', randomUUID())
+        const b = await storage.ensureSubjectIdentifier('', HOSTILE, randomUUID())
+        const list = await storage.listSubjectIdentifiers()
+        expect(list).toEqual(
+          expect.arrayContaining([
+            { sectorIdentifier: '', username: 'alice', subject: a },
+            { sectorIdentifier: '', username: HOSTILE, subject: b },
+          ]),
+        )
+        expect(list).toHaveLength(2)
+      })
+    })
+
+    describe('TOTP', () => {
+      test('absent configuration resolves undefined; delete of nothing resolves false', async () => {
+        expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
+        expect(await storage.deleteTotpConfiguration('alice')).toBe(false)
+      })
+
+      test('a saved configuration round-trips with its secret bytes', async () => {
+        const config = totp({ algorithm: 'SHA256', digits: 8, periodSeconds: 60 })
+        await storage.saveTotpConfiguration(config)
+        expect(await storage.findTotpConfiguration('alice')).toEqual(config)
+      })
+
+      test('saving again replaces the configuration', async () => {
+        await storage.saveTotpConfiguration(totp())
+        const second = totp({ issuer: 'Other', createdAt: NOW + 5 })
+        await storage.saveTotpConfiguration(second)
+        expect(await storage.findTotpConfiguration('alice')).toEqual(second)
+      })
+
+      test('delete removes it', async () => {
+        await storage.saveTotpConfiguration(totp())
+        expect(await storage.deleteTotpConfiguration('alice')).toBe(true)
+        expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
+      })
+
+      test('the same step is accepted once (RFC 6238 §5.2)', async () => {
+        await storage.saveTotpConfiguration(totp())
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+        expect(await storage.recordTotpUse('alice', 1000, NOW + 1)).toBe(false)
+      })
+
+      test('an earlier step after a later one is refused; a later one is accepted', async () => {
+        await storage.saveTotpConfiguration(totp())
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+        expect(await storage.recordTotpUse('alice', 999, NOW)).toBe(false)
+        expect(await storage.recordTotpUse('alice', 1001, NOW + 30)).toBe(true)
+        expect(await storage.recordTotpUse('alice', 1000, NOW + 30)).toBe(false)
+      })
+
+      test('20 parallel submissions of one step: exactly one is accepted', async () => {
+        await storage.saveTotpConfiguration(totp())
+        const results = await parallel(20, () => storage.recordTotpUse('alice', 2000, NOW))
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
+
+      test('steps are tracked per user', async () => {
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+        expect(await storage.recordTotpUse('bob', 1000, NOW)).toBe(true)
+        expect(await storage.recordTotpUse(HOSTILE, 1000, NOW)).toBe(true)
+      })
+
+      test('an accepted step updates lastUsedAt', async () => {
+        await storage.saveTotpConfiguration(totp())
+        await storage.recordTotpUse('alice', 1000, NOW + 7)
+        expect((await storage.findTotpConfiguration('alice'))?.lastUsedAt).toBe(NOW + 7)
+      })
+
+      test('a new configuration forgets the used steps', async () => {
+        await storage.saveTotpConfiguration(totp())
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+        await storage.saveTotpConfiguration(totp())
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+      })
+    })
+
+    describe('regulation', () => {
+      const attempt = (overrides: Partial<AuthenticationAttempt>): AuthenticationAttempt => ({
+        time: NOW,
+        successful: false,
+        banned: false,
+        username: 'alice',
+        type: '1fa',
+        remoteIp: '192.0.2.10',
+        ...overrides,
+      })
+
+      test('no attempts: an empty list', async () => {
+        expect(await storage.listAuthenticationAttempts('alice', 0, 10)).toEqual([])
+      })
+
+      test('newest first, only since `since`, at most `limit`, only this user', async () => {
+        for (let i = 0; i < 5; i++) await storage.recordAuthenticationAttempt(attempt({ time: NOW + i, successful: i === 4 }))
+        await storage.recordAuthenticationAttempt(attempt({ username: 'bob', time: NOW + 10 }))
+        const list = await storage.listAuthenticationAttempts('alice', NOW + 1, 3)
+        expect(list.map((a) => a.time)).toEqual([NOW + 4, NOW + 3, NOW + 2])
+        expect(list[0]!.successful).toBe(true)
+        expect(await storage.listAuthenticationAttempts('alice', NOW + 1, 10)).toHaveLength(4)
+      })
+
+      test('attempts within one second keep insertion order (newest first)', async () => {
+        await storage.recordAuthenticationAttempt(attempt({ remoteIp: '192.0.2.1' }))
+        await storage.recordAuthenticationAttempt(attempt({ remoteIp: '192.0.2.2' }))
+        const list = await storage.listAuthenticationAttempts('alice', NOW, 10)
+        expect(list.map((a) => a.remoteIp)).toEqual(['192.0.2.2', '192.0.2.1'])
+      })
+
+      test('every field round-trips', async () => {
+        const full = attempt({ banned: true, type: 'totp', requestUri: 'https://auth.example.com/api/secondfactor/totp', requestMethod: 'POST', username: HOSTILE })
+        await storage.recordAuthenticationAttempt(full)
+        expect(await storage.listAuthenticationAttempts(HOSTILE, 0, 1)).toEqual([full])
+        const bare = attempt({ time: NOW + 1 })
+        await storage.recordAuthenticationAttempt(bare)
+        expect(await storage.listAuthenticationAttempts('alice', 0, 1)).toEqual([bare])
+      })
+    })
+
+    describe('sessions', () => {
+      test('absent: undefined', async () => {
+        expect(await storage.findSession('nope', NOW)).toBeUndefined()
+      })
+
+      test('save then find round-trips the data', async () => {
+        const data = session()
+        await storage.saveSession('sid-1', data, NOW + 3600)
+        expect(await storage.findSession('sid-1', NOW)).toEqual(data)
+      })
+
+      test('saving again replaces data and expiry', async () => {
+        await storage.saveSession('sid-1', session(), NOW + 10)
+        const next = session({ level: 1, lastActivityAt: NOW + 5 })
+        await storage.saveSession('sid-1', next, NOW + 3600)
+        expect(await storage.findSession('sid-1', NOW + 100)).toEqual(next)
+      })
+
+      test('a session is gone at its expiry', async () => {
+        await storage.saveSession('sid-1', session(), NOW + 10)
+        expect(await storage.findSession('sid-1', NOW + 9)).toBeDefined()
+        expect(await storage.findSession('sid-1', NOW + 10)).toBeUndefined()
+      })
+
+      test('destroy removes it', async () => {
+        await storage.saveSession('sid-1', session(), NOW + 10)
+        await storage.destroySession('sid-1')
+        expect(await storage.findSession('sid-1', NOW)).toBeUndefined()
+        await storage.destroySession('sid-1')
+      })
+
+      test('deleteExpiredSessions removes only expired ones and counts them', async () => {
+        await storage.saveSession('old-1', session(), NOW - 1)
+        await storage.saveSession('old-2', session(), NOW)
+        await storage.saveSession('live', session(), NOW + 1)
+        expect(await storage.deleteExpiredSessions(NOW)).toBe(2)
+        expect(await storage.findSession('live', NOW)).toBeDefined()
+        expect(await storage.deleteExpiredSessions(NOW)).toBe(0)
+      })
+
+      test('an id with SQL meta-characters is just an id', async () => {
+        await storage.saveSession(HOSTILE, session(), NOW + 10)
+        expect(await storage.findSession("' OR '1'='1", NOW)).toBeUndefined()
+        expect(await storage.findSession(HOSTILE, NOW)).toBeDefined()
+      })
+    })
+
+    describe('identity verification', () => {
+      const record = (id = randomUUID()) => ({ id, username: 'alice', action: 'ResetPassword', issuedAt: NOW, expiresAt: NOW + 300, remoteIp: '192.0.2.10' })
+
+      test('unknown: missing', async () => {
+        expect(await storage.consumeIdentityVerification('nope', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('consumed once: ok with the record, then consumed', async () => {
+        const r = record()
+        await storage.saveIdentityVerification(r)
+        expect(await storage.consumeIdentityVerification(r.id, NOW + 1)).toEqual({ kind: 'ok', record: { ...r, consumedAt: NOW + 1 } })
+        expect(await storage.consumeIdentityVerification(r.id, NOW + 2)).toEqual({ kind: 'consumed' })
+      })
+
+      test('past expiresAt: expired, and it stays unusable', async () => {
+        const r = record()
+        await storage.saveIdentityVerification(r)
+        expect(await storage.consumeIdentityVerification(r.id, NOW + 300)).toEqual({ kind: 'expired' })
+        expect(await storage.consumeIdentityVerification(r.id, NOW + 301)).toEqual({ kind: 'expired' })
+      })
+
+      test('20 parallel consumes: exactly one ok', async () => {
+        const r = record()
+        await storage.saveIdentityVerification(r)
+        const results = await parallel(20, () => storage.consumeIdentityVerification(r.id, NOW))
+        expect(results.filter((x) => x.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((x) => x.kind === 'consumed')).toHaveLength(19)
+      })
+    })
+
+    describe('consent', () => {
+      test('absent: undefined', async () => {
+        expect(await storage.findConsentSession(randomUUID())).toBeUndefined()
+      })
+
+      test('a consent session round-trips', async () => {
+        const s = consent()
+        await storage.saveConsentSession(s)
+        expect(await storage.findConsentSession(s.id)).toEqual(s)
+      })
+
+      test('an answered session round-trips its answer', async () => {
+        const s = consent({ respondedAt: NOW + 1, granted: true, grantedScopes: ['openid'], grantedAudience: ['kasm'] })
+        await storage.saveConsentSession(s)
+        expect(await storage.findConsentSession(s.id)).toEqual(s)
+      })
+
+      test('answer is recorded once; a second answer is refused', async () => {
+        const s = consent()
+        await storage.saveConsentSession(s)
+        expect(await storage.answerConsentSession(s.id, true, ['openid'], ['kasm'], NOW + 5)).toBe(true)
+        expect(await storage.answerConsentSession(s.id, false, [], [], NOW + 6)).toBe(false)
+        expect(await storage.findConsentSession(s.id)).toEqual({ ...s, respondedAt: NOW + 5, granted: true, grantedScopes: ['openid'], grantedAudience: ['kasm'] })
+      })
+
+      test('a refusal is recorded as granted: false', async () => {
+        const s = consent()
+        await storage.saveConsentSession(s)
+        expect(await storage.answerConsentSession(s.id, false, [], [], NOW + 5)).toBe(true)
+        expect((await storage.findConsentSession(s.id))?.granted).toBe(false)
+      })
+
+      test('answering an unknown or expired session is refused', async () => {
+        expect(await storage.answerConsentSession(randomUUID(), true, [], [], NOW)).toBe(false)
+        const s = consent({ expiresAt: NOW + 10 })
+        await storage.saveConsentSession(s)
+        expect(await storage.answerConsentSession(s.id, true, ['openid'], [], NOW + 10)).toBe(false)
+      })
+
+      test('parallel answers: exactly one is recorded', async () => {
+        const s = consent()
+        await storage.saveConsentSession(s)
+        const results = await parallel(20, () => storage.answerConsentSession(s.id, true, ['openid'], ['kasm'], NOW))
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
+
+      test('a consent session is used once; 20 parallel marks give exactly one true', async () => {
+        const s = consent()
+        await storage.saveConsentSession(s)
+        const results = await parallel(20, () => storage.markConsentSessionUsed(s.id))
+        expect(results.filter(Boolean)).toHaveLength(1)
+        expect((await storage.findConsentSession(s.id))?.used).toBe(true)
+        expect(await storage.markConsentSessionUsed(randomUUID())).toBe(false)
+      })
+
+      test('a remembered consent matches the same scope and audience sets in any order', async () => {
+        const pre = { subject: 'sub-1', clientId: 'kasm', scopes: ['openid', 'profile', 'email'], audience: ['kasm', 'api'], createdAt: NOW, expiresAt: NOW + 3600 }
+        await storage.savePreConfiguredConsent(pre)
+        const found = await storage.findPreConfiguredConsent('sub-1', 'kasm', ['email', 'openid', 'profile'], ['api', 'kasm'], NOW)
+        expect(found).toBeDefined()
+        expect(found!.subject).toBe('sub-1')
+        expect([...found!.scopes].sort()).toEqual(['email', 'openid', 'profile'])
+        expect([...found!.audience].sort()).toEqual(['api', 'kasm'])
+        expect(found!.expiresAt).toBe(NOW + 3600)
+      })
+
+      test('a remembered consent does not match a different set, client, subject, or after expiry', async () => {
+        await storage.savePreConfiguredConsent({ subject: 'sub-1', clientId: 'kasm', scopes: ['openid', 'profile'], audience: [], createdAt: NOW, expiresAt: NOW + 100 })
+        expect(await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid'], [], NOW)).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid', 'profile', 'email'], [], NOW)).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid', 'profile'], ['x'], NOW)).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('sub-1', 'other', ['openid', 'profile'], [], NOW)).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('sub-2', 'kasm', ['openid', 'profile'], [], NOW)).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('sub-1', 'kasm', ['profile', 'openid'], [], NOW + 99)).toBeDefined()
+        expect(await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid', 'profile'], [], NOW + 100)).toBeUndefined()
+      })
+
+      test('remembering the same consent again extends it', async () => {
+        const pre = { subject: 'sub-1', clientId: 'kasm', scopes: ['openid'], audience: [], createdAt: NOW, expiresAt: NOW + 100 }
+        await storage.savePreConfiguredConsent(pre)
+        await storage.savePreConfiguredConsent({ ...pre, createdAt: NOW + 50, expiresAt: NOW + 1000 })
+        expect((await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid'], [], NOW + 500))?.expiresAt).toBe(NOW + 1000)
+      })
+    })
+
+    describe('authorization codes', () => {
+      test('an unknown code is missing', async () => {
+        expect(await storage.consumeAuthorizationCode(hash(), 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('the first redemption returns the whole record; the second reports replayed with the grant', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 1)).toEqual({ kind: 'ok', record: c })
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 2)).toEqual({ kind: 'replayed', grantId: c.grantId })
+      })
+
+      test('optional fields absent stay absent', async () => {
+        const c = code({ redirectUriSent: false })
+        delete c.codeChallenge
+        delete c.codeChallengeMethod
+        delete c.nonce
+        delete c.sessionId
+        await storage.saveAuthorizationCode(c)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)).toEqual({ kind: 'ok', record: c })
+      })
+
+      test('20 parallel redemptions: exactly one ok, the rest replayed', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const results = await parallel(20, () => storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+      })
+
+      test('another client cannot redeem it, and the owner still can', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'evil', NOW)).toEqual({ kind: 'missing' })
+        expect((await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)).kind).toBe('ok')
+        // Nor does another client learn that it was used.
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'evil', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('at expiresAt it is missing and stays unconsumed', async () => {
+        const c = code({ expiresAt: NOW + 60 })
+        await storage.saveAuthorizationCode(c)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 60)).toEqual({ kind: 'missing' })
+        expect((await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 59)).kind).toBe('ok')
+      })
+
+      test('a revoked code is missing', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        await storage.revokeGrant(c.grantId)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('a replay still reports replayed after the code expired', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 3600)).toEqual({ kind: 'replayed', grantId: c.grantId })
+      })
+    })
+
+    describe('tokens', () => {
+      test('absent: undefined', async () => {
+        expect(await storage.findToken(hash(), NOW)).toBeUndefined()
+      })
+
+      test('a saved token is found whole until its expiry', async () => {
+        const t = token({ expiresAt: NOW + 100 })
+        await storage.saveToken(t)
+        expect(await storage.findToken(t.tokenHash, NOW + 99)).toEqual(t)
+        expect(await storage.findToken(t.tokenHash, NOW + 100)).toBeUndefined()
+      })
+
+      test('a client_credentials token (no user, no optional fields) round-trips', async () => {
+        const t = token({ username: '', amr: [], scopes: [], parentHash: hash() })
+        delete t.nonce
+        delete t.sessionId
+        await storage.saveToken(t)
+        expect(await storage.findToken(t.tokenHash, NOW)).toEqual(t)
+      })
+
+      test('revokeToken revokes that token only and resolves its record', async () => {
+        const g = grant()
+        const a = token({ ...g })
+        const b = token({ ...g, kind: 'refresh' })
+        await storage.saveToken(a)
+        await storage.saveToken(b)
+        expect(await storage.revokeToken(a.tokenHash)).toEqual(a)
+        expect(await storage.findToken(a.tokenHash, NOW)).toBeUndefined()
+        expect(await storage.findToken(b.tokenHash, NOW)).toEqual(b)
+        expect(await storage.revokeToken(hash())).toBeUndefined()
+        // Any state: revoking again still resolves the record.
+        expect(await storage.revokeToken(a.tokenHash)).toEqual(a)
+      })
+
+      test('revokeGrant revokes the code and every token of the grant, and nothing else', async () => {
+        const g = grant()
+        const c = code({ ...g })
+        const access = token({ ...g })
+        const refresh = token({ ...g, kind: 'refresh' })
+        const other = token()
+        await storage.saveAuthorizationCode(c)
+        await storage.saveToken(access)
+        await storage.saveToken(refresh)
+        await storage.saveToken(other)
+        await storage.revokeGrant(g.grantId)
+        expect(await storage.findToken(access.tokenHash, NOW)).toBeUndefined()
+        expect(await storage.findToken(refresh.tokenHash, NOW)).toBeUndefined()
+        expect(await storage.consumeRefreshToken(refresh.tokenHash, g.clientId, NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.consumeAuthorizationCode(c.codeHash, g.clientId, NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.findToken(other.tokenHash, NOW)).toEqual(other)
+        await storage.revokeGrant(randomUUID())
+      })
+
+      test('code replay flow: the replay revokes the tokens issued from the first redemption (security.md C1)', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const first = await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        expect(first.kind).toBe('ok')
+        const access = token({ ...c, kind: 'access' })
+        await storage.saveToken(access)
+        const second = await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 30)
+        expect(second).toEqual({ kind: 'replayed', grantId: c.grantId })
+        if (second.kind === 'replayed') await storage.revokeGrant(second.grantId)
+        expect(await storage.findToken(access.tokenHash, NOW + 30)).toBeUndefined()
+      })
+    })
+
+    describe('refresh tokens', () => {
+      test('an unknown refresh token is missing', async () => {
+        expect(await storage.consumeRefreshToken(hash(), 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('consumed once: ok with the record, then replayed with the grant, and no longer found', async () => {
+        const rt = token({ kind: 'refresh' })
+        await storage.saveToken(rt)
+        expect(await storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW)).toEqual({ kind: 'ok', record: rt })
+        expect(await storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW)).toEqual({ kind: 'replayed', grantId: rt.grantId })
+        expect(await storage.findToken(rt.tokenHash, NOW)).toBeUndefined()
+      })
+
+      test('20 parallel refreshes: exactly one ok (security.md T1)', async () => {
+        const rt = token({ kind: 'refresh' })
+        await storage.saveToken(rt)
+        const results = await parallel(20, () => storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+      })
+
+      test('an access token, another client, or an expired refresh token is missing', async () => {
+        const at = token({ kind: 'access' })
+        const rt = token({ kind: 'refresh', expiresAt: NOW + 10 })
+        await storage.saveToken(at)
+        await storage.saveToken(rt)
+        expect(await storage.consumeRefreshToken(at.tokenHash, 'kasm', NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.consumeRefreshToken(rt.tokenHash, 'evil', NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW + 10)).toEqual({ kind: 'missing' })
+        expect((await storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW + 9)).kind).toBe('ok')
+      })
+
+      test('rotation: the new token carries parentHash; reuse of the old one lets the caller revoke all', async () => {
+        const g = grant()
+        const rt1 = token({ ...g, kind: 'refresh' })
+        await storage.saveToken(rt1)
+        expect((await storage.consumeRefreshToken(rt1.tokenHash, g.clientId, NOW)).kind).toBe('ok')
+        const rt2 = token({ ...g, kind: 'refresh', parentHash: rt1.tokenHash })
+        const at2 = token({ ...g })
+        await storage.saveToken(rt2)
+        await storage.saveToken(at2)
+        expect(await storage.findToken(rt2.tokenHash, NOW)).toEqual(rt2)
+        const reuse = await storage.consumeRefreshToken(rt1.tokenHash, g.clientId, NOW + 1)
+        expect(reuse).toEqual({ kind: 'replayed', grantId: g.grantId })
+        await storage.revokeGrant(g.grantId)
+        expect(await storage.consumeRefreshToken(rt2.tokenHash, g.clientId, NOW + 2)).toEqual({ kind: 'missing' })
+        expect(await storage.findToken(at2.tokenHash, NOW + 2)).toBeUndefined()
+      })
+    })
+
+    describe('housekeeping of OIDC artifacts', () => {
+      test('expired codes, tokens, consents and remembered consents are removed; live ones stay', async () => {
+        const expiredCode = code({ expiresAt: NOW })
+        const liveCode = code({ expiresAt: NOW + 60 })
+        const expiredToken = token({ expiresAt: NOW })
+        const liveToken = token({ expiresAt: NOW + 60 })
+        const expiredConsent = consent({ expiresAt: NOW })
+        const liveConsent = consent({ expiresAt: NOW + 60 })
+        await storage.saveAuthorizationCode(expiredCode)
+        await storage.saveAuthorizationCode(liveCode)
+        await storage.saveToken(expiredToken)
+        await storage.saveToken(liveToken)
+        await storage.saveConsentSession(expiredConsent)
+        await storage.saveConsentSession(liveConsent)
+        await storage.savePreConfiguredConsent({ subject: 's', clientId: 'kasm', scopes: ['openid'], audience: [], createdAt: NOW - 10, expiresAt: NOW })
+        expect(await storage.deleteExpiredOidcArtifacts(NOW)).toBe(4)
+        expect(await storage.findConsentSession(expiredConsent.id)).toBeUndefined()
+        expect(await storage.findConsentSession(liveConsent.id)).toEqual(liveConsent)
+        expect(await storage.findToken(liveToken.tokenHash, NOW)).toEqual(liveToken)
+        expect((await storage.consumeAuthorizationCode(liveCode.codeHash, 'kasm', NOW)).kind).toBe('ok')
+        expect(await storage.deleteExpiredOidcArtifacts(NOW)).toBe(0)
+      })
+
+      test('a consumed expired code outlives housekeeping while its grant has a live token', async () => {
+        const c = code({ expiresAt: NOW + 60 })
+        await storage.saveAuthorizationCode(c)
+        await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        await storage.saveToken(token({ ...c, kind: 'access', expiresAt: NOW + 3600 }))
+        await storage.deleteExpiredOidcArtifacts(NOW + 120)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 120)).toEqual({ kind: 'replayed', grantId: c.grantId })
+        // Once the grant has nothing live, it goes.
+        await storage.deleteExpiredOidcArtifacts(NOW + 3600)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 3600)).toEqual({ kind: 'missing' })
+      })
+    })
+  })
+}
