@@ -84,7 +84,7 @@ export class MapView {
   }
 
   /** A file path, resolved against the folder of the file that set it (cwd for the environment). */
-  path(key: string): string | undefined {
+  filePath(key: string): string | undefined {
     const n = this.scalar(key)
     if (!n) return undefined
     const v = scalarText(n)
@@ -149,6 +149,19 @@ export class MapView {
     const out: string[] = []
     // Non-scalar items were reported by the structure check.
     for (const item of n.items) if (item.kind === 'scalar') out.push(scalarText(item))
+    return out
+  }
+
+  /** Like strings(), with each item's position and path for per-item problems. */
+  stringItems(key: string): Array<{ value: string; src: Source; path: string }> {
+    const n = this.entry(key)?.node
+    if (!n) return []
+    if (n.kind === 'scalar') return [{ value: scalarText(n), src: n.src, path: this.keyPath(key) }]
+    if (n.kind !== 'seq') return []
+    const out: Array<{ value: string; src: Source; path: string }> = []
+    n.items.forEach((item, i) => {
+      if (item.kind === 'scalar') out.push({ value: scalarText(item), src: item.src, path: `${this.keyPath(key)}[${i}]` })
+    })
     return out
   }
 

@@ -15,6 +15,7 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'invalid_state'
   | 'invalid_token'
+  | 'insufficient_scope'
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'

@@ -3,8 +3,9 @@ import type { SessionData } from '../storage/storage.js'
 
 /**
  * The session of the current request, loaded by the session plugin (src/session/plugin.ts) in an
- * onRequest hook and exposed as `request.session`. The cookie carries a random id; storage is keyed
- * by the SHA-256 hex of that id, so a database dump holds no usable cookie.
+ * onRequest hook and exposed as `request.session`. The cookie carries a random id; callers pass
+ * that raw id to SessionStore, which stores only its SHA-256, so a database dump holds no usable
+ * cookie. (Do not hash it before calling storage.)
  */
 export interface LoadedSession {
   /** The raw cookie value (never logged). */

@@ -83,6 +83,16 @@ export function generateTotpConfiguration(
   return { configuration, base32Secret, otpauthUrl: otpauthUri(configuration) }
 }
 
+/** The CLI's form (`storage user totp generate`): just the configuration to save. */
+export function newTotpConfiguration(
+  totp: Pick<TotpConfig, 'issuer' | 'algorithm' | 'digits' | 'periodSeconds' | 'secretSizeBytes'>,
+  username: string,
+  now: number,
+  secretBase32?: string,
+): TotpConfiguration {
+  return generateTotpConfiguration(totp, username, now, secretBase32).configuration
+}
+
 /**
  * `otpauth://totp/<issuer>:<user>?algorithm=SHA1&digits=6&issuer=<issuer>&period=30&secret=<base32>`,
  * byte for byte Authelia 4.37's form (Go's url.Values sorts the keys).

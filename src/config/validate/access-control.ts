@@ -72,9 +72,7 @@ export function readAccessControl(root: MapView): AccessControlConfig {
     for (const m of methods) if (!METHODS.includes(m)) r.error('methods', `${label}: option 'methods' must only have the values ${quoteList(METHODS)} but the values '${m}' are present`)
     rules.push({ domain, domainRegex, policy: policy ?? 'deny', subject, networks: ruleNetworks, resources: r.strings('resources') ?? [], methods })
   })
-  if (rules.length === 0 && defaultPolicy === 'deny' && v.present)
+  if (rules.length === 0 && defaultPolicy === 'deny')
     v.error('default_policy', "'default_policy' option 'deny' is invalid: when no rules are specified it must be 'two_factor' or 'one_factor'", 'set default_policy: two_factor (OIDC clients have their own authorization_policy)')
-  else if (rules.length === 0 && defaultPolicy === 'deny')
-    v.problems.error('access_control.default_policy', "'default_policy' option 'deny' is invalid: when no rules are specified it must be 'two_factor' or 'one_factor'", undefined, "add 'access_control: { default_policy: two_factor }'")
   return { defaultPolicy, networks, rules }
 }

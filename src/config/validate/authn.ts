@@ -21,7 +21,7 @@ export function readAuthenticationBackend(root: MapView): FileBackendConfig | un
     return undefined
   }
   const f = v.map('file')
-  const path = f.path('path')
+  const path = f.filePath('path')
   if (!path) f.missing('path', "option 'path' is required", 'the users database file, e.g. users_database.yml')
   const search = f.map('search')
   return {

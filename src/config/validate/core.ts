@@ -54,7 +54,7 @@ export function readDefault2faMethod(root: MapView, totpEnabled: boolean): strin
 }
 
 export function readCertificatesDirectory(root: MapView): string | undefined {
-  const dir = root.path('certificates_directory')
+  const dir = root.filePath('certificates_directory')
   if (dir === undefined) return undefined
   if (!existsSync(dir)) root.error('certificates_directory', `the specified certificates directory '${dir}' does not exist`)
   else if (!statSync(dir).isDirectory()) root.error('certificates_directory', `the specified certificates directory '${dir}' is not a directory`)
@@ -117,8 +117,8 @@ export function readServer(root: MapView): ServerConfig {
   }
 
   const tls = v.map('tls')
-  const key = tls.path('key')
-  const certificate = tls.path('certificate')
+  const key = tls.filePath('key')
+  const certificate = tls.filePath('certificate')
   if (key && !certificate) tls.error('key', "option 'key' must also be accompanied by option 'certificate'")
   else if (certificate && !key) tls.error('certificate', "option 'certificate' must also be accompanied by option 'key'")
   else if (key && certificate) {
@@ -158,7 +158,7 @@ export function readLog(root: MapView): LogConfig {
     format: v.oneOf('format', ['text', 'json'] as const, (x) => `option 'format' must be one of 'text', 'json' but it's configured as '${x}'`, { normalise: (x) => x.toLowerCase() }) ?? d.format,
     keepStdout: v.bool('keep_stdout') ?? d.keepStdout,
   }
-  const file = v.path('file_path')
+  const file = v.filePath('file_path')
   if (file) log.filePath = file
   return log
 }

@@ -1,0 +1,104 @@
+/**
+ * loadConfig: files (merged in order, later wins) → environment overlay → unknown-key and rename
+ * checks → typed model with defaults → cross-field validation. Every problem is collected; any error
+ * throws one ConfigError carrying them all, otherwise the deep-frozen Config and the warnings return.
+ */
+import { readFileSync } from 'node:fs'
+import { isAbsolute, relative, resolve, sep } from 'node:path'
+import { applyEnv } from './env.js'
+import { ConfigError, type ConfigProblem } from './problems.js'
+import { emptyMap, mergeRaw, parseYaml } from './raw.js'
+import { MapView, Problems } from './reader.js'
+import type { Config, FileBackendConfig } from './schema.js'
+import { checkStructure } from './structure.js'
+import { readAccessControl } from './validate/access-control.js'
+import { readAuthenticationBackend, readRegulation, readTotp } from './validate/authn.js'
+import { readCertificatesDirectory, readDefault2faMethod, readDefaultRedirectionUrl, readJwtSecret, readLog, readServer, readTheme } from './validate/core.js'
+import { readOidc } from './validate/oidc.js'
+import { readSession } from './validate/session.js'
+import { readNotifier, readStorage } from './validate/storage.js'
+
+export { ConfigError, formatProblem, type ConfigProblem } from './problems.js'
+export { CONFIG_KEYS, type ConfigKeyEntry } from './keys.js'
+export { redactConfig } from './redact.js'
+
+export interface LoadOptions {
+  /** Configuration files in merge order; relative names resolve against `cwd`. */
+  files: string[]
+  env: Record<string, string | undefined>
+  /** Folder for relative file names and environment-set paths (default: process.cwd()). */
+  cwd?: string
+  /** Clock for certificate validity checks (default: now). */
+  now?: Date
+}
+
+export interface LoadResult {
+  config: Config
+  warnings: ConfigProblem[]
+}
+
+/** The file name shown in messages: as given, or relative to cwd when it lies below it. */
+function displayName(file: string, cwd: string): string {
+  if (!isAbsolute(file)) return file
+  const rel = relative(cwd, file)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel.split(sep).join('/') : file
+}
+
+export function loadConfig(opts: LoadOptions): LoadResult {
+  const cwd = opts.cwd ?? process.cwd()
+  const problems = new Problems()
+  let root = emptyMap({ baseDir: cwd })
+  for (const file of opts.files) {
+    const abs = resolve(cwd, file)
+    const shown = displayName(file, cwd)
+    let text: string
+    try {
+      text = readFileSync(abs, 'utf8')
+    } catch (e) {
+      problems.error('', `could not read the configuration file: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { file: shown, baseDir: cwd })
+      continue
+    }
+    root = mergeRaw(root, parseYaml(shown, text, problems.list, abs))
+  }
+  root = applyEnv(root, opts.env, cwd, problems.list)
+  checkStructure(root, problems)
+
+  const view = new MapView(problems, '', root, undefined)
+  const totp = readTotp(view)
+  const defaultRedirectionUrl = readDefaultRedirectionUrl(view)
+  const config: Config = {
+    theme: readTheme(view),
+    server: readServer(view),
+    log: readLog(view),
+    totp,
+    // Placeholder only when the backend is broken; that is an error, so it never escapes.
+    authenticationBackend: { file: readAuthenticationBackend(view) ?? ({} as FileBackendConfig) },
+    accessControl: readAccessControl(view),
+    session: readSession(view, defaultRedirectionUrl),
+    regulation: readRegulation(view),
+    storage: readStorage(view),
+    notifier: readNotifier(view),
+    identityProviders: {},
+  }
+  // Latchkey signs identity-verification links (TOTP registration) with it; without TOTP nothing does.
+  const jwtSecret = readJwtSecret(view, !totp.disable)
+  if (jwtSecret) config.jwtSecret = jwtSecret
+  if (defaultRedirectionUrl) config.defaultRedirectionUrl = defaultRedirectionUrl
+  const method = readDefault2faMethod(view, !totp.disable)
+  if (method) config.default2faMethod = method
+  const certs = readCertificatesDirectory(view)
+  if (certs) config.certificatesDirectory = certs
+  const oidc = readOidc(view, opts.now ?? new Date())
+  if (oidc) config.identityProviders.oidc = oidc
+
+  if (problems.hasErrors) throw new ConfigError(problems.list)
+  return { config: deepFreeze(config), warnings: problems.list.filter((p) => p.severity === 'warning') }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}

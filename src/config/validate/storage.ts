@@ -1,0 +1,143 @@
+/** `storage` and `notifier`. */
+import { DEFAULTS, type NotifierConfig, type SmtpConfig, type StorageConfig } from '../schema.js'
+import type { MapView } from '../reader.js'
+
+/** `tcp://host:port`, `host:port` or `host` (4.38 `address` for databases). */
+function parseHostPort(v: string, defaultPort: number): { host: string; port: number } | undefined {
+  const m = /^(?:tcp[46]?:\/\/)?(\[[^\]]+\]|[^:/[\]]+)(?::(\d+))?\/?$/.exec(v)
+  if (!m) return undefined
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : defaultPort }
+}
+
+function readDatabase(v: MapView, defaultPort: number): { host: string; port: number } {
+  let host = ''
+  let port = defaultPort
+  if (v.has('address')) {
+    const raw = v.str('address') ?? ''
+    const parsed = parseHostPort(raw, defaultPort)
+    if (parsed) ({ host, port } = parsed)
+    else v.error('address', `could not parse address '${raw}'`, `e.g. tcp://db.example.com:${defaultPort}`)
+  } else {
+    host = v.str('host') ?? ''
+    port = v.int('port') ?? defaultPort
+    if (!host) v.missing('host', "option 'host' is required", 'or the 4.38+ address, e.g. tcp://db:5432')
+  }
+  for (const key of ['database', 'username', 'password']) if (!v.str(key)) v.missing(key, `option '${key}' is required`)
+  return { host, port }
+}
+
+export function readStorage(root: MapView): StorageConfig {
+  const v = root.map('storage')
+  const key = v.str('encryption_key')
+  if (!key) v.missing('encryption_key', "option 'encryption_key' is required", 'a random string of 20 characters or more; TOTP secrets are encrypted with it')
+  else if (key.length < 20) v.error('encryption_key', "option 'encryption_key' must be 20 characters or longer", 'a random string of 64 characters is a good choice')
+  const out: StorageConfig = { encryptionKey: key ?? '' }
+  const configured = ['local', 'mysql', 'postgres'].filter((k) => v.has(k))
+  if (configured.length === 0) {
+    v.problems.error(v.path, "configuration for a 'local', 'mysql' or 'postgres' database must be provided", v.src, "e.g. 'local: { path: db.sqlite3 }'")
+    return out
+  }
+  if (configured.length > 1) {
+    v.problems.error(v.path, `option 'local', 'mysql' and 'postgres' are mutually exclusive but ${configured.map((c) => `'${c}'`).join(' and ')} have been configured`, v.src)
+    return out
+  }
+  if (v.has('local')) {
+    const local = v.map('local')
+    const path = local.filePath('path')
+    if (!path) local.missing('path', "option 'path' is required", 'e.g. db.sqlite3')
+    out.local = { path: path ?? '' }
+  }
+  if (v.has('postgres')) {
+    const p = v.map('postgres')
+    const { host, port } = readDatabase(p, 5432)
+    out.postgres = { host, port, database: p.str('database') ?? '', schema: p.str('schema') || 'public', username: p.str('username') ?? '', timeoutSeconds: p.duration('timeout') || 5 }
+    const password = p.str('password')
+    if (password) out.postgres.password = password
+  }
+  if (v.has('mysql')) {
+    const m = v.map('mysql')
+    const { host, port } = readDatabase(m, 3306)
+    m.problems.error(m.path, "the 'mysql' storage backend is not supported by Latchkey", m.src, "use 'local' (SQLite) or 'postgres'")
+    out.mysql = { host, port, database: m.str('database') ?? '', username: m.str('username') ?? '', timeoutSeconds: m.duration('timeout') || 5 }
+  }
+  return out
+}
+
+const SMTP_SCHEMES = { smtp: 25, submission: 587, smtps: 465 } as const
+
+export function readNotifier(root: MapView): NotifierConfig {
+  const v = root.map('notifier')
+  const out: NotifierConfig = { disableStartupCheck: v.bool('disable_startup_check') ?? false }
+  const hasFs = v.has('filesystem')
+  const hasSmtp = v.has('smtp')
+  if (hasFs && hasSmtp) {
+    v.problems.error(v.path, "please ensure only one of the 'smtp' or 'filesystem' notifier is configured", v.src)
+    return out
+  }
+  if (!hasFs && !hasSmtp) {
+    v.problems.error(v.path, "you must ensure either the 'smtp' or 'filesystem' notifier is configured", v.src, "e.g. 'filesystem: { filename: notification.txt }' for testing")
+    return out
+  }
+  if (hasFs) {
+    const f = v.map('filesystem')
+    const filename = f.filePath('filename')
+    if (!filename) f.missing('filename', "option 'filename' is required")
+    out.filesystem = { filename: filename ?? '' }
+    return out
+  }
+  const s = v.map('smtp')
+  const d = DEFAULTS.smtp
+  let host = ''
+  let port: number = d.port
+  let scheme: SmtpConfig['scheme'] = 'smtp'
+  if (s.has('address')) {
+    const raw = s.str('address') ?? ''
+    const m = /^(?:([a-z]+):\/\/)?(\[[^\]]+\]|[^:/[\]]+)(?::(\d+))?\/?$/.exec(raw)
+    const sch = (m?.[1] ?? 'smtp') as keyof typeof SMTP_SCHEMES
+    if (!m || !(sch in SMTP_SCHEMES)) s.error('address', `could not parse address '${raw}': the scheme must be 'smtp', 'submission' or 'smtps'`, 'e.g. submission://smtp.example.com:587')
+    else {
+      scheme = sch
+      host = m[2]!.replace(/^\[|\]$/g, '')
+      port = m[3] ? Number(m[3]) : SMTP_SCHEMES[sch]
+    }
+  } else {
+    host = s.str('host') ?? ''
+    port = s.int('port') ?? d.port
+    if (!host) s.missing('host', "option 'host' is required", 'or the 4.38+ address, e.g. submission://smtp.example.com:587')
+    // Authelia 4.37 uses implicit TLS on port 465.
+    if (port === 465) scheme = 'smtps'
+  }
+  const sender = s.str('sender')
+  if (!sender) s.missing('sender', "option 'sender' is required", 'e.g. "Latchkey <auth@example.com>"')
+  else if (!/^(?:[^<>]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(sender.trim())) s.error('sender', `option 'sender' must be an email address, optionally with a name, but it's configured as '${sender}'`)
+  const tls = s.map('tls')
+  const smtp: SmtpConfig = {
+    host,
+    port,
+    scheme,
+    sender: sender ?? '',
+    identifier: s.str('identifier') || d.identifier,
+    subject: s.str('subject') || d.subject,
+    timeoutSeconds: s.duration('timeout') || d.timeoutSeconds,
+    startupCheckAddress: s.str('startup_check_address') || d.startupCheckAddress,
+    disableRequireTls: s.bool('disable_require_tls') ?? false,
+    disableStarttls: s.bool('disable_starttls') ?? false,
+    disableHtmlEmails: s.bool('disable_html_emails') ?? false,
+    tls: {
+      skipVerify: tls.bool('skip_verify') ?? false,
+      minimumVersion:
+        tls.oneOf('minimum_version', ['TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3'] as const, (x) => `option 'minimum_version' must be one of 'TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3' but it's configured as '${x}'`, {
+          normalise: (x) => x.toUpperCase(),
+        }) ?? 'TLS1.2',
+    },
+  }
+  const serverName = tls.str('server_name')
+  if (serverName) smtp.tls.serverName = serverName
+  const username = s.str('username')
+  if (username) smtp.username = username
+  const password = s.str('password')
+  if (password) smtp.password = password
+  if (username && !password) s.missing('password', "option 'password' is required when option 'username' is set")
+  out.smtp = smtp
+  return out
+}

@@ -1,0 +1,389 @@
+import { randomUUID } from 'node:crypto'
+import { compactVerify, decodeProtectedHeader } from 'jose'
+import { sha256Hex } from '../common/hashing.js'
+import type { LoadedSession } from '../session/types.js'
+import type { ConsentSession, GrantContext } from '../storage/storage.js'
+import type { FormParams } from '../server/form.js'
+import { OAuthError } from './errors.js'
+import type { Client } from './clients.js'
+import { normaliseResponseType } from './clients.js'
+import type { OidcContext } from './context.js'
+import { CONSENT_SESSION_SECONDS } from './context.js'
+import { Params } from './params.js'
+import { checkCodeChallenge } from './pkce.js'
+import { RESPONSE_MODES_SUPPORTED, RESPONSE_TYPES_SUPPORTED } from './discovery.js'
+import { scopeClaims } from './claims.js'
+import { issueIdToken } from './id-token.js'
+
+export type AuthorizeOutcome =
+  /** security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
+  | { kind: 'error-page'; error: OAuthError }
+  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError }
+  | { kind: 'form_post'; action: string; params: Record<string, string>; clientId: string; error?: OAuthError }
+
+export interface AuthorizeInput {
+  params: Params
+  session: LoadedSession | null
+  issuer: string
+  method: 'GET' | 'POST'
+}
+
+const SUPPORTED_TYPES = new Set(RESPONSE_TYPES_SUPPORTED.map(normaliseResponseType))
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
+/** Internal marker added to the resume URL after a forced re-authentication (prompt=login, max_age). */
+export const AUTH_AFTER_PARAM = 'auth_after'
+
+const INVALID_STATE =
+  "The state is missing or does not have enough characters and is therefore considered too weak. Request parameter 'state' must be at least be %d characters long to ensure sufficient entropy."
+
+function codePoints(s: string): number {
+  let n = 0
+  for (const _ of s) n++
+  return n
+}
+
+function errorPage(code: 'invalid_request' | 'invalid_client', description: string, detail?: string, clientId?: string): AuthorizeOutcome {
+  const error = new OAuthError(code, description, detail, 400)
+  if (clientId) error.clientId = clientId
+  return { kind: 'error-page', error }
+}
+
+/** Serialises authorization response parameters in the given response mode (OAuth 2.0 Multiple Response Types, Form Post). */
+export function authorizationResponse(
+  redirectUri: string,
+  mode: string,
+  params: Record<string, string>,
+  clientId: string,
+  error?: OAuthError,
+): AuthorizeOutcome {
+  if (mode === 'form_post') return { kind: 'form_post', action: redirectUri, params, clientId, ...(error ? { error } : {}) }
+  const qs = new URLSearchParams(params).toString()
+  const location = mode === 'fragment' ? `${redirectUri}#${qs}` : `${redirectUri}${redirectUri.includes('?') ? '&' : '?'}${qs}`
+  // RFC 9700 §4.12: 303 so a POSTed request is never replayed to the client.
+  return { kind: 'redirect', status: 303, location, clientId, ...(error ? { error } : {}) }
+}
+
+function toRecord(p: Params): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(p.raw)) if (typeof v === 'string') out[k] = v
+  return out
+}
+
+/**
+ * The authorization endpoint (compat §2.3–2.4; security.md R1–R3, S1, S3, P2, P4, Q1–Q6, O2).
+ * Order: client_id and redirect_uri first (errors on a page), then every other check redirected to
+ * the client with state and iss, then sign-in level, then consent, then the response.
+ */
+export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promise<AuthorizeOutcome> {
+  const now = ctx.clock.now()
+  const session = input.session
+  let params = input.params
+  let consent: ConsentSession | undefined
+
+  // O2: resuming after consent goes through the server-side consent session bound to this session;
+  // the stored request replaces whatever the URL says.
+  if (params.isRepeated('consent_id')) return errorPage('invalid_request', "The request parameter 'consent_id' must be sent once.")
+  const consentId = params.get('consent_id')
+  if (consentId !== undefined) {
+    consent = await ctx.storage.findConsentSession(consentId.slice(0, 100))
+    if (!consent || !session || consent.sessionId !== sha256Hex(session.id) || consent.expiresAt <= now) {
+      return errorPage('invalid_request', 'The consent session is unknown, has expired, or belongs to another sign-in session.', 'consent_id not valid for this session', consent?.clientId)
+    }
+    params = new Params(consent.form as FormParams)
+  }
+
+  // R1, R2: client_id, then redirect_uri by exact string comparison.
+  if (params.isRepeated('client_id')) return errorPage('invalid_request', "The request parameter 'client_id' must be sent once.")
+  const clientId = params.get('client_id')
+  if (clientId === undefined) return errorPage('invalid_request', "The request is missing the 'client_id' parameter.")
+  const client = ctx.clients.get(clientId)
+  if (!client) return errorPage('invalid_client', 'The requested OAuth 2.0 Client does not exist.', `client '${clientId.slice(0, 64)}' is not registered`)
+  if (params.isRepeated('redirect_uri')) return errorPage('invalid_request', "The request parameter 'redirect_uri' must be sent once.", undefined, client.id)
+  let redirectUri = params.get('redirect_uri')
+  const redirectUriSent = redirectUri !== undefined
+  if (redirectUri === undefined) {
+    if (client.redirectUris.size !== 1) {
+      return errorPage('invalid_request', "The request is missing the 'redirect_uri' parameter and the client has more than one registered redirect URI.", undefined, client.id)
+    }
+    redirectUri = client.redirectUris.values().next().value as string
+  } else if (!client.redirectUris.has(redirectUri)) {
+    return errorPage(
+      'invalid_request',
+      "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
+      'redirect_uri is compared by exact string',
+      client.id,
+    )
+  }
+  const verifiedRedirect = redirectUri
+
+  // From here on, errors go to the verified redirect_uri with state and iss (S1, S3).
+  const state = params.isRepeated('state') ? undefined : params.get('state')
+  const rawType = params.isRepeated('response_type') ? undefined : params.get('response_type')
+  const responseType = rawType === undefined ? undefined : normaliseResponseType(rawType)
+  const words = new Set(responseType?.split(' ') ?? [])
+  const returnsTokens = words.has('token') || words.has('id_token')
+  const rawMode = params.isRepeated('response_mode') ? undefined : params.get('response_mode')
+  const defaultMode = returnsTokens ? 'fragment' : 'query'
+  const modeAcceptable = rawMode !== undefined && RESPONSE_MODES_SUPPORTED.includes(rawMode) && client.responseModes.has(rawMode) && !(rawMode === 'query' && returnsTokens)
+  const mode = modeAcceptable ? rawMode! : defaultMode
+  const redirectError = (err: OAuthError): AuthorizeOutcome => {
+    err.clientId = client.id
+    const out: Record<string, string> = { error: err.code, error_description: err.description }
+    if (ctx.debug && err.detail) out.error_description = `${err.description} ${err.detail}`
+    out.error_description = out.error_description!.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ')
+    if (state !== undefined) out.state = state
+    out.iss = input.issuer
+    return authorizationResponse(verifiedRedirect, mode, out, client.id, err)
+  }
+
+  try {
+    params.assertNoDuplicates()
+    // Q3: request objects are not supported and never fetched.
+    if (params.get('request') !== undefined) throw new OAuthError('request_not_supported', 'The OP does not support use of the request parameter.')
+    if (params.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'The OP does not support use of the request_uri parameter.')
+    // Q2
+    if (responseType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'response_type' parameter.")
+    if (!SUPPORTED_TYPES.has(responseType)) throw new OAuthError('unsupported_response_type', `The authorization server does not support the response_type '${rawType!.slice(0, 64)}'.`)
+    if (!client.responseTypes.has(responseType)) {
+      throw new OAuthError('unsupported_response_type', `The client is not allowed to request response_type '${rawType!.slice(0, 64)}'.`, "not in the client's response_types")
+    }
+    if (rawMode !== undefined && !modeAcceptable) {
+      throw new OAuthError('invalid_request', `The response_mode '${rawMode.slice(0, 32)}' is not allowed for this client and response type.`)
+    }
+    if ((words.has('code') || responseType === 'none') && !client.grantTypes.has('authorization_code')) {
+      throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'authorization_code' grant.")
+    }
+    if (returnsTokens && !client.grantTypes.has('implicit')) {
+      throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'implicit' grant.")
+    }
+    // Q1: openid required; every scope must be the client's; order ignored.
+    const scopes = [...new Set((params.get('scope') ?? '').split(' ').filter(Boolean))]
+    if (!scopes.includes('openid')) throw new OAuthError('invalid_scope', "The 'openid' scope is required.")
+    for (const s of scopes) {
+      if (!client.scopes.has(s)) throw new OAuthError('invalid_scope', `The OAuth 2.0 Client is not allowed to request scope '${s.slice(0, 64)}'.`)
+    }
+    const audienceParam = params.get('audience')
+    const audience = audienceParam === undefined ? client.config.audience : [...new Set(audienceParam.split(' ').filter(Boolean))]
+    for (const a of audience) {
+      if (!client.config.audience.includes(a)) throw new OAuthError('invalid_request', `The OAuth 2.0 Client is not allowed to request audience '${a.slice(0, 64)}'.`)
+    }
+    // State (issue #4): required with minimum_parameter_entropy characters, unless a PKCE S256
+    // challenge protects the request (RFC 9700 §2.1).
+    const minEntropy = ctx.oidc.minimumParameterEntropy
+    const challenge = params.get('code_challenge')
+    const challengeMethod = params.get('code_challenge_method')
+    if (minEntropy > 0) {
+      const s256 = challenge !== undefined && challengeMethod === 'S256'
+      if (state === undefined ? !s256 : codePoints(state) < minEntropy) {
+        throw new OAuthError('invalid_state', INVALID_STATE.replace('%d', String(minEntropy)), state === undefined ? 'state is missing' : 'state is too short')
+      }
+    }
+    const nonce = params.get('nonce')
+    if (nonce === undefined && words.has('id_token')) {
+      throw new OAuthError('invalid_request', "The 'nonce' parameter is required when the response type returns an ID token.")
+    }
+    if (nonce !== undefined && minEntropy > 0 && codePoints(nonce) < minEntropy) {
+      throw new OAuthError('invalid_request', `Parameter 'nonce' must be at least ${minEntropy} characters long to ensure sufficient entropy.`)
+    }
+    // P2, P4
+    const pkce = words.has('code')
+      ? checkCodeChallenge(challenge, challengeMethod, {
+          required: client.pkceRequired,
+          plainAllowed: ctx.oidc.enablePkcePlainChallenge,
+          ...(client.config.pkceChallengeMethod ? { pinnedMethod: client.config.pkceChallengeMethod } : {}),
+        })
+      : undefined
+    // Q4
+    const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean))
+    for (const p of prompt) if (!PROMPTS.has(p)) throw new OAuthError('invalid_request', `The prompt value '${p.slice(0, 32)}' is not supported.`)
+    if (prompt.has('none') && prompt.size > 1) throw new OAuthError('invalid_request', "The prompt value 'none' cannot be combined with other values.")
+    const maxAgeRaw = params.get('max_age')
+    if (maxAgeRaw !== undefined && !/^[0-9]{1,10}$/.test(maxAgeRaw)) throw new OAuthError('invalid_request', "The 'max_age' parameter must be a non-negative integer.")
+    const maxAge = maxAgeRaw === undefined ? undefined : Number(maxAgeRaw)
+    // Q5: a malformed or foreign id_token_hint is refused; other optional parameters are ignored.
+    const hintSubject = await checkIdTokenHint(ctx, params.get('id_token_hint'))
+
+    // Sign-in level against the client's authorization_policy.
+    const required = client.config.authorizationPolicy === 'one_factor' ? 1 : 2
+    let level = session?.data.username ? session.data.level : 0
+    const username = session?.data.username
+    if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
+    const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
+    const authAfterRaw = params.get(AUTH_AFTER_PARAM)
+    const authAfter = authAfterRaw !== undefined && /^[0-9]{1,12}$/.test(authAfterRaw) ? Math.min(Number(authAfterRaw), now) : undefined
+    const freshEnough = authAfter !== undefined && authTime >= authAfter
+    const needsFresh = level >= required && !freshEnough && (prompt.has('login') || (maxAge !== undefined && now - authTime > maxAge))
+    // After any sign-in hop, the resumed request must not ask for yet another one.
+    const wantsFresh = !freshEnough && (prompt.has('login') || maxAge !== undefined)
+    if (level < required || needsFresh) {
+      if (prompt.has('none')) {
+        throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')
+      }
+      return await redirectToPortal(ctx, input, params, session, { needsFresh, wantsFresh, level, required, now })
+    }
+    const subject = await ctx.storage.ensureSubjectIdentifier(client.config.sectorIdentifier, username!, randomUUID())
+    if (hintSubject !== undefined && hintSubject !== subject && prompt.has('none')) {
+      throw new OAuthError('login_required', 'The End-User identified by id_token_hint is not the signed-in user.')
+    }
+
+    // Consent (compat §4): implicit, pre-configured (remembered), explicit (page).
+    let grantedScopes = scopes
+    let grantedAudience = audience
+    if (consent) {
+      if (consent.clientId !== client.id || consent.username !== username) {
+        return errorPage('invalid_request', 'The consent session does not belong to this request.', 'consent session of another client or user', client.id)
+      }
+      if (consent.respondedAt === undefined) {
+        return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location: `${input.issuer}/consent?id=${encodeURIComponent(consent.id)}`, clientId: client.id }
+      }
+      if (!(await ctx.storage.markConsentSessionUsed(consent.id))) {
+        throw new OAuthError('server_error', 'Could not perform consent.', 'the consent session was already used')
+      }
+      if (!consent.granted) throw new OAuthError('access_denied', 'The resource owner or authorization server denied the request.', 'the user refused consent')
+      grantedScopes = consent.grantedScopes ?? consent.requestedScopes
+      grantedAudience = consent.grantedAudience ?? consent.requestedAudience
+    } else {
+      const mode = client.config.consentMode
+      const remembered =
+        mode === 'pre-configured' && !prompt.has('consent')
+          ? await ctx.storage.findPreConfiguredConsent(subject, client.id, scopes, audience, now)
+          : undefined
+      if (mode !== 'implicit' && !remembered) {
+        if (prompt.has('none')) throw new OAuthError('consent_required', 'The Authorization Server requires End-User consent.')
+        const id = randomUUID()
+        const form = toRecord(params)
+        delete form.consent_id
+        delete form[AUTH_AFTER_PARAM]
+        await ctx.storage.saveConsentSession({
+          id,
+          clientId: client.id,
+          subject,
+          username: username!,
+          sessionId: sha256Hex(session!.id),
+          requestedScopes: scopes,
+          requestedAudience: audience,
+          form,
+          createdAt: now,
+          expiresAt: now + CONSENT_SESSION_SECONDS,
+          used: false,
+        })
+        return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location: `${input.issuer}/consent?id=${id}`, clientId: client.id }
+      }
+    }
+
+    // Issue the response.
+    const grant: GrantContext = {
+      grantId: randomUUID(),
+      clientId: client.id,
+      username: username!,
+      subject,
+      scopes: grantedScopes,
+      audience: grantedAudience,
+      authTime,
+      amr: session!.data.amr,
+      ...(nonce !== undefined ? { nonce } : {}),
+      requestedAt: now,
+      sessionId: sha256Hex(session!.id),
+    }
+    const out: Record<string, string> = {}
+    let code: string | undefined
+    let accessToken: string | undefined
+    if (words.has('code')) {
+      const issued = ctx.tokens.issue('ac')
+      await ctx.storage.saveAuthorizationCode({
+        ...grant,
+        codeHash: issued.hash,
+        redirectUri: verifiedRedirect,
+        redirectUriSent,
+        ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
+        issuedAt: now,
+        expiresAt: now + ctx.oidc.lifespans.authorizeCodeSeconds,
+      })
+      code = issued.value
+      out.code = code
+    }
+    if (words.has('token')) {
+      const at = ctx.tokens.issue('at')
+      await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + ctx.oidc.lifespans.accessTokenSeconds })
+      accessToken = at.value
+      out.access_token = at.value
+      out.token_type = 'Bearer'
+      out.expires_in = String(ctx.oidc.lifespans.accessTokenSeconds)
+    }
+    if (words.has('id_token')) {
+      const user = ctx.users.findUser(username!)!
+      out.id_token = await issueIdToken(ctx.keys, {
+        issuer: input.issuer,
+        clientId: client.id,
+        subject,
+        audience: grantedAudience,
+        authTime,
+        amr: grant.amr,
+        requestedAt: now,
+        ...(nonce !== undefined ? { nonce } : {}),
+        ...(accessToken ? { accessToken } : {}),
+        ...(code ? { code } : {}),
+        now,
+        lifespanSeconds: ctx.oidc.lifespans.idTokenSeconds,
+        alg: client.config.idTokenSigningAlgorithm,
+        claims: scopeClaims(user, grantedScopes),
+      })
+    }
+    out.scope = grantedScopes.join(' ')
+    if (state !== undefined) out.state = state
+    out.iss = input.issuer
+    return authorizationResponse(verifiedRedirect, mode, out, client.id)
+  } catch (err) {
+    if (err instanceof OAuthError) return redirectError(err)
+    throw err
+  }
+}
+
+/**
+ * Below the client's policy: to the portal with the full authorization URL as `rd` (compat §2.4).
+ * A forced fresh sign-in (prompt=login, max_age) ends the current session first and marks the resume
+ * URL with `auth_after`, so the resumed request accepts only a sign-in made from now on.
+ */
+async function redirectToPortal(
+  ctx: OidcContext,
+  input: AuthorizeInput,
+  params: Params,
+  session: LoadedSession | null,
+  s: { needsFresh: boolean; wantsFresh: boolean; level: number; required: number; now: number },
+): Promise<AuthorizeOutcome> {
+  const resume = toRecord(params)
+  delete resume.consent_id
+  if (s.wantsFresh) {
+    const prompt = (resume.prompt ?? '').split(' ').filter((p) => p && p !== 'login')
+    if (prompt.length > 0) resume.prompt = prompt.join(' ')
+    else delete resume.prompt
+    resume[AUTH_AFTER_PARAM] = String(s.now)
+  }
+  // A still-valid session would let the portal skip the sign-in: end it (prompt=login, max_age).
+  if (s.needsFresh && session) await ctx.storage.destroySession(session.id)
+  const rd = `${input.issuer}/api/oidc/authorization?${new URLSearchParams(resume).toString()}`
+  const page = !s.needsFresh && s.level >= 1 && s.required === 2 ? '/2fa/one-time-password' : '/'
+  const location = `${input.issuer}${page}?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
+  return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location, clientId: resume.client_id ?? '' }
+}
+
+/** Q5: id_token_hint must be a JWS this provider signed (expiry ignored, OIDC Core §3.1.2.1); resolves its sub. */
+async function checkIdTokenHint(ctx: OidcContext, hint: string | undefined): Promise<string | undefined> {
+  if (hint === undefined) return undefined
+  const bad = () => new OAuthError('invalid_request', 'The id_token_hint is malformed or was not issued by this provider.')
+  let kid: string | undefined
+  try {
+    kid = decodeProtectedHeader(hint).kid
+  } catch {
+    throw bad()
+  }
+  const key = kid !== undefined ? ctx.keys.byKid.get(kid) : undefined
+  if (!key) throw bad()
+  try {
+    const { payload } = await compactVerify(hint, key.publicKey, { algorithms: [key.alg] })
+    const claims = JSON.parse(Buffer.from(payload).toString('utf8')) as { sub?: unknown }
+    return typeof claims.sub === 'string' ? claims.sub : undefined
+  } catch {
+    throw bad()
+  }
+}

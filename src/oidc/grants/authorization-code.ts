@@ -1,0 +1,47 @@
+import { OAuthError } from '../errors.js'
+import type { Client } from '../clients.js'
+import type { OidcContext } from '../context.js'
+import type { Params } from '../params.js'
+import { hashArtifact } from '../tokens.js'
+import { verifyCodeVerifier } from '../pkce.js'
+import { isRefreshAllowed, issueTokenSet, type TokenResponse } from './issue.js'
+
+const INVALID_CODE = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
+
+/** RFC 6749 §4.1.3 and RFC 7636 §4.6: redeem a code once, bound to client, redirect_uri and PKCE verifier. */
+export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, p: Params, issuer: string): Promise<TokenResponse> {
+  const code = p.get('code')
+  if (code === undefined) throw new OAuthError('invalid_request', "The request is missing the 'code' parameter.")
+  if (!ctx.tokens.isWellFormed('ac', code)) throw new OAuthError('invalid_grant', INVALID_CODE, 'the value is not an authorization code issued here')
+  const redirectUri = p.get('redirect_uri')
+  const verifier = p.get('code_verifier')
+
+  // security.md C2: the consume is the single atomic step deciding between parallel redemptions.
+  const found = await ctx.storage.consumeAuthorizationCode(hashArtifact(code), client.id, ctx.clock.now())
+  if (found.kind === 'replayed') {
+    // RFC 6749 §4.1.2: revoke every token issued from the first redemption.
+    await ctx.storage.revokeGrant(found.grantId)
+    throw new OAuthError('invalid_grant', INVALID_CODE, 'the authorization code was already used; every token issued from it is revoked')
+  }
+  if (found.kind === 'missing') throw new OAuthError('invalid_grant', INVALID_CODE, 'the authorization code is unknown, expired, revoked or was issued to another client')
+  const rec = found.record
+
+  // security.md R4: identical redirect_uri; required when the authorization request carried one.
+  if (rec.redirectUriSent ? redirectUri !== rec.redirectUri : redirectUri !== undefined && redirectUri !== rec.redirectUri) {
+    throw new OAuthError('invalid_grant', INVALID_CODE, "the 'redirect_uri' differs from the one of the authorization request")
+  }
+  verifyCodeVerifier({ ...(rec.codeChallenge ? { challenge: rec.codeChallenge } : {}), ...(rec.codeChallengeMethod ? { method: rec.codeChallengeMethod } : {}) }, verifier)
+
+  const user = ctx.users.findUser(rec.username)
+  if (!user) {
+    await ctx.storage.revokeGrant(rec.grantId)
+    throw new OAuthError('invalid_grant', INVALID_CODE, `the user '${rec.username}' no longer exists`)
+  }
+  const { codeHash: _c, redirectUri: _r, redirectUriSent: _s, codeChallenge: _cc, codeChallengeMethod: _cm, issuedAt: _i, expiresAt: _e, ...grant } = rec
+  return issueTokenSet(ctx, client, grant, {
+    issuer,
+    user,
+    idToken: grant.scopes.includes('openid'),
+    refresh: isRefreshAllowed(client, grant.scopes),
+  })
+}

@@ -1,0 +1,82 @@
+import type { User } from '../../authn/users.js'
+import type { GrantContext } from '../../storage/storage.js'
+import type { Client } from '../clients.js'
+import type { OidcContext } from '../context.js'
+import { REFRESH_ABSOLUTE_CAP_SECONDS } from '../context.js'
+import { scopeClaims } from '../claims.js'
+import { issueIdToken } from '../id-token.js'
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  id_token?: string
+  refresh_token?: string
+  scope: string
+}
+
+/** Refresh tokens only with `offline_access` (or `offline`) granted and the client's refresh_token grant (compat §4). */
+export function isRefreshAllowed(client: Client, scopes: readonly string[]): boolean {
+  return client.grantTypes.has('refresh_token') && (scopes.includes('offline_access') || scopes.includes('offline'))
+}
+
+export interface IssueOptions {
+  issuer: string
+  /** The user, for ID token claims; absent for client_credentials. */
+  user?: User
+  idToken: boolean
+  refresh: boolean
+  /** Scopes of the new refresh token when they differ from the access token's (refresh narrowing). */
+  refreshScopes?: string[]
+  parentHash?: string
+}
+
+/** Saves a new access token (and refresh token) of the grant and signs the ID token. */
+export async function issueTokenSet(ctx: OidcContext, client: Client, grant: GrantContext, opts: IssueOptions): Promise<TokenResponse> {
+  const now = ctx.clock.now()
+  const { lifespans } = ctx.oidc
+  const at = ctx.tokens.issue('at')
+  const response: TokenResponse = {
+    access_token: at.value,
+    token_type: 'Bearer',
+    expires_in: lifespans.accessTokenSeconds,
+    scope: grant.scopes.join(' '),
+  }
+  // Sign first (it runs off the event loop), save while it runs.
+  const idToken =
+    opts.idToken && opts.user
+      ? issueIdToken(ctx.keys, {
+          issuer: opts.issuer,
+          clientId: client.id,
+          subject: grant.subject,
+          audience: grant.audience,
+          authTime: grant.authTime,
+          amr: grant.amr,
+          requestedAt: grant.requestedAt,
+          ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
+          accessToken: at.value,
+          now,
+          lifespanSeconds: lifespans.idTokenSeconds,
+          alg: client.config.idTokenSigningAlgorithm,
+          claims: scopeClaims(opts.user, grant.scopes),
+        })
+      : undefined
+  idToken?.catch(() => undefined)
+  await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + lifespans.accessTokenSeconds })
+  if (opts.refresh) {
+    const rt = ctx.tokens.issue('rt')
+    const cap = grant.requestedAt + Math.max(REFRESH_ABSOLUTE_CAP_SECONDS, lifespans.refreshTokenSeconds)
+    await ctx.storage.saveToken({
+      ...grant,
+      ...(opts.refreshScopes ? { scopes: opts.refreshScopes } : {}),
+      tokenHash: rt.hash,
+      kind: 'refresh',
+      issuedAt: now,
+      expiresAt: Math.min(now + lifespans.refreshTokenSeconds, cap),
+      ...(opts.parentHash ? { parentHash: opts.parentHash } : {}),
+    })
+    response.refresh_token = rt.value
+  }
+  if (idToken) response.id_token = await idToken
+  return response
+}

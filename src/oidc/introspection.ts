@@ -1,0 +1,54 @@
+import { OAuthError } from './errors.js'
+import type { OidcContext } from './context.js'
+import { formBody } from './params.js'
+import { authenticateClient } from './client-auth.js'
+import { hashArtifact } from './tokens.js'
+import { audienceOf } from './claims.js'
+import type { TokenRecord } from '../storage/storage.js'
+
+export interface EndpointRequest {
+  authorization?: string
+  contentType?: string
+  body: unknown
+  ip: string
+}
+
+/** Finds a live access or refresh token from its value, refusing anything not issued here. */
+export async function findIssuedToken(ctx: OidcContext, value: string): Promise<TokenRecord | undefined> {
+  if (!ctx.tokens.isWellFormed('at', value) && !ctx.tokens.isWellFormed('rt', value)) return undefined
+  return ctx.storage.findToken(hashArtifact(value), ctx.clock.now())
+}
+
+/**
+ * RFC 7662 (security.md I1–I3): client-authenticated; only the client's own live tokens are active,
+ * everything else is `{"active":false}` and nothing more.
+ */
+export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest, log: (msg: string) => void): Promise<{ clientId: string; body: Record<string, unknown> }> {
+  const p = formBody(req.contentType, req.body)
+  p.assertNoDuplicates()
+  const { client } = await authenticateClient(ctx, req.authorization, p, req.ip, { allowNone: false })
+  const token = p.get('token')
+  if (token === undefined) {
+    const err = new OAuthError('invalid_request', "The request is missing the 'token' parameter.")
+    err.clientId = client.id
+    throw err
+  }
+  const rec = await findIssuedToken(ctx, token)
+  if (!rec) return { clientId: client.id, body: { active: false } }
+  if (rec.clientId !== client.id) {
+    log(`introspection by client '${client.id}' of a token of client '${rec.clientId}' answered inactive`)
+    return { clientId: client.id, body: { active: false } }
+  }
+  const body: Record<string, unknown> = {
+    active: true,
+    client_id: rec.clientId,
+    scope: rec.scopes.join(' '),
+    exp: rec.expiresAt,
+    iat: rec.issuedAt,
+    sub: rec.subject,
+    aud: audienceOf(rec.clientId, rec.audience),
+    token_type: rec.kind === 'access' ? 'Bearer' : 'refresh_token',
+  }
+  if (rec.username) body.username = rec.username
+  return { clientId: client.id, body }
+}

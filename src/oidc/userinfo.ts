@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto'
+import { OAuthError } from './errors.js'
+import type { OidcContext } from './context.js'
+import { rawQuery } from '../server/form.js'
+import { scopeClaims, audienceOf } from './claims.js'
+import { signClaims } from './id-token.js'
+import { hashArtifact } from './tokens.js'
+
+export interface UserinfoRequest {
+  method: string
+  url: string
+  authorization?: string
+  contentType?: string
+  body: unknown
+  issuer: string
+}
+
+export interface UserinfoResponse {
+  contentType: string
+  body: string
+  clientId: string
+}
+
+function invalidToken(detail: string): OAuthError {
+  const err = new OAuthError('invalid_token', 'The access token provided is expired, revoked, malformed, or invalid for other reasons.', detail, 401)
+  return err.withHeader('www-authenticate', 'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, malformed, or invalid for other reasons."')
+}
+
+/** OIDC Core §5.3 (security.md U1): Bearer header, or the form body on POST; never the query. */
+export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Promise<UserinfoResponse> {
+  const query = rawQuery(req.url)
+  if (query && /(?:^|&)access_token(?:=|&|$)/.test(query)) {
+    throw new OAuthError('invalid_request', 'The access token must not be sent in the query string.')
+  }
+  let headerToken: string | undefined
+  if (req.authorization !== undefined) {
+    const m = /^bearer +([\x21-\x7e]+) *$/i.exec(req.authorization)
+    if (m) headerToken = m[1]
+    else if (/^bearer\b/i.test(req.authorization)) throw invalidToken('the Bearer authorization header is malformed')
+  }
+  let bodyToken: string | undefined
+  if (req.method === 'POST') {
+    const ct = (req.contentType ?? '').split(';')[0]!.trim().toLowerCase()
+    if (ct === 'application/x-www-form-urlencoded' && req.body) {
+      const v = (req.body as Record<string, string | string[]>).access_token
+      if (Array.isArray(v)) throw new OAuthError('invalid_request', "The request parameter 'access_token' must be sent once.")
+      if (v) bodyToken = v
+    }
+  }
+  if (headerToken !== undefined && bodyToken !== undefined) {
+    throw new OAuthError('invalid_request', 'The access token was sent by more than one method.')
+  }
+  const token = headerToken ?? bodyToken
+  if (token === undefined) {
+    throw new OAuthError('invalid_token', 'The request carries no access token.', undefined, 401).withHeader('www-authenticate', 'Bearer realm="latchkey"')
+  }
+  if (!ctx.tokens.isWellFormed('at', token)) throw invalidToken('the value is not an access token issued here')
+  const rec = await ctx.storage.findToken(hashArtifact(token), ctx.clock.now())
+  if (!rec || rec.kind !== 'access') throw invalidToken('the access token is unknown, expired or revoked')
+  const client = ctx.clients.get(rec.clientId)
+  if (!client) throw invalidToken(`the client '${rec.clientId}' of the token is no longer configured`)
+  if (!rec.username || !rec.scopes.includes('openid')) {
+    const err = new OAuthError('insufficient_scope', 'The access token was not granted the openid scope.', undefined, 403)
+    err.clientId = rec.clientId
+    throw err.withHeader('www-authenticate', 'Bearer error="insufficient_scope", scope="openid"')
+  }
+  const user = ctx.users.findUser(rec.username)
+  if (!user) {
+    const err = invalidToken(`the user '${rec.username}' no longer exists`)
+    err.clientId = rec.clientId
+    throw err
+  }
+  const claims: Record<string, unknown> = {
+    ...scopeClaims(user, rec.scopes),
+    iss: req.issuer,
+    sub: rec.subject,
+    aud: audienceOf(rec.clientId, rec.audience),
+    azp: rec.clientId,
+    client_id: rec.clientId,
+    amr: rec.amr,
+    auth_time: rec.authTime,
+    rat: rec.requestedAt,
+  }
+  const alg = client.config.userinfoSigningAlgorithm
+  if (alg === 'none') return { contentType: 'application/json; charset=utf-8', body: JSON.stringify(claims), clientId: rec.clientId }
+  claims.iat = ctx.clock.now()
+  claims.jti = randomUUID()
+  return { contentType: 'application/jwt', body: await signClaims(ctx.keys, alg, claims), clientId: rec.clientId }
+}
+

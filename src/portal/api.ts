@@ -1,0 +1,163 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { isCrossSiteRequest } from '../session/csrf.js'
+import { type PortalContext, defaultRedirectionUrl } from './context.js'
+import {
+  MESSAGES,
+  finishTotpRegistration,
+  firstFactor,
+  logout,
+  secondFactorTotp,
+  startTotpRegistration,
+  userInfo,
+} from './handlers.js'
+import { checkRedirect } from './redirect.js'
+
+/**
+ * Authelia 4.37's portal JSON API (compat §2.7): `{"status":"OK","data":…}` or
+ * `{"status":"KO","message":…}`. Every POST takes only application/json (else 415, before any
+ * session change) and refuses cross-site callers (403), security.md W1.
+ */
+
+type Body = Record<string, unknown>
+
+function ok(reply: FastifyReply, data?: unknown): FastifyReply {
+  return reply.code(200).send(data === undefined ? { status: 'OK' } : { status: 'OK', data })
+}
+
+function ko(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).send({ status: 'KO', message })
+}
+
+export function forbidden(reply: FastifyReply): FastifyReply {
+  return reply.code(403).type('text/plain; charset=utf-8').send('403 Forbidden')
+}
+
+function mediaType(req: FastifyRequest): string | undefined {
+  const ct = req.headers['content-type']
+  return ct === undefined ? undefined : ct.split(';', 1)[0]!.trim().toLowerCase()
+}
+
+function hasBody(req: FastifyRequest): boolean {
+  const len = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0')
+}
+
+/** JSON only; `allowEmpty` lets the SPA's body-less POSTs (identity/start) through. */
+function jsonOnly(allowEmpty = false): onRequestHookHandler {
+  return (req, reply, done) => {
+    const type = mediaType(req)
+    if (type === 'application/json' || (allowEmpty && type === undefined && !hasBody(req))) return done()
+    req.log.info({ contentType: type ?? 'none' }, 'portal API refused a non-JSON body')
+    reply.code(415).send({ status: 'KO', message: 'Unsupported content type.' })
+  }
+}
+
+const sameSite: onRequestHookHandler = (req, reply, done) => {
+  if (!isCrossSiteRequest(req)) return done()
+  req.log.warn({ path: req.url.split('?')[0] }, 'cross-site request refused')
+  forbidden(reply)
+}
+
+const oneFactor: onRequestHookHandler = (req, reply, done) => {
+  if (req.session && req.session.data.level >= 1) return done()
+  forbidden(reply)
+}
+
+function body(req: FastifyRequest): Body {
+  const b = req.body
+  return b !== null && typeof b === 'object' && !Array.isArray(b) ? (b as Body) : {}
+}
+
+const stateSchema = {
+  200: {
+    type: 'object',
+    properties: {
+      status: { type: 'string' },
+      data: {
+        type: 'object',
+        properties: {
+          username: { type: 'string' },
+          authentication_level: { type: 'integer' },
+          default_redirection_url: { type: 'string' },
+        },
+      },
+    },
+  },
+}
+
+export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): void {
+  const { config } = ctx
+  const post = (allowEmpty = false) => [jsonOnly(allowEmpty), sameSite]
+  const post1fa = (allowEmpty = false) => [jsonOnly(allowEmpty), sameSite, oneFactor]
+
+  app.get('/api/state', { schema: { response: stateSchema } }, (req, reply) => {
+    const s = req.session
+    reply.send({
+      status: 'OK',
+      data: {
+        username: s?.data.username ?? '',
+        authentication_level: s?.data.level ?? 0,
+        default_redirection_url: defaultRedirectionUrl(ctx, s?.cookie) ?? '',
+      },
+    })
+  })
+
+  app.get('/api/configuration', { onRequest: oneFactor }, async (_req, reply) => ok(reply, { available_methods: ctx.availableMethods }))
+
+  app.post('/api/firstfactor', { onRequest: post() }, async (req, reply) => {
+    const b = body(req)
+    const result = await firstFactor(ctx, req, reply, b)
+    if (!result.ok) return ko(reply, 401, MESSAGES.authenticationFailed)
+    return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)
+  })
+
+  app.post('/api/logout', { onRequest: post() }, async (req, reply) => {
+    const result = await logout(ctx, req, reply, body(req).targetURL)
+    return ok(reply, { safeTargetURL: result.safeTarget !== undefined })
+  })
+
+  app.post('/api/checks/safe-redirection', { onRequest: post() }, async (req, reply) => {
+    // Authelia 4.37 answers an anonymous caller 401 here.
+    if (!req.session || req.session.data.level < 1) return reply.code(401).type('text/plain; charset=utf-8').send('401 Unauthorized')
+    return ok(reply, { ok: checkRedirect(body(req).uri, config.session.cookies).ok })
+  })
+
+  app.get('/api/user/info', { onRequest: oneFactor }, async (req, reply) => ok(reply, await userInfo(ctx, req)))
+  app.post('/api/user/info', { onRequest: post1fa(true) }, async (req, reply) => ok(reply, await userInfo(ctx, req)))
+
+  app.post('/api/user/info/2fa_method', { onRequest: post1fa() }, async (req, reply) => {
+    const method = body(req).method
+    if (typeof method !== 'string' || !ctx.availableMethods.includes(method)) {
+      req.log.info({ username: req.session!.data.username }, 'second factor method refused: not available')
+      return ko(reply, 200, MESSAGES.operationFailed)
+    }
+    return ok(reply)
+  })
+
+  if (config.totp.disable) return
+
+  app.post('/api/secondfactor/totp', { onRequest: post1fa() }, async (req, reply) => {
+    const b = body(req)
+    const result = await secondFactorTotp(ctx, req, reply, { token: b.token, targetURL: b.targetURL })
+    // security.md F1: 403 (Authelia 4.37 answers 401 with the same body).
+    if (!result.ok) return ko(reply, 403, MESSAGES.mfaFailed)
+    return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)
+  })
+
+  app.get('/api/user/info/totp', { onRequest: oneFactor }, async (req, reply) => {
+    const totp = await ctx.deps.storage.findTotpConfiguration(req.session!.data.username!)
+    if (!totp) return ko(reply, 404, MESSAGES.noTotp)
+    return ok(reply, { digits: totp.digits, period: totp.periodSeconds })
+  })
+
+  app.post('/api/secondfactor/totp/identity/start', { onRequest: post1fa(true) }, async (req, reply) => {
+    const result = await startTotpRegistration(ctx, req)
+    return result.ok ? ok(reply) : ko(reply, 200, MESSAGES.operationFailed)
+  })
+
+  app.post('/api/secondfactor/totp/identity/finish', { onRequest: post1fa() }, async (req, reply) => {
+    const result = await finishTotpRegistration(ctx, req, body(req).token)
+    if (!result.ok) return ko(reply, 200, result.message)
+    return ok(reply, { base32_secret: result.base32Secret, otpauth_url: result.otpauthUrl })
+  })
+}

@@ -1,0 +1,288 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
+import { randomUUID } from '../common/random.js'
+import { cookieForRequest, establishSession, elevateSession, destroySession, saveSession } from '../session/session.js'
+import { generateTotpConfiguration, matchTotpCode } from '../totp/index.js'
+import { type PortalContext, defaultRedirectionUrl, portalBaseUrl } from './context.js'
+import { checkRedirect } from './redirect.js'
+
+/**
+ * The portal's behaviour, shared by the JSON API (api.ts) and the HTML pages (pages/routes.ts):
+ * each function takes already-extracted input and returns a plain result; the callers shape the
+ * reply. Sign-in failures carry no reason outward; the reason goes to the log (CONVENTIONS §4).
+ */
+
+export const MESSAGES = {
+  authenticationFailed: 'Authentication failed. Check your credentials.',
+  mfaFailed: 'Authentication failed, please retry later.',
+  operationFailed: 'Operation failed.',
+  tokenExpired: 'The identity verification token has expired',
+  tokenUsed: 'The identity verification token has already been used',
+  noTotp: 'Could not find TOTP Configuration for user.',
+} as const
+
+export const MAX_PASSWORD_BYTES = 1024
+const IDENTITY_ACTION = 'RegisterTOTPDevice'
+const IDENTITY_TTL_SECONDS = 300
+
+/** Resolves a target to follow, logging (without the URL: it may carry codes) why one is refused. */
+export function resolveTarget(ctx: PortalContext, req: FastifyRequest, target: unknown): string | undefined {
+  if (target === undefined || target === null || target === '') return undefined
+  const r = checkRedirect(target, ctx.config.session.cookies)
+  if (r.ok) return r.url
+  req.log.warn({ reason: r.reason }, 'redirect target refused: %s', r.reason)
+  return undefined
+}
+
+function canonicalUsername(ctx: PortalContext, login: string): string {
+  const user = ctx.deps.users.findUser(login)
+  if (user) return user.username
+  return ctx.config.authenticationBackend.file.searchCaseInsensitive ? login.toLowerCase() : login
+}
+
+// ------------------------------------------------------------------ first factor
+
+export interface FirstFactorInput {
+  username?: unknown
+  password?: unknown
+  keepMeLoggedIn?: unknown
+  targetURL?: unknown
+  requestMethod?: unknown
+}
+
+export type FirstFactorResult = { ok: true; redirect?: string; safeTarget?: string } | { ok: false }
+
+export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: FirstFactorInput): Promise<FirstFactorResult> {
+  const started = performance.now()
+  const { deps, regulator } = ctx
+  const fail = async (username: string, reason: string): Promise<FirstFactorResult> => {
+    req.log.info({ username, reason, ip: req.ip }, 'first factor failed: %s', reason)
+    await ctx.failureDelay.waitSince(started)
+    return { ok: false }
+  }
+  if (typeof input.username !== 'string' || typeof input.password !== 'string' || input.username === '' || input.password === '') {
+    return fail(typeof input.username === 'string' ? input.username.slice(0, 100) : '', 'malformed_request')
+  }
+  const login = input.username
+  const password = input.password
+  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES || login.length > 256) {
+    return fail(login.slice(0, 100), 'too_long')
+  }
+  const username = canonicalUsername(ctx, login)
+  const now = deps.clock.now()
+  const attempt = { username, type: '1fa' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
+
+  const ban = await regulator.banState(username, now)
+  if (ban.banned) {
+    await regulator.record({ ...attempt, time: now, successful: false, banned: true })
+    return fail(username, `banned until ${new Date(ban.until * 1000).toISOString()}`)
+  }
+  const result = await deps.users.checkPassword(login, password)
+  const after = deps.clock.now()
+  if (!result.ok) {
+    await regulator.record({ ...attempt, time: after, successful: false, banned: false })
+    const next = await regulator.banState(username, after)
+    if (next.banned) req.log.warn({ username, until: next.until }, 'user banned by regulation after repeated failures')
+    return fail(username, result.reason)
+  }
+  await regulator.record({ ...attempt, username: result.user.username, time: after, successful: true, banned: false })
+
+  // remember_me -1 disables "keep me logged in" (compat §1.6).
+  const rememberMe = input.keepMeLoggedIn === true && (cookieForRequest(req)?.rememberMeSeconds ?? -1) > 0
+  await establishSession(req, reply, result.user, { rememberMe, now: after })
+  ctx.failureDelay.recordSuccess(performance.now() - started)
+  req.log.info({ username: result.user.username, ip: req.ip, rememberMe }, 'first factor succeeded')
+
+  const target = resolveTarget(ctx, req, input.targetURL)
+  if (target) return { ok: true, redirect: target, safeTarget: target }
+  // Authelia 4.37: without a target, go to the default URL only when no second factor is in use.
+  const fallback = defaultRedirectionUrl(ctx, req.session?.cookie)
+  if (!ctx.twoFactorEnabled && fallback) return { ok: true, redirect: fallback }
+  return { ok: true }
+}
+
+// ------------------------------------------------------------------ second factor (TOTP)
+
+export type SecondFactorResult = { ok: true; redirect?: string } | { ok: false }
+
+export async function secondFactorTotp(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: { token: unknown; targetURL?: unknown }): Promise<SecondFactorResult> {
+  const { deps, regulator, config } = ctx
+  const session = req.session!
+  const username = session.data.username!
+  const now = deps.clock.now()
+  const attempt = { username, type: 'totp' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
+  const fail = async (reason: string, record: boolean): Promise<SecondFactorResult> => {
+    if (record) await regulator.record({ ...attempt, time: now, successful: false, banned: false })
+    req.log.info({ username, reason, ip: req.ip }, 'second factor failed: %s', reason)
+    return { ok: false }
+  }
+  const ban = await regulator.banState(username, now)
+  if (ban.banned) {
+    await regulator.record({ ...attempt, time: now, successful: false, banned: true })
+    return fail(`banned until ${new Date(ban.until * 1000).toISOString()}`, false)
+  }
+  if (typeof input.token !== 'string') return fail('malformed_request', true)
+  const totp = await deps.storage.findTotpConfiguration(username)
+  if (!totp) return fail('no_totp_configuration', false)
+  const step = matchTotpCode(totp, input.token.trim(), now, config.totp.skew)
+  if (step === undefined) return fail('wrong_code', true)
+  // RFC 6238 §5.2: a step is accepted once, and never one older than the last accepted.
+  if (!config.totp.disableReuseSecurityPolicy && !(await deps.storage.recordTotpUse(username, step, now))) {
+    return fail('replayed_code', true)
+  }
+  await regulator.record({ ...attempt, time: now, successful: true, banned: false })
+  const extra = session.data.extra
+  if (extra && 'totpRegistration' in extra) {
+    const { totpRegistration: _, ...rest } = extra
+    session.data.extra = rest
+  }
+  await elevateSession(req, reply, { amr: 'otp', now })
+  req.log.info({ username, ip: req.ip }, 'second factor succeeded')
+
+  const target = resolveTarget(ctx, req, input.targetURL)
+  if (target) return { ok: true, redirect: target }
+  const fallback = defaultRedirectionUrl(ctx, req.session?.cookie)
+  return fallback ? { ok: true, redirect: fallback } : { ok: true }
+}
+
+// ------------------------------------------------------------------ TOTP registration by identity verification
+
+export async function startTotpRegistration(ctx: PortalContext, req: FastifyRequest): Promise<{ ok: boolean }> {
+  const { deps } = ctx
+  const session = req.session!
+  const username = session.data.username!
+  if (!ctx.jwtKey) {
+    req.log.error({ username }, 'identity verification impossible: jwt_secret is not configured')
+    return { ok: false }
+  }
+  const now = deps.clock.now()
+  const id = randomUUID()
+  await deps.storage.saveIdentityVerification({ id, username, action: IDENTITY_ACTION, issuedAt: now, expiresAt: now + IDENTITY_TTL_SECONDS, remoteIp: req.ip })
+  const token = await new SignJWT({ action: IDENTITY_ACTION, username })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setJti(id)
+    .setIssuedAt(now)
+    .setExpirationTime(now + IDENTITY_TTL_SECONDS)
+    .sign(ctx.jwtKey)
+  const link = `${portalBaseUrl(ctx, req, session.cookie)}/one-time-password/register?token=${token}`
+  const user = deps.users.findUser(username)
+  const email = user?.emails[0] ?? session.data.email
+  if (!email) {
+    // Authelia answers OK here too, so the reply does not reveal whether an address is on file.
+    req.log.warn({ username }, 'identity verification not sent: the user has no email address')
+    return { ok: true }
+  }
+  const displayName = user?.displayName ?? session.data.displayName ?? username
+  try {
+    await deps.notifier.send({
+      to: email,
+      toName: displayName,
+      title: 'Register your mobile',
+      text:
+        `Hi ${displayName},\n\n` +
+        `A one-time password device registration was requested for your account from ${req.ip}.\n` +
+        `Open this link within 5 minutes to register your device:\n\n${link}\n\n` +
+        `If you did not ask for this, ignore this message; nothing changes without the link.\n`,
+    })
+  } catch (err) {
+    req.log.error({ username, err: { message: (err as Error).message } }, 'identity verification not sent: the notifier failed')
+    return { ok: false }
+  }
+  req.log.info({ username }, 'identity verification sent for TOTP registration')
+  return { ok: true }
+}
+
+export type FinishResult = { ok: true; base32Secret: string; otpauthUrl: string } | { ok: false; message: string }
+
+/** Checks the emailed token (signature, expiry, owner) without consuming it: the page asks before using it. */
+export async function inspectRegistrationToken(ctx: PortalContext, req: FastifyRequest, token: unknown): Promise<{ ok: true; jti: string } | { ok: false; message: string }> {
+  const username = req.session!.data.username!
+  if (!ctx.jwtKey || typeof token !== 'string' || token.length > 2048) return { ok: false, message: MESSAGES.operationFailed }
+  try {
+    const { payload } = await jwtVerify(token, ctx.jwtKey, { algorithms: ['HS256'], currentDate: new Date(ctx.deps.clock.now() * 1000) })
+    if (payload.action !== IDENTITY_ACTION || typeof payload.jti !== 'string') return { ok: false, message: MESSAGES.operationFailed }
+    if (payload.username !== username) {
+      req.log.warn({ username }, 'identity verification refused: the token belongs to another user')
+      return { ok: false, message: MESSAGES.operationFailed }
+    }
+    return { ok: true, jti: payload.jti }
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) {
+      req.log.info({ username }, 'identity verification refused: token expired')
+      return { ok: false, message: MESSAGES.tokenExpired }
+    }
+    req.log.warn({ username, code: (err as { code?: string }).code }, 'identity verification refused: invalid token')
+    return { ok: false, message: MESSAGES.operationFailed }
+  }
+}
+
+export async function finishTotpRegistration(ctx: PortalContext, req: FastifyRequest, token: unknown): Promise<FinishResult> {
+  const { deps, config } = ctx
+  const username = req.session!.data.username!
+  const checked = await inspectRegistrationToken(ctx, req, token)
+  if (!checked.ok) return checked
+  const now = deps.clock.now()
+  const consumed = await deps.storage.consumeIdentityVerification(checked.jti, now)
+  switch (consumed.kind) {
+    case 'ok':
+      break
+    case 'consumed':
+      req.log.info({ username }, 'identity verification refused: token already used')
+      return { ok: false, message: MESSAGES.tokenUsed }
+    case 'expired':
+      req.log.info({ username }, 'identity verification refused: token expired')
+      return { ok: false, message: MESSAGES.tokenExpired }
+    case 'missing':
+      req.log.warn({ username }, 'identity verification refused: unknown token id')
+      return { ok: false, message: MESSAGES.operationFailed }
+  }
+  if (consumed.record.username !== username || consumed.record.action !== IDENTITY_ACTION) return { ok: false, message: MESSAGES.operationFailed }
+  const generated = generateTotpConfiguration(config.totp, username, now)
+  await deps.storage.saveTotpConfiguration(generated.configuration)
+  req.log.info({ username, algorithm: config.totp.algorithm, digits: config.totp.digits, period: config.totp.periodSeconds }, 'TOTP device registered')
+  return { ok: true, base32Secret: generated.base32Secret, otpauthUrl: generated.otpauthUrl }
+}
+
+// ------------------------------------------------------------------ user info, logout
+
+export interface UserInfo {
+  display_name: string
+  method: string
+  has_totp: boolean
+  has_webauthn: boolean
+  has_duo: boolean
+}
+
+export async function userInfo(ctx: PortalContext, req: FastifyRequest): Promise<UserInfo> {
+  const data = req.session!.data
+  const username = data.username!
+  const totp = ctx.config.totp.disable ? undefined : await ctx.deps.storage.findTotpConfiguration(username)
+  return {
+    display_name: ctx.deps.users.findUser(username)?.displayName ?? data.displayName ?? '',
+    method: 'totp',
+    has_totp: totp !== undefined,
+    has_webauthn: false,
+    has_duo: false,
+  }
+}
+
+export async function logout(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, targetURL: unknown): Promise<{ safeTarget?: string }> {
+  const username = req.session?.data.username
+  await destroySession(req, reply)
+  if (username) req.log.info({ username }, 'signed out')
+  const target = resolveTarget(ctx, req, targetURL)
+  return target ? { safeTarget: target } : {}
+}
+
+/** Remembers, for the HTML flow, that this session just registered a device (the page shows it once more after the redirect). */
+export async function markRegistrationShown(ctx: PortalContext, req: FastifyRequest): Promise<void> {
+  const session = req.session!
+  session.data.extra = { ...session.data.extra, totpRegistration: { until: ctx.deps.clock.now() + IDENTITY_TTL_SECONDS } }
+  await saveSession(req)
+}
+
+/** True while the registration page may show this session's new secret again. */
+export function isRegistrationShown(ctx: PortalContext, req: FastifyRequest): boolean {
+  const pending = req.session?.data.extra?.totpRegistration as { until?: number } | undefined
+  return typeof pending?.until === 'number' && pending.until > ctx.deps.clock.now()
+}

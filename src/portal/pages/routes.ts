@@ -1,0 +1,236 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import QRCode from 'qrcode'
+import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
+import { ensureSession } from '../../session/session.js'
+import { encodeBase32, otpauthUri } from '../../totp/index.js'
+import type { PortalContext } from '../context.js'
+import { defaultRedirectionUrl } from '../context.js'
+import {
+  finishTotpRegistration,
+  firstFactor,
+  inspectRegistrationToken,
+  isRegistrationShown,
+  logout,
+  markRegistrationShown,
+  resolveTarget,
+  secondFactorTotp,
+  startTotpRegistration,
+} from '../handlers.js'
+import {
+  ERROR_MESSAGES,
+  NOTICES,
+  type ErrorCode,
+  type NoticeCode,
+  errorView,
+  logoutView,
+  oneTimePasswordView,
+  registerConfirmView,
+  registerShowView,
+  signInView,
+  signedInView,
+} from './views.js'
+
+/**
+ * The HTML portal (compat §2.7 pages): GET renders, POST runs the same handler as the JSON API
+ * after the form CSRF check, then redirects with 303 (post/redirect/get). Messages travel as fixed
+ * codes in the query, never as text.
+ */
+
+type Params = Record<string, unknown>
+
+function params(value: unknown): Params {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {}
+}
+
+/** A single string value; repeated keys (arrays) count as absent. */
+function field(p: Params, name: string): string | undefined {
+  const v = p[name]
+  return typeof v === 'string' ? v : undefined
+}
+
+function pick<T extends string>(p: Params, name: string, allowed: Record<T, string>): T | undefined {
+  const v = field(p, name)
+  return v !== undefined && Object.hasOwn(allowed, v) ? (v as T) : undefined
+}
+
+export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): void {
+  const { config, prefix } = ctx
+  const theme = config.theme
+
+  const to = (path: string, query: Record<string, string | undefined> = {}): string => {
+    const q = new URLSearchParams()
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') q.set(k, v)
+    const s = q.toString()
+    return `${prefix}${path}${s ? `?${s}` : ''}`
+  }
+  const page = (reply: FastifyReply, body: string, status = 200): FastifyReply =>
+    reply.code(status).type('text/html; charset=utf-8').send(body)
+  const seeOther = (reply: FastifyReply, location: string): FastifyReply => reply.code(303).header('location', location).send()
+  /** The target carried by a page, dropped (and logged) when unsafe. */
+  const rdOf = (req: FastifyRequest, p: Params): string | undefined => resolveTarget(ctx, req, field(p, 'rd'))
+  const level = (req: FastifyRequest): number => req.session?.data.level ?? 0
+
+  /** Cross-site → 403 page; wrong or missing token → back to the form with a fresh one. */
+  const refuseForm = (req: FastifyRequest, reply: FastifyReply, p: Params, back: string): FastifyReply | undefined => {
+    if (isCrossSiteRequest(req)) {
+      req.log.warn({ path: req.url.split('?')[0] }, 'cross-site form refused')
+      return page(reply, errorView({ theme, prefix, error: 'cross-site' }), 403)
+    }
+    if (!checkFormCsrf(req, field(p, 'csrf'))) {
+      req.log.info({ path: req.url.split('?')[0], username: req.session?.data.username }, 'form refused: CSRF token missing or wrong')
+      return seeOther(reply, back)
+    }
+    return undefined
+  }
+
+  /** After a complete sign-in without a target: the default URL, else the signed-in page. */
+  const afterSignIn = (req: FastifyRequest): string => defaultRedirectionUrl(ctx, req.session?.cookie) ?? to('/')
+
+  // ---------------------------------------------------------------- sign in
+
+  app.get('/', async (req, reply) => {
+    const q = params(req.query)
+    const rd = rdOf(req, q)
+    const lvl = level(req)
+    if (lvl >= 1) {
+      if (rd) return seeOther(reply, rd)
+      if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password'))
+      const s = req.session!
+      return page(reply, signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+    }
+    const s = await ensureSession(req, reply).catch(() => undefined)
+    if (!s) return page(reply, errorView({ theme, prefix, error: 'operation' }), 400)
+    const rememberMe = s.cookie.rememberMeSeconds > 0
+    return page(reply, signInView({ theme, prefix, csrf: s.data.csrfToken, rd, rememberMe, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+  })
+
+  app.post('/', async (req, reply) => {
+    const p = params(req.body)
+    const rd = rdOf(req, p)
+    const refused = refuseForm(req, reply, p, to('/', { rd, error: 'expired' }))
+    if (refused) return refused
+    const result = await firstFactor(ctx, req, reply, {
+      username: field(p, 'username'),
+      password: field(p, 'password'),
+      keepMeLoggedIn: field(p, 'remember_me') !== undefined,
+      targetURL: rd,
+    })
+    if (!result.ok) return seeOther(reply, to('/', { rd, error: 'credentials' }))
+    if (result.safeTarget) return seeOther(reply, result.safeTarget)
+    if (ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password'))
+    return seeOther(reply, afterSignIn(req))
+  })
+
+  // ---------------------------------------------------------------- one-time code
+
+  app.get('/2fa/one-time-password', async (req, reply) => {
+    const q = params(req.query)
+    const rd = rdOf(req, q)
+    const lvl = level(req)
+    if (lvl === 0) return seeOther(reply, to('/', { rd }))
+    if (lvl >= 2 && rd) return seeOther(reply, rd)
+    const s = req.session!
+    const totp = await ctx.deps.storage.findTotpConfiguration(s.data.username!)
+    return page(
+      reply,
+      oneTimePasswordView({
+        theme,
+        prefix,
+        csrf: s.data.csrfToken,
+        rd,
+        hasTotp: totp !== undefined,
+        username: s.data.username!,
+        digits: totp?.digits ?? config.totp.digits,
+        error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
+        notice: pick<NoticeCode>(q, 'notice', NOTICES),
+      }),
+    )
+  })
+
+  app.post('/2fa/one-time-password', async (req, reply) => {
+    const p = params(req.body)
+    const rd = rdOf(req, p)
+    if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+    const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { rd, error: 'expired' }))
+    if (refused) return refused
+    const result = await secondFactorTotp(ctx, req, reply, { token: field(p, 'token') ?? '', targetURL: rd })
+    if (!result.ok) {
+      const back = isRegistrationShown(ctx, req) ? '/one-time-password/register' : '/2fa/one-time-password'
+      return seeOther(reply, to(back, { rd, error: 'code' }))
+    }
+    return seeOther(reply, result.redirect ?? to('/'))
+  })
+
+  app.post('/2fa/one-time-password/register', async (req, reply) => {
+    const p = params(req.body)
+    if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
+    const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { error: 'expired' }))
+    if (refused) return refused
+    const result = await startTotpRegistration(ctx, req)
+    return seeOther(reply, to('/2fa/one-time-password', result.ok ? { notice: 'check-email' } : { error: 'operation' }))
+  })
+
+  // ---------------------------------------------------------------- registration link
+
+  app.get('/one-time-password/register', async (req, reply) => {
+    const q = params(req.query)
+    const token = field(q, 'token')
+    if (level(req) === 0) {
+      // Sign in first, then come back to the same link (our own origin, so the target is safe).
+      const back = token ? resolveTarget(ctx, req, `${req.protocol}://${req.host}${to('/one-time-password/register', { token })}`) : undefined
+      return seeOther(reply, to('/', { rd: back }))
+    }
+    const s = req.session!
+    const username = s.data.username!
+    if (token !== undefined) {
+      // The link only leads to a button: mail scanners that fetch links must not spend the token.
+      const checked = await inspectRegistrationToken(ctx, req, token)
+      if (!checked.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'register' }))
+      return page(reply, registerConfirmView({ theme, prefix, csrf: s.data.csrfToken, token, username }))
+    }
+    const totp = isRegistrationShown(ctx, req) ? await ctx.deps.storage.findTotpConfiguration(username) : undefined
+    if (!totp) return seeOther(reply, to('/2fa/one-time-password'))
+    const otpauthUrl = otpauthUri(totp)
+    const qrSvg = (await QRCode.toString(otpauthUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' })).replace(
+      '<svg ',
+      '<svg role="img" aria-label="QR code of the setup link" ',
+    )
+    return page(
+      reply,
+      registerShowView({ theme, prefix, csrf: s.data.csrfToken, qrSvg, base32Secret: encodeBase32(totp.secret), otpauthUrl, digits: totp.digits, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+    )
+  })
+
+  app.post('/one-time-password/register', async (req, reply) => {
+    const p = params(req.body)
+    if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
+    const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { error: 'expired' }))
+    if (refused) return refused
+    const result = await finishTotpRegistration(ctx, req, field(p, 'token'))
+    if (!result.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'register' }))
+    await markRegistrationShown(ctx, req)
+    return seeOther(reply, to('/one-time-password/register'))
+  })
+
+  // ---------------------------------------------------------------- sign out, errors
+
+  app.get('/logout', async (req, reply) => {
+    const q = params(req.query)
+    const s = req.session
+    if (!s || s.data.level === 0) return seeOther(reply, to('/'))
+    return page(reply, logoutView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, rd: rdOf(req, q) }))
+  })
+
+  app.post('/logout', async (req, reply) => {
+    const p = params(req.body)
+    const refused = refuseForm(req, reply, p, to('/logout'))
+    if (refused) return refused
+    const result = await logout(ctx, req, reply, field(p, 'rd'))
+    return seeOther(reply, result.safeTarget ?? to('/', { notice: 'signed-out' }))
+  })
+
+  app.get('/error', async (req, reply) => {
+    const error = pick<ErrorCode>(params(req.query), 'code', ERROR_MESSAGES) ?? 'operation'
+    return page(reply, errorView({ theme, prefix, error }), 400)
+  })
+}

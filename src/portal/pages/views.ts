@@ -1,0 +1,149 @@
+import type { Theme } from '../../config/schema.js'
+import { html, raw, type SafeHtml } from './html.js'
+import { renderPage } from './layout.js'
+
+/**
+ * The portal's server-rendered views. No JavaScript: every action is a form posting to its own
+ * page route with the session's CSRF token. Every reflected value goes through `html```.
+ */
+
+export const ERROR_MESSAGES = {
+  credentials: 'Authentication failed. Check your credentials.',
+  code: 'The code was not accepted. Wait for the next code from your app and try again.',
+  expired: 'Your session expired or this form was already used. Please try again.',
+  register: 'This registration link is invalid, has expired or was already used. Ask for a new one below.',
+  operation: 'Something went wrong. Please try again.',
+  'cross-site': 'This form was sent from another site, so it was refused.',
+  'not-found': 'This page does not exist.',
+} as const
+export type ErrorCode = keyof typeof ERROR_MESSAGES
+
+export const NOTICES = {
+  'signed-out': 'You have been signed out.',
+  'check-email': 'We sent you an email with a link to register your device. Open it within 5 minutes.',
+} as const
+export type NoticeCode = keyof typeof NOTICES
+
+interface Common {
+  theme: Theme
+  prefix: string
+  csrf: string
+  error?: ErrorCode | undefined
+  notice?: NoticeCode | undefined
+}
+
+function messages(c: { error?: ErrorCode | undefined; notice?: NoticeCode | undefined }): SafeHtml {
+  return html`${c.error ? html`<p class="error" role="alert">${ERROR_MESSAGES[c.error]}</p>` : ''}${
+    c.notice ? html`<p class="ok" role="status">${NOTICES[c.notice]}</p>` : ''
+  }`
+}
+
+function csrfField(csrf: string): SafeHtml {
+  return html`<input type="hidden" name="csrf" value="${csrf}">`
+}
+
+function rdField(rd: string | undefined): SafeHtml {
+  return rd ? html`<input type="hidden" name="rd" value="${rd}">` : html``
+}
+
+function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary = true): SafeHtml {
+  return html`<form method="post" action="${prefix}/logout">${csrfField(csrf)}<button type="submit"${raw(secondary ? ' class="secondary"' : '')}>${label}</button></form>`
+}
+
+export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean }): string {
+  return renderPage({
+    title: 'Sign in',
+    theme: c.theme,
+    body: html`${messages(c)}
+<form method="post" action="${c.prefix}/" novalidate>
+${csrfField(c.csrf)}${rdField(c.rd)}
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+${c.rememberMe ? html`<div class="check"><input type="checkbox" id="remember_me" name="remember_me" value="1"><label for="remember_me">Remember me</label></div>` : ''}
+<button type="submit">Sign in</button>
+</form>`,
+  })
+}
+
+export function signedInView(c: Common & { username: string; displayName: string; level: number }): string {
+  const how = c.level >= 2 ? 'with your password and a one-time code' : 'with your password'
+  return renderPage({
+    title: 'Signed in',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>You are signed in as <strong>${c.displayName || c.username}</strong> (<code>${c.username}</code>) ${how}.</p>
+${signOutForm(c.prefix, c.csrf, 'Sign out', false)}`,
+  })
+}
+
+export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTotp: boolean; username: string; digits: number }): string {
+  const register = html`<form method="post" action="${c.prefix}/2fa/one-time-password/register">${csrfField(c.csrf)}<button type="submit"${raw(c.hasTotp ? ' class="secondary"' : '')}>${c.hasTotp ? 'Register a new device' : 'Register your device'}</button></form>`
+  const body = c.hasTotp
+    ? html`${messages(c)}
+<p>Signed in as <strong>${c.username}</strong>. Enter the code shown by your authenticator app.</p>
+<form method="post" action="${c.prefix}/2fa/one-time-password" novalidate>
+${csrfField(c.csrf)}${rdField(c.rd)}
+<label for="token">One-time code</label>
+<input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="${c.digits}" autocomplete="one-time-code" required autofocus>
+<button type="submit">Verify</button>
+</form>
+<p class="muted">Lost your device? Registering a new one replaces it; we will email you a link.</p>
+<div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
+    : html`${messages(c)}
+<p>Signed in as <strong>${c.username}</strong>. This service also asks for a one-time code, and you have no device registered yet.</p>
+<p class="muted">We will email you a link to register an authenticator app (for example on your phone).</p>
+<div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
+  return renderPage({ title: 'One-time code', theme: c.theme, body })
+}
+
+export function registerConfirmView(c: Common & { token: string; username: string }): string {
+  return renderPage({
+    title: 'Register your device',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>Create a new one-time password device for <strong>${c.username}</strong>. A device you registered before stops working.</p>
+<form method="post" action="${c.prefix}/one-time-password/register">
+${csrfField(c.csrf)}<input type="hidden" name="token" value="${c.token}">
+<button type="submit" autofocus>Show my QR code</button>
+</form>`,
+  })
+}
+
+export function registerShowView(c: Common & { qrSvg: string; base32Secret: string; otpauthUrl: string; digits: number }): string {
+  return renderPage({
+    title: 'Register your device',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>Scan this QR code with your authenticator app, or type the secret in by hand.</p>
+<div class="qr">${raw(c.qrSvg)}</div>
+<p><span class="muted">Secret</span><br><code class="secret" id="secret">${c.base32Secret}</code></p>
+<details><summary>Setup link</summary><p><code>${c.otpauthUrl}</code></p></details>
+<form method="post" action="${c.prefix}/2fa/one-time-password" novalidate>
+${csrfField(c.csrf)}
+<label for="token">Enter the code your app shows, to confirm</label>
+<input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="${c.digits}" autocomplete="one-time-code" required autofocus>
+<button type="submit">Confirm</button>
+</form>`,
+  })
+}
+
+export function logoutView(c: Common & { username: string; rd?: string | undefined }): string {
+  return renderPage({
+    title: 'Sign out',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>Sign out of <strong>${c.username}</strong>?</p>
+<form method="post" action="${c.prefix}/logout">${csrfField(c.csrf)}${rdField(c.rd)}<button type="submit" autofocus>Sign out</button></form>`,
+  })
+}
+
+export function errorView(c: { theme: Theme; prefix: string; error: ErrorCode }): string {
+  return renderPage({
+    title: 'Something went wrong',
+    theme: c.theme,
+    body: html`<p class="error" role="alert">${ERROR_MESSAGES[c.error]}</p>
+<p><a class="button" href="${c.prefix}/">Back to sign in</a></p>`,
+  })
+}
