@@ -60,6 +60,8 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     }
     root = mergeRaw(root, parseYaml(shown, text, problems.list, abs))
   }
+  // A file that did not parse would only add a cascade of "required" errors: stop at the syntax.
+  if (problems.hasErrors) throw new ConfigError(problems.list)
   root = applyEnv(root, opts.env, cwd, problems.list)
   checkStructure(root, problems)
 
@@ -83,7 +85,9 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   // Latchkey signs identity-verification links (TOTP registration) with it; without TOTP nothing does.
   const jwtSecret = readJwtSecret(view, !totp.disable)
   if (jwtSecret) config.jwtSecret = jwtSecret
-  if (defaultRedirectionUrl) config.defaultRedirectionUrl = defaultRedirectionUrl
+  // 4.38 moved it into each cookie; the first cookie's value keeps the top-level field meaningful.
+  const fallbackRedirect = defaultRedirectionUrl ?? config.session.cookies[0]?.defaultRedirectionUrl
+  if (fallbackRedirect) config.defaultRedirectionUrl = fallbackRedirect
   const method = readDefault2faMethod(view, !totp.disable)
   if (method) config.default2faMethod = method
   const certs = readCertificatesDirectory(view)
@@ -91,8 +95,22 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const oidc = readOidc(view, opts.now ?? new Date())
   if (oidc) config.identityProviders.oidc = oidc
 
-  if (problems.hasErrors) throw new ConfigError(problems.list)
+  if (problems.hasErrors) throw new ConfigError(inFileOrder(problems.list, opts.files.map((f) => displayName(f, cwd))))
   return { config: deepFreeze(config), warnings: problems.list.filter((p) => p.severity === 'warning') }
+}
+
+/** Problems sorted by file (in merge order), line and column; those without a position keep their order, last. */
+function inFileOrder(list: ConfigProblem[], files: string[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem) => (p.file !== undefined && p.line !== undefined ? files.indexOf(p.file) : -1)
+  return list
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => {
+      const ra = rank(a.p)
+      const rb = rank(b.p)
+      if (ra < 0 || rb < 0) return ra < 0 && rb < 0 ? a.i - b.i : ra < 0 ? 1 : -1
+      return ra - rb || a.p.line! - b.p.line! || (a.p.column ?? 0) - (b.p.column ?? 0) || a.i - b.i
+    })
+    .map(({ p }) => p)
 }
 
 function deepFreeze<T>(value: T): T {

@@ -212,9 +212,10 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     const authAfterRaw = params.get(AUTH_AFTER_PARAM)
     const authAfter = authAfterRaw !== undefined && /^[0-9]{1,12}$/.test(authAfterRaw) ? Math.min(Number(authAfterRaw), now) : undefined
     const freshEnough = authAfter !== undefined && authTime >= authAfter
-    const needsFresh = level >= required && !freshEnough && (prompt.has('login') || (maxAge !== undefined && now - authTime > maxAge))
+    const needsFresh =
+      level >= required && !freshEnough && (authAfter !== undefined || prompt.has('login') || (maxAge !== undefined && now - authTime > maxAge))
     // After any sign-in hop, the resumed request must not ask for yet another one.
-    const wantsFresh = !freshEnough && (prompt.has('login') || maxAge !== undefined)
+    const wantsFresh = !freshEnough && (authAfter !== undefined || prompt.has('login') || maxAge !== undefined)
     if (level < required || needsFresh) {
       if (prompt.has('none')) {
         throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')

@@ -46,6 +46,37 @@ export function createPortalContext(deps: AppDeps & { portal?: PortalTuning }): 
   }
 }
 
+/**
+ * The authentication level a redirect target needs before the portal sends the browser there
+ * (Authelia 4.37 consults its access rules the same way after the first factor). The portal's own
+ * origin (the OIDC authorization endpoint) decides for itself, so 1 is enough to go back there.
+ * Elsewhere: the first rule whose domain matches decides (rules with other conditions count as
+ * matching, so a rule asking for two_factor is never skipped), else the default policy.
+ */
+export function requiredLevelForTarget(ctx: PortalContext, req: FastifyRequest, target: string): number {
+  const url = new URL(target)
+  if (url.host.toLowerCase() === req.host.toLowerCase()) return 1
+  if (!ctx.twoFactorEnabled) return 1
+  const host = url.hostname.toLowerCase()
+  const matches = (pattern: string): boolean => {
+    const p = pattern.toLowerCase()
+    return p.startsWith('*.') ? host.endsWith(p.slice(1)) : host === p
+  }
+  const rule = ctx.config.accessControl.rules.find(
+    (r) => r.domain.some(matches) || r.domainRegex.some((re) => safeRegexTest(re, host)),
+  )
+  const policy = rule?.policy ?? ctx.config.accessControl.defaultPolicy
+  return policy === 'bypass' || policy === 'one_factor' ? 1 : 2
+}
+
+function safeRegexTest(source: string, value: string): boolean {
+  try {
+    return new RegExp(source).test(value)
+  } catch {
+    return false
+  }
+}
+
 /** The default redirection URL for this request's cookie domain (4.38+ per cookie, else global). */
 export function defaultRedirectionUrl(ctx: PortalContext, cookie: SessionCookieConfig | undefined): string | undefined {
   return cookie?.defaultRedirectionUrl ?? ctx.config.defaultRedirectionUrl

@@ -3,7 +3,7 @@ import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
 import { randomUUID } from '../common/random.js'
 import { cookieForRequest, establishSession, elevateSession, destroySession, saveSession } from '../session/session.js'
 import { generateTotpConfiguration, matchTotpCode } from '../totp/index.js'
-import { type PortalContext, defaultRedirectionUrl, portalBaseUrl } from './context.js'
+import { type PortalContext, defaultRedirectionUrl, portalBaseUrl, requiredLevelForTarget } from './context.js'
 import { checkRedirect } from './redirect.js'
 
 /**
@@ -50,7 +50,11 @@ export interface FirstFactorInput {
   requestMethod?: unknown
 }
 
-export type FirstFactorResult = { ok: true; redirect?: string; safeTarget?: string } | { ok: false }
+/**
+ * `redirect`: where the API tells the SPA to go now (4.37 rules). `target`: the safe target, kept
+ * for the second factor when it needs more than one factor.
+ */
+export type FirstFactorResult = { ok: true; redirect?: string; target?: string } | { ok: false }
 
 export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: FirstFactorInput): Promise<FirstFactorResult> {
   const started = performance.now()
@@ -65,6 +69,10 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   }
   const login = input.username
   const password = input.password
+  if (!cookieForRequest(req)) {
+    req.log.error({ host: req.hostname }, 'first factor refused: no session cookie domain matches the request host (check session.domain)')
+    return fail(login.slice(0, 100), 'no_cookie_domain')
+  }
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES || login.length > 256) {
     return fail(login.slice(0, 100), 'too_long')
   }
@@ -94,7 +102,10 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   req.log.info({ username: result.user.username, ip: req.ip, rememberMe }, 'first factor succeeded')
 
   const target = resolveTarget(ctx, req, input.targetURL)
-  if (target) return { ok: true, redirect: target, safeTarget: target }
+  if (target) {
+    if (requiredLevelForTarget(ctx, req, target) <= 1) return { ok: true, redirect: target, target }
+    return { ok: true, target }
+  }
   // Authelia 4.37: without a target, go to the default URL only when no second factor is in use.
   const fallback = defaultRedirectionUrl(ctx, req.session?.cookie)
   if (!ctx.twoFactorEnabled && fallback) return { ok: true, redirect: fallback }

@@ -28,8 +28,9 @@ export class Regulator {
   async banState(username: string, now: number): Promise<BanState> {
     const { maxRetries, findTimeSeconds, banTimeSeconds } = this.config
     if (maxRetries <= 0) return { banned: false }
-    // A ban always ends banTime after its newest failure, so older attempts cannot matter.
-    const attempts = await this.store.listAuthenticationAttempts(username, now - banTimeSeconds, ATTEMPT_PAGE)
+    // A ban ends banTime after its newest failure, and its oldest failure is at most findTime
+    // before that: nothing older can matter.
+    const attempts = await this.store.listAuthenticationAttempts(username, now - banTimeSeconds - findTimeSeconds, ATTEMPT_PAGE)
     return decideBan(attempts, now, this.config, attempts.length >= ATTEMPT_PAGE)
   }
 

@@ -141,7 +141,9 @@ export async function startApache(o: ApacheOptions): Promise<ApacheRp> {
   const errorLog = () => (existsSync(errorLogPath) ? readFileSync(errorLogPath, 'utf8') : '')
 
   let stderr = ''
-  const child = spawn(APACHE_BINARY, ['-d', dir, '-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  // detached: its own process group, because prefork's shutdown signals the whole group (it would
+  // otherwise send SIGTERM to the test runner too).
+  const child = spawn(APACHE_BINARY, ['-d', dir, '-f', conf, '-DFOREGROUND'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()))
   const killOnExit = () => child.kill('SIGKILL')
   process.once('exit', killOnExit)

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:https'
 import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer as createNetServer, type AddressInfo, type LookupFunction, type Socket } from 'node:net'
@@ -49,6 +49,8 @@ function serial(): string {
 /** Makes the CA and the leaf (RSA 2048, valid from an hour ago for a day) in a new temporary folder. */
 export function createTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-pki-'))
+  // Apache's children (www-data when the tests run as root) read the CA bundle at request time.
+  chmodSync(dir, 0o755)
   const notBefore = new Date(Date.now() - 3600_000)
   const notAfter = new Date(Date.now() + 24 * 3600_000)
 

@@ -73,6 +73,6 @@ export function readAccessControl(root: MapView): AccessControlConfig {
     rules.push({ domain, domainRegex, policy: policy ?? 'deny', subject, networks: ruleNetworks, resources: r.strings('resources') ?? [], methods })
   })
   if (rules.length === 0 && defaultPolicy === 'deny')
-    v.error('default_policy', "'default_policy' option 'deny' is invalid: when no rules are specified it must be 'two_factor' or 'one_factor'", 'set default_policy: two_factor (OIDC clients have their own authorization_policy)')
+    v.error('default_policy', "'default_policy' option 'deny' is invalid: when no rules are specified it must be 'two_factor' or 'one_factor'", 'set default_policy: two_factor; OIDC clients have their own authorization_policy')
   return { defaultPolicy, networks, rules }
 }

@@ -4,7 +4,7 @@ import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { ensureSession } from '../../session/session.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
-import { defaultRedirectionUrl } from '../context.js'
+import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
 import {
   finishTotpRegistration,
   firstFactor,
@@ -93,8 +93,8 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const rd = rdOf(req, q)
     const lvl = level(req)
     if (lvl >= 1) {
-      if (rd) return seeOther(reply, rd)
-      if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password'))
+      if (rd && lvl >= requiredLevelForTarget(ctx, req, rd)) return seeOther(reply, rd)
+      if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd }))
       const s = req.session!
       return page(reply, signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
     }
@@ -116,9 +116,9 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       targetURL: rd,
     })
     if (!result.ok) return seeOther(reply, to('/', { rd, error: 'credentials' }))
-    if (result.safeTarget) return seeOther(reply, result.safeTarget)
-    if (ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password'))
-    return seeOther(reply, afterSignIn(req))
+    if (result.redirect && result.target) return seeOther(reply, result.redirect)
+    if (ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd: result.target }))
+    return seeOther(reply, result.target ?? afterSignIn(req))
   })
 
   // ---------------------------------------------------------------- one-time code

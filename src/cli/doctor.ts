@@ -1,0 +1,302 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { parseUsersFile, UsersFileError } from '../authn/users-file.js'
+import type { User } from '../authn/users.js'
+import { ConfigError, formatProblem, loadConfig } from '../config/load.js'
+import type { Config, OidcClientConfig, OidcConfig } from '../config/schema.js'
+import { scopeClaims } from '../oidc/claims.js'
+import { ClientConfigError, loadClients } from '../oidc/clients.js'
+import { isLoopbackHost } from '../oidc/issuer.js'
+import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
+import { openSqliteStorage } from '../storage/sqlite/index.js'
+import { parseArgs, UsageError } from './args.js'
+import { resolveConfigFiles } from './config-files.js'
+import type { CliIo } from './io.js'
+
+export const DOCTOR_HELP = `Usage: latchkey doctor [--config FILE]... [--user USERNAME] [--client ID]
+
+Checks a configuration the way the server would use it, without starting anything: the
+configuration itself, the issuer keys, the issuer URL and every redirect URI (HTTPS), the users
+file, the database and its migrations. Then prints, for each OpenID Connect client, what the
+relying party needs (the URLs to paste, the accepted client authentication methods, the scopes)
+and the claims it will receive for one user (--user, default: the first user of the users file).
+
+Exit 0 when nothing is wrong (warnings allowed), 2 when any problem was found: each is listed.
+`
+
+/** What doctor found, in order; problems make the exit code non-zero, warnings do not. */
+class Findings {
+  readonly problems: string[] = []
+  readonly warnings: string[] = []
+  constructor(private readonly io: CliIo) {}
+  ok(what: string, detail: string): void {
+    this.io.stdout(`[ok]      ${what}: ${detail}\n`)
+  }
+  problem(what: string, detail: string): void {
+    this.problems.push(`${what}: ${detail}`)
+    this.io.stdout(`[problem] ${what}: ${detail}\n`)
+  }
+  warning(what: string, detail: string): void {
+    this.warnings.push(`${what}: ${detail}`)
+    this.io.stdout(`[warning] ${what}: ${detail}\n`)
+  }
+  note(text: string): void {
+    this.io.stdout(`          ${text}\n`)
+  }
+}
+
+interface IssuerGuess {
+  url: string
+  /** How the URL was found, printed so the admin can correct a wrong guess. */
+  assumption?: string
+}
+
+/**
+ * The issuer relying parties will see. With `identity_providers.oidc.issuer` it is fixed; otherwise
+ * Latchkey (like Authelia 4.37) takes it from each request's scheme and host, so doctor can only
+ * guess: the first session cookie's `authelia_url`, else `https://auth.<cookie domain>`.
+ */
+function guessIssuer(config: Config, oidc: OidcConfig): IssuerGuess {
+  const prefix = config.server.path ? `/${config.server.path}` : ''
+  if (oidc.issuer) return { url: oidc.issuer.replace(/\/+$/, '') }
+  const cookie = config.session.cookies[0]
+  if (cookie?.autheliaUrl) {
+    return {
+      url: cookie.autheliaUrl.replace(/\/+$/, ''),
+      assumption: `identity_providers.oidc.issuer is not set: the issuer follows the host each request uses; assuming the portal URL of the session cookie for '${cookie.domain}'`,
+    }
+  }
+  const domain = (cookie?.domain ?? 'example.com').replace(/^\./, '')
+  return {
+    url: `https://auth.${domain}${prefix}`,
+    assumption: `identity_providers.oidc.issuer is not set: the issuer follows the scheme and host each request uses (behind a proxy: X-Forwarded-Proto and X-Forwarded-Host); assuming the portal is served at https://auth.${domain}${prefix} — set identity_providers.oidc.issuer to make it explicit`,
+  }
+}
+
+/** Problems with a URL that must be absolute HTTPS; `undefined` when it is fine. */
+function httpsProblem(value: string, what: string): { level: 'problem' | 'warning'; text: string } | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return { level: 'problem', text: `${what} '${value}' is not an absolute URL` }
+  }
+  if (url.hash) return { level: 'problem', text: `${what} '${value}' must not have a fragment (#…)` }
+  if (url.protocol === 'https:') return undefined
+  const host = url.hostname.startsWith('[') ? url.hostname : url.hostname.toLowerCase()
+  if (url.protocol === 'http:' && isLoopbackHost(host)) {
+    return { level: 'warning', text: `${what} '${value}' is plain HTTP on a loopback address: fine for a native app or a test, not for a deployed relying party` }
+  }
+  return { level: 'problem', text: `${what} '${value}' is not HTTPS (use https://; behind a TLS-terminating proxy the public URL is still https)` }
+}
+
+function authMethods(c: OidcClientConfig): string {
+  if (c.public) return 'none (public client: no secret; PKCE S256)'
+  if (c.tokenEndpointAuthMethod) return `${c.tokenEndpointAuthMethod} only (token_endpoint_auth_method)`
+  return 'client_secret_basic or client_secret_post (both accepted, as in Authelia 4.37)'
+}
+
+function secretAdvice(c: OidcClientConfig): string {
+  if (c.public) return '(none: public client)'
+  if (c.secret && !c.secret.startsWith('$')) return 'the plaintext value of its `secret` (stored in clear here: prefer a digest, see docs/integrations/kasm.md)'
+  return 'the random secret you hashed into `secret` (never the $… digest itself)'
+}
+
+function printClaims(io: CliIo, user: User, scopes: readonly string[]): void {
+  io.stdout(`    openid     sub: an opaque identifier (UUID) created at the user's first sign-in; iss, aud, exp, iat, auth_time, amr, azp\n`)
+  for (const scope of ['profile', 'email', 'groups']) {
+    if (!scopes.includes(scope)) continue
+    const claims = scopeClaims(user, [scope])
+    const shown = Object.entries(claims)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join(', ')
+    io.stdout(`    ${scope.padEnd(10)} ${shown || '(nothing: the user has no value for it)'}\n`)
+  }
+  if (scopes.includes('offline_access')) io.stdout(`    offline_access  no claim: allows a refresh token\n`)
+}
+
+export async function doctorCommand(argv: string[], io: CliIo): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, { config: 'strings', c: 'strings', user: 'string', client: 'string', help: 'boolean', h: 'boolean' })
+  if (flags.help || flags.h) {
+    io.stdout(DOCTOR_HELP)
+    return 0
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`)
+  const files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
+  if (files.length === 0) throw new UsageError('no configuration file: pass --config FILE (or set LATCHKEY_CONFIG)')
+
+  const f = new Findings(io)
+  io.stdout(`Latchkey doctor: ${files.join(', ')} (nothing is started)\n\n`)
+
+  // 1. The configuration: without it nothing else can be checked.
+  let config: Config
+  try {
+    const loaded = loadConfig({ files, env: io.env, cwd: io.cwd })
+    config = loaded.config
+    f.ok('configuration', 'parsed and validated')
+    // Authelia 4.37 key names are accepted on purpose (drop-in): one line for all of them, not one each.
+    const renamed = loaded.warnings.filter((w) => /is deprecated: use /.test(w.message))
+    if (renamed.length) f.note(`${renamed.length} key(s) use Authelia 4.37 names, accepted as they are (latchkey validate-config lists the newer names)`)
+    for (const w of loaded.warnings) if (!renamed.includes(w)) f.warning('configuration', formatProblem(w))
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    for (const p of err.problems) {
+      if (p.severity === 'warning') f.warning('configuration', formatProblem(p))
+      else f.problem('configuration', formatProblem(p))
+    }
+    f.note('the other checks need a configuration that loads: fix these first')
+    return finish(io, f)
+  }
+
+  const oidc = config.identityProviders.oidc
+  let user: User | undefined
+
+  // 2. Users file: read and parsed, never created (serve writes a template when it is missing).
+  const usersPath = config.authenticationBackend.file.path
+  if (!existsSync(usersPath)) {
+    f.problem('users file', `${usersPath} does not exist (latchkey serve would write a template there and stop)`)
+  } else {
+    try {
+      const index = parseUsersFile(readFileSync(usersPath, 'utf8'), config.authenticationBackend.file)
+      const users = [...new Map([...index.byLogin.values()].map((e) => [e.user.username, e])).values()]
+      const enabled = users.filter((e) => !e.disabled)
+      if (enabled.length === 0) f.problem('users file', `${usersPath} has no enabled user: nobody can sign in`)
+      else f.ok('users file', `${usersPath}: ${users.length} user(s), ${enabled.length} enabled`)
+      const wanted = flags.user as string | undefined
+      if (wanted) {
+        const entry = index.byLogin.get(config.authenticationBackend.file.searchCaseInsensitive ? wanted.toLowerCase() : wanted)
+        if (!entry) f.problem('users file', `--user '${wanted}' is not in the users file`)
+        else if (entry.disabled) f.problem('users file', `--user '${wanted}' is disabled`)
+        else user = entry.user
+      } else user = enabled[0]?.user
+    } catch (err) {
+      if (!(err instanceof UsersFileError)) throw err
+      for (const p of err.problems) f.problem('users file', `${usersPath}: ${p}`)
+    }
+  }
+
+  // 3. Storage: opened without migrating, so doctor never changes the schema.
+  await checkStorage(config, f)
+
+  // 4. TOTP registration path, since two_factor clients send first-time users through it.
+  if (oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor')) {
+    if (config.totp.disable) f.problem('totp', 'a client needs two_factor but totp.disable is true: nobody can finish signing in to it')
+    else if (config.notifier.filesystem) f.note(`two_factor: first-time users register TOTP through a link the filesystem notifier writes to ${config.notifier.filesystem.filename} (or: latchkey storage user totp generate USER)`)
+    else if (config.notifier.smtp) f.note(`two_factor: first-time users register TOTP through a link emailed from ${config.notifier.smtp.sender}`)
+  }
+
+  if (!oidc) {
+    f.problem('identity_providers.oidc', 'is not configured: no relying party can sign in through this server')
+    return finish(io, f)
+  }
+
+  // 5. Keys and clients, parsed exactly as the server parses them at start.
+  try {
+    const keys = await loadKeySet(oidc.issuerPrivateKeys)
+    f.ok('issuer keys', keys.keys.map((k) => `${k.alg} (kid ${k.kid})`).join(', '))
+  } catch (err) {
+    if (!(err instanceof KeyConfigError)) throw err
+    f.problem('issuer keys', err.message)
+  }
+  try {
+    loadClients(oidc)
+  } catch (err) {
+    if (!(err instanceof ClientConfigError)) throw err
+    f.problem('clients', err.message)
+  }
+
+  // 6. The issuer and the redirect URIs.
+  const issuer = guessIssuer(config, oidc)
+  const issuerIssue = httpsProblem(issuer.url, 'issuer')
+  if (issuerIssue) f[issuerIssue.level]('issuer', issuerIssue.text)
+  else f.ok('issuer', issuer.url)
+  if (issuer.assumption) f.note(issuer.assumption)
+  for (const c of oidc.clients) {
+    if (c.redirectUris.length === 0) f.problem(`client '${c.id}'`, 'has no redirect_uris')
+    for (const uri of c.redirectUris) {
+      const issue = httpsProblem(uri, 'redirect URI')
+      if (issue) f[issue.level](`client '${c.id}'`, issue.text)
+      else if (isIP(new URL(uri).hostname.replace(/^\[|\]$/g, ''))) {
+        f.warning(`client '${c.id}'`, `redirect URI '${uri}' uses an IP address: a relying party reached by name (Kasm derives its callback from the host it was configured through) will send another URI and be refused`)
+      }
+    }
+  }
+
+  // 7. What each relying party receives.
+  const selected = flags.client ? oidc.clients.filter((c) => c.id === flags.client) : oidc.clients
+  if (flags.client && selected.length === 0) f.problem('--client', `no client '${String(flags.client)}' in identity_providers.oidc.clients`)
+  for (const c of selected) printClient(io, f, issuer.url, c, user)
+  return finish(io, f)
+}
+
+function printClient(io: CliIo, f: Findings, issuer: string, c: OidcClientConfig, user: User | undefined): void {
+  io.stdout(`\nClient '${c.id}' (${c.description})\n`)
+  io.stdout('  Paste into the relying party:\n')
+  io.stdout(`    Authorization URL  ${issuer}/api/oidc/authorization\n`)
+  io.stdout(`    Token URL          ${issuer}/api/oidc/token\n`)
+  io.stdout(`    User Info URL      ${issuer}/api/oidc/userinfo\n`)
+  io.stdout(`    Discovery URL      ${issuer}/.well-known/openid-configuration\n`)
+  io.stdout(`    Client ID          ${c.id}\n`)
+  io.stdout(`    Client Secret      ${secretAdvice(c)}\n`)
+  io.stdout(`    Scopes             ${c.scopes.join(' ')}\n`)
+  io.stdout(`    Redirect URI(s)    ${c.redirectUris.join(', ')} (must match exactly)\n`)
+  io.stdout(`  Token endpoint auth  ${authMethods(c)}\n`)
+  io.stdout(`  Policy               ${c.authorizationPolicy === 'two_factor' ? 'two_factor (password, then TOTP)' : 'one_factor (password)'}\n`)
+  io.stdout(`  Consent              ${c.consentMode}\n`)
+  io.stdout(`  Grant types          ${c.grantTypes.join(', ')}; response types ${c.responseTypes.join(', ')}\n`)
+  io.stdout(`  Userinfo             ${c.userinfoSigningAlgorithm === 'none' ? 'plain JSON' : `a signed JWT (${c.userinfoSigningAlgorithm})`}\n`)
+  if (c.userinfoSigningAlgorithm !== 'none') {
+    f.warning(`client '${c.id}'`, `userinfo_signing_algorithm is ${c.userinfoSigningAlgorithm}: clients that read userinfo as JSON (Kasm among them) fail; use none unless the client asks for a JWT`)
+  }
+  if (!c.scopes.includes('profile')) {
+    f.warning(`client '${c.id}'`, 'the profile scope is not allowed: preferred_username (the username attribute most clients, Kasm included, use) is never sent')
+  }
+  if (!user) {
+    io.stdout('  Claims: no user to show them for (see the users file above)\n')
+    return
+  }
+  io.stdout(`  Claims for user '${user.username}' (ID token and userinfo), per scope:\n`)
+  printClaims(io, user, c.scopes)
+  if (c.scopes.includes('profile')) io.stdout(`  Username attribute   preferred_username = ${JSON.stringify(user.username)}\n`)
+}
+
+async function checkStorage(config: Config, f: Findings): Promise<void> {
+  const s = config.storage
+  if (s.postgres || s.mysql) {
+    f.problem('storage', `${s.postgres ? 'postgres' : 'mysql'} is not available in this version of Latchkey: use storage.local (SQLite)`)
+    return
+  }
+  if (!s.local) {
+    f.problem('storage', 'no storage backend configured (storage.local.path)')
+    return
+  }
+  if (!existsSync(s.local.path)) {
+    f.ok('storage', `${s.local.path} does not exist yet: latchkey serve creates and migrates it at first start`)
+    return
+  }
+  try {
+    const storage = await openSqliteStorage({ path: s.local.path, encryptionKey: s.encryptionKey, migrate: false })
+    try {
+      const migrations = await storage.listMigrations()
+      const pending = migrations.filter((m) => m.appliedAt === undefined)
+      const current = Math.max(0, ...migrations.filter((m) => m.appliedAt !== undefined).map((m) => m.version))
+      if (pending.length) {
+        f.warning('storage', `${s.local.path}: schema at version ${current}, ${pending.length} migration(s) pending (${pending.map((m) => m.version).join(', ')}): latchkey serve applies them at start (back the file up first), or run latchkey storage migrate up`)
+      } else f.ok('storage', `${s.local.path}: opens, encryption key matches, schema current (version ${current})`)
+    } finally {
+      await storage.close()
+    }
+  } catch (err) {
+    f.problem('storage', `${s.local.path}: ${(err as Error).message}`)
+  }
+}
+
+function finish(io: CliIo, f: Findings): number {
+  if (f.problems.length === 0) {
+    io.stdout(`\nNo problems found${f.warnings.length ? ` (${f.warnings.length} warning(s) above)` : ''}.\n`)
+    return 0
+  }
+  io.stderr(`\nlatchkey doctor found ${f.problems.length} problem(s):\n`)
+  for (const p of f.problems) io.stderr(` - ${p}\n`)
+  return 2
+}

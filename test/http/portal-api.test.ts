@@ -1,0 +1,594 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import type { TestApp } from '../support/app.js'
+import { Client, COOKIE_RE, HOST, KO401, KO_TOTP, codeFor, lastRegistrationLink, portalTestApp, registerTotp, withoutDate } from './portal-helpers.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+async function start(opts: Parameters<typeof portalTestApp>[0] = {}): Promise<TestApp> {
+  t = await portalTestApp(opts)
+  return t
+}
+
+const API_HEADERS = {
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'content-type': 'application/json; charset=utf-8',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+}
+
+describe('GET /api/state', () => {
+  test('anonymous: level 0, empty username, the default redirection URL; API headers', async () => {
+    const { app } = await start()
+    const res = await new Client(app).get('/api/state')
+    expect(res.statusCode).toBe(200)
+    expect(res.headers).toMatchObject(API_HEADERS)
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'")
+    expect(res.headers['set-cookie']).toBeUndefined()
+    expect(res.json()).toEqual({ status: 'OK', data: { username: '', authentication_level: 0, default_redirection_url: 'https://www.example.com/' } })
+  })
+})
+
+describe('POST /api/firstfactor', () => {
+  test('success: OK, a fresh Secure HttpOnly Lax cookie for the domain, level 1', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const res = await c.signIn()
+    expect(res.statusCode).toBe(200)
+    expect(res.headers).toMatchObject(API_HEADERS)
+    expect(res.body).toBe('{"status":"OK"}')
+    expect(res.headers['set-cookie']).toMatch(COOKIE_RE)
+    expect(await c.state()).toEqual({ username: 'john', authentication_level: 1, default_redirection_url: 'https://www.example.com/' })
+  })
+
+  test('a safe targetURL on the portal itself (the authorization endpoint) is returned re-serialised as data.redirect', async () => {
+    const { app } = await start()
+    const res = await new Client(app).signIn('john', 'password', { targetURL: 'https://Auth.Example.com/api/oidc/authorization?client_id=kasm&state=a%20b' })
+    expect(res.json()).toEqual({ status: 'OK', data: { redirect: 'https://auth.example.com/api/oidc/authorization?client_id=kasm&state=a%20b' } })
+  })
+
+  test('another site of the domain is followed after the first factor only when its policy is one_factor', async () => {
+    const { app } = await start({
+      patch: (y) => (y.access_control.rules = [{ domain: ['*.one.example.com'], policy: 'one_factor' }]),
+    })
+    const two = await new Client(app).signIn('john', 'password', { targetURL: 'https://App.Example.com:8443/x?y=1' })
+    expect(two.body).toBe('{"status":"OK"}')
+    const one = await new Client(app).signIn('john', 'password', { targetURL: 'https://App.One.Example.com:8443/x?y=1' })
+    expect(one.json()).toEqual({ status: 'OK', data: { redirect: 'https://app.one.example.com:8443/x?y=1' } })
+  })
+
+  const unsafeTargets = [
+    'https://evil.com',
+    '//evil.com',
+    '/\\evil.com',
+    'https:evil.com',
+    'http://app.example.com',
+    'https://example.com.evil.com',
+    'https://evilexample.com',
+    'https://evil.com\\@app.example.com',
+    'https://app.example.com@evil.com',
+    'javascript:alert(1)',
+    'data:text/html,x',
+    'https://app.exam\tple.com/',
+    'https://app.example.com/\r\n',
+    'https://93.184.216.34/',
+  ]
+  test.each(unsafeTargets)('an unsafe targetURL %j is dropped: OK without redirect', async (target) => {
+    const { app } = await start()
+    const res = await new Client(app).signIn('john', 'password', { targetURL: target })
+    expect(res.statusCode).toBe(200)
+    expect(res.body).toBe('{"status":"OK"}')
+  })
+
+  test('unknown user, wrong password, disabled user and banned user get byte-identical answers', async () => {
+    let first = await start({ keepDir: true })
+    const dir = first.dir
+    await first.close()
+    // Add a disabled user to the copied users file, then restart on the same folder.
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const usersFile = `${dir}/users_database.yml`
+    const hash = /password: "([^"]+)"/.exec(readFileSync(usersFile, 'utf8'))![1]
+    writeFileSync(usersFile, readFileSync(usersFile, 'utf8') + `  dora:\n    displayname: "Dora"\n    password: "${hash}"\n    disabled: true\n`)
+    const { app, clock } = await start({ dir })
+    const answers = []
+    answers.push(await new Client(app).signIn('nobody', 'password'))
+    answers.push(await new Client(app).signIn('john', 'wrong'))
+    answers.push(await new Client(app).signIn('dora', 'password'))
+    // harry: three failures, then the right password while banned.
+    for (let i = 0; i < 3; i++) await new Client(app).signIn('harry', `bad${i}`)
+    clock.advance(1)
+    answers.push(await new Client(app).signIn('harry', 'password'))
+    for (const a of answers) {
+      expect(a.statusCode).toBe(401)
+      expect(a.body).toBe(JSON.stringify(KO401))
+      expect(a.headers['set-cookie']).toBeUndefined()
+      expect(withoutDate(a.headers)).toEqual(withoutDate(answers[0]!.headers))
+    }
+    const logs = t!.logs()
+    expect(logs).toContain('first factor failed: unknown_user')
+    expect(logs).toContain('first factor failed: wrong_password')
+    expect(logs).toContain('first factor failed: disabled')
+    expect(logs).toMatch(/first factor failed: banned until/)
+    expect(logs).toContain('user banned by regulation after repeated failures')
+  })
+
+  test('regulation: 3 failures ban for 5 minutes, even the right password; then sign-in works again', async () => {
+    const { app, clock } = await start()
+    for (let i = 0; i < 3; i++) {
+      expect((await new Client(app).signIn('john', 'nope')).statusCode).toBe(401)
+      clock.advance(10)
+    }
+    expect((await new Client(app).signIn('john', 'password')).statusCode).toBe(401)
+    clock.advance(300 - 30 + 10)
+    expect((await new Client(app).signIn('john', 'password')).statusCode).toBe(401)
+    clock.advance(15)
+    expect((await new Client(app).signIn('john', 'password')).statusCode).toBe(200)
+  })
+
+  test('regulation: failures spread over more than find_time do not ban', async () => {
+    const { app, clock } = await start()
+    for (let i = 0; i < 3; i++) {
+      await new Client(app).signIn('john', 'nope')
+      clock.advance(61)
+    }
+    expect((await new Client(app).signIn('john', 'password')).statusCode).toBe(200)
+  })
+
+  test('regulation keys on the canonical username: John and john share one counter', async () => {
+    const { app } = await start({ patch: (y) => (y.authentication_backend.file.search = { case_insensitive: true }) })
+    await new Client(app).signIn('John', 'x')
+    await new Client(app).signIn('JOHN', 'x')
+    await new Client(app).signIn('john', 'x')
+    expect((await new Client(app).signIn('john', 'password')).statusCode).toBe(401)
+    expect((await new Client(app).signIn('John', 'password')).statusCode).toBe(401)
+  })
+
+  test('regulation ignores X-Forwarded-For from an untrusted peer and records the real address', async () => {
+    const { app, storage, clock } = await start()
+    for (let i = 0; i < 3; i++) await new Client(app).signIn('john', 'x', {}).then(() => undefined)
+    const c = new Client(app)
+    const res = await c.post('/api/firstfactor', { username: 'john', password: 'password' }, { 'x-forwarded-for': `10.0.0.${Math.floor(Math.random() * 200)}` })
+    expect(res.statusCode).toBe(401)
+    const attempts = await storage.listAuthenticationAttempts('john', clock.now() - 600, 10)
+    expect(attempts.map((a) => a.remoteIp)).toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.1'])
+    expect(attempts[0]).toMatchObject({ successful: false, banned: true, type: '1fa', requestUri: '/api/firstfactor', requestMethod: 'POST' })
+  })
+
+  test('a password over 1024 bytes is refused without being hashed', async () => {
+    const { app } = await start()
+    const started = performance.now()
+    const res = await new Client(app).signIn('john', 'p'.repeat(1025))
+    expect(performance.now() - started).toBeLessThan(25)
+    expect(res.statusCode).toBe(401)
+    expect(res.json()).toEqual(KO401)
+    expect(t!.logs()).toContain('first factor failed: too_long')
+    // A megabyte does not even reach the handler: the body limit answers first.
+    const huge = await new Client(app).signIn('john', 'p'.repeat(1024 * 1024))
+    expect(huge.statusCode).toBe(413)
+  })
+
+  test('missing or non-string fields get the same 401', async () => {
+    const { app } = await start()
+    for (const body of [{}, { username: 'john' }, { username: 'john', password: 42 }, { username: ['john'], password: 'password' }, []]) {
+      const res = await new Client(app).post('/api/firstfactor', body)
+      expect(res.statusCode).toBe(401)
+      expect(res.json()).toEqual(KO401)
+    }
+  })
+
+  test('failures wait for the time floor (250 ms + jitter) while a success does not', async () => {
+    const { app } = await start({ failureDelay: 'default' })
+    const timed = async (u: string, p: string) => {
+      const s = performance.now()
+      const res = await new Client(app).signIn(u, p)
+      return { ms: performance.now() - s, status: res.statusCode }
+    }
+    const unknown = await timed('nobody', 'password')
+    const wrong = await timed('john', 'wrong')
+    expect(unknown.status).toBe(401)
+    expect(wrong.status).toBe(401)
+    expect(unknown.ms).toBeGreaterThanOrEqual(249)
+    expect(wrong.ms).toBeGreaterThanOrEqual(249)
+    expect(unknown.ms).toBeLessThan(1000)
+    expect(wrong.ms).toBeLessThan(1000)
+  })
+})
+
+describe('CSRF and content types (security.md W1)', () => {
+  const posts = ['/api/firstfactor', '/api/secondfactor/totp', '/api/logout', '/api/secondfactor/totp/identity/finish', '/api/user/info/2fa_method', '/api/checks/safe-redirection']
+  for (const url of posts) {
+    test(`${url} refuses text/plain and form bodies with 415 and no Set-Cookie`, async () => {
+      const { app } = await start()
+      const c = new Client(app)
+      await c.signIn()
+      const before = await c.state()
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const res = await c.request({ method: 'POST', url, payload: 'username=john&password=password', headers: { 'content-type': type } })
+        expect(res.statusCode).toBe(415)
+        expect(res.json()).toEqual({ status: 'KO', message: 'Unsupported content type.' })
+        expect(res.headers['set-cookie']).toBeUndefined()
+      }
+      expect(await c.state()).toEqual(before)
+    })
+  }
+
+  test('a foreign Origin or Sec-Fetch-Site: cross-site gets 403 and changes nothing', async () => {
+    const { app } = await start()
+    for (const headers of [{ origin: 'https://evil.com' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'https://auth.example.com.evil.com' }]) {
+      const c = new Client(app)
+      const res = await c.post('/api/firstfactor', { username: 'john', password: 'password' }, headers)
+      expect(res.statusCode).toBe(403)
+      expect(res.headers['content-type']).toBe('text/plain; charset=utf-8')
+      expect(res.body).toBe('403 Forbidden')
+      expect(res.headers['set-cookie']).toBeUndefined()
+    }
+    const signedIn = new Client(app)
+    await signedIn.signIn()
+    const out = await signedIn.post('/api/logout', {}, { origin: 'https://evil.com' })
+    expect(out.statusCode).toBe(403)
+    expect((await signedIn.state()).authentication_level).toBe(1)
+  })
+
+  test('same-origin calls from the portal itself work', async () => {
+    const { app } = await start()
+    const res = await new Client(app).signIn('john', 'password', {})
+    expect(res.statusCode).toBe(200)
+    const withOrigin = await new Client(app).post('/api/firstfactor', { username: 'john', password: 'password' }, { origin: `https://${HOST}`, 'sec-fetch-site': 'same-origin' })
+    expect(withOrigin.statusCode).toBe(200)
+  })
+})
+
+describe('1FA routes', () => {
+  const routes: Array<[string, string]> = [
+    ['GET', '/api/configuration'],
+    ['GET', '/api/user/info'],
+    ['POST', '/api/user/info'],
+    ['GET', '/api/user/info/totp'],
+    ['POST', '/api/user/info/2fa_method'],
+    ['POST', '/api/secondfactor/totp'],
+    ['POST', '/api/secondfactor/totp/identity/start'],
+    ['POST', '/api/secondfactor/totp/identity/finish'],
+  ]
+  test.each(routes)('%s %s answers 403 text without a 1FA session', async (method, url) => {
+    const { app } = await start()
+    const c = new Client(app)
+    const res = method === 'GET' ? await c.get(url) : await c.post(url, {})
+    expect(res.statusCode).toBe(403)
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(res.headers['cache-control']).toBe('no-store')
+    expect(res.body).toBe('403 Forbidden')
+  })
+
+  test('configuration, user info and the 2FA method', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    expect((await c.get('/api/configuration')).json()).toEqual({ status: 'OK', data: { available_methods: ['totp'] } })
+    const info = { status: 'OK', data: { display_name: 'John Doe', method: 'totp', has_totp: false, has_webauthn: false, has_duo: false } }
+    expect((await c.get('/api/user/info')).json()).toEqual(info)
+    expect((await c.post('/api/user/info', {})).json()).toEqual(info)
+    const none = await c.get('/api/user/info/totp')
+    expect(none.statusCode).toBe(404)
+    expect(none.json()).toEqual({ status: 'KO', message: 'Could not find TOTP Configuration for user.' })
+    expect((await c.post('/api/user/info/2fa_method', { method: 'totp' })).json()).toEqual({ status: 'OK' })
+    const bad = await c.post('/api/user/info/2fa_method', { method: 'webauthn' })
+    expect(bad.statusCode).toBe(200)
+    expect(bad.json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+  })
+
+  test('available_methods is empty when nothing asks for two_factor', async () => {
+    const { app } = await start({
+      patch: (y) => {
+        y.access_control.default_policy = 'one_factor'
+        y.identity_providers.oidc.clients[0].authorization_policy = 'one_factor'
+      },
+    })
+    const c = new Client(app)
+    const res = await c.signIn()
+    // No second factor in use: Authelia 4.37 sends the user to the default redirection URL.
+    expect(res.json()).toEqual({ status: 'OK', data: { redirect: 'https://www.example.com/' } })
+    expect((await c.get('/api/configuration')).json()).toEqual({ status: 'OK', data: { available_methods: [] } })
+  })
+})
+
+describe('TOTP registration by identity verification', () => {
+  test('start mails a link; finish returns the secret and the otpauth URL; the link works once', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const startRes = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start' })
+    expect(startRes.statusCode).toBe(200)
+    expect(startRes.body).toBe('{"status":"OK"}')
+    const link = lastRegistrationLink(tapp)
+    expect(link).toMatch(/^http:\/\/auth\.example\.com\/one-time-password\/register\?token=[\w-]+\.[\w-]+\.[\w-]+$/)
+    const { readFileSync } = await import('node:fs')
+    const mail = readFileSync(tapp.notificationsFile, 'utf8')
+    expect(mail).toContain('To: John Doe <john.doe@example.com>')
+    expect(mail).toContain('Subject: Register your mobile')
+    const token = new URL(link).searchParams.get('token')!
+    const finish = await c.post('/api/secondfactor/totp/identity/finish', { token })
+    expect(finish.statusCode).toBe(200)
+    const data = finish.json().data
+    expect(Object.keys(finish.json())).toEqual(['status', 'data'])
+    expect(Object.keys(data)).toEqual(['base32_secret', 'otpauth_url'])
+    expect(data.base32_secret).toMatch(/^[A-Z2-7]{52}$/)
+    expect(data.otpauth_url).toBe(`otpauth://totp/example.com:john?algorithm=SHA1&digits=6&issuer=example.com&period=30&secret=${data.base32_secret}`)
+    const again = await c.post('/api/secondfactor/totp/identity/finish', { token })
+    expect(again.json()).toEqual({ status: 'KO', message: 'The identity verification token has already been used' })
+    expect((await c.get('/api/user/info/totp')).json()).toEqual({ status: 'OK', data: { digits: 6, period: 30 } })
+    expect((await c.get('/api/user/info')).json().data.has_totp).toBe(true)
+    // The secret is stored encrypted: the database file never holds it in base32 or raw form.
+    const db = readFileSync(`${tapp.dir}/db.sqlite3`)
+    expect(db.includes(Buffer.from(data.base32_secret))).toBe(false)
+  })
+
+  test('an expired, foreign or forged token is refused', async () => {
+    const tapp = await start()
+    const john = new Client(tapp.app)
+    await john.signIn()
+    await john.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start' })
+    const johnToken = new URL(lastRegistrationLink(tapp)).searchParams.get('token')!
+    const harry = new Client(tapp.app)
+    await harry.signIn('harry')
+    expect((await harry.post('/api/secondfactor/totp/identity/finish', { token: johnToken })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    expect((await harry.post('/api/secondfactor/totp/identity/finish', { token: 'x.y.z' })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    const [h, p] = johnToken.split('.')
+    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: `${h}.${p}.AAAA` })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    tapp.clock.advance(250) // keep the session active
+    await john.state()
+    tapp.clock.advance(51)
+    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: johnToken })).json()).toEqual({
+      status: 'KO',
+      message: 'The identity verification token has expired',
+    })
+  })
+})
+
+describe('POST /api/secondfactor/totp', () => {
+  async function registered(targetOpts: Parameters<typeof portalTestApp>[0] = {}) {
+    const tapp = await start(targetOpts)
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const secret = await registerTotp(tapp, c)
+    return { tapp, c, secret }
+  }
+
+  test('a right code elevates to level 2 under a new session id and goes to the default URL', async () => {
+    const { tapp, c, secret } = await registered()
+    const oldId = c.cookie
+    const res = await c.post('/api/secondfactor/totp', { token: codeFor(secret, tapp.clock.now()) })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ status: 'OK', data: { redirect: 'https://www.example.com/' } })
+    expect(res.headers['set-cookie']).toMatch(COOKIE_RE)
+    expect(c.cookie).not.toBe(oldId)
+    expect(await c.state()).toEqual({ username: 'john', authentication_level: 2, default_redirection_url: 'https://www.example.com/' })
+    const old = new Client(tapp.app)
+    old.cookie = oldId
+    expect((await old.state()).authentication_level).toBe(0)
+  })
+
+  test('a safe targetURL is followed; an unsafe one falls back to the default URL', async () => {
+    const { tapp, c, secret } = await registered()
+    const res = await c.post('/api/secondfactor/totp', { token: codeFor(secret, tapp.clock.now()), targetURL: 'https://kasm.example.com/x' })
+    expect(res.json()).toEqual({ status: 'OK', data: { redirect: 'https://kasm.example.com/x' } })
+    const d = new Client(tapp.app)
+    await d.signIn()
+    tapp.clock.advance(30)
+    const evil = await d.post('/api/secondfactor/totp', { token: codeFor(secret, tapp.clock.now()), targetURL: 'https://evil.com/' })
+    expect(evil.json()).toEqual({ status: 'OK', data: { redirect: 'https://www.example.com/' } })
+  })
+
+  test('wrong, malformed and out-of-window codes get 403 KO', async () => {
+    const { tapp, c, secret } = await registered({ patch: (y) => (y.regulation.max_retries = 0) })
+    const now = tapp.clock.now()
+    const right = codeFor(secret, now)
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0')
+    for (const token of [wrong, '', 'abcdef', '1234567', 12345, codeFor(secret, now - 60), codeFor(secret, now + 60)]) {
+      const res = await c.post('/api/secondfactor/totp', { token })
+      expect(res.statusCode).toBe(403)
+      expect(res.body).toBe(JSON.stringify(KO_TOTP))
+    }
+    expect((await c.post('/api/secondfactor/totp', { token: codeFor(secret, now + 30) })).statusCode).toBe(200)
+  })
+
+  test('a replayed code is refused, and so is an older step after a newer one', async () => {
+    const { tapp, c, secret } = await registered()
+    const now = tapp.clock.now()
+    expect((await c.post('/api/secondfactor/totp', { token: codeFor(secret, now) })).statusCode).toBe(200)
+    const d = new Client(tapp.app)
+    await d.signIn()
+    const replay = await d.post('/api/secondfactor/totp', { token: codeFor(secret, now) })
+    expect(replay.statusCode).toBe(403)
+    expect(replay.json()).toEqual(KO_TOTP)
+    tapp.clock.advance(30)
+    expect((await d.post('/api/secondfactor/totp', { token: codeFor(secret, tapp.clock.now()) })).statusCode).toBe(200)
+    const e = new Client(tapp.app)
+    await e.signIn()
+    expect((await e.post('/api/secondfactor/totp', { token: codeFor(secret, tapp.clock.now() - 30) })).statusCode).toBe(403)
+    expect(t!.logs()).toContain('second factor failed: replayed_code')
+  })
+
+  test('one code sent in parallel from several sessions wins exactly once', async () => {
+    const { tapp, secret } = await registered()
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const x = new Client(tapp.app)
+        await x.signIn()
+        return x
+      }),
+    )
+    const token = codeFor(secret, tapp.clock.now())
+    const results = await Promise.all(clients.map((x) => x.post('/api/secondfactor/totp', { token })))
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(1)
+    expect(results.filter((r) => r.statusCode === 403)).toHaveLength(7)
+  })
+
+  test('TOTP failures count towards the ban, which then refuses the password too', async () => {
+    const { tapp, c } = await registered()
+    for (let i = 0; i < 3; i++) await c.post('/api/secondfactor/totp', { token: '000000' })
+    const res = await new Client(tapp.app).signIn()
+    expect(res.statusCode).toBe(401)
+    expect(res.json()).toEqual(KO401)
+  })
+})
+
+describe('sessions (security.md W2, W3)', () => {
+  test('a planted cookie is replaced at sign-in and stays anonymous', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const planted = 'A'.repeat(32)
+    c.cookie = planted
+    await c.signIn()
+    expect(c.cookie).not.toBe(planted)
+    const attacker = new Client(app)
+    attacker.cookie = planted
+    expect((await attacker.state()).authentication_level).toBe(0)
+  })
+
+  test('an anonymous session id (sign-in page) is not carried into the signed-in session', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.get('/')
+    const anonymous = c.cookie!
+    expect(anonymous).toMatch(/^[A-Za-z0-9]{32}$/)
+    await c.signIn()
+    expect(c.cookie).not.toBe(anonymous)
+    const old = new Client(app)
+    old.cookie = anonymous
+    expect((await old.state()).authentication_level).toBe(0)
+  })
+
+  test('inactivity: 5 minutes without a request ends the session; activity keeps it alive', async () => {
+    const { app, clock } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    clock.advance(299)
+    expect((await c.state()).authentication_level).toBe(1)
+    clock.advance(299)
+    expect((await c.state()).authentication_level).toBe(1)
+    clock.advance(301)
+    expect(await c.state()).toEqual({ username: '', authentication_level: 0, default_redirection_url: 'https://www.example.com/' })
+    expect(t!.logs()).toContain('session ended after inactivity')
+  })
+
+  test('expiration: 1 hour after sign-in the session ends even when active', async () => {
+    const { app, clock } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    for (let i = 0; i < 14; i++) {
+      clock.advance(250)
+      expect((await c.state()).authentication_level).toBe(1)
+    }
+    clock.advance(250)
+    expect((await c.state()).authentication_level).toBe(0)
+  })
+
+  test('remember me: a one-month cookie, no inactivity limit', async () => {
+    const { app, clock } = await start()
+    const c = new Client(app)
+    const res = await c.signIn('john', 'password', { keepMeLoggedIn: true })
+    expect(res.headers['set-cookie']).toMatch(/^authelia_session=[A-Za-z0-9]{32}; Max-Age=2592000; Domain=example\.com; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+    clock.advance(7 * 24 * 3600)
+    expect((await c.state()).authentication_level).toBe(1)
+    clock.advance(24 * 24 * 3600)
+    expect((await c.state()).authentication_level).toBe(0)
+  })
+
+  test('remember_me -1 disables "keep me logged in"', async () => {
+    const { app } = await start({ patch: (y) => (y.session.remember_me_duration = -1) })
+    const res = await new Client(app).signIn('john', 'password', { keepMeLoggedIn: true })
+    expect(res.headers['set-cookie']).toMatch(/Max-Age=3600;/)
+  })
+
+  test('a request from a host outside every cookie domain gets no session', async () => {
+    const { app } = await start()
+    const c = new Client(app, 'evil.org')
+    const res = await c.signIn()
+    expect(res.statusCode).toBe(401)
+    expect(res.json()).toEqual(KO401)
+    expect(res.headers['set-cookie']).toBeUndefined()
+    expect(t!.logs()).toContain('no session cookie domain matches the request host')
+  })
+
+  test('loopback domain: host-only cookie, not Secure over plain HTTP', async () => {
+    const { app } = await start({ patch: (y) => (y.session.domain = '127.0.0.1') })
+    const c = new Client(app, '127.0.0.1:9091')
+    const res = await c.signIn('john', 'password', { targetURL: 'http://127.0.0.1:9091/api/oidc/authorization?client_id=kasm&state=12345678' })
+    expect(res.headers['set-cookie']).toMatch(/^authelia_session=[A-Za-z0-9]{32}; Max-Age=3600; Path=\/; HttpOnly; SameSite=Lax$/)
+    expect(res.json()).toEqual({ status: 'OK', data: { redirect: 'http://127.0.0.1:9091/api/oidc/authorization?client_id=kasm&state=12345678' } })
+  })
+
+  test('HTTPS through a trusted proxy makes the loopback cookie Secure', async () => {
+    const { app } = await start({
+      patch: (y) => {
+        y.session.domain = 'localhost'
+        y.server.trusted_proxies = ['127.0.0.1']
+      },
+    })
+    const c = new Client(app, 'localhost')
+    const res = await c.signIn('john', 'password', {})
+    expect(res.headers['set-cookie']).toMatch(/; Path=\/; HttpOnly; SameSite=Lax$/)
+    const viaProxy = await new Client(app, 'localhost').post('/api/firstfactor', { username: 'john', password: 'password' }, { 'x-forwarded-proto': 'https' })
+    expect(viaProxy.headers['set-cookie']).toMatch(/; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+  })
+})
+
+describe('logout and safe-redirection', () => {
+  test('logout destroys the session server-side and reports whether the target is safe', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    const id = c.cookie
+    const res = await c.post('/api/logout', { targetURL: 'https://kasm.example.com/' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ status: 'OK', data: { safeTargetURL: true } })
+    expect(res.headers['set-cookie']).toMatch(/^authelia_session=; Max-Age=0; Domain=example\.com; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/)
+    const replay = new Client(app)
+    replay.cookie = id
+    expect((await replay.state()).authentication_level).toBe(0)
+    for (const targetURL of ['https://evil.com', 'http://kasm.example.com/', 'javascript:alert(1)', undefined]) {
+      const d = new Client(app)
+      await d.signIn()
+      expect((await d.post('/api/logout', { targetURL })).json()).toEqual({ status: 'OK', data: { safeTargetURL: false } })
+    }
+  })
+
+  test('safe-redirection answers ok for the domain only, and 401 to anonymous callers', async () => {
+    const { app } = await start()
+    const anon = await new Client(app).post('/api/checks/safe-redirection', { uri: 'https://kasm.example.com' })
+    expect(anon.statusCode).toBe(401)
+    expect(anon.body).toBe('401 Unauthorized')
+    const c = new Client(app)
+    await c.signIn()
+    expect((await c.post('/api/checks/safe-redirection', { uri: 'https://kasm.example.com' })).json()).toEqual({ status: 'OK', data: { ok: true } })
+    expect((await c.post('/api/checks/safe-redirection', { uri: 'https://evil.com' })).json()).toEqual({ status: 'OK', data: { ok: false } })
+    expect((await c.post('/api/checks/safe-redirection', { uri: 'http://kasm.example.com' })).json()).toEqual({ status: 'OK', data: { ok: false } })
+  })
+})
+
+describe('logs (security.md D2)', () => {
+  test('no password, code, token, secret or cookie ever reaches the log', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn('john', 'wrong-password-value')
+    await c.signIn('john', 'password')
+    const cookie1 = c.cookie!
+    const secret = await registerTotp(tapp, c)
+    const token = new URL(lastRegistrationLink(tapp)).searchParams.get('token')!
+    const code = codeFor(secret, tapp.clock.now())
+    await c.post('/api/secondfactor/totp', { token: code })
+    const cookie2 = c.cookie!
+    await c.post('/api/logout', {})
+    const logs = tapp.logs()
+    expect(logs).toContain('first factor succeeded')
+    expect(logs).toContain('second factor succeeded')
+    for (const secretValue of ['wrong-password-value', '"password"', cookie1, cookie2, token, token.split('.')[2]!, secret, `"${code}"`]) {
+      expect(logs).not.toContain(secretValue)
+    }
+  })
+})

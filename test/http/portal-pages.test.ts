@@ -1,0 +1,233 @@
+import { afterEach, describe, expect, test } from 'vitest'
+import type { TestApp } from '../support/app.js'
+import { Client, codeFor, lastRegistrationLink, portalTestApp, registerTotp } from './portal-helpers.js'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+async function start(opts: Parameters<typeof portalTestApp>[0] = {}): Promise<TestApp> {
+  t = await portalTestApp(opts)
+  return t
+}
+
+const csrfOf = (body: string): string => /name="csrf" value="([^"]+)"/.exec(body)![1]!
+
+describe('sign-in page', () => {
+  test('renders an accessible form without scripts or external assets, with a CSRF token and no-store', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const res = await c.get('/')
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(res.headers['cache-control']).toBe('no-store')
+    expect(res.headers['x-frame-options']).toBe('DENY')
+    expect(res.headers['referrer-policy']).toBe('no-referrer')
+    expect(res.headers['content-security-policy']).toContain("script-src 'none'")
+    expect(res.headers['set-cookie']).toMatch(/^authelia_session=[A-Za-z0-9]{32}; Max-Age=3600; Domain=example\.com; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+    const body = res.body
+    expect(body).toContain('<label for="username">Username</label>')
+    expect(body).toContain('<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>')
+    expect(body).toContain('<label for="password">Password</label>')
+    expect(body).toContain('autocomplete="current-password"')
+    expect(body).toContain('<label for="remember_me">Remember me</label>')
+    expect(body).toMatch(/name="csrf" value="[\w-]{32}"/)
+    expect(body).not.toMatch(/<script|src="http|href="http/)
+    expect(body).toContain('<html lang="en" class="theme-light">')
+  })
+
+  test('the dark theme is applied from configuration', async () => {
+    const { app } = await start({ patch: (y) => (y.theme = 'dark') })
+    expect((await new Client(app).get('/')).body).toContain('<html lang="en" class="theme-dark">')
+  })
+
+  test('a reflected rd is escaped, and an unsafe one dropped', async () => {
+    const { app } = await start()
+    const safe = await new Client(app).get(`/?rd=${encodeURIComponent('https://kasm.example.com/?a="><script>x</script>')}`)
+    expect(safe.body).not.toContain('<script>x')
+    expect(safe.body).toContain('name="rd" value="https://kasm.example.com/?a=%22%3E%3Cscript%3Ex%3C/script%3E"')
+    const evil = await new Client(app).get(`/?rd=${encodeURIComponent('https://evil.com/"><b>')}`)
+    expect(evil.body).not.toContain('name="rd"')
+    expect(evil.body).not.toContain('evil.com')
+  })
+
+  test('sign in by form: 303 to the one-time code page; the session is level 1', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const csrf = csrfOf((await c.get('/')).body)
+    const res = await c.form('/', { csrf, username: 'john', password: 'password' })
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe('/2fa/one-time-password')
+    expect((await c.state()).authentication_level).toBe(1)
+  })
+
+  test('with rd, sign-in continues to rd (the authorization endpoint decides what comes next)', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const rd = 'https://auth.example.com/api/oidc/authorization?client_id=kasm&response_type=code&state=abcdefgh'
+    const csrf = csrfOf((await c.get(`/?rd=${encodeURIComponent(rd)}`)).body)
+    const res = await c.form('/', { csrf, username: 'john', password: 'password', rd })
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe(rd)
+    // Already signed in: visiting /?rd= goes straight on.
+    const again = await c.get(`/?rd=${encodeURIComponent(rd)}`)
+    expect(again.statusCode).toBe(303)
+    expect(again.headers.location).toBe(rd)
+  })
+
+  test('wrong credentials: 303 back with a fixed message, no username reflected', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    const csrf = csrfOf((await c.get('/')).body)
+    const res = await c.form('/', { csrf, username: '<b>john', password: 'nope' })
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe('/?error=credentials')
+    const page = await c.get(res.headers.location as string)
+    expect(page.body).toContain('<p class="error" role="alert">Authentication failed. Check your credentials.</p>')
+    expect(page.body).not.toContain('<b>john')
+  })
+
+  test('a form without the CSRF token, with a wrong one, or from another site is refused', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.get('/')
+    const missing = await c.form('/', { username: 'john', password: 'password' })
+    expect(missing.statusCode).toBe(303)
+    expect(missing.headers.location).toBe('/?error=expired')
+    const wrong = await c.form('/', { csrf: 'x'.repeat(32), username: 'john', password: 'password' })
+    expect(wrong.headers.location).toBe('/?error=expired')
+    const csrf = csrfOf((await c.get('/')).body)
+    const cross = await c.form('/', { csrf, username: 'john', password: 'password' }, { origin: 'https://evil.com' })
+    expect(cross.statusCode).toBe(403)
+    expect(cross.body).toContain('This form was sent from another site, so it was refused.')
+    const fetchMeta = await c.form('/', { csrf, username: 'john', password: 'password' }, { 'sec-fetch-site': 'cross-site' })
+    expect(fetchMeta.statusCode).toBe(403)
+    expect((await c.state()).authentication_level).toBe(0)
+    // Repeated fields are not accepted as values.
+    const repeated = await c.request({
+      method: 'POST',
+      url: '/',
+      payload: `csrf=${csrf}&username=john&username=harry&password=password`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expect(repeated.headers.location).toBe('/?error=credentials')
+  })
+})
+
+describe('one-time code pages', () => {
+  test('without a device: register by email, confirm through the link, see the QR code, enter a code', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    let csrf = csrfOf((await c.get('/')).body)
+    await c.form('/', { csrf, username: 'john', password: 'password' })
+    const otp = await c.get('/2fa/one-time-password')
+    expect(otp.body).toContain('Register your device')
+    expect(otp.body).not.toContain('id="token"')
+    csrf = csrfOf(otp.body)
+    const started = await c.form('/2fa/one-time-password/register', { csrf })
+    expect(started.statusCode).toBe(303)
+    expect(started.headers.location).toBe('/2fa/one-time-password?notice=check-email')
+    expect((await c.get(started.headers.location as string)).body).toContain('We sent you an email with a link to register your device.')
+
+    const link = new URL(lastRegistrationLink(tapp))
+    const confirm = await c.get(`${link.pathname}${link.search}`)
+    expect(confirm.statusCode).toBe(200)
+    expect(confirm.body).toContain('Show my QR code')
+    // Showing the confirmation does not spend the token: a mail scanner fetching the link is harmless.
+    expect((await c.get(`${link.pathname}${link.search}`)).statusCode).toBe(200)
+    const token = link.searchParams.get('token')!
+    const finish = await c.form('/one-time-password/register', { csrf: csrfOf(confirm.body), token })
+    expect(finish.statusCode).toBe(303)
+    expect(finish.headers.location).toBe('/one-time-password/register')
+    const shown = await c.get('/one-time-password/register')
+    expect(shown.body).toMatch(/<div class="qr"><svg role="img" aria-label="QR code of the setup link" [^>]*>/)
+    const secret = /<code class="secret" id="secret">([A-Z2-7]+)<\/code>/.exec(shown.body)![1]!
+    expect(shown.body).toContain('autocomplete="one-time-code"')
+    // A spent link now sends back with a message.
+    const reused = await c.form('/one-time-password/register', { csrf: csrfOf(shown.body), token })
+    expect(reused.headers.location).toBe('/2fa/one-time-password?error=register')
+
+    const wrong = await c.form('/2fa/one-time-password', { csrf: csrfOf(shown.body), token: '000000' })
+    expect(wrong.headers.location).toBe('/one-time-password/register?error=code')
+    const ok = await c.form('/2fa/one-time-password', { csrf: csrfOf(shown.body), token: codeFor(secret, tapp.clock.now()) })
+    expect(ok.statusCode).toBe(303)
+    expect(ok.headers.location).toBe('https://www.example.com/')
+    expect((await c.state()).authentication_level).toBe(2)
+    const signedIn = await c.get('/')
+    expect(signedIn.body).toContain('with your password and a one-time code')
+    // The secret is no longer shown once the device is confirmed.
+    expect((await c.get('/one-time-password/register')).statusCode).toBe(303)
+  })
+
+  test('with a device and rd: the code form continues to rd', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const secret = await registerTotp(tapp, c)
+    const rd = 'https://auth.example.com/api/oidc/authorization?client_id=kasm&state=abcdefgh'
+    const page = await c.get(`/2fa/one-time-password?rd=${encodeURIComponent(rd)}`)
+    expect(page.body).toContain('<input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="6" autocomplete="one-time-code" required autofocus>')
+    const res = await c.form('/2fa/one-time-password', { csrf: csrfOf(page.body), token: codeFor(secret, tapp.clock.now()), rd })
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe(rd)
+  })
+
+  test('a target needing two factors: sign-in goes to the code page keeping rd, then on to rd', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const secret = await registerTotp(tapp, c)
+    await c.post('/api/logout', {})
+    const rd = 'https://kasm.example.com/x'
+    const csrf = csrfOf((await c.get(`/?rd=${encodeURIComponent(rd)}`)).body)
+    const first = await c.form('/', { csrf, username: 'john', password: 'password', rd })
+    expect(first.headers.location).toBe(`/2fa/one-time-password?rd=${encodeURIComponent(rd)}`)
+    // Visiting /?rd= at level 1 also goes to the code page rather than to rd.
+    expect((await c.get(`/?rd=${encodeURIComponent(rd)}`)).headers.location).toBe(`/2fa/one-time-password?rd=${encodeURIComponent(rd)}`)
+    const page = await c.get(first.headers.location as string)
+    const res = await c.form('/2fa/one-time-password', { csrf: csrfOf(page.body), token: codeFor(secret, tapp.clock.now()), rd })
+    expect(res.headers.location).toBe(rd)
+  })
+
+  test('anonymous visitors are sent to sign in, keeping rd', async () => {
+    const { app } = await start()
+    const rd = 'https://kasm.example.com/x'
+    const res = await new Client(app).get(`/2fa/one-time-password?rd=${encodeURIComponent(rd)}`)
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe(`/?rd=${encodeURIComponent(rd)}`)
+  })
+})
+
+describe('sign out and error pages', () => {
+  test('the sign-out page asks, the form signs out and comes back with a notice', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    const page = await c.get('/logout')
+    expect(page.body).toContain('Sign out of <strong>john</strong>?')
+    const res = await c.form('/logout', { csrf: csrfOf(page.body) })
+    expect(res.statusCode).toBe(303)
+    expect(res.headers.location).toBe('/?notice=signed-out')
+    expect((await c.state()).authentication_level).toBe(0)
+    expect((await c.get('/?notice=signed-out')).body).toContain('You have been signed out.')
+  })
+
+  test('sign-out needs the CSRF token', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    await c.signIn()
+    const res = await c.form('/logout', { csrf: 'nope' })
+    expect(res.headers.location).toBe('/logout')
+    expect((await c.state()).authentication_level).toBe(1)
+  })
+
+  test('the error page shows only fixed messages', async () => {
+    const { app } = await start()
+    const res = await new Client(app).get('/error?code=<script>')
+    expect(res.statusCode).toBe(400)
+    expect(res.body).toContain('Something went wrong. Please try again.')
+    expect(res.body).not.toContain('<script>')
+  })
+})
