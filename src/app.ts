@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import type { Config } from './config/schema.js'
@@ -35,8 +35,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.https ? { https: deps.https } : {}),
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: makeTrustProxy(config.server.trustedProxies),
-    // Query strings and bodies never reach the request log (CONVENTIONS §9).
-    disableRequestLogging: false,
+    // Fastify's per-request info lines are replaced by one debug line below (path only).
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: config.server.timeouts.readSeconds * 1000 + config.server.timeouts.writeSeconds * 1000,
     keepAliveTimeout: config.server.timeouts.idleSeconds * 1000,
     // Hostile JSON: `__proto__` and `constructor.prototype` keys are refused with 400 (security.md X3).
@@ -47,6 +47,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance
 
   registerSecurityHeaders(app)
+  // One line per request at debug: method, path without query (codes and tokens travel there), status.
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request served')
+  })
   app.setErrorHandler(replyInternalError)
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')

@@ -49,14 +49,15 @@ users:
   writeFileSync(
     configFile,
     `# Latchkey embedded default, generated on first start. Every secret here is random and local to
-# this folder. Authelia 4.37 key names; see docs/configuration.md for every key.
+# this folder. Authelia 4.38+ key names (4.37 names work too); docs/configuration.md lists them all.
 theme: auto
-jwt_secret: ${randomString(64)}
-default_redirection_url: http://127.0.0.1:9091/
+
+identity_validation:
+  reset_password:
+    jwt_secret: ${randomString(64)}
 
 server:
-  host: 127.0.0.1
-  port: 9091
+  address: tcp://127.0.0.1:9091/
 
 log:
   level: info
@@ -74,12 +75,14 @@ access_control:
   default_policy: two_factor
 
 session:
-  name: authelia_session
-  # A loopback domain gives a host-only cookie that works over plain HTTP on this machine only.
-  domain: 127.0.0.1
+  cookies:
+    # A loopback domain gives a host-only cookie that works over plain HTTP on this machine only.
+    - domain: 127.0.0.1
+      authelia_url: http://127.0.0.1:9091/
+      default_redirection_url: http://127.0.0.1:9091/
   expiration: 1h
   inactivity: 5m
-  remember_me_duration: 1M
+  remember_me: 1M
 
 regulation:
   max_retries: 3
@@ -99,16 +102,17 @@ notifier:
 identity_providers:
   oidc:
     hmac_secret: ${randomString(64)}
-    issuer_private_key: |
+    jwks:
+      - key: |
 ${pem
   .split('\n')
-  .map((l) => `      ${l}`)
+  .map((l) => `          ${l}`)
   .join('\n')}
     clients:
-      - id: kasm
-        description: Kasm Workspaces
+      - client_id: kasm
+        client_name: Kasm Workspaces
         # The digest of the secret printed on first start; paste that secret into Kasm.
-        secret: '${secretDigest}'
+        client_secret: '${secretDigest}'
         public: false
         authorization_policy: two_factor
         redirect_uris:
@@ -119,7 +123,7 @@ ${pem
           - groups
           - email
         consent_mode: implicit
-        userinfo_signing_algorithm: none
+        userinfo_signed_response_alg: none
 `,
     { mode: 0o600 },
   )

@@ -51,6 +51,9 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
     if (demo.created) {
       io.stdout(`  Demo user: ${demo.created.username}  password: ${demo.created.password}   (shown once; only its digest is stored)\n`)
       io.stdout(`  Kasm client: id kasm  secret: ${demo.created.kasmSecret}   (shown once)\n`)
+    } else {
+      io.stdout(`  Demo user: demo (its password was shown on the first start; to set another, put a digest from\n`)
+      io.stdout(`  'latchkey crypto hash generate argon2 --password P' into ${join(files[0]!, '..', 'users_database.yml')})\n`)
     }
     io.stdout(`  TOTP registration links are written to ${join(files[0]!, '..', 'notification.txt')}\n`)
     io.stdout(`  OpenID discovery: ${server.url}/.well-known/openid-configuration\n\n`)

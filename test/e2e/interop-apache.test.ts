@@ -1,0 +1,100 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { ROOT } from '../support/app.js'
+import { apacheAvailable, startApache, type ApacheRp } from '../support/apache.js'
+import { KASM_SECRET, launchProductionBrowser, signInOnPortal, startLatchkey, tlsAvailableBrowser, type Latchkey } from '../support/rp/harness.js'
+import { createTestPki, freePort, startLoopbackProxy, type LoopbackProxy, type TestPki } from '../support/tls.js'
+
+/**
+ * Apache httpd + mod_auth_openidc (Debian packages; .ci/run installs them) as the Kasm client, over
+ * HTTPS with real names: Chromium → https://kasm.example.com:APORT/claims → Latchkey's portal at
+ * https://auth.example.com:LPORT (password, then TOTP) → back to Apache, which redeems the code
+ * (client_secret_basic, then client_secret_post), calls userinfo and shows the claims.
+ *
+ * The one honest deviation from production: Apache listens on a random loopback port, so its
+ * redirect URI carries the port. The Kasm client keeps its registered
+ * https://kasm.example.com/api/oidc_callback and gets https://kasm.example.com:APORT/api/oidc_callback
+ * added by the test (redirect URIs match exactly, ports included, as they must).
+ */
+const ARTIFACTS = join(ROOT, 'artifacts')
+const run = apacheAvailable() && tlsAvailableBrowser() ? describe : describe.skip
+
+run('Apache mod_auth_openidc as the Kasm relying party', () => {
+  let pki: TestPki
+  let proxy: LoopbackProxy
+  let latchkey: Latchkey
+  let browser: Browser
+  let apachePort: number
+  let apache: ApacheRp | undefined
+
+  beforeAll(async () => {
+    pki = createTestPki()
+    proxy = await startLoopbackProxy()
+    apachePort = await freePort()
+    latchkey = await startLatchkey({
+      pki,
+      patch: (yaml) => {
+        const kasm = yaml.identity_providers.oidc.clients.find((c: { id: string }) => c.id === 'kasm')
+        kasm.redirect_uris.push(`https://kasm.example.com:${apachePort}/api/oidc_callback`)
+      },
+    })
+    browser = await launchProductionBrowser(pki)
+    mkdirSync(ARTIFACTS, { recursive: true })
+  })
+
+  afterEach(async () => {
+    await apache?.stop()
+    apache = undefined
+  })
+
+  afterAll(async () => {
+    await apache?.stop()
+    await browser?.close()
+    await latchkey?.close()
+    await proxy?.close()
+    pki?.dispose()
+  })
+
+  for (const [method, username, groups] of [
+    ['client_secret_basic', 'john', 'admins,dev'],
+    ['client_secret_post', 'mary', 'kasm-users,dev'],
+  ] as const) {
+    test(`a sign-in with password and TOTP reaches the protected page with preferred_username and groups (${method})`, async () => {
+      apache = await startApache({
+        pki,
+        port: apachePort,
+        issuer: latchkey.issuer,
+        proxyPort: proxy.port,
+        clientId: 'kasm',
+        clientSecret: KASM_SECRET,
+        tokenEndpointAuth: method,
+      })
+      const secret = await latchkey.registerTotp(username)
+      const context = await browser.newContext()
+      try {
+        const page = await context.newPage()
+        await page.goto(`${apache.url}/claims`)
+        // mod_auth_openidc sent the browser to Latchkey's portal under its real name.
+        expect(new URL(page.url()).origin).toBe(latchkey.issuer)
+        await signInOnPortal(page, latchkey, username, secret)
+        await page.waitForURL(`${apache.url}/claims`)
+        expect(await page.textContent('#preferred-username')).toBe(username)
+        expect(await page.textContent('#remote-user')).toBe(username)
+        expect(await page.textContent('#groups')).toBe(groups)
+        const claims = (await page.textContent('#claims')) ?? ''
+        expect(claims).toContain(`OIDC_CLAIM_iss=${latchkey.issuer}`)
+        expect(claims).toContain(`OIDC_CLAIM_email=${username === 'john' ? 'john.doe@example.com' : 'mary@example.com'}`)
+        await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}.png`), fullPage: true })
+      } finally {
+        await context.close()
+      }
+      // The back channel really went to auth.example.com by name, through TLS checked against the test CA.
+      expect(proxy.tunnels).toContain(`auth.example.com:${latchkey.port}`)
+      const logs = latchkey.logs()
+      expect(logs).toMatch(new RegExp(`"client_id":"kasm"`))
+      expect(apache.errorLog()).not.toMatch(/\[auth_openidc:error\]/)
+    })
+  }
+})

@@ -1,0 +1,112 @@
+import { createServer, type Server } from 'node:http'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { startTestServer, realTimeClock, type TestApp } from '../support/app.js'
+import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../support/browser.js'
+import { lastRegistrationLink, codeFor } from '../http/portal-helpers.js'
+
+const skip = browserSkipReason()
+if (skip) console.warn(skip)
+
+let server: (TestApp & { url: string }) | undefined
+let target: Server | undefined
+let targetUrl = ''
+let browser: LaunchedBrowser | undefined
+
+beforeAll(async () => {
+  if (skip) return
+  // A protected application on another loopback port: inside the 127.0.0.1 cookie domain.
+  target = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+    res.end('<!doctype html><title>Target</title><h1>Target reached</h1>')
+  })
+  await new Promise<void>((resolve) => target!.listen(0, '127.0.0.1', resolve))
+  const address = target.address()
+  targetUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/app`
+  server = await startTestServer({
+    clock: realTimeClock(),
+    patch: (y) => {
+      y.session.domain = '127.0.0.1'
+      delete y.default_redirection_url
+    },
+  })
+  browser = await launchBrowser({ artifactsPrefix: 'portal' })
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+  if (target) await new Promise<void>((resolve) => target!.close(() => resolve()))
+})
+
+test.skipIf(Boolean(skip))(
+  'a person signs in, registers TOTP from the emailed link, signs out, signs in with password and code, reaches the target, signs out',
+  async () => {
+    const { page } = browser!
+    const shot = browser!.screenshot
+    const url = server!.url
+
+    // 1. Password.
+    await page.goto(`${url}/`)
+    await expect.poll(() => page.title()).toBe('Sign in · Latchkey')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('username')
+    await shot('sign-in')
+    await page.fill('#username', 'john')
+    await page.fill('#password', 'password')
+    await page.click('button[type=submit]')
+    await page.waitForURL(`${url}/2fa/one-time-password`)
+    await shot('one-time-code-no-device')
+
+    // 2. Register a device through the link written by the filesystem notifier.
+    await page.click('text=Register your device')
+    await page.waitForURL(`${url}/2fa/one-time-password?notice=check-email`)
+    expect(await page.textContent('[role=status]')).toContain('We sent you an email')
+    await shot('check-email')
+    const link = lastRegistrationLink(server!)
+    expect(link.startsWith(`${url}/one-time-password/register?token=`)).toBe(true)
+    await page.goto(link)
+    await shot('register-confirm')
+    await page.click('text=Show my QR code')
+    await page.waitForURL(`${url}/one-time-password/register`)
+    expect(await page.locator('.qr svg').count()).toBe(1)
+    const secret = (await page.textContent('#secret'))!.trim()
+    expect(secret).toMatch(/^[A-Z2-7]{52}$/)
+    await shot('register-qr')
+    await page.fill('#token', codeFor(secret, server!.clock.now()))
+    await page.click('text=Confirm')
+    await page.waitForURL(`${url}/`)
+    expect(await page.textContent('main')).toContain('with your password and a one-time code')
+    await shot('signed-in')
+
+    // 3. Sign out.
+    await page.click('text=Sign out')
+    await page.waitForURL(`${url}/?notice=signed-out`)
+    expect(await page.textContent('[role=status]')).toBe('You have been signed out.')
+    await shot('signed-out')
+
+    // 4. Password and code again, on the way to the target; the next code is from the next step.
+    server!.clock.advance(30)
+    await page.goto(`${url}/?rd=${encodeURIComponent(targetUrl)}`)
+    await page.fill('#username', 'john')
+    await page.fill('#password', 'password')
+    await shot('sign-in-with-target')
+    await page.click('button[type=submit]')
+    await page.waitForURL(`${url}/2fa/one-time-password?rd=${encodeURIComponent(targetUrl)}`)
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token')
+    await page.fill('#token', codeFor(secret, server!.clock.now()))
+    await shot('one-time-code')
+    await page.click('text=Verify')
+    await page.waitForURL(targetUrl)
+    expect(await page.textContent('h1')).toBe('Target reached')
+    await shot('target')
+
+    // 5. Sign out from the portal.
+    await page.goto(`${url}/logout`)
+    await shot('sign-out')
+    await page.click('button[type=submit]')
+    await page.waitForURL(`${url}/?notice=signed-out`)
+    const state = await page.goto(`${url}/api/state`)
+    expect((await state!.json()).data.authentication_level).toBe(0)
+    await shot('after-sign-out')
+  },
+  60_000,
+)
