@@ -27,7 +27,12 @@ export function validateConfig(argv: string[], io: CliIo): number {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
     io.stderr('Configuration parsed and loaded with errors:\n\n')
-    for (const p of err.problems) io.stderr(`\t - ${formatProblem(p)}\n`)
+    for (const p of err.problems) if (p.severity === 'error') io.stderr(`\t - ${formatProblem(p)}\n`)
+    const warnings = err.problems.filter((p) => p.severity === 'warning')
+    if (warnings.length) {
+      io.stderr('\nand warnings:\n\n')
+      for (const p of warnings) io.stderr(`\t - ${formatProblem(p)}\n`)
+    }
     return 2
   }
 }

@@ -73,8 +73,9 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
       })
       const secret = await latchkey.registerTotp(username)
       const context = await browser.newContext()
+      context.setDefaultTimeout(10_000)
+      const page = await context.newPage()
       try {
-        const page = await context.newPage()
         await page.goto(`${apache.url}/claims`)
         // mod_auth_openidc sent the browser to Latchkey's portal under its real name.
         expect(new URL(page.url()).origin).toBe(latchkey.issuer)
@@ -87,6 +88,9 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
         expect(claims).toContain(`OIDC_CLAIM_iss=${latchkey.issuer}`)
         expect(claims).toContain(`OIDC_CLAIM_email=${username === 'john' ? 'john.doe@example.com' : 'mary@example.com'}`)
         await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}.png`), fullPage: true })
+      } catch (err) {
+        await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}-failed.png`), fullPage: true }).catch(() => {})
+        throw new Error(`${(err as Error).message}\nat ${page.url()}\n${(await page.content().catch(() => '')).slice(0, 2000)}\n--- apache error log ---\n${apache.errorLog().slice(-3000)}\n--- latchkey log ---\n${latchkey.logs().slice(-4000)}`)
       } finally {
         await context.close()
       }

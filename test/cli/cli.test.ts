@@ -1,0 +1,165 @@
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { runCli } from '../../src/cli/index.js'
+import type { CliIo } from '../../src/cli/io.js'
+import { ROOT } from '../support/app.js'
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'latchkey-cli-'))
+})
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const io: CliIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: dir }
+  const code = await runCli(argv, io)
+  return { code, out, err }
+}
+
+/** The Kasm fixture and its users file in the test folder (its paths are relative to it). */
+function kasmConfig(): string {
+  copyFileSync(join(ROOT, 'fixtures/config/kasm-authelia.yml'), join(dir, 'configuration.yml'))
+  copyFileSync(join(ROOT, 'fixtures/config/users_database.yml'), join(dir, 'users_database.yml'))
+  return join(dir, 'configuration.yml')
+}
+
+describe('latchkey validate-config', () => {
+  test('accepts the shared Kasm configuration as it is', async () => {
+    const r = await cli('validate-config', '--config', kasmConfig())
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/Configuration parsed and loaded successfully without errors\.\n$/)
+    expect(r.out).toContain('plaintext')
+    expect(r.err).toBe('')
+  })
+
+  test('lists every problem with file, line and key, and exits 2', async () => {
+    const r = await cli('validate-config', '--config', join(ROOT, 'fixtures/config/three-problems.yml'))
+    expect(r.code).toBe(2)
+    expect(r.err).toMatch(/^Configuration parsed and loaded with errors:/)
+    const [errors, warnings] = r.err.split('\nand warnings:\n')
+    expect(errors!.match(/^\t - .*three-problems\.yml:\d+:\d+: /gm)).toHaveLength(3)
+    expect(errors).toContain("three-problems.yml:3:8: theme: option 'theme' must be one of")
+    expect(errors).toContain('three-problems.yml:5:11: totp.period: must be 15 or more, got 10 (hint: 30 is the usual value)')
+    expect(errors).toContain("three-problems.yml:14:19: storage.encryption_key: option 'encryption_key' must be 20 characters or longer")
+    expect(warnings).toContain("jwt_secret: configuration key 'jwt_secret' is deprecated")
+  })
+
+  test('a missing file is one clear line and exit 1', async () => {
+    const r = await cli('validate-config', '--config', 'nope.yml')
+    expect(r).toEqual({ code: 1, out: '', err: `latchkey: configuration file not found: ${join(dir, 'nope.yml')}\n` })
+  })
+})
+
+describe('latchkey crypto', () => {
+  test('hash generate argon2 uses Authelia defaults and validate checks it', async () => {
+    const r = await cli('crypto', 'hash', 'generate', 'argon2', '--password', 'correct horse')
+    expect(r.code).toBe(0)
+    const digest = /^Digest: (\$argon2id\$v=19\$m=65536,t=3,p=4\$\S+)\n$/.exec(r.out)?.[1]
+    expect(digest).toBeDefined()
+    expect(await cli('crypto', 'hash', 'validate', '--password', 'correct horse', '--', digest!)).toMatchObject({ code: 0, out: 'The password matches the digest.\n' })
+    expect(await cli('crypto', 'hash', 'validate', '--password', 'wrong', '--', digest!)).toMatchObject({ code: 1, err: 'The password does not match the digest.\n' })
+  })
+
+  test.each([
+    ['sha2crypt', /^\$6\$rounds=50000\$/],
+    ['pbkdf2', /^\$pbkdf2-sha512\$310000\$/],
+    ['bcrypt', /^\$2b\$12\$/],
+    ['scrypt', /^\$scrypt\$ln=16,r=8,p=1\$/],
+  ])('hash generate %s --random prints the password and a digest that verifies it', async (alg, shape) => {
+    const r = await cli('crypto', 'hash', 'generate', alg, '--random', '--random.length', '40')
+    expect(r.code).toBe(0)
+    const [, password, digest] = /^Random Password: (\S{40})\nDigest: (\S+)\n$/.exec(r.out) ?? []
+    expect(digest).toMatch(shape)
+    expect((await cli('crypto', 'hash', 'validate', '--password', password!, '--', digest!)).code).toBe(0)
+  })
+
+  test('hash generate refuses a bad algorithm, missing password and bad options', async () => {
+    expect(await cli('crypto', 'hash', 'generate', 'md5', '--password', 'x')).toMatchObject({ code: 1, err: 'latchkey: crypto hash generate needs an algorithm: argon2, sha2crypt, pbkdf2, bcrypt, scrypt\n' })
+    expect(await cli('crypto', 'hash', 'generate', 'argon2')).toMatchObject({ code: 1, err: 'latchkey: crypto hash generate needs --password P or --random\n' })
+    expect((await cli('crypto', 'hash', 'generate', 'argon2', '--password', 'x', '--iterations', 'many')).err).toBe(
+      "latchkey: flag --iterations must be a whole number from 1 to 2147483648, got 'many'\n",
+    )
+    expect((await cli('crypto', 'hash', 'validate', '--password', 'x', '--', '$nope$')).err).toMatch(/^latchkey: the digest is invalid: /)
+  })
+
+  test.each(['rsa', 'ecdsa', 'ed25519'])('pair %s generate writes a usable key pair and never overwrites', async (kind) => {
+    const r = await cli('crypto', 'pair', kind, 'generate', '--directory', 'keys')
+    expect(r.code).toBe(0)
+    const priv = createPrivateKey(readFileSync(join(dir, 'keys/private.pem')))
+    const pub = createPublicKey(readFileSync(join(dir, 'keys/public.pem')))
+    expect(priv.asymmetricKeyType).toBe(kind === 'ecdsa' ? 'ec' : kind)
+    expect(pub.asymmetricKeyType).toBe(priv.asymmetricKeyType)
+    if (kind === 'rsa') expect(priv.asymmetricKeyDetails?.modulusLength).toBe(2048)
+    const again = await cli('crypto', 'pair', kind, 'generate', '--directory', 'keys')
+    expect(again.code).toBe(1)
+    expect(again.err).toMatch(/^latchkey: refusing to overwrite /)
+  })
+
+  test('rand prints a value of the asked length and charset', async () => {
+    const r = await cli('crypto', 'rand', '--length', '33', '--charset', 'hex')
+    expect(r.out).toMatch(/^Random Value: [0-9a-f]{33}\n$/)
+  })
+})
+
+describe('latchkey storage', () => {
+  test('migrate list, down and up on the configured database', async () => {
+    const config = kasmConfig()
+    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Applied migration 1.\n')
+    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Nothing to do: the schema is already at the requested version.\n')
+    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/^Version  Applied +Name\n +1  \d{4}-\d\d-\d\dT[\d:]+Z +initial\n$/)
+    expect((await cli('storage', 'migrate', 'down', '--config', config, '--target', '0')).out).toBe('Reverted migration 1.\n')
+    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/ +1  pending +initial\n$/)
+    expect((await cli('storage', 'migrate', 'down', '--config', config)).err).toBe('latchkey: storage migrate down needs --target N (0 removes everything)\n')
+  })
+
+  test('user totp generate prints an otpauth URI, refuses a second without --force, and delete removes it', async () => {
+    const config = kasmConfig()
+    const r = await cli('storage', 'user', 'totp', 'generate', 'john', '--config', config, '--secret', 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP')
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('otpauth://totp/example.com:john?')
+    expect(r.out).toContain('secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP')
+    expect(r.out).toContain('issuer=example.com')
+    const again = await cli('storage', 'user', 'totp', 'generate', 'john', '--config', config)
+    expect(again).toMatchObject({ code: 1, err: "latchkey: user 'john' already has a TOTP configuration: add --force to replace it\n" })
+    expect((await cli('storage', 'user', 'totp', 'generate', 'john', '--config', config, '--force', '--path', 'qr.svg')).code).toBe(0)
+    expect(readFileSync(join(dir, 'qr.svg'), 'utf8')).toMatch(/^<svg/)
+    expect(await cli('storage', 'user', 'totp', 'delete', 'john', '--config', config)).toMatchObject({ code: 0, out: "Deleted the TOTP configuration of user 'john'.\n" })
+    expect(await cli('storage', 'user', 'totp', 'delete', 'john', '--config', config)).toMatchObject({ code: 1, err: "latchkey: user 'john' has no TOTP configuration\n" })
+    expect((await cli('storage', 'user', 'totp', 'generate', 'mallory', '--config', config)).err).toBe("latchkey: user 'mallory' is not in the users file (or is disabled)\n")
+  })
+
+  test('user identifiers export writes JSON', async () => {
+    const config = kasmConfig()
+    const r = await cli('storage', 'user', 'identifiers', 'export', '--config', config)
+    expect(JSON.parse(r.out)).toEqual({ identifiers: [] })
+    await cli('storage', 'user', 'identifiers', 'export', '--config', config, '--file', 'ids.json')
+    expect(existsSync(join(dir, 'ids.json'))).toBe(true)
+  })
+
+  test('a wrong encryption key is one clear line', async () => {
+    const config = kasmConfig()
+    await cli('storage', 'migrate', 'up', '--config', config)
+    writeFileSync(config, readFileSync(config, 'utf8').replace('a_very_long_insecure_storage_encryption_key_for_tests_only', 'another_key_that_is_long_enough_to_pass'))
+    const r = await cli('storage', 'user', 'identifiers', 'export', '--config', config)
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/^latchkey: storage.encryption_key does not match the key this database was created with/)
+  })
+})
+
+describe('latchkey help and usage', () => {
+  test.each([[['--help']], [['serve', '--help']], [['validate-config', '--help']], [['crypto', '--help']], [['storage', '--help']]])('%j prints help and exits 0', async (argv) => {
+    const r = await cli(...argv)
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/Usage/)
+  })
+
+  test('an unknown command or flag is one line and exit 1', async () => {
+    expect(await cli('frobnicate')).toEqual({ code: 1, out: '', err: 'latchkey: unknown command: frobnicate (see latchkey --help)\n' })
+    expect(await cli('crypto', 'rand', '--lenght', '3')).toEqual({ code: 1, out: '', err: 'latchkey: unknown flag: --lenght\n' })
+  })
+})
