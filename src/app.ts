@@ -47,6 +47,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance
 
   registerSecurityHeaders(app)
+  // On shutdown, answers still in flight close their connection, so a keep-alive client cannot
+  // hold the process open until the idle timeout.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+    app.server.closeIdleConnections?.()
+  })
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
   // One line per request at debug: method, path without query (codes and tokens travel there), status.
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request served')

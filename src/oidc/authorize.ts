@@ -222,7 +222,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
       }
       return await redirectToPortal(ctx, input, params, session, { needsFresh, wantsFresh, level, required, now })
     }
-    const subject = await ctx.storage.ensureSubjectIdentifier(client.config.sectorIdentifier, username!, randomUUID())
+    const subject = await subjectFor(ctx, client.config.sectorIdentifier, username!)
     if (hintSubject !== undefined && hintSubject !== subject && prompt.has('none')) {
       throw new OAuthError('login_required', 'The End-User identified by id_token_hint is not the signed-in user.')
     }
@@ -366,6 +366,18 @@ async function redirectToPortal(
   const page = !s.needsFresh && s.level >= 1 && s.required === 2 ? '/2fa/one-time-password' : '/'
   const location = `${input.issuer}${page}?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
   return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location, clientId: resume.client_id ?? '' }
+}
+
+/** The stored pairwise/public `sub`, created on first use (compat §3), cached once read. */
+export async function subjectFor(ctx: OidcContext, sector: string, username: string): Promise<string> {
+  const key = `${sector}\n${username}`
+  let sub = ctx.subjects.get(key)
+  if (sub === undefined) {
+    sub = await ctx.storage.ensureSubjectIdentifier(sector, username, randomUUID())
+    if (ctx.subjects.size >= 10_000) ctx.subjects.clear()
+    ctx.subjects.set(key, sub)
+  }
+  return sub
 }
 
 /** Q5: id_token_hint must be a JWS this provider signed (expiry ignored, OIDC Core §3.1.2.1); resolves its sub. */

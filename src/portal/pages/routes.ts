@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
+import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { ensureSession } from '../../session/session.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
@@ -38,6 +39,14 @@ import {
 
 type Params = Record<string, unknown>
 
+/**
+ * Chromium applies `form-action` to every redirect that follows a form post, so `'self'` would
+ * block the 303 to a signed-in target or, through the authorization endpoint, to a client's
+ * redirect_uri. Pages therefore allow http(s) targets (never `javascript:` or `data:`); every
+ * redirect we issue is checked by redirect.ts or by the OIDC client registration.
+ */
+export const PAGE_CSP = CONTENT_SECURITY_POLICY.replace("form-action 'self'", "form-action 'self' https: http:")
+
 function params(value: unknown): Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {}
 }
@@ -64,7 +73,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return `${prefix}${path}${s ? `?${s}` : ''}`
   }
   const page = (reply: FastifyReply, body: string, status = 200): FastifyReply =>
-    reply.code(status).type('text/html; charset=utf-8').send(body)
+    reply.code(status).header('content-security-policy', PAGE_CSP).type('text/html; charset=utf-8').send(body)
   const seeOther = (reply: FastifyReply, location: string): FastifyReply => reply.code(303).header('location', location).send()
   /** The target carried by a page, dropped (and logged) when unsafe. */
   const rdOf = (req: FastifyRequest, p: Params): string | undefined => resolveTarget(ctx, req, field(p, 'rd'))

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generate } from 'otplib'
@@ -130,9 +131,141 @@ export async function signInOnPortal(page: Page, latchkey: Latchkey, username: s
   await page.fill('#password', PASSWORD)
   await Promise.all([page.waitForURL((u) => u.pathname === '/2fa/one-time-password'), page.click('button[type=submit]')])
   await page.fill('#token', await latchkey.totpCode(totpSecret))
-  await Promise.all([page.waitForURL((u) => u.origin !== origin), page.click('form[action$="/2fa/one-time-password"] button[type=submit]')])
+  // 'commit': the relying party's callback usually redirects again at once (Apache → the page).
+  await Promise.all([page.waitForURL((u) => u.origin !== origin, { waitUntil: 'commit' }), page.click('form[action$="/2fa/one-time-password"] button[type=submit]')])
 }
 
 export function tlsAvailableBrowser(): boolean {
   return existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')
+}
+
+/**
+ * A browser's part without a browser: follows the authorization request through Latchkey's portal
+ * JSON API (POST /api/firstfactor, POST /api/secondfactor/totp) carrying the session cookie, over
+ * HTTPS with real names, until Latchkey redirects off its own origin. Returns that URL: the relying
+ * party's callback with `code` and `state` (or `error`). For relying parties whose own HTTP client
+ * does the back channel (Python requests, openid-client); Apache's run uses Chromium.
+ */
+export async function signInWithFetch(latchkey: Latchkey, authorizationUrl: string, username: string, totpSecret: string | undefined): Promise<URL> {
+  const origin = new URL(latchkey.issuer).origin
+  let cookie = ''
+  const call = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    const headers = new Headers(init.headers)
+    if (cookie) headers.set('cookie', cookie)
+    const res = await latchkey.fetch(url, { ...init, headers })
+    for (const c of res.headers.getSetCookie()) {
+      const m = /^authelia_session=([^;]*)/.exec(c)
+      if (m) cookie = m[1] ? `authelia_session=${m[1]}` : ''
+    }
+    return res
+  }
+  const postJson = async (path: string, body: unknown): Promise<{ status: string; data?: { redirect?: string }; message?: string }> => {
+    const res = await call(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return (await res.json()) as { status: string; data?: { redirect?: string }; message?: string }
+  }
+  let next = authorizationUrl
+  for (let hop = 0; hop < 12; hop++) {
+    const url = new URL(next)
+    if (url.origin !== origin) return url
+    if (url.pathname === '/' || url.pathname === '/2fa/one-time-password') {
+      // The portal: what the SPA would do with ?rd=…&workflow=…&workflow_id=….
+      const rd = url.searchParams.get('rd') ?? undefined
+      const workflow = url.searchParams.get('workflow') ?? undefined
+      const workflowID = url.searchParams.get('workflow_id') ?? undefined
+      const state = (await (await call(`${origin}/api/state`)).json()) as { data: { authentication_level: number } }
+      let answer: { status: string; data?: { redirect?: string }; message?: string }
+      if (state.data.authentication_level < 1) {
+        answer = await postJson('/api/firstfactor', { username, password: PASSWORD, keepMeLoggedIn: false, targetURL: rd, workflow, workflowID })
+      } else {
+        if (!totpSecret) throw new Error(`signInWithFetch: ${username} needs a second factor but has no TOTP secret`)
+        answer = await postJson('/api/secondfactor/totp', { token: await latchkey.totpCode(totpSecret), targetURL: rd, workflow, workflowID })
+      }
+      if (answer.status !== 'OK') throw new Error(`signInWithFetch: portal answered ${JSON.stringify(answer)} at ${url.pathname}`)
+      next = answer.data?.redirect ?? rd ?? `${origin}/`
+      if (!next.startsWith('http')) next = `${origin}${next}`
+      continue
+    }
+    const res = await call(next)
+    const location = res.headers.get('location')
+    if (res.status < 300 || res.status > 399 || !location) {
+      throw new Error(`signInWithFetch: ${url.pathname} answered ${res.status} without a redirect: ${(await res.text()).slice(0, 500)}`)
+    }
+    next = new URL(location, next).href
+  }
+  throw new Error('signInWithFetch: too many redirects')
+}
+
+/** Debian's interpreter: python3-requests-oauthlib lives in its dist-packages, not in a pyenv one. */
+export const DEBIAN_PYTHON = '/usr/bin/python3'
+export const KASM_RP_SCRIPT = join(ROOT, 'test/support/rp/kasm_rp.py')
+
+export function pythonRpAvailable(): boolean {
+  if (!existsSync(DEBIAN_PYTHON)) return false
+  return spawnSync(DEBIAN_PYTHON, ['-c', 'import requests_oauthlib'], { stdio: 'ignore' }).status === 0
+}
+
+export interface KasmRpFields {
+  authorizationUrl: string
+  tokenUrl: string
+  userinfoUrl: string
+  clientId: string
+  clientSecret: string
+  redirectUrl: string
+  /** One per line, as typed into Kasm's Scope field. */
+  scope: string
+  caBundle: string
+  /** http://127.0.0.1:PORT of the loopback CONNECT proxy. */
+  proxy: string
+  tokenAuth?: 'client_secret_basic' | 'client_secret_post'
+}
+
+/** Runs the Kasm-shaped Python relying party; resolves its JSON answer and exit code. */
+export async function runKasmRp(fields: KasmRpFields, args: string[]): Promise<{ code: number; out: any; stderr: string }> {
+  const env: Record<string, string> = {
+    PATH: '/usr/bin:/bin',
+    KASM_AUTHORIZATION_URL: fields.authorizationUrl,
+    KASM_TOKEN_URL: fields.tokenUrl,
+    KASM_USERINFO_URL: fields.userinfoUrl,
+    KASM_CLIENT_ID: fields.clientId,
+    KASM_CLIENT_SECRET: fields.clientSecret,
+    KASM_REDIRECT_URL: fields.redirectUrl,
+    KASM_SCOPE: fields.scope,
+    KASM_CA_BUNDLE: fields.caBundle,
+    KASM_TOKEN_AUTH: fields.tokenAuth ?? 'client_secret_basic',
+    HTTPS_PROXY: fields.proxy,
+    https_proxy: fields.proxy,
+    NO_PROXY: '',
+    no_proxy: '',
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(DEBIAN_PYTHON, [KASM_RP_SCRIPT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      try {
+        resolve({ code: code ?? -1, out: JSON.parse(stdout), stderr })
+      } catch {
+        reject(new Error(`kasm_rp.py printed no JSON (exit ${code}):\n${stdout}\n${stderr}`))
+      }
+    })
+  })
+}
+
+/** Kasm's fields for this Latchkey, as docs/integrations/kasm.md tells an admin to fill them. */
+export function kasmFields(latchkey: Latchkey, proxy: string, overrides: Partial<KasmRpFields> = {}): KasmRpFields {
+  return {
+    authorizationUrl: `${latchkey.issuer}/api/oidc/authorization`,
+    tokenUrl: `${latchkey.issuer}/api/oidc/token`,
+    userinfoUrl: `${latchkey.issuer}/api/oidc/userinfo`,
+    clientId: 'kasm',
+    clientSecret: KASM_SECRET,
+    redirectUrl: KASM_REDIRECT_URI,
+    scope: 'openid\nprofile\ngroups\nemail',
+    caBundle: latchkey.pki.caFile,
+    proxy,
+    ...overrides,
+  }
 }

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, startLatchkey, type Latchkey } from '../support/rp/harness.js'
+import { startLoopbackProxy, type LoopbackProxy } from '../support/tls.js'
+
+/**
+ * A relying party shaped like Kasm's backend (test/support/rp/kasm_rp.py on Debian's
+ * python3-requests-oauthlib): the three URLs typed in by hand, the client secret, userinfo read as
+ * plain JSON, the username from preferred_username and the groups from groups. The test plays the
+ * browser (portal JSON API with the session cookie); Python builds the authorization request,
+ * redeems the code and calls userinfo itself, over HTTPS to auth.example.com verified against the
+ * test CA. The redirect URI is the fixture's unchanged https://kasm.example.com/api/oidc_callback:
+ * the "browser" stops at it and hands the URL to Python, as Kasm's own page would.
+ */
+const run = pythonRpAvailable() ? describe : describe.skip
+
+run('Kasm-shaped Python relying party (requests-oauthlib)', () => {
+  let latchkey: Latchkey
+  let proxy: LoopbackProxy
+
+  beforeAll(async () => {
+    latchkey = await startLatchkey()
+    proxy = await startLoopbackProxy()
+  })
+  afterAll(async () => {
+    await latchkey?.close()
+    await proxy?.close()
+    latchkey?.pki.dispose()
+  })
+
+  for (const [tokenAuth, username, groups] of [
+    ['client_secret_basic', 'peter', ['kasm-users']],
+    ['client_secret_post', 'john', ['admins', 'dev']],
+  ] as const) {
+    test(`code flow with the client secret (${tokenAuth}), userinfo as JSON: username from preferred_username, groups from groups`, async () => {
+      const fields = kasmFields(latchkey, proxy.url, { tokenAuth })
+      const secret = await latchkey.registerTotp(username)
+      const start = await runKasmRp(fields, ['authorize'])
+      expect(start.code).toBe(0)
+      const authorization = new URL(start.out.url)
+      expect(authorization.origin + authorization.pathname).toBe(`${latchkey.issuer}/api/oidc/authorization`)
+      expect(authorization.searchParams.get('scope')).toBe('openid profile groups email')
+
+      const callback = await signInWithFetch(latchkey, start.out.url, username, secret)
+      expect(callback.origin + callback.pathname).toBe('https://kasm.example.com/api/oidc_callback')
+      expect(callback.searchParams.get('state')).toBe(start.out.state)
+      expect(callback.searchParams.get('code')).toBeTruthy()
+
+      const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+      expect(done.out).toMatchObject({ username, groups, email: expect.stringContaining('@example.com') })
+      expect(done.code).toBe(0)
+      expect(done.out.userinfo).toMatchObject({ preferred_username: username, groups, iss: latchkey.issuer })
+      expect(done.out.token_fields).toEqual(expect.arrayContaining(['access_token', 'id_token', 'token_type', 'expires_in']))
+      expect(proxy.tunnels).toContain(`auth.example.com:${latchkey.port}`)
+    })
+  }
+})

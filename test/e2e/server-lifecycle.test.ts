@@ -1,0 +1,159 @@
+/**
+ * The built binary as an admin runs it: first start of the embedded demo, reuse, configuration
+ * errors before listening, a wrong storage key, and graceful shutdown on SIGTERM.
+ * `npm test` builds first (pretest); run `npm run build` before running this file alone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { ROOT } from '../support/app.js'
+
+const MAIN = join(ROOT, 'dist/src/main.js')
+
+let dir: string
+const children: ChildProcess[] = []
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'latchkey-life-'))
+})
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+interface Run {
+  child: ChildProcess
+  out: () => string
+  err: () => string
+  exited: Promise<number | null>
+}
+
+function run(args: string[], env: Record<string, string> = {}): Run {
+  let out = ''
+  let err = ''
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  child.stdout!.on('data', (d) => (out += d))
+  child.stderr!.on('data', (d) => (err += d))
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  return { child, out: () => out, err: () => err, exited }
+}
+
+async function waitHealthy(url: string, r: Run): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    if (r.child.exitCode !== null) throw new Error(`exited ${r.child.exitCode}: ${r.err()}`)
+    try {
+      if ((await fetch(`${url}/api/health`)).ok) return
+    } catch {
+      // not yet
+    }
+    await new Promise((res) => setTimeout(res, 25))
+  }
+  throw new Error('never became healthy')
+}
+
+async function isListening(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/api/health`)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe('the embedded demo (npm start on a fresh clone)', () => {
+  test('first start creates ./data, prints the demo password once, serves health; the second start reuses it', async () => {
+    const port = await freePort()
+    const env = { LATCHKEY_SERVER_ADDRESS: `tcp://127.0.0.1:${port}/` }
+    const first = run([], env)
+    await waitHealthy(`http://127.0.0.1:${port}`, first)
+    expect(await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()).toEqual({ status: 'OK' })
+    expect(first.out()).toMatch(/Demo user: demo {2}password: \S{20} /)
+    expect(first.out()).toMatch(/Kasm client: id kasm {2}secret: \S{48} /)
+    const password = /password: (\S+)/.exec(first.out())![1]!
+    for (const f of ['configuration.yml', 'users_database.yml', 'db.sqlite3']) expect(existsSync(join(dir, 'data', f))).toBe(true)
+    // Only digests are stored.
+    expect(readFileSync(join(dir, 'data/users_database.yml'), 'utf8')).not.toContain(password)
+    expect(readFileSync(join(dir, 'data/configuration.yml'), 'utf8')).not.toContain(/secret: (\S+)/.exec(first.out())![1]!)
+    first.child.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+    expect(first.out()).toContain('stopped cleanly')
+
+    const config = readFileSync(join(dir, 'data/configuration.yml'), 'utf8')
+    const second = run([], env)
+    await waitHealthy(`http://127.0.0.1:${port}`, second)
+    expect(second.out()).not.toMatch(/password: \S{20}/)
+    expect(readFileSync(join(dir, 'data/configuration.yml'), 'utf8')).toBe(config)
+    second.child.kill('SIGINT')
+    expect(await second.exited).toBe(0)
+    // SQLite was closed cleanly: the WAL was checkpointed and the file is consistent.
+    const db = new Database(join(dir, 'data/db.sqlite3'), { readonly: true })
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
+    db.close()
+  })
+})
+
+describe('start-up failures', () => {
+  function kasm(): string {
+    copyFileSync(join(ROOT, 'fixtures/config/kasm-authelia.yml'), join(dir, 'configuration.yml'))
+    copyFileSync(join(ROOT, 'fixtures/config/users_database.yml'), join(dir, 'users_database.yml'))
+    return join(dir, 'configuration.yml')
+  }
+
+  test('a broken configuration lists its problems and exits 2 without listening', async () => {
+    const port = await freePort()
+    const config = kasm()
+    writeFileSync(config, readFileSync(config, 'utf8').replace('default_policy: two_factor', 'default_policy: deny').replace('issuer: example.com', 'issuer: example.com\n  period: 5'))
+    const r = run(['--config', config], { LATCHKEY_SERVER_PORT: String(port) })
+    expect(await r.exited).toBe(2)
+    expect(r.err()).toMatch(/Configuration: configuration\.yml:\d+:\d+: totp\.period: must be 15 or more, got 5/)
+    expect(r.err()).toMatch(/Configuration: configuration\.yml:\d+:\d+: access_control\.default_policy: /)
+    expect(r.err()).toMatch(/Can't continue due to the errors loading the configuration\n$/)
+    expect(await isListening(port)).toBe(false)
+  })
+
+  test('a storage key that does not match the database is a clear error and exit 1', async () => {
+    const port = await freePort()
+    const config = kasm()
+    const ok = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port) })
+    await waitHealthy(`http://127.0.0.1:${port}`, ok)
+    ok.child.kill('SIGTERM')
+    await ok.exited
+    const bad = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port), AUTHELIA_STORAGE_ENCRYPTION_KEY: 'a_different_key_of_enough_length_0123456789' })
+    expect(await bad.exited).toBe(1)
+    expect(bad.err()).toContain('latchkey: cannot start: storage.encryption_key does not match the key this database was created with')
+    expect(await isListening(port)).toBe(false)
+  })
+
+  test('SIGTERM lets an in-flight sign-in finish before the process exits', async () => {
+    const port = await freePort()
+    const r = run(['--config', kasm()], { LATCHKEY_SERVER_PORT: String(port) })
+    const url = `http://127.0.0.1:${port}`
+    await waitHealthy(url, r)
+    // A wrong password costs an argon2id run (and the portal's time floor): long enough to be in flight.
+    const pending = fetch(`${url}/api/firstfactor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: url },
+      body: JSON.stringify({ username: 'john', password: 'wrong', keepMeLoggedIn: false }),
+    })
+    await new Promise((res) => setTimeout(res, 30))
+    r.child.kill('SIGTERM')
+    const res = await pending
+    expect(res.status).toBe(401)
+    expect(await r.exited).toBe(0)
+    expect(await isListening(port)).toBe(false)
+  })
+})
