@@ -39,7 +39,7 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
     server = await startServer(config, logger)
   } catch (err) {
     const e = err as Error & { code?: string }
-    logger.fatal({ code: e.code }, `cannot start: ${e.message}`)
+    logger.fatal({ errorCode: e.code }, `cannot start: ${e.message}`)
     logger.flush?.()
     io.stderr(`latchkey: cannot start: ${e.message}\n`)
     return { code: 1 }

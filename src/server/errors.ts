@@ -10,7 +10,7 @@ export function replyInternalError(err: FastifyError, req: FastifyRequest, reply
   const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
   noStore(reply)
   if (status < 500) {
-    req.log.info({ reqId: req.id, code: err.code, status }, `request refused: ${clientMessage(err)}`)
+    req.log.info({ reqId: req.id, errorCode: err.code, status }, `request refused: ${clientMessage(err)}`)
     reply.code(status).send({ status: 'KO', message: clientMessage(err) })
     return
   }

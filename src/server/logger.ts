@@ -7,20 +7,15 @@ import type { LogConfig } from '../config/schema.js'
  * Paths pino blanks before anything is written (CONVENTIONS §9, security.md D2). Request bodies
  * and query strings are never logged in the first place; this catches what a handler might pass.
  */
+const SECRET_FIELDS = ['password', 'secret', 'client_secret', 'code', 'code_verifier', 'access_token', 'refresh_token', 'id_token', 'token', 'cookie']
+
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
-  '*.password',
-  '*.secret',
-  '*.client_secret',
-  '*.code',
-  '*.code_verifier',
-  '*.access_token',
-  '*.refresh_token',
-  '*.id_token',
-  '*.token',
-  '*.cookie',
+  // Top level and one level down: pino's wildcards need a parent.
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
 ]
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' }
@@ -65,7 +60,7 @@ export function loggerOptions(config: LogConfig): LoggerOptions {
     base: undefined,
     serializers: {
       // Path only: a query string can carry codes, tokens and state.
-      req: (r: FastifyRequest) => ({ method: r.method, path: r.url.split('?')[0], remoteAddress: r.ip }),
+      req: (r: FastifyRequest) => ({ method: r.method, path: String(r.url ?? '').split('?')[0], remoteAddress: r.ip }),
       res: (r: { statusCode: number }) => ({ statusCode: r.statusCode }),
     },
   }

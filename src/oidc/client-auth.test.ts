@@ -1,0 +1,62 @@
+import { describe, expect, test } from 'vitest'
+import { parseBasicHeader } from './client-auth.js'
+import { FailureThrottle } from './throttle.js'
+import { TokenFactory } from './tokens.js'
+import { createIssuerResolver } from './issuer.js'
+
+describe('Basic header (RFC 6749 App. B)', () => {
+  test('id and secret are form-decoded', () => {
+    const enc = Buffer.from('my%20client:a%3Ab%25c+d%2B').toString('base64')
+    expect(parseBasicHeader(`Basic ${enc}`)).toEqual({ id: 'my client', secret: 'a:b%c d+' })
+    expect(parseBasicHeader(`basic ${Buffer.from('x:').toString('base64')}`)).toEqual({ id: 'x', secret: '' })
+    expect(parseBasicHeader('Bearer x')).toBeUndefined()
+  })
+  test('malformed values are invalid_request', () => {
+    for (const h of ['Basic !!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic ' + Buffer.from('a:%zz').toString('base64'), 'Basic abc']) {
+      expect(() => parseBasicHeader(h)).toThrow(expect.objectContaining({ code: 'invalid_request' }))
+    }
+  })
+})
+
+describe('FailureThrottle', () => {
+  test('blocks after the limit within the window, then forgets', () => {
+    const t = new FailureThrottle(3, 60)
+    for (let i = 0; i < 3; i++) t.recordFailure('k', 1000 + i)
+    expect(t.retryAfter('k', 1003)).toBe(57)
+    expect(t.retryAfter('k', 1061)).toBe(0)
+    expect(t.retryAfter('other', 1003)).toBe(0)
+  })
+})
+
+describe('TokenFactory', () => {
+  test('prefix, HMAC check, hash only', () => {
+    const f = new TokenFactory('secret')
+    const { value, hash } = f.issue('ac')
+    expect(value).toMatch(/^authelia_ac_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/)
+    expect(hash).toMatch(/^[0-9a-f]{64}$/)
+    expect(f.isWellFormed('ac', value)).toBe(true)
+    expect(f.isWellFormed('at', value)).toBe(false)
+    expect(f.isWellFormed('ac', value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false)
+    expect(new TokenFactory('other').isWellFormed('ac', value)).toBe(false)
+  })
+})
+
+describe('issuer (W6)', () => {
+  const config = (issuer?: string, autheliaUrl?: string) =>
+    ({
+      server: { path: '' },
+      session: { cookies: [{ domain: 'example.com', ...(autheliaUrl ? { autheliaUrl } : {}) }] },
+      identityProviders: { oidc: issuer ? { issuer } : {} },
+    }) as never
+  const req = (host: string, protocol = 'http') => ({ host, protocol }) as never
+  test('hosts inside the cookie domain and loopback follow the request; others fall back', () => {
+    const r = createIssuerResolver(config())
+    expect(r(req('auth.example.com', 'https'))).toBe('https://auth.example.com')
+    expect(r(req('127.0.0.1:9091'))).toBe('http://127.0.0.1:9091')
+    expect(r(req('evil'))).toBe('https://example.com')
+    expect(r(req('example.com.evil.com'))).toBe('https://example.com')
+    expect(r(req('a"b.example.com'))).toBe('https://example.com')
+    expect(createIssuerResolver(config(undefined, 'https://auth.example.com/'))(req('evil'))).toBe('https://auth.example.com')
+    expect(createIssuerResolver(config('https://id.example.com/'))(req('auth.example.com'))).toBe('https://id.example.com')
+  })
+})

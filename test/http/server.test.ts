@@ -1,0 +1,96 @@
+import { Writable } from 'node:stream'
+import { afterEach, describe, expect, test } from 'vitest'
+import { buildTestApp, type TestApp } from '../support/app.js'
+import { makeTrustProxy } from '../../src/server/proxy.js'
+import { createLogger, formatTextLine } from '../../src/server/logger.js'
+import type { DestinationStream } from 'pino'
+
+let t: TestApp | undefined
+afterEach(async () => {
+  await t?.close()
+  t = undefined
+})
+
+describe('server shell', () => {
+  test('GET /api/health answers OK with the security headers', async () => {
+    t = await buildTestApp()
+    const res = await t.app.inject({ method: 'GET', url: '/api/health' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ status: 'OK' })
+    expect(res.headers).toMatchObject({
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+      'x-content-type-options': 'nosniff',
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+    })
+    expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'")
+  })
+
+  test('server.path puts every route under the prefix', async () => {
+    t = await buildTestApp({ patch: (y) => (y.server.path = 'authelia') })
+    expect((await t.app.inject({ method: 'GET', url: '/authelia/api/health' })).statusCode).toBe(200)
+    expect((await t.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(404)
+  })
+
+  test('a body over the limit gets 413 and the server keeps serving', async () => {
+    t = await buildTestApp()
+    const big = JSON.stringify({ username: 'john', password: 'x'.repeat(10 * 1024 * 1024) })
+    const res = await t.app.inject({ method: 'POST', url: '/api/firstfactor', headers: { 'content-type': 'application/json' }, payload: big })
+    expect(res.statusCode).toBe(413)
+    expect(res.json()).toEqual({ status: 'KO', message: 'Request body is too large.' })
+    expect((await t.app.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200)
+  })
+
+  test('unparseable JSON and __proto__ keys are 400, never 500', async () => {
+    t = await buildTestApp()
+    for (const payload of ['{"username":', '{"__proto__":{"admin":true},"username":"john","password":"x"}']) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/firstfactor', headers: { 'content-type': 'application/json' }, payload })
+      expect(res.statusCode).toBe(400)
+      expect(res.json().status).toBe('KO')
+      expect(res.body).not.toMatch(/at .*\.js/)
+    }
+  })
+
+  test('an unknown route is a plain 404', async () => {
+    t = await buildTestApp()
+    const res = await t.app.inject({ method: 'GET', url: '/nope' })
+    expect(res.statusCode).toBe(404)
+    expect(res.body).toBe('404 Not Found')
+  })
+})
+
+describe('trusted proxies', () => {
+  test('X-Forwarded-* is believed only from configured addresses and networks', () => {
+    const none = makeTrustProxy([])
+    expect(none('127.0.0.1', 0)).toBe(false)
+    const trust = makeTrustProxy(['127.0.0.1', '10.0.0.0/8', 'fd00::/8'])
+    expect(trust('127.0.0.1', 0)).toBe(true)
+    expect(trust('::ffff:127.0.0.1', 0)).toBe(true)
+    expect(trust('10.20.30.40', 0)).toBe(true)
+    expect(trust('fd12::1', 0)).toBe(true)
+    expect(trust('192.168.1.1', 0)).toBe(false)
+    expect(trust('not-an-ip', 0)).toBe(false)
+  })
+})
+
+describe('logging', () => {
+  function capture(format: 'json' | 'text'): { logger: ReturnType<typeof createLogger>; text: () => string } {
+    let out = ''
+    const stream = new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) }) as unknown as DestinationStream
+    return { logger: createLogger({ level: 'debug', format, keepStdout: false }, stream), text: () => out }
+  }
+
+  test('secrets in logged objects are redacted', () => {
+    const { logger, text } = capture('json')
+    logger.info({ password: 'hunter2', client_secret: 'shh', body: { token: 'abc', code_verifier: 'v', access_token: 'at' } }, 'x')
+    logger.info({ req: { headers: { authorization: 'Basic Zm9vOmJhcg==', cookie: 'authelia_session=s3cr3t' } } }, 'y')
+    for (const secret of ['hunter2', 'shh', 'abc', 'at"', 'Zm9vOmJhcg', 's3cr3t']) expect(text()).not.toContain(secret)
+    expect(text()).toContain('[redacted]')
+  })
+
+  test('text format is one key=value line per record', () => {
+    const line = formatTextLine(JSON.stringify({ level: 30, time: 0, msg: 'users file loaded', path: '/etc/latchkey/users.yml', users: 2 }))
+    expect(line).toBe('time="1970-01-01T00:00:00.000Z" level=info msg="users file loaded" path=/etc/latchkey/users.yml users=2\n')
+  })
+})
