@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config/load.js'
 import { openStorage } from '../src/storage/index.js'
 import { parseDigest } from '../src/authn/hashes/index.js'
 import { generateTotpCode, generateTotpConfiguration } from '../src/totp/index.js'
-import { round, runLoad } from './load.js'
+import { percentile, round } from './load.js'
 
 const MAIN = join(projectRoot(), 'dist/src/main.js')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -30,6 +30,91 @@ async function freePort(): Promise<number> {
       srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
     })
   })
+}
+
+interface RawLoadOptions {
+  port: number
+  method: 'GET' | 'POST'
+  path: string
+  headers: Record<string, string>
+  body?: string
+  connections: number
+  durationMs: number
+  expectStatus: number
+}
+
+interface RawLoadResult {
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  errors: number
+}
+
+/**
+ * A closed-loop keep-alive load over raw sockets: each connection writes one pre-built request and
+ * waits for its response (Content-Length framing; Fastify always sends it). About three times
+ * lighter than node:http's client, which on a 2-core machine would otherwise be the bottleneck
+ * (measured here: a bare node:http server reaches ~7.5k/s through http.request, ~19k/s this way).
+ */
+async function rawLoad(o: RawLoadOptions): Promise<RawLoadResult> {
+  const headers = { host: `127.0.0.1:${o.port}`, ...o.headers, ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}) }
+  const request = Buffer.from(
+    `${o.method} ${o.path} HTTP/1.1\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n' + (o.body ?? ''),
+  )
+  const latencies: number[] = []
+  let errors = 0
+  const deadline = performance.now() + o.durationMs
+  const started = performance.now()
+  await Promise.all(
+    Array.from(
+      { length: o.connections },
+      () =>
+        new Promise<void>((resolve) => {
+          const socket = net.connect(o.port, '127.0.0.1')
+          socket.setNoDelay(true)
+          let pending = Buffer.alloc(0)
+          let sentAt = 0
+          const send = () => {
+            if (performance.now() >= deadline) {
+              socket.end()
+              resolve()
+              return
+            }
+            sentAt = performance.now()
+            socket.write(request)
+          }
+          socket.on('connect', send)
+          socket.on('data', (chunk: Buffer) => {
+            pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
+            for (;;) {
+              const end = pending.indexOf('\r\n\r\n')
+              if (end === -1) return
+              const head = pending.subarray(0, end).toString('latin1')
+              const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+              if (pending.length < end + 4 + length) return
+              if (Number(head.slice(9, 12)) === o.expectStatus) latencies.push(performance.now() - sentAt)
+              else errors++
+              pending = pending.subarray(end + 4 + length)
+              send()
+            }
+          })
+          socket.on('error', () => {
+            errors++
+            resolve()
+          })
+        }),
+    ),
+  )
+  const elapsed = (performance.now() - started) / 1000
+  latencies.sort((a, b) => a - b)
+  return {
+    rps: Math.round(latencies.length / elapsed),
+    p50Ms: round(percentile(latencies, 50), 3),
+    p99Ms: round(percentile(latencies, 99), 3),
+    requests: latencies.length,
+    errors,
+  }
 }
 
 /** The Kasm fixture on a loopback cookie domain; regulation off so failing TOTP checks never ban. */
@@ -107,15 +192,15 @@ export async function benchPortal(): Promise<Record<string, unknown>> {
 
     const server = await startServer(configFile)
     child = server.child
-    const { url, port } = server
-    const host = `127.0.0.1:${port}`
+    const { port } = server
     const duration = SECONDS * 1000
 
     const perHashMs = await hashTimeMs()
-    const signIns = await runLoad({
-      url: `${url}/api/firstfactor`,
+    const signIns = await rawLoad({
+      port,
+      path: '/api/firstfactor',
       method: 'POST',
-      headers: { 'content-type': 'application/json', host },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'john', password: 'password' }),
       connections: 8,
       durationMs: duration,
@@ -128,18 +213,19 @@ export async function benchPortal(): Promise<Record<string, unknown>> {
     const valid = new Set([-2, -1, 0, 1, 2].map((d) => generateTotpCode(totp, Math.floor(Date.now() / 1000) + d * 30)))
     let wrong = 0
     while (valid.has(String(wrong).padStart(6, '0'))) wrong++
-    const totpChecks = await runLoad({
-      url: `${url}/api/secondfactor/totp`,
+    const totpChecks = await rawLoad({
+      port,
+      path: '/api/secondfactor/totp',
       method: 'POST',
-      headers: { 'content-type': 'application/json', cookie, host },
+      headers: { 'content-type': 'application/json', cookie },
       body: JSON.stringify({ token: String(wrong).padStart(6, '0') }),
       connections: 16,
       durationMs: duration,
       expectStatus: 403,
     })
 
-    const stateSignedIn = await runLoad({ url: `${url}/api/state`, headers: { cookie, host }, connections: 16, durationMs: duration, expectStatus: 200 })
-    const stateAnonymous = await runLoad({ url: `${url}/api/state`, headers: { host }, connections: 16, durationMs: duration, expectStatus: 200 })
+    const stateSignedIn = await rawLoad({ port, method: 'GET', path: '/api/state', headers: { cookie }, connections: 16, durationMs: duration, expectStatus: 200 })
+    const stateAnonymous = await rawLoad({ port, method: 'GET', path: '/api/state', headers: {}, connections: 16, durationMs: duration, expectStatus: 200 })
     // The session must still be signed in after the load (nothing expired or was refused).
     const check = await new Promise<string>((resolve) => {
       http.get({ host: '127.0.0.1', port, path: '/api/state', headers: { cookie } }, (res) => {

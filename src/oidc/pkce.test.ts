@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { checkCodeChallenge, verifyCodeVerifier } from './pkce.js'
 import { OAuthError } from './errors.js'
 
-const verifier = 'dBjftJeZ4CVP-mJ92K6IzkJ8R_mpZ6Q1NUBQ3cJ5H2w'
+const verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'
 const challenge = createHash('sha256').update(verifier).digest('base64url')
 const policy = { required: false, plainAllowed: false }
 

@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs'
+import { request as httpRequest } from 'node:http'
+import * as client from 'openid-client'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { startTestServer } from '../support/app.js'
+import {
+  KASM_REDIRECT_URI,
+  PASSWORD,
+  kasmFields,
+  pythonRpAvailable,
+  runKasmRp,
+  signInWithFetch,
+  startLatchkey,
+  type FollowingClock,
+  type Latchkey,
+} from '../support/rp/harness.js'
+import { createTestPki, startLoopbackProxy, type LoopbackProxy, type TestPki } from '../support/tls.js'
+
+/**
+ * Every row of the troubleshooting table in docs/integrations/kasm.md, produced for real: the
+ * mistake is made (on the Kasm side with the Kasm-shaped Python relying party, or in Latchkey's
+ * configuration), and the test checks what the admin then sees: the line in Latchkey's log (and,
+ * where Kasm shows something, what the relying party got). When a message changes, the guide must
+ * change with it.
+ */
+
+interface LogLine {
+  level: number
+  msg: string
+  [key: string]: unknown
+}
+
+function logLines(latchkey: { logs(): string }): LogLine[] {
+  return latchkey
+    .logs()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine)
+}
+
+/** The one log line whose message starts with `prefix` (fails listing the messages otherwise). */
+function findLog(latchkey: { logs(): string }, prefix: string): LogLine {
+  const lines = logLines(latchkey)
+  const found = lines.filter((l) => l.msg.startsWith(prefix))
+  if (found.length === 0) throw new Error(`no log line starting with ${JSON.stringify(prefix)}; messages:\n${lines.map((l) => l.msg).join('\n')}`)
+  return found.at(-1)!
+}
+
+/**
+ * A TLS-terminating reverse proxy in front of plain-HTTP Latchkey, as fetch: https://auth.example.com
+ * requests reach `upstream` over HTTP with Host: auth.example.com and X-Forwarded-Proto: https.
+ */
+function behindProxy(upstream: string): (url: string | URL, init?: RequestInit) => Promise<Response> {
+  const target = new URL(upstream)
+  return (url, init = {}) =>
+    new Promise((resolve, reject) => {
+      const u = new URL(String(url))
+      const headers = { ...Object.fromEntries(new Headers(init.headers).entries()), host: u.host, 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' }
+      const req = httpRequest({ host: target.hostname, port: target.port, path: u.pathname + u.search, method: init.method ?? 'GET', headers }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: res.headers as Record<string, string> })))
+      })
+      req.on('error', reject)
+      req.end(typeof init.body === 'string' ? init.body : init.body ? String(init.body) : undefined)
+    })
+}
+
+const INFO = 30
+const WARN = 40
+const runPython = process.env.CI || pythonRpAvailable() ? describe : describe.skip
+
+describe('Kasm troubleshooting table, row by row', () => {
+  let pki: TestPki
+  let proxy: LoopbackProxy
+  let latchkey: Latchkey | undefined
+
+  beforeAll(async () => {
+    pki = createTestPki()
+    proxy = await startLoopbackProxy()
+  })
+  afterEach(async () => {
+    await latchkey?.close()
+    latchkey = undefined
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    pki?.dispose()
+  })
+
+  /** What Kasm's browser does with its configured fields: follow the authorization URL it builds. */
+  async function authorize(l: Latchkey, params: Record<string, string>): Promise<Response> {
+    const query = new URLSearchParams({ response_type: 'code', client_id: 'kasm', redirect_uri: KASM_REDIRECT_URI, scope: 'openid profile groups email', state: 'kasm-state-0123456789', ...params })
+    return l.fetch(`${l.issuer}/api/oidc/authorization?${query}`)
+  }
+
+  runPython('at the token endpoint (Kasm-shaped Python relying party)', () => {
+    test('row "client secret differs": Kasm holds insecure_secret, Latchkey insecure-secret', async () => {
+      latchkey = await startLatchkey({ pki })
+      const fields = kasmFields(latchkey, proxy.url, { clientSecret: 'insecure_secret' })
+      const start = await runKasmRp(fields, ['authorize'])
+      const secret = await latchkey.registerTotp('john')
+      const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
+      const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+      expect(done.code).toBe(1)
+      expect(done.out.error).toBe('invalid_client')
+      const line = findLog(latchkey, 'client authentication failed')
+      expect(line).toMatchObject({ level: INFO, client_id: 'kasm', error: 'invalid_client', msg: "client authentication failed for client 'kasm': secret mismatch" })
+    })
+
+    test('row "digest pasted into Kasm": the $pbkdf2… value goes into Latchkey only, never into Kasm', async () => {
+      const digest = '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'
+      latchkey = await startLatchkey({
+        pki,
+        patch: (yaml) => {
+          yaml.identity_providers.oidc.clients[0].secret = digest
+        },
+      })
+      const fields = kasmFields(latchkey, proxy.url, { clientSecret: digest })
+      const start = await runKasmRp(fields, ['authorize'])
+      const secret = await latchkey.registerTotp('john')
+      const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
+      const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+      expect(done.out.error).toBe('invalid_client')
+      expect(findLog(latchkey, 'client authentication failed').msg).toBe("client authentication failed for client 'kasm': secret mismatch")
+    })
+
+    test('row "authentication method pinned": the 4.38 block pins client_secret_basic, the relying party posts the secret', async () => {
+      latchkey = await startLatchkey({
+        pki,
+        patch: (yaml) => {
+          yaml.identity_providers.oidc.clients[0].token_endpoint_auth_method = 'client_secret_basic'
+        },
+      })
+      const fields = kasmFields(latchkey, proxy.url, { tokenAuth: 'client_secret_post' })
+      const start = await runKasmRp(fields, ['authorize'])
+      const secret = await latchkey.registerTotp('john')
+      const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
+      const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+      expect(done.out.error).toBe('invalid_client')
+      expect(findLog(latchkey, 'client authentication failed').msg).toBe(
+        "client authentication failed for client 'kasm': the client is registered with token_endpoint_auth_method 'client_secret_basic' but used 'client_secret_post'",
+      )
+    })
+
+    test('row "userinfo is a JWT": userinfo_signing_algorithm RS256 breaks a client that reads JSON', async () => {
+      latchkey = await startLatchkey({
+        pki,
+        patch: (yaml) => {
+          yaml.identity_providers.oidc.clients[0].userinfo_signing_algorithm = 'RS256'
+        },
+      })
+      const fields = kasmFields(latchkey, proxy.url)
+      const start = await runKasmRp(fields, ['authorize'])
+      const secret = await latchkey.registerTotp('john')
+      const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
+      const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+      expect(done.out).toEqual({ error: 'userinfo', detail: 'not JSON: application/jwt' })
+      // Latchkey itself served it fine: the log shows a successful userinfo call, nothing refused.
+      expect(latchkey.logs()).toContain('"method":"GET","path":"/api/oidc/userinfo","status":200')
+    })
+  })
+
+  test('row "redirect URI mismatch": Kasm was set up through its IP address, so it sends https://192.168.1.20/api/oidc_callback', async () => {
+    latchkey = await startLatchkey({ pki })
+    const res = await authorize(latchkey, { redirect_uri: 'https://192.168.1.20/api/oidc_callback' })
+    // Shown to the user on Latchkey's page; nothing is sent to the unverified URI.
+    expect(res.status).toBe(400)
+    expect(res.headers.get('location')).toBeNull()
+    expect(await res.text()).toContain('<p>The &#39;redirect_uri&#39; parameter does not match any of the OAuth 2.0 Client&#39;s pre-registered redirect urls.</p>')
+    expect(findLog(latchkey, 'oidc authorization refused')).toMatchObject({
+      client_id: 'kasm',
+      error: 'invalid_request',
+      msg: "oidc authorization refused for client 'kasm': invalid_request: redirect_uri is compared by exact string",
+    })
+  })
+
+  test('row "scope not allowed": a scope in Kasm\'s list that the client block does not allow', async () => {
+    latchkey = await startLatchkey({ pki })
+    const res = await authorize(latchkey, { scope: 'openid profile groups email offline_access' })
+    expect(res.status).toBe(303)
+    const back = new URL(res.headers.get('location')!)
+    expect(back.origin + back.pathname).toBe(KASM_REDIRECT_URI)
+    expect(back.searchParams.get('error')).toBe('invalid_scope')
+    expect(findLog(latchkey, 'oidc authorization refused').msg).toBe(
+      "oidc authorization refused for client 'kasm': invalid_scope: The OAuth 2.0 Client is not allowed to request scope 'offline_access'.",
+    )
+  })
+
+  test('row "state too short": a relying party that sends no state or fewer than 8 characters', async () => {
+    latchkey = await startLatchkey({ pki })
+    const res = await authorize(latchkey, { state: 'abc' })
+    expect(res.status).toBe(303)
+    expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_state')
+    expect(findLog(latchkey, 'oidc authorization refused').msg).toBe("oidc authorization refused for client 'kasm': invalid_state: state is too short")
+  })
+
+  test('row "clock skew": the server clock is 5 minutes off, so every code from the phone is refused', async () => {
+    latchkey = await startLatchkey({ pki })
+    const secret = await latchkey.registerTotp('john')
+    ;(latchkey.clock as FollowingClock).offsetSeconds = 300
+    const res = await authorize(latchkey, {})
+    const portal = new URL(res.headers.get('location')!)
+    // Password first (JSON API, as the portal's script does), then the phone's code: computed on real time.
+    const first = await latchkey.fetch(`${latchkey.issuer}/api/firstfactor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'john', password: PASSWORD, targetURL: portal.searchParams.get('rd') }),
+    })
+    expect(first.status).toBe(200)
+    const cookie = first.headers.getSetCookie()[0]!.split(';')[0]!
+    const { generate } = await import('otplib')
+    const phoneCode = await generate({ secret, epoch: Math.floor(Date.now() / 1000), algorithm: 'sha1', digits: 6, period: 30 })
+    const second = await latchkey.fetch(`${latchkey.issuer}/api/secondfactor/totp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ token: phoneCode }),
+    })
+    expect(second.status).toBe(403)
+    expect(findLog(latchkey, 'second factor failed')).toMatchObject({ level: INFO, username: 'john', reason: 'wrong_code', msg: 'second factor failed: wrong_code' })
+  })
+
+  test('row "TOTP not registered": the first sign-in asks to register; the link goes through the notifier', async () => {
+    latchkey = await startLatchkey({ pki })
+    const first = await latchkey.fetch(`${latchkey.issuer}/api/firstfactor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'harry', password: PASSWORD }),
+    })
+    const cookie = first.headers.getSetCookie()[0]!.split(';')[0]!
+    const code = await latchkey.fetch(`${latchkey.issuer}/api/secondfactor/totp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ token: '123456' }),
+    })
+    expect(code.status).toBe(403)
+    expect(findLog(latchkey, 'second factor failed').msg).toBe('second factor failed: no_totp_configuration')
+    const start = await latchkey.fetch(`${latchkey.issuer}/api/secondfactor/totp/identity/start`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie },
+      body: '{}',
+    })
+    expect(start.status).toBe(200)
+    expect(findLog(latchkey, 'identity verification sent')).toMatchObject({ username: 'harry', msg: 'identity verification sent for TOTP registration' })
+    expect(readFileSync(latchkey.notificationsFile, 'utf8')).toContain(`${latchkey.issuer}/one-time-password/register?token=`)
+  })
+
+  test('row "plain HTTP behind a proxy": the proxy\'s X-Forwarded-Proto is ignored, so the issuer becomes http://', async () => {
+    // Latchkey on plain HTTP behind a TLS-terminating proxy at 127.0.0.1 that is not in server.trusted_proxies.
+    const plain = await startTestServer()
+    try {
+      const viaProxy = behindProxy(plain.url)
+      const doc = (await (await viaProxy('https://auth.example.com/.well-known/openid-configuration')).json()) as { issuer: string }
+      expect(doc.issuer).toBe('http://auth.example.com')
+      // A relying party that uses discovery refuses the mismatch with the https URL it was given.
+      await expect(client.discovery(new URL('https://auth.example.com'), 'kasm', 'insecure-secret', undefined, { [client.customFetch]: viaProxy as typeof fetch })).rejects.toThrow(
+        /"issuer" property does not match the expected value/,
+      )
+      // Latchkey logs nothing wrong: to it, the request is plain HTTP.
+      expect(logLines(plain).filter((l) => l.level >= WARN)).toEqual([])
+    } finally {
+      await plain.close()
+    }
+    // The fix: trust the proxy (or set identity_providers.oidc.issuer).
+    const trusted = await startTestServer({ patch: (yaml) => (yaml.server = { ...yaml.server, trusted_proxies: ['127.0.0.1'] }) })
+    try {
+      const doc = (await (await behindProxy(trusted.url)('https://auth.example.com/.well-known/openid-configuration')).json()) as { issuer: string }
+      expect(doc.issuer).toBe('https://auth.example.com')
+    } finally {
+      await trusted.close()
+    }
+  })
+})
