@@ -59,7 +59,7 @@ interface RawLoadResult {
  */
 async function rawLoad(o: RawLoadOptions): Promise<RawLoadResult> {
   const headers = { host: `127.0.0.1:${o.port}`, ...o.headers, ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}) }
-  const request = Buffer.from(
+  const request: Buffer = Buffer.from(
     `${o.method} ${o.path} HTTP/1.1\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n' + (o.body ?? ''),
   )
   const latencies: number[] = []

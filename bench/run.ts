@@ -35,7 +35,7 @@ export async function startChild(configFile: string, env: Record<string, string>
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile], {
-    env: { ...process.env, LATCHKEY_SERVER_PORT: String(port), LATCHKEY_SERVER_HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, LATCHKEY_SERVER_ADDRESS: `tcp://127.0.0.1:${port}/`, LATCHKEY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`

@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { projectRoot } from '../common/project-root.js'
 import { UsageError } from './args.js'
-import { cryptoCommand } from './crypto.js'
 import type { CliIo } from './io.js'
-import { serve } from './serve.js'
-import { storageCommand } from './storage.js'
-import { validateConfig } from './validate-config.js'
+
+// Commands load their modules on demand: `crypto` or `--help` need neither Fastify nor SQLite.
+const serve = async (argv: string[], io: CliIo) => (await import('./serve.js')).serve(argv, io)
 
 export const MAIN_HELP = `Latchkey: a self-hosted OpenID Connect 1.0 provider with its own login portal,
 configured like Authelia.
@@ -39,11 +38,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'serve':
         return (await serve(rest, io)).code
       case 'validate-config':
-        return validateConfig(rest, io)
+        return (await import('./validate-config.js')).validateConfig(rest, io)
       case 'crypto':
-        return await cryptoCommand(rest, io)
+        return await (await import('./crypto.js')).cryptoCommand(rest, io)
       case 'storage':
-        return await storageCommand(rest, io)
+        return await (await import('./storage.js')).storageCommand(rest, io)
       case '--help':
       case '-h':
       case 'help':

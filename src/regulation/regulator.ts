@@ -4,11 +4,12 @@ import type { AuthenticationAttempt, RegulationStore } from '../storage/storage.
 export type BanState = { banned: false } | { banned: true; until: number }
 
 /**
- * How many attempts one check reads. Banned attempts (recorded while a ban runs) are skipped when
- * counting, so a flood of them could push the real failures out of the window; when the page is
- * full of them the user is treated as still banned (fails closed).
+ * How many attempts one check reads beyond max_retries. Banned attempts (recorded while a ban
+ * runs) are skipped when counting, so a flood of them could push the real failures out of the
+ * page; when the page is full without a decision the user is treated as still banned (fails
+ * closed). Kept small: this runs on every sign-in and every TOTP check, also under attack.
  */
-const ATTEMPT_PAGE = 500
+const ATTEMPT_SLACK = 20
 
 /**
  * Brute-force regulation (security.md B1, Authelia `regulation`): `maxRetries` failures of any
@@ -30,8 +31,9 @@ export class Regulator {
     if (maxRetries <= 0) return { banned: false }
     // A ban ends banTime after its newest failure, and its oldest failure is at most findTime
     // before that: nothing older can matter.
-    const attempts = await this.store.listAuthenticationAttempts(username, now - banTimeSeconds - findTimeSeconds, ATTEMPT_PAGE)
-    return decideBan(attempts, now, this.config, attempts.length >= ATTEMPT_PAGE)
+    const page = maxRetries + ATTEMPT_SLACK
+    const attempts = await this.store.listAuthenticationAttempts(username, now - banTimeSeconds - findTimeSeconds, page)
+    return decideBan(attempts, now, this.config, attempts.length >= page)
   }
 
   async record(attempt: AuthenticationAttempt): Promise<void> {

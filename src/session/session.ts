@@ -15,6 +15,19 @@ const ID_SHAPE = /^[A-Za-z0-9]{32,128}$/
  */
 const TOUCH_INTERVAL_SECONDS = 5
 
+/**
+ * Sessions read from storage are kept this long in memory: /api/state and every portal or OIDC
+ * request would otherwise pay a SQLite read and a JSON parse. Every change goes through this
+ * manager (write-through), so the cache only guards against changes made by another process.
+ */
+const CACHE_SECONDS = 5
+const CACHE_MAX_ENTRIES = 10_000
+
+interface CachedSession {
+  data: SessionData
+  cachedAt: number
+}
+
 export class SessionError extends Error {
   constructor(
     readonly code: 'NO_COOKIE_DOMAIN' | 'NO_SESSION',
@@ -28,6 +41,7 @@ export class SessionError extends Error {
 /** What the session plugin keeps per app; reached from handlers through the helpers below. */
 export class SessionManager {
   readonly domains: CookieDomains
+  private readonly cache = new Map<string, CachedSession>()
 
   constructor(
     readonly config: Config,
@@ -49,25 +63,50 @@ export class SessionManager {
     const id = req.cookies[cookie.name]
     if (id === undefined || !ID_SHAPE.test(id)) return
     const now = this.clock.now()
-    const data = await this.store.findSession(id, now)
+    const data = await this.read(id, now)
     if (!data) return
     if (now >= data.createdAt + this.lifetimeSeconds(data, cookie)) {
-      await this.store.destroySession(id)
+      await this.forget(id)
       req.log.info({ username: data.username }, 'session expired')
       return
     }
     // Inactivity applies to signed-in sessions without "remember me" (security.md W3). Anonymous
     // sessions only hold the sign-in form's CSRF token and live until their expiration.
     if (data.level > 0 && !data.rememberMe && now - data.lastActivityAt > cookie.inactivitySeconds) {
-      await this.store.destroySession(id)
+      await this.forget(id)
       req.log.info({ username: data.username, inactiveSeconds: now - data.lastActivityAt }, 'session ended after inactivity')
       return
     }
     if (data.level > 0 && now - data.lastActivityAt >= TOUCH_INTERVAL_SECONDS) {
       data.lastActivityAt = now
-      await this.store.saveSession(id, data, data.createdAt + this.lifetimeSeconds(data, cookie))
+      await this.write(id, data, cookie)
     }
     req.session = { id, data, cookie }
+  }
+
+  /** A shallow copy per request: handlers replace fields (and save), never mutate shared arrays. */
+  private async read(id: string, now: number): Promise<SessionData | undefined> {
+    const hit = this.cache.get(id)
+    if (hit && now - hit.cachedAt < CACHE_SECONDS && now >= hit.cachedAt) return { ...hit.data }
+    const data = await this.store.findSession(id, now)
+    if (data) this.remember(id, data, now)
+    else this.cache.delete(id)
+    return data ? { ...data } : undefined
+  }
+
+  private remember(id: string, data: SessionData, now: number): void {
+    if (this.cache.size >= CACHE_MAX_ENTRIES && !this.cache.has(id)) this.cache.clear()
+    this.cache.set(id, { data: { ...data }, cachedAt: now })
+  }
+
+  private async write(id: string, data: SessionData, cookie: SessionCookieConfig): Promise<void> {
+    await this.store.saveSession(id, data, data.createdAt + this.lifetimeSeconds(data, cookie))
+    this.remember(id, data, this.clock.now())
+  }
+
+  private async forget(id: string): Promise<void> {
+    this.cache.delete(id)
+    await this.store.destroySession(id)
   }
 
   newData(now: number): SessionData {
@@ -84,8 +123,8 @@ export class SessionManager {
     const old = req.session
     const id = randomString(ID_LENGTH)
     const lifetime = this.lifetimeSeconds(data, cookie)
-    await this.store.saveSession(id, data, now + lifetime)
-    if (old) await this.store.destroySession(old.id)
+    await this.write(id, data, cookie)
+    if (old) await this.forget(old.id)
     this.setCookie(req, reply, cookie, id, lifetime)
     const loaded: LoadedSession = { id, data, cookie }
     req.session = loaded
@@ -93,13 +132,13 @@ export class SessionManager {
   }
 
   async save(session: LoadedSession): Promise<void> {
-    await this.store.saveSession(session.id, session.data, session.data.createdAt + this.lifetimeSeconds(session.data, session.cookie))
+    await this.write(session.id, session.data, session.cookie)
   }
 
   async destroy(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const session = req.session
     const cookie = session?.cookie ?? this.domains.match(req.hostname)
-    if (session) await this.store.destroySession(session.id)
+    if (session) await this.forget(session.id)
     req.session = null
     if (cookie) reply.clearCookie(cookie.name, this.cookieOptions(req, cookie))
   }

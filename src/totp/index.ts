@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { verifySync, ScureBase32Plugin, type CryptoPlugin, type HashAlgorithm } from 'otplib'
+import { createGuardrails, verifySync, ScureBase32Plugin, type CryptoPlugin, type HashAlgorithm } from 'otplib'
 import type { TotpAlgorithm, TotpConfig } from '../config/schema.js'
 import type { TotpConfiguration } from '../storage/storage.js'
 
@@ -25,6 +25,8 @@ const nodeCrypto: CryptoPlugin = {
   },
 }
 const base32 = new ScureBase32Plugin()
+/** otplib builds default guardrails on every call unless given one. */
+const guardrails = createGuardrails()
 
 export class TotpError extends Error {
   constructor(
@@ -151,6 +153,7 @@ export function matchTotpCode(
     epochTolerance: skew * c.periodSeconds,
     crypto: nodeCrypto,
     base32,
+    guardrails,
   })
   return result.valid ? (result as { timeStep: number }).timeStep : undefined
 }

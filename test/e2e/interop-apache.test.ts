@@ -34,8 +34,6 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
   let apachePort: number
   let apache: ApacheRp | undefined
 
-  const setLatchkey = (l: Latchkey) => (latchkey = l)
-
   beforeAll(async () => {
     pki = createTestPki()
     proxy = await startLoopbackProxy()
@@ -64,7 +62,7 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
     ['client_secret_post', 'mary', 'kasm-users,dev'],
   ] as const) {
     test(`a sign-in with password and TOTP reaches the protected page with preferred_username and groups (${method})`, async () => {
-      const latchkey = await startLatchkey({
+      const l = await startLatchkey({
         pki,
         patch: (yaml) => {
           const kasm = yaml.identity_providers.oidc.clients.find((c: { id: string }) => c.id === 'kasm')
@@ -72,42 +70,42 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
           kasm.token_endpoint_auth_method = method
         },
       })
-      setLatchkey(latchkey)
+      latchkey = l
       apache = await startApache({
         pki,
         port: apachePort,
-        issuer: latchkey.issuer,
+        issuer: l.issuer,
         proxyPort: proxy.port,
         clientId: 'kasm',
         clientSecret: KASM_SECRET,
         tokenEndpointAuth: method,
       })
-      const secret = await latchkey.registerTotp(username)
+      const secret = await l.registerTotp(username)
       const context = await browser.newContext()
       context.setDefaultTimeout(10_000)
       const page = await context.newPage()
       try {
         await page.goto(`${apache.url}/claims`)
         // mod_auth_openidc sent the browser to Latchkey's portal under its real name.
-        expect(new URL(page.url()).origin).toBe(latchkey.issuer)
-        await signInOnPortal(page, latchkey, username, secret)
+        expect(new URL(page.url()).origin).toBe(l.issuer)
+        await signInOnPortal(page, l, username, secret)
         await page.waitForURL(`${apache.url}/claims`)
         expect(await page.textContent('#preferred-username')).toBe(username)
         expect(await page.textContent('#remote-user')).toBe(username)
         expect(await page.textContent('#groups')).toBe(groups)
         const claims = (await page.textContent('#claims')) ?? ''
-        expect(claims).toContain(`OIDC_CLAIM_iss=${latchkey.issuer}`)
+        expect(claims).toContain(`OIDC_CLAIM_iss=${l.issuer}`)
         expect(claims).toContain(`OIDC_CLAIM_email=${username === 'john' ? 'john.doe@example.com' : 'mary@example.com'}`)
         await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}.png`), fullPage: true })
       } catch (err) {
         await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}-failed.png`), fullPage: true }).catch(() => {})
-        throw new Error(`${(err as Error).message}\nat ${page.url()}\n${(await page.content().catch(() => '')).slice(0, 2000)}\n--- apache error log ---\n${apache.errorLog().slice(-3000)}\n--- latchkey log ---\n${latchkey.logs().slice(-4000)}`)
+        throw new Error(`${(err as Error).message}\nat ${page.url()}\n${(await page.content().catch(() => '')).slice(0, 2000)}\n--- apache error log ---\n${apache.errorLog().slice(-3000)}\n--- latchkey log ---\n${l.logs().slice(-4000)}`)
       } finally {
         await context.close()
       }
       // The back channel really went to auth.example.com by name, through TLS checked against the test CA.
-      expect(proxy.tunnels).toContain(`auth.example.com:${latchkey.port}`)
-      const logs = latchkey.logs()
+      expect(proxy.tunnels).toContain(`auth.example.com:${l.port}`)
+      const logs = l.logs()
       expect(logs).toContain('"method":"POST","path":"/api/oidc/token","status":200')
       expect(logs).toContain('"method":"GET","path":"/api/oidc/userinfo","status":200')
       expect(logs).not.toContain('client authentication failed')

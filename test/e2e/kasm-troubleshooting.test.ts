@@ -254,7 +254,7 @@ describe('Kasm troubleshooting table, row by row', () => {
       expect(doc.issuer).toBe('http://auth.example.com')
       // A relying party that uses discovery refuses the mismatch with the https URL it was given.
       await expect(client.discovery(new URL('https://auth.example.com'), 'kasm', 'insecure-secret', undefined, { [client.customFetch]: viaProxy as typeof fetch })).rejects.toThrow(
-        /"issuer" property does not match the expected value/,
+        /discovered metadata issuer does not match the expected issuer/,
       )
       // Latchkey logs nothing wrong: to it, the request is plain HTTP.
       expect(logLines(plain).filter((l) => l.level >= WARN)).toEqual([])

@@ -1,5 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
-import { hash } from '@node-rs/bcrypt'
+// Loaded on first use: most installations never see a bcrypt digest, and start-up time counts.
+let bcryptModule: Promise<typeof import('@node-rs/bcrypt')> | undefined
+const hash = async (password: string | Buffer, cost: number, salt: Buffer): Promise<string> =>
+  (await (bcryptModule ??= import('@node-rs/bcrypt'))).hash(password, cost, salt)
 import { DigestParseError, checkOption, parseBoundedInt, timingSafeEqualBytes, type PasswordDigest } from './digest.js'
 import { decodeBcrypt64, encodeBcrypt64 } from './encoding.js'
 
