@@ -73,7 +73,7 @@ async function rawLoad(o: RawLoadOptions): Promise<RawLoadResult> {
         new Promise<void>((resolve) => {
           const socket = net.connect(o.port, '127.0.0.1')
           socket.setNoDelay(true)
-          let pending = Buffer.alloc(0)
+          let pending: Buffer = Buffer.alloc(0)
           let sentAt = 0
           const send = () => {
             if (performance.now() >= deadline) {

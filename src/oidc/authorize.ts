@@ -18,7 +18,8 @@ import { issueIdToken } from './id-token.js'
 export type AuthorizeOutcome =
   /** security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
   | { kind: 'error-page'; error: OAuthError }
-  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError }
+  /** `endSession`: the caller ends the sign-in session first (prompt=login, max_age), through the session manager. */
+  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError; endSession?: boolean }
   | { kind: 'form_post'; action: string; params: Record<string, string>; clientId: string; error?: OAuthError }
 
 export interface AuthorizeInput {
@@ -346,7 +347,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
  * URL with `auth_after`, so the resumed request accepts only a sign-in made from now on.
  */
 async function redirectToPortal(
-  ctx: OidcContext,
+  _ctx: OidcContext,
   input: AuthorizeInput,
   params: Params,
   session: LoadedSession | null,
@@ -360,12 +361,11 @@ async function redirectToPortal(
     else delete resume.prompt
     resume[AUTH_AFTER_PARAM] = String(s.now)
   }
-  // A still-valid session would let the portal skip the sign-in: end it (prompt=login, max_age).
-  if (s.needsFresh && session) await ctx.storage.destroySession(session.id)
   const rd = `${input.issuer}/api/oidc/authorization?${new URLSearchParams(resume).toString()}`
   const page = !s.needsFresh && s.level >= 1 && s.required === 2 ? '/2fa/one-time-password' : '/'
   const location = `${input.issuer}${page}?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
-  return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location, clientId: resume.client_id ?? '' }
+  // A still-valid session would let the portal skip the sign-in: it is ended (prompt=login, max_age).
+  return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location, clientId: resume.client_id ?? '', ...(s.needsFresh && session ? { endSession: true } : {}) }
 }
 
 /** The stored pairwise/public `sub`, created on first use (compat §3), cached once read. */
