@@ -2,9 +2,9 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { ROOT } from '../support/app.js'
+import { ARTIFACTS_DIR } from '../support/browser.js'
 import { apacheAvailable, startApache, type ApacheRp } from '../support/apache.js'
-import { KASM_SECRET, launchProductionBrowser, signInOnPortal, startLatchkey, tlsAvailableBrowser, type Latchkey } from '../support/rp/harness.js'
+import { KASM_SECRET, chromiumAvailable, launchProductionBrowser, signInOnPortal, startLatchkey, type Latchkey } from '../support/rp/harness.js'
 import { createTestPki, freePort, startLoopbackProxy, type LoopbackProxy, type TestPki } from '../support/tls.js'
 
 /**
@@ -22,9 +22,8 @@ import { createTestPki, freePort, startLoopbackProxy, type LoopbackProxy, type T
  * method with `token_endpoint_auth_method` (the Authelia 4.38 page's key): the other one would be
  * refused with invalid_client. Without the pin Latchkey accepts both, as Authelia 4.37 did.
  */
-const ARTIFACTS = join(ROOT, 'artifacts')
 // Skipped only on a developer machine without the packages; in CI (.ci/run installs them) a missing one fails.
-const run = process.env.CI || (apacheAvailable() && tlsAvailableBrowser()) ? describe : describe.skip
+const run = process.env.CI || (apacheAvailable() && chromiumAvailable()) ? describe : describe.skip
 
 run('Apache mod_auth_openidc as the Kasm relying party', () => {
   let pki: TestPki
@@ -39,7 +38,7 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
     proxy = await startLoopbackProxy()
     apachePort = await freePort()
     browser = await launchProductionBrowser(pki)
-    mkdirSync(ARTIFACTS, { recursive: true })
+    mkdirSync(ARTIFACTS_DIR, { recursive: true })
   })
 
   afterEach(async () => {
@@ -96,9 +95,9 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
         const claims = (await page.textContent('#claims')) ?? ''
         expect(claims).toContain(`OIDC_CLAIM_iss=${l.issuer}`)
         expect(claims).toContain(`OIDC_CLAIM_email=${username === 'john' ? 'john.doe@example.com' : 'mary@example.com'}`)
-        await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}.png`), fullPage: true })
+        await page.screenshot({ path: join(ARTIFACTS_DIR, `apache-mod-auth-openidc-${method}.png`), fullPage: true })
       } catch (err) {
-        await page.screenshot({ path: join(ARTIFACTS, `apache-mod-auth-openidc-${method}-failed.png`), fullPage: true }).catch(() => {})
+        await page.screenshot({ path: join(ARTIFACTS_DIR, `apache-mod-auth-openidc-${method}-failed.png`), fullPage: true }).catch(() => {})
         throw new Error(`${(err as Error).message}\nat ${page.url()}\n${(await page.content().catch(() => '')).slice(0, 2000)}\n--- apache error log ---\n${apache.errorLog().slice(-3000)}\n--- latchkey log ---\n${l.logs().slice(-4000)}`)
       } finally {
         await context.close()

@@ -5,7 +5,9 @@ import { generate } from 'otplib'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { parse, stringify } from 'yaml'
 import { ManualClock } from '../../../src/common/clock.js'
+import { decodeBase32 } from '../../../src/totp/index.js'
 import { KASM_CONFIG, ROOT, startTestServer, type TestApp, type TestAppOptions } from '../app.js'
+import { CHROMIUM_PATH } from '../browser.js'
 import { createTestPki, testFetch, type TestPki } from '../tls.js'
 
 /**
@@ -63,9 +65,7 @@ export async function startLatchkey(opts: { pki?: TestPki; patch?: TestAppOption
     configFile: KASM_CONFIG,
     clock,
     https: { key: pki.key, cert: pki.cert },
-    patch: (yaml) => {
-      opts.patch?.(yaml)
-    },
+    patch: opts.patch,
   })
   // More users in the copied users file; the provider is reloaded so they count at once.
   const usersFile = join(t.dir, 'users_database.yml')
@@ -78,7 +78,6 @@ export async function startLatchkey(opts: { pki?: TestPki; patch?: TestAppOption
   }
   const port = Number(new URL(t.url).port)
   const issuer = `https://auth.example.com:${port}`
-  const { decodeBase32 } = await import('../../../src/totp/index.js')
   return {
     ...t,
     issuer,
@@ -107,7 +106,7 @@ export async function startLatchkey(opts: { pki?: TestPki; patch?: TestAppOption
  */
 export async function launchProductionBrowser(pki: TestPki): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: [
       '--headless',
       '--no-sandbox',
@@ -135,8 +134,8 @@ export async function signInOnPortal(page: Page, latchkey: Latchkey, username: s
   await Promise.all([page.waitForURL((u) => u.origin !== origin, { waitUntil: 'commit' }), page.click('form[action$="/2fa/one-time-password"] button[type=submit]')])
 }
 
-export function tlsAvailableBrowser(): boolean {
-  return existsSync(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium')
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM_PATH)
 }
 
 /**
