@@ -6,72 +6,22 @@
  * Targets (2 cores, RS256-2048): ≥ 2,000 flows/s at c16, ≥ 1,000 at c1, userinfo ≥ 25,000/s,
  * discovery and JWKS ≥ 40,000/s, RSS < 120 MB.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parse, stringify } from 'yaml'
-import { projectRoot } from '../src/common/project-root.js'
 import { randomString } from '../src/common/random.js'
 import { loadConfig } from '../src/config/load.js'
 import { openStorage } from '../src/storage/index.js'
-import { percentile, round } from './load.js'
+import { rawLoad, summary } from './load.js'
+import { prepareKasmConfig, rssMb, startServer, stopServer } from './server.js'
 
-const MAIN = join(projectRoot(), 'dist/src/main.js')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const REDIRECT = 'https://kasm.example.com/api/oidc_callback'
 const SECRET = 'insecure-secret'
 /** Extra node flags for the server, e.g. `--max-semi-space-size=2` (keeps RSS under load ~25 MB lower). */
 const SERVER_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
-function rssMb(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
-  return round(kb / 1024, 1)
-}
-
-/** The Kasm fixture (default RS256-2048 key, plaintext secret) on a loopback cookie domain. */
-function prepare(dir: string): string {
-  const fixtures = join(projectRoot(), 'fixtures/config')
-  const yaml = parse(readFileSync(join(fixtures, 'kasm-authelia.yml'), 'utf8'))
-  copyFileSync(join(fixtures, 'users_database.yml'), join(dir, 'users_database.yml'))
-  yaml.session.domain = '127.0.0.1'
-  yaml.log = { level: 'warn' }
-  yaml.storage.local.path = 'db.sqlite3'
-  const file = join(dir, 'configuration.yml')
-  writeFileSync(file, stringify(yaml))
-  return file
-}
-
-async function startServer(configFile: string): Promise<{ child: ChildProcess; url: string; port: number }> {
-  const port = await freePort()
-  const child = spawn(process.execPath, [...SERVER_FLAGS, MAIN, 'serve', '--config', configFile], {
-    env: { ...process.env, LATCHKEY_SERVER_PORT: String(port), LATCHKEY_SERVER_HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  const url = `http://127.0.0.1:${port}`
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`${url}/api/health`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return { child, url, port }
-}
 
 interface Reply {
   status: number
@@ -131,10 +81,6 @@ export async function benchFlows(port: number, cookie: string, concurrency: numb
   )
   const elapsed = (performance.now() - started) / 1000
   agent.destroy()
-  const summary = (l: number[]) => {
-    l.sort((x, y) => x - y)
-    return { p50_ms: round(percentile(l, 50), 3), p99_ms: round(percentile(l, 99), 3) }
-  }
   return {
     concurrency,
     flows_per_second: Math.round(flows / elapsed),
@@ -144,76 +90,12 @@ export async function benchFlows(port: number, cookie: string, concurrency: numb
   }
 }
 
-/**
- * A lean closed-loop GET load over raw keep-alive sockets (no http.Agent parsing overhead), so the
- * generator's single core can outrun a server answering 40,000 requests/s. Responses are framed by
- * Content-Length; every response must have `expectStatus`.
- */
-export async function rawGetLoad(opts: { port: number; path: string; headers?: Record<string, string>; connections: number; durationMs: number; expectStatus?: number }) {
-  const head = Buffer.from(
-    `GET ${opts.path} HTTP/1.1\r\nHost: 127.0.0.1:${opts.port}\r\n` +
-      Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
-      '\r\n',
-  )
-  const expect = String(opts.expectStatus ?? 200)
-  let ok = 0
-  let errors = 0
-  const latencies: number[] = []
-  const deadline = performance.now() + opts.durationMs
-  const started = performance.now()
-  await Promise.all(
-    Array.from(
-      { length: opts.connections },
-      () =>
-        new Promise<void>((resolve) => {
-          const socket = net.connect(opts.port, '127.0.0.1')
-          socket.setNoDelay(true)
-          let buf: Buffer = Buffer.alloc(0)
-          let sentAt = 0
-          const send = () => {
-            if (performance.now() >= deadline) {
-              socket.end()
-              return resolve()
-            }
-            sentAt = performance.now()
-            socket.write(head)
-          }
-          socket.on('connect', send)
-          socket.on('error', () => {
-            errors++
-            resolve()
-          })
-          socket.on('data', (chunk: Buffer) => {
-            buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
-            for (;;) {
-              const end = buf.indexOf('\r\n\r\n')
-              if (end === -1) return
-              const headers = buf.subarray(0, end).toString('latin1')
-              const m = /\r\ncontent-length: *(\d+)/i.exec(headers)
-              const total = end + 4 + Number(m?.[1] ?? 0)
-              if (buf.length < total) return
-              if (headers.slice(9, 12) === expect) {
-                ok++
-                if ((ok & 15) === 0) latencies.push(performance.now() - sentAt)
-              } else errors++
-              buf = buf.subarray(total)
-              send()
-            }
-          })
-        }),
-    ),
-  )
-  const elapsed = (performance.now() - started) / 1000
-  latencies.sort((a, b) => a - b)
-  return { rps: Math.round(ok / elapsed), requests: ok, errors, p50_ms: round(percentile(latencies, 50), 3), p99_ms: round(percentile(latencies, 99), 3) }
-}
-
 export async function benchOidc(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-oidc-'))
   let child: ChildProcess | undefined
   try {
-    const configFile = prepare(dir)
-    const server = await startServer(configFile)
+    const configFile = prepareKasmConfig(dir)
+    const server = await startServer(configFile, { nodeFlags: SERVER_FLAGS })
     child = server.child
     const { port } = server
     // A signed-in (two-factor) user, written straight into the server's database.
@@ -246,9 +128,9 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
     agent.destroy()
     const accessToken = (JSON.parse(tk.body) as { access_token: string }).access_token
 
-    const userinfo = await rawGetLoad({ port, path: '/api/oidc/userinfo', headers: { authorization: `Bearer ${accessToken}` }, connections: 32, durationMs: ms })
-    const discovery = await rawGetLoad({ port, path: '/.well-known/openid-configuration', connections: 32, durationMs: ms })
-    const jwks = await rawGetLoad({ port, path: '/jwks.json', connections: 32, durationMs: ms })
+    const userinfo = await rawLoad({ port, path: '/api/oidc/userinfo', headers: { authorization: `Bearer ${accessToken}` }, connections: 32, durationMs: ms })
+    const discovery = await rawLoad({ port, path: '/.well-known/openid-configuration', connections: 32, durationMs: ms })
+    const jwks = await rawLoad({ port, path: '/jwks.json', connections: 32, durationMs: ms })
     clearInterval(sampler)
     const rssAfter = rssMb(child.pid!)
     return {
@@ -264,11 +146,7 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
       targets: { flows_c16: '>= 2000/s', flows_c1: '>= 1000/s', userinfo_rps: '>= 25000', discovery_jwks_rps: '>= 40000', rss_mb: '< 120' },
     }
   } finally {
-    if (child && child.exitCode === null) {
-      const done = new Promise((r) => child!.once('exit', r))
-      child.kill('SIGTERM')
-      await done
-    }
+    await stopServer(child)
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -5,151 +5,20 @@
  * comes from this process (the other core) over keep-alive connections (bench/load.ts).
  * Targets (2 cores): TOTP checks ≥ 3,000/s, /api/state ≥ 10,000/s.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parse, stringify } from 'yaml'
 import { projectRoot } from '../src/common/project-root.js'
 import { loadConfig } from '../src/config/load.js'
 import { openStorage } from '../src/storage/index.js'
 import { parseDigest } from '../src/authn/hashes/index.js'
 import { generateTotpCode, generateTotpConfiguration } from '../src/totp/index.js'
-import { percentile, round } from './load.js'
+import { rawLoad, round } from './load.js'
+import { prepareKasmConfig, startServer, stopServer } from './server.js'
 
-const MAIN = join(projectRoot(), 'dist/src/main.js')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))))
-    })
-  })
-}
-
-interface RawLoadOptions {
-  port: number
-  method: 'GET' | 'POST'
-  path: string
-  headers: Record<string, string>
-  body?: string
-  connections: number
-  durationMs: number
-  expectStatus: number
-}
-
-interface RawLoadResult {
-  rps: number
-  p50Ms: number
-  p99Ms: number
-  requests: number
-  errors: number
-}
-
-/**
- * A closed-loop keep-alive load over raw sockets: each connection writes one pre-built request and
- * waits for its response (Content-Length framing; Fastify always sends it). About three times
- * lighter than node:http's client, which on a 2-core machine would otherwise be the bottleneck
- * (measured here: a bare node:http server reaches ~7.5k/s through http.request, ~19k/s this way).
- */
-async function rawLoad(o: RawLoadOptions): Promise<RawLoadResult> {
-  const headers = { host: `127.0.0.1:${o.port}`, ...o.headers, ...(o.body !== undefined ? { 'content-length': String(Buffer.byteLength(o.body)) } : {}) }
-  const request: Buffer = Buffer.from(
-    `${o.method} ${o.path} HTTP/1.1\r\n` + Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') + '\r\n' + (o.body ?? ''),
-  )
-  const latencies: number[] = []
-  let errors = 0
-  const deadline = performance.now() + o.durationMs
-  const started = performance.now()
-  await Promise.all(
-    Array.from(
-      { length: o.connections },
-      () =>
-        new Promise<void>((resolve) => {
-          const socket = net.connect(o.port, '127.0.0.1')
-          socket.setNoDelay(true)
-          let pending: Buffer = Buffer.alloc(0)
-          let sentAt = 0
-          const send = () => {
-            if (performance.now() >= deadline) {
-              socket.end()
-              resolve()
-              return
-            }
-            sentAt = performance.now()
-            socket.write(request)
-          }
-          socket.on('connect', send)
-          socket.on('data', (chunk: Buffer) => {
-            pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
-            for (;;) {
-              const end = pending.indexOf('\r\n\r\n')
-              if (end === -1) return
-              const head = pending.subarray(0, end).toString('latin1')
-              const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
-              if (pending.length < end + 4 + length) return
-              if (Number(head.slice(9, 12)) === o.expectStatus) latencies.push(performance.now() - sentAt)
-              else errors++
-              pending = pending.subarray(end + 4 + length)
-              send()
-            }
-          })
-          socket.on('error', () => {
-            errors++
-            resolve()
-          })
-        }),
-    ),
-  )
-  const elapsed = (performance.now() - started) / 1000
-  latencies.sort((a, b) => a - b)
-  return {
-    rps: Math.round(latencies.length / elapsed),
-    p50Ms: round(percentile(latencies, 50), 3),
-    p99Ms: round(percentile(latencies, 99), 3),
-    requests: latencies.length,
-    errors,
-  }
-}
-
-/** The Kasm fixture on a loopback cookie domain; regulation off so failing TOTP checks never ban. */
-function prepare(dir: string): string {
-  const fixtures = join(projectRoot(), 'fixtures/config')
-  const yaml = parse(readFileSync(join(fixtures, 'kasm-authelia.yml'), 'utf8'))
-  copyFileSync(join(fixtures, 'users_database.yml'), join(dir, 'users_database.yml'))
-  yaml.session.domain = '127.0.0.1'
-  yaml.regulation.max_retries = 0
-  yaml.log = { level: 'warn' }
-  yaml.storage.local.path = 'db.sqlite3'
-  yaml.notifier = { filesystem: { filename: 'notification.txt' } }
-  const file = join(dir, 'configuration.yml')
-  writeFileSync(file, stringify(yaml))
-  return file
-}
-
-async function startServer(configFile: string): Promise<{ child: ChildProcess; url: string; port: number }> {
-  const port = await freePort()
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile], {
-    env: { ...process.env, LATCHKEY_SERVER_PORT: String(port), LATCHKEY_SERVER_HOST: '127.0.0.1', LATCHKEY_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  })
-  const url = `http://127.0.0.1:${port}`
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`)
-    try {
-      if ((await fetch(`${url}/api/health`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return { child, url, port }
-}
 
 async function signIn(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/api/firstfactor`, {
@@ -181,7 +50,8 @@ export async function benchPortal(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-portal-'))
   let child: ChildProcess | undefined
   try {
-    const configFile = prepare(dir)
+    // Regulation off, so failing TOTP checks never ban.
+    const configFile = prepareKasmConfig(dir, (y) => (y.regulation.max_retries = 0))
     // A TOTP device for john, saved before the server starts (the server opens the same file).
     const { config } = loadConfig({ files: [configFile], env: {} })
     const storage = await openStorage(config.storage)
@@ -245,11 +115,7 @@ export async function benchPortal(): Promise<Record<string, unknown>> {
       seconds_per_measure: SECONDS,
     }
   } finally {
-    if (child && child.exitCode === null) {
-      const done = new Promise((r) => child!.once('exit', r))
-      child.kill('SIGTERM')
-      await done
-    }
+    await stopServer(child)
     rmSync(dir, { recursive: true, force: true })
   }
 }
