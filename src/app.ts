@@ -10,6 +10,7 @@ import { registerSecurityHeaders } from './server/headers.js'
 import { healthPlugin } from './server/health.js'
 import { makeTrustProxy } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
+import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
 import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger?: FastifyBaseLogger
   /** HTTPS options for the server itself (server.tls), read by the caller. */
   https?: { key: Buffer; cert: Buffer }
+  /** Test-only knobs of the portal (e.g. no failure delay, so the suite stays fast). */
+  portal?: PortalTuning
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {

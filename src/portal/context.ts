@@ -26,7 +26,7 @@ export interface PortalContext {
   jwtKey?: Uint8Array
 }
 
-export function createPortalContext(deps: AppDeps & { portal?: PortalTuning }): PortalContext {
+export function createPortalContext(deps: AppDeps): PortalContext {
   const { config } = deps
   const twoFactorPolicy =
     config.accessControl.defaultPolicy === 'two_factor' ||

@@ -6,7 +6,7 @@ import { createPortalContext, type PortalTuning } from './context.js'
 import { registerPageRoutes } from './pages/routes.js'
 
 /** The login portal: Authelia 4.37's JSON API and the server-rendered pages, sharing handlers.ts. */
-export const portalPlugin: FastifyPluginAsync<AppDeps & { portal?: PortalTuning }> = async (app, deps) => {
+export const portalPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const ctx = createPortalContext(deps)
   // API answers and pages (they carry CSRF tokens and user data) are never cached (security.md W4).
   app.addHook('onRequest', (_req, reply, done) => {

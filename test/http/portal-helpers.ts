@@ -8,25 +8,11 @@ import { buildTestApp, type TestApp, type TestAppOptions } from '../support/app.
 
 /**
  * A TestApp whose portal has no first-factor failure delay, so the suite stays fast (one test
- * keeps Authelia's 250 ms floor). Built on the lead's buildTestApp: same storage, users, clock
- * and logs, a second app instance carrying the tuning.
+ * keeps Authelia's 250 ms floor with failureDelay 'default').
  */
 export async function portalTestApp(opts: TestAppOptions & { failureDelay?: PortalTuning['failureDelay'] | 'default' } = {}): Promise<TestApp> {
-  const t = await buildTestApp({ clock: new ManualClock(1_700_000_000), ...opts })
-  const tuning: PortalTuning = opts.failureDelay === 'default' ? {} : { failureDelay: opts.failureDelay ?? { minimumMs: 0, jitterMs: 0 } }
-  const deps = { ...t.deps, portal: tuning } as AppDeps
-  const app = await buildApp(deps)
-  await app.ready()
-  const originalClose = t.close
-  return {
-    ...t,
-    app,
-    deps,
-    async close() {
-      await app.close()
-      await originalClose()
-    },
-  }
+  const portal: PortalTuning = opts.failureDelay === 'default' ? {} : { failureDelay: opts.failureDelay ?? { minimumMs: 0, jitterMs: 0 } }
+  return buildTestApp({ clock: new ManualClock(1_700_000_000), ...opts, portal })
 }
 
 export const HOST = 'auth.example.com'

@@ -42,6 +42,8 @@ export interface TestAppOptions {
   keepDir?: boolean
   /** Serve HTTPS with this key and certificate (production-shaped e2e). */
   https?: { key: Buffer; cert: Buffer }
+  /** Portal knobs; the default keeps Authelia's sign-in failure delay. */
+  portal?: AppDeps['portal']
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -81,7 +83,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const users = await FileUserProvider.open(config.authenticationBackend.file, logger)
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, users, clock, notifier, logger, https: opts.https }
+  const deps: AppDeps = { config, storage, users, clock, notifier, logger, https: opts.https, portal: opts.portal }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false
