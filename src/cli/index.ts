@@ -17,6 +17,7 @@ Commands:
   validate-config     check a configuration and print every problem
   crypto              hash passwords and secrets, generate key pairs and random values
   storage             migrations, users' TOTP configurations, subject identifiers
+  doctor              check a configuration and print what each relying party receives
 
 Run 'latchkey <command> --help' for a command's flags. Docs: docs/cli.md
 `
@@ -41,6 +42,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return (await import('./validate-config.js')).validateConfig(rest, io)
       case 'crypto':
         return await (await import('./crypto.js')).cryptoCommand(rest, io)
+      case 'doctor':
+        return await (await import('./doctor.js')).doctorCommand(rest, io)
       case 'storage':
         return await (await import('./storage.js')).storageCommand(rest, io)
       case '--help':
