@@ -6,7 +6,7 @@ import { parse, stringify } from 'yaml'
 import { projectRoot } from '../src/common/project-root.js'
 import { round } from './load.js'
 
-const MAIN = join(projectRoot(), 'dist/src/main.js')
+const MAIN = join(projectRoot(), 'dist/latchkey.mjs')
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import type { SmtpConfig } from '../config/schema.js'
 import type { Notifier } from './notifier.js'
 
@@ -8,13 +8,22 @@ const TLS_VERSIONS = { 'TLS1.0': 'TLSv1', 'TLS1.1': 'TLSv1.1', 'TLS1.2': 'TLSv1.
  * `notifier.smtp` through nodemailer. `smtps` = implicit TLS (usually port 465); `smtp` and
  * `submission` upgrade with STARTTLS, which is required unless `disable_require_tls`, and never
  * attempted with `disable_starttls`.
+ * nodemailer is loaded with the first use: most installations use the filesystem notifier, and
+ * its import alone is a tenth of the start-up budget.
  */
 export class SmtpNotifier implements Notifier {
-  private readonly transport: Transporter
+  private transportPromise?: Promise<Transporter>
 
-  constructor(private readonly config: SmtpConfig) {
+  constructor(private readonly config: SmtpConfig) {}
+
+  private transport(): Promise<Transporter> {
+    return (this.transportPromise ??= import('nodemailer').then(({ default: nodemailer }) => this.createTransport(nodemailer)))
+  }
+
+  private createTransport(nodemailer: typeof import('nodemailer').default): Transporter {
+    const config = this.config
     const implicitTls = config.scheme === 'smtps'
-    this.transport = nodemailer.createTransport({
+    return nodemailer.createTransport({
       host: config.host,
       port: config.port,
       secure: implicitTls,
@@ -34,7 +43,7 @@ export class SmtpNotifier implements Notifier {
   }
 
   async send(message: { to: string; toName?: string; title: string; text: string; html?: string }): Promise<void> {
-    await this.transport.sendMail({
+    await (await this.transport()).sendMail({
       from: this.config.sender,
       to: message.toName ? { name: message.toName, address: message.to } : message.to,
       subject: this.config.subject.replace('{title}', message.title),
@@ -45,13 +54,13 @@ export class SmtpNotifier implements Notifier {
 
   async check(): Promise<void> {
     try {
-      await this.transport.verify()
+      await (await this.transport()).verify()
     } catch (err) {
       throw new Error(`notifier: smtp: cannot reach ${this.config.host}:${this.config.port}: ${(err as Error).message}`)
     }
   }
 
   close(): void {
-    this.transport.close()
+    void this.transportPromise?.then((t) => t.close())
   }
 }

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { ROOT } from '../support/app.js'
 
-const MAIN = join(ROOT, 'dist/src/main.js')
+const MAIN = join(ROOT, 'dist/latchkey.mjs')
 
 let dir: string
 const children: ChildProcess[] = []

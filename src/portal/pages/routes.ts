@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import QRCode from 'qrcode'
 import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { ensureSession } from '../../session/session.js'
@@ -200,6 +199,8 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const totp = isRegistrationShown(ctx, req) ? await ctx.deps.storage.findTotpConfiguration(username) : undefined
     if (!totp) return seeOther(reply, to('/2fa/one-time-password'))
     const otpauthUrl = otpauthUri(totp)
+    // qrcode is loaded on the first registration, not at every start.
+    const { default: QRCode } = await import('qrcode')
     const qrSvg = (await QRCode.toString(otpauthUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' })).replace(
       '<svg ',
       '<svg role="img" aria-label="QR code of the setup link" ',

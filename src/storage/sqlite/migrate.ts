@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { projectRoot } from '../../common/project-root.js'
 import type { MigrationInfo } from '../storage.js'
 import { StorageError } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
@@ -19,18 +19,9 @@ export interface StorageLogger {
 
 const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$/
 
-/**
- * migrations/sqlite at the repository (or package) root. Walks up to package.json because this
- * module runs both from src/storage/sqlite (vitest) and dist/src/storage/sqlite (after tsc).
- */
+/** migrations/sqlite beside package.json, wherever the code runs from (src/, dist/ or the bundle). */
 export function defaultMigrationsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return join(dir, 'migrations', 'sqlite')
-    const parent = dirname(dir)
-    if (parent === dir) throw new StorageError('MIGRATION_FAILED', 'storage: cannot find migrations/sqlite (no package.json above the storage module)')
-    dir = parent
-  }
+  return join(projectRoot(), 'migrations', 'sqlite')
 }
 
 export function readMigrationFiles(dir: string): MigrationFile[] {
