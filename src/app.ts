@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify'
+import type { Logger } from 'pino'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import type { Config } from './config/schema.js'
@@ -12,6 +13,7 @@ import { makeTrustProxy } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
 import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
+import { LazyChildLogger } from './server/logger.js'
 import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
 import { oidcPlugin } from './oidc/plugin.js'
@@ -23,8 +25,8 @@ export interface AppDeps {
   users: UserProvider
   clock: Clock
   notifier: Notifier
-  /** A pino-compatible logger; tests pass a silent or capturing one. */
-  logger?: FastifyBaseLogger
+  /** The pino logger; tests pass a capturing one. */
+  logger?: Logger
   /** HTTPS options for the server itself (server.tls), read by the caller. */
   https?: { key: Buffer; cert: Buffer }
   /** Test-only knobs of the portal (e.g. no failure delay, so the suite stays fast). */
@@ -34,7 +36,7 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
   const app = Fastify({
-    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    ...(deps.logger ? { loggerInstance: deps.logger as unknown as FastifyBaseLogger } : { logger: false }),
     ...(deps.https ? { https: deps.https } : {}),
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: makeTrustProxy(config.server.trustedProxies),
@@ -46,25 +48,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    childLoggerFactory: (logger, bindings, options) =>
+      new LazyChildLogger(logger as never, bindings, options) as unknown as FastifyBaseLogger,
     routerOptions: { maxParamLength: 200 },
   }) as unknown as FastifyInstance
 
-  registerSecurityHeaders(app)
-  // On shutdown, answers still in flight close their connection, so a keep-alive client cannot
-  // hold the process open until the idle timeout.
+  // On shutdown, answers still in flight close their connection (see registerSecurityHeaders).
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
     app.server.closeIdleConnections?.()
   })
-  app.addHook('onSend', async (_req, reply, payload) => {
-    if (closing) reply.header('connection', 'close')
-    return payload
-  })
+  registerSecurityHeaders(app, () => closing)
   // One line per request at debug: method, path without query (codes and tokens travel there), status.
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request served')
-  })
+  // Registered only when debug is on: an empty hook still costs every request.
+  if (deps.logger?.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request served')
+    })
+  }
   app.setErrorHandler(replyInternalError)
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')

@@ -8,14 +8,20 @@ export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'"
 
-export function registerSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (_req, reply, payload) => {
+/**
+ * `isClosing()` true adds `Connection: close`, so a keep-alive client cannot hold a stopping
+ * server open until the idle timeout.
+ */
+export function registerSecurityHeaders(app: FastifyInstance, isClosing: () => boolean): void {
+  // Callback style: this runs on every response, and a promise per hook is measurable.
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
     reply.header('x-content-type-options', 'nosniff')
     reply.header('x-frame-options', 'DENY')
     if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
     reply.header('cross-origin-opener-policy', 'same-origin')
-    return payload
+    if (isClosing()) reply.header('connection', 'close')
+    done(null, payload)
   })
 }
 

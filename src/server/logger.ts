@@ -79,3 +79,61 @@ export function createLogger(config: LogConfig, stdout: DestinationStream = pino
   const dest = wrapped.length === 1 ? wrapped[0]! : pino.multistream(wrapped.map((stream) => ({ stream, level: config.level })))
   return pino(loggerOptions(config), dest)
 }
+
+type LogFn = (...args: unknown[]) => void
+interface ParentLogger {
+  level: string
+  isLevelEnabled(level: string): boolean
+  child(bindings: object, options?: object): ParentLogger & Record<string, LogFn>
+}
+
+/**
+ * The per-request logger Fastify hands to `request.log`, created only when something is actually
+ * logged at an enabled level. Building a pino child for every request (with redaction set up)
+ * costs more than serving a discovery document.
+ */
+export class LazyChildLogger {
+  private real?: ParentLogger & Record<string, LogFn>
+  constructor(
+    private readonly parent: ParentLogger,
+    private readonly bindings: object,
+    private readonly options?: object,
+  ) {}
+  get level(): string {
+    return this.parent.level
+  }
+  set level(value: string) {
+    this.get().level = value
+  }
+  isLevelEnabled(level: string): boolean {
+    return this.parent.isLevelEnabled(level)
+  }
+  child(bindings: object, options?: object) {
+    return this.get().child(bindings, options)
+  }
+  fatal(...args: unknown[]) {
+    this.log('fatal', args)
+  }
+  error(...args: unknown[]) {
+    this.log('error', args)
+  }
+  warn(...args: unknown[]) {
+    this.log('warn', args)
+  }
+  info(...args: unknown[]) {
+    this.log('info', args)
+  }
+  debug(...args: unknown[]) {
+    this.log('debug', args)
+  }
+  trace(...args: unknown[]) {
+    this.log('trace', args)
+  }
+  silent() {}
+  private log(level: string, args: unknown[]): void {
+    if (this.parent.isLevelEnabled(level)) this.get()[level]!(...args)
+  }
+  private get() {
+    return (this.real ??= this.parent.child(this.bindings, this.options))
+  }
+}

@@ -20,8 +20,11 @@ export const sessionPlugin: FastifyPluginAsync<AppDeps> = fp(
     const manager = new SessionManager(deps.config, deps.storage, deps.clock)
     app.decorate('latchkeySessions', manager)
     app.decorateRequest('session', null)
-    app.addHook('onRequest', async (req) => {
-      await manager.load(req)
+    // Callback style, and nothing at all without a Cookie header: discovery, JWKS, token and
+    // userinfo requests never carry one, and they are the hot paths.
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (req.headers.cookie === undefined) return done()
+      manager.load(req).then(() => done(), done)
     })
   },
   { name: 'latchkey-session' },
