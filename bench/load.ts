@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
 export function percentile(sorted: number[], p: number): number {
@@ -100,4 +101,99 @@ export async function rawLoad(o: RawLoadOptions): Promise<RawLoadResult> {
     requests: latencies.length,
     errors,
   }
+}
+
+export interface RawReply {
+  status: number
+  /** The raw header block (latin1), status line included. */
+  head: string
+  body: Buffer
+}
+
+/**
+ * One keep-alive connection sending one request at a time, for multi-step flows (authorize →
+ * token → userinfo) where each request depends on the previous answer. Same framing as rawLoad
+ * (Content-Length; Fastify always sends it): no header object, no stream machinery, so the
+ * generator costs a fraction of node:http's client and the bench measures the server.
+ */
+export class RawClient {
+  private readonly socket: net.Socket
+  private pending: Buffer = Buffer.alloc(0)
+  private waiter: { resolve: (r: RawReply) => void; reject: (e: Error) => void } | undefined
+  private readonly ready: Promise<void>
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1')
+    this.socket.setNoDelay(true)
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once('connect', resolve)
+      this.socket.once('error', reject)
+    })
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    this.socket.on('error', (err) => this.fail(err))
+    this.socket.on('close', () => this.fail(new Error('connection closed')))
+  }
+
+  async request(raw: Buffer | string): Promise<RawReply> {
+    await this.ready
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject }
+      this.socket.write(raw)
+    })
+  }
+
+  close(): void {
+    this.socket.end()
+  }
+
+  private fail(err: Error): void {
+    const w = this.waiter
+    this.waiter = undefined
+    w?.reject(err)
+  }
+
+  private onData(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk
+    const end = this.pending.indexOf('\r\n\r\n')
+    if (end === -1) return
+    const head = this.pending.subarray(0, end).toString('latin1')
+    const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+    if (this.pending.length < end + 4 + length) return
+    const body = this.pending.subarray(end + 4, end + 4 + length)
+    this.pending = this.pending.subarray(end + 4 + length)
+    const w = this.waiter
+    this.waiter = undefined
+    w?.resolve({ status: Number(head.slice(9, 12)), head, body })
+  }
+}
+
+/** One header's value from a raw header block (first occurrence), or undefined. */
+export function headerOf(head: string, name: string): string | undefined {
+  const i = head.toLowerCase().indexOf(`\r\n${name}:`)
+  if (i === -1) return undefined
+  const start = i + name.length + 3
+  const stop = head.indexOf('\r\n', start)
+  return head.slice(start, stop === -1 ? undefined : stop).trim()
+}
+
+/** user+system CPU seconds a process has used so far (Linux /proc; clock ticks are 100 Hz). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * Server CPU during a measurement: `percent` of one core (≈100 means the server is the limit;
+ * much less means the generator or the machine is), and µs of server CPU per operation, which
+ * is the figure least disturbed by other load on a shared machine.
+ */
+export async function withServerCpu<T extends object>(pid: number, ops: (r: T) => number, run: () => Promise<T>): Promise<T & { server_cpu_percent: number; server_cpu_us_per_op: number }> {
+  const cpu0 = cpuSeconds(pid)
+  const t0 = performance.now()
+  const r = await run()
+  const cpu = cpuSeconds(pid) - cpu0
+  const wall = (performance.now() - t0) / 1000
+  const n = ops(r)
+  return { ...r, server_cpu_percent: round((100 * cpu) / wall, 0), server_cpu_us_per_op: n > 0 ? round((cpu * 1e6) / n, 0) : 0 }
 }

@@ -219,7 +219,8 @@ describe('CSRF and content types (security.md W1)', () => {
 
   test('a foreign Origin or Sec-Fetch-Site: cross-site gets 403 and changes nothing', async () => {
     const { app } = await start()
-    for (const headers of [{ origin: 'https://evil.com' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'https://auth.example.com.evil.com' }]) {
+    const variants: Array<Record<string, string>> = [{ origin: 'https://evil.com' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'https://auth.example.com.evil.com' }]
+    for (const headers of variants) {
       const c = new Client(app)
       const res = await c.post('/api/firstfactor', { username: 'john', password: 'password' }, headers)
       expect(res.statusCode).toBe(403)
