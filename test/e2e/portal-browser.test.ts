@@ -4,6 +4,9 @@ import { startTestServer, realTimeClock, type TestApp } from '../support/app.js'
 import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../support/browser.js'
 import { lastRegistrationLink, codeFor } from '../http/portal-helpers.js'
 
+// Runs in the page; typed loosely because the test build has no DOM library.
+const activeElementId = (): string | undefined => (globalThis as unknown as { document: { activeElement?: { id: string } } }).document.activeElement?.id
+
 const skip = browserSkipReason()
 if (skip) console.warn(skip)
 
@@ -48,7 +51,7 @@ test.skipIf(Boolean(skip))(
     // 1. Password.
     await page.goto(`${url}/`)
     await expect.poll(() => page.title()).toBe('Sign in · Latchkey')
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('username')
+    expect(await page.evaluate(activeElementId)).toBe('username')
     await shot('sign-in')
     await page.fill('#username', 'john')
     await page.fill('#password', 'password')
@@ -91,7 +94,7 @@ test.skipIf(Boolean(skip))(
     await shot('sign-in-with-target')
     await page.click('button[type=submit]')
     await page.waitForURL(`${url}/2fa/one-time-password?rd=${encodeURIComponent(targetUrl)}`)
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('token')
+    expect(await page.evaluate(activeElementId)).toBe('token')
     await page.fill('#token', codeFor(secret, server!.clock.now()))
     await shot('one-time-code')
     await page.click('button:has-text("Verify")')
