@@ -176,24 +176,42 @@ export function headerOf(head: string, name: string): string | undefined {
   return head.slice(start, stop === -1 ? undefined : stop).trim()
 }
 
-/** user+system CPU seconds a process has used so far (Linux /proc; clock ticks are 100 Hz). */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+/**
+ * user+system CPU seconds a process (or, with `mainThreadOnly`, its main thread: the event loop)
+ * has used so far (Linux /proc; clock ticks are 100 Hz).
+ */
+export function cpuSeconds(pid: number, mainThreadOnly = false): number {
+  const stat = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
-/**
- * Server CPU during a measurement: `percent` of one core (≈100 means the server is the limit;
- * much less means the generator or the machine is), and µs of server CPU per operation, which
- * is the figure least disturbed by other load on a shared machine.
- */
-export async function withServerCpu<T extends object>(pid: number, ops: (r: T) => number, run: () => Promise<T>): Promise<T & { server_cpu_percent: number; server_cpu_us_per_op: number }> {
+export interface ServerCpu {
+  /** Whole server process, in % of one core (signatures run on libuv's pool, beside the event loop). */
+  server_cpu_percent: number
+  /** The event loop thread alone: near 100 means the server is the limit; well under, the generator or the machine is. */
+  server_main_thread_cpu_percent: number
+  /** µs of server CPU per operation: the figure least disturbed by other load on a shared machine. */
+  server_cpu_us_per_op: number
+  server_main_thread_cpu_us_per_op: number
+}
+
+/** Runs a measurement and adds the server's CPU use during it. */
+export async function withServerCpu<T extends object>(pid: number, ops: (r: T) => number, run: () => Promise<T>): Promise<T & ServerCpu> {
   const cpu0 = cpuSeconds(pid)
+  const main0 = cpuSeconds(pid, true)
   const t0 = performance.now()
   const r = await run()
   const cpu = cpuSeconds(pid) - cpu0
+  const main = cpuSeconds(pid, true) - main0
   const wall = (performance.now() - t0) / 1000
   const n = ops(r)
-  return { ...r, server_cpu_percent: round((100 * cpu) / wall, 0), server_cpu_us_per_op: n > 0 ? round((cpu * 1e6) / n, 0) : 0 }
+  const perOp = (s: number) => (n > 0 ? round((s * 1e6) / n, 0) : 0)
+  return {
+    ...r,
+    server_cpu_percent: round((100 * cpu) / wall, 0),
+    server_main_thread_cpu_percent: round((100 * main) / wall, 0),
+    server_cpu_us_per_op: perOp(cpu),
+    server_main_thread_cpu_us_per_op: perOp(main),
+  }
 }

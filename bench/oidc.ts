@@ -15,12 +15,13 @@ import { randomString } from '../src/common/random.js'
 import { loadConfig } from '../src/config/load.js'
 import { openStorage } from '../src/storage/index.js'
 import { RawClient, headerOf, rawLoad, summary, withServerCpu } from './load.js'
-import { prepareKasmConfig, rssMb, startServer, stopServer } from './server.js'
+import { prepareKasmConfig, PRODUCTION_NODE_FLAGS, rssMb, startServer, stopServer } from './server.js'
+import { benchCalibration } from './calibrate.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const REDIRECT = 'https://kasm.example.com/api/oidc_callback'
 const SECRET = 'insecure-secret'
-/** Extra node flags for the server, e.g. `--max-semi-space-size=2` (keeps RSS under load ~25 MB lower). */
+/** Extra node flags for the server, after the production ones (bench/server.ts PRODUCTION_NODE_FLAGS). */
 const SERVER_FLAGS = (process.env.BENCH_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean)
 
 interface Reply {
@@ -148,6 +149,7 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
     const a = await request(agent, port, 'GET', `/api/oidc/authorization?${query}`, { cookie })
     const code = new URL(a.location!).searchParams.get('code')!
     const tk = await request(agent, port, 'POST', '/api/oidc/token', { 'content-type': 'application/x-www-form-urlencoded' }, form.replace('CODE', encodeURIComponent(code)))
+    const discoveryBytes = Buffer.byteLength((await request(agent, port, 'GET', '/.well-known/openid-configuration', {})).body)
     agent.destroy()
     const accessToken = (JSON.parse(tk.body) as { access_token: string }).access_token
 
@@ -158,9 +160,12 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
     const jwks = await withServerCpu(pid, perRequest, () => rawLoad({ port, path: '/jwks.json', connections: 32, durationMs: ms }))
     clearInterval(sampler)
     const rssAfter = rssMb(child.pid!)
+    await stopServer(child)
+    // Same generator and connections against a bare Fastify, after the server is stopped.
+    const calibration = await benchCalibration(discoveryBytes, ms, 32, PRODUCTION_NODE_FLAGS)
     return {
       key: 'RS256-2048',
-      server_node_flags: SERVER_FLAGS,
+      server_node_flags: [...PRODUCTION_NODE_FLAGS, ...SERVER_FLAGS],
       seconds_per_measurement: SECONDS,
       flows_c1: c1,
       flows_c16: c16,
@@ -168,6 +173,7 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
       discovery,
       jwks,
       rss_mb_peak_under_load: Math.max(peakRss, rssAfter),
+      calibration,
       targets: { flows_c16: '>= 2000/s', flows_c1: '>= 1000/s', userinfo_rps: '>= 25000', discovery_jwks_rps: '>= 40000', rss_mb: '< 120' },
     }
   } finally {

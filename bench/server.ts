@@ -8,6 +8,15 @@ import { round } from './load.js'
 
 const MAIN = join(projectRoot(), 'dist/latchkey.mjs')
 
+/**
+ * The node flags production runs with (package.json `start`, docs/deploy/latchkey.service): keep
+ * them identical, the bench measures what is deployed. A 4 MiB young-generation semi-space
+ * (V8's default grows to 16 MiB) keeps the RSS under load ~30 MB lower for no measurable
+ * throughput cost. It cannot be set from inside the process: V8 sizes the heap before any
+ * JavaScript runs (v8.setFlagsFromString has no effect on it).
+ */
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=4']
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
@@ -32,13 +41,13 @@ export interface BenchServer {
 }
 
 /**
- * The built binary in a child process (its own core), on a free loopback port given through
+ * The built binary in a child process (its own core), with the production node flags, on a free loopback port given through
  * LATCHKEY_SERVER_ADDRESS; resolves once /api/health answers.
  */
 export async function startServer(configFile: string, opts: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<BenchServer> {
   const port = await freePort()
   const started = performance.now()
-  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), MAIN, 'serve', '--config', configFile], {
+  const child = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...(opts.nodeFlags ?? []), MAIN, 'serve', '--config', configFile], {
     env: { ...process.env, LATCHKEY_SERVER_ADDRESS: `tcp://127.0.0.1:${port}/`, LATCHKEY_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   })

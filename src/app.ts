@@ -13,6 +13,7 @@ import { makeTrustProxy } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
 import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
+import { registerMalformedInputChecks, replyMalformed } from './server/malformed.js'
 import { LazyChildLogger } from './server/logger.js'
 import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
@@ -48,6 +49,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A path with a broken percent-escape gets the same fixed, header-protected 400 as a bad query,
+    // instead of Fastify's default answer that echoes the path.
+    frameworkErrors: (err, req, reply) => replyMalformed(req as never, reply as never, err.code === 'FST_ERR_BAD_URL'),
     childLoggerFactory: (logger, bindings, options) =>
       new LazyChildLogger(logger as never, bindings, options) as unknown as FastifyBaseLogger,
     routerOptions: { maxParamLength: 200 },
@@ -71,6 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
   })
+  registerMalformedInputChecks(app)
   await app.register(cookie)
   // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (security.md X2).
   await app.register(formbody, { parser: parseForm, bodyLimit: config.server.bodyLimitBytes })

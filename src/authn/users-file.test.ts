@@ -91,11 +91,13 @@ describe('users file', () => {
     } catch (err) {
       expect(err).toBeInstanceOf(UsersFileError)
       const problems = (err as UsersFileError).problems
-      expect(problems[0]).toMatch(/^failed to parse hash for user 'bob': /)
-      expect(problems).toContain("user 'carl': key not expected: shoe_size")
-      expect(problems).toContain("user 'carl': option 'displayname' is required")
-      expect(problems).toContain("user 'carl': option 'groups' must be a list of strings")
+      expect(problems[0]).toMatch(/^4:15: users\.bob\.password: failed to parse hash for user 'bob': /)
+      expect(problems).toContain('8:5: users.carl.shoe_size: key not expected: shoe_size')
+      expect(problems).toContain("5:3: users.carl: option 'displayname' is required")
+      expect(problems).toContain("7:13: users.carl.groups: option 'groups' must be a list of strings")
       expect(problems).toHaveLength(4)
+      const named = new UsersFileError(problems, '/etc/latchkey/users.yml')
+      expect(named.message).toMatch(/^users file \/etc\/latchkey\/users\.yml:4:15: users\.bob\.password: failed to parse hash for user 'bob': .*; \/etc\/latchkey\/users\.yml:8:5: users\.carl\.shoe_size: /)
     }
   })
 

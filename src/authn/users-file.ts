@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { existsSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
-import { parseDocument } from 'yaml'
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
+import { binaryProblem, flowDepthProblem, readTextFile } from '../config/read-text.js'
 import type { FileBackendConfig } from '../config/schema.js'
 import { dummyDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
@@ -23,7 +24,8 @@ export class UsersFileError extends Error {
     readonly problems: string[],
     readonly path: string,
   ) {
-    super(`users file ${path}: ${problems.join('; ')}`)
+    // `users file /etc/latchkey/users.yml:7:15: users.bob.password: failed to parse hash ...`
+    super(`users file ${problems.map((p) => (/^\d+:\d+: /.test(p) ? `${path}:${p}` : `${path}: ${p}`)).join('; ')}`)
     this.name = 'UsersFileError'
   }
 }
@@ -39,50 +41,106 @@ users:
   #   disabled: false
 `
 
-/** Parses a users file's text into an index; every problem is collected (the file is all or nothing). */
+/** A users file larger than this is refused unread (10 000 users at Authelia's defaults take about 2.5 MiB). */
+export const MAX_USERS_FILE_BYTES = 64 * 1024 * 1024
+const KNOWN_USER_KEYS = ['password', 'displayname', 'email', 'groups', 'disabled']
+const MAX_YAML_PROBLEMS = 20
+
+/**
+ * Parses a users file's text into an index; every problem is collected (the file is all or nothing).
+ * Each problem reads `<line>:<column>: users.<name>.<key>: <message>`; `UsersFileError` puts the file
+ * name in front.
+ */
 export function parseUsersFile(text: string, opts: Pick<FileBackendConfig, 'searchEmail' | 'searchCaseInsensitive'>): UsersIndex {
-  const doc = parseDocument(text, { uniqueKeys: true })
-  const problems = doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`)
+  const binary = binaryProblem(text)
+  if (binary) throw new UsersFileError([`${binary.line}:${binary.column}: ${binary.message}`], '')
+  const deep = flowDepthProblem(text, 32)
+  if (deep) throw new UsersFileError([`${deep.line}:${deep.column}: yaml: the document is nested too deeply`], '')
+  const lineCounter = new LineCounter()
+  // Duplicate keys are found below: the library's uniqueKeys check is quadratic in the number of users.
+  const doc = parseDocument(text, { uniqueKeys: false, lineCounter, prettyErrors: false })
+  const pos = (node: unknown): string => {
+    const offset = (node as Node | null | undefined)?.range?.[0]
+    if (offset === undefined) return ''
+    const { line, col } = lineCounter.linePos(offset)
+    return `${line}:${col}: `
+  }
+  const problems: string[] = []
+  for (const e of doc.errors) {
+    const { line, col } = lineCounter.linePos(e.pos[0])
+    let message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    if (/Maximum call stack size exceeded/.test(message)) message = 'the document is nested too deeply'
+    const p = `${line}:${col}: yaml: ${message}`
+    if (!problems.includes(p)) problems.push(p)
+    if (problems.length >= MAX_YAML_PROBLEMS) break
+  }
   if (problems.length) throw new UsersFileError(problems, '')
-  const root = (doc.toJS() ?? {}) as Record<string, unknown>
+  const rootNode = doc.contents
+  if (rootNode === null || (isScalar(rootNode) && (rootNode.value === null || rootNode.value === undefined))) return { byLogin: new Map() }
+  if (!isMap(rootNode)) throw new UsersFileError([`${pos(rootNode)}the users file must be a map with a 'users' key, got ${isSeq(rootNode) ? 'a list' : 'a single value'}`], '')
+  duplicateKeys(rootNode, '', pos, problems)
+  const usersMap = rootNode.get('users', true)
+  if (isMap(usersMap)) {
+    duplicateKeys(usersMap, 'users', pos, problems)
+    for (const p of usersMap.items) if (isMap(p.value)) duplicateKeys(p.value, `users.${String(isScalar(p.key) ? p.key.value : p.key)}`, pos, problems)
+  }
+  if (problems.length) throw new UsersFileError(problems, '')
+  let root: Record<string, unknown>
+  try {
+    // maxAliasCount: "billion laughs" anchors are refused instead of expanded.
+    root = (doc.toJS({ maxAliasCount: 100 }) ?? {}) as Record<string, unknown>
+  } catch (err) {
+    const msg = (err as Error).message
+    throw new UsersFileError([/alias/i.test(msg) ? 'yaml: document contains excessive aliasing' : /call stack/i.test(msg) ? 'yaml: the document is nested too deeply' : `yaml: ${msg}`], '')
+  }
+  const usersNode = rootNode.get('users', true) as Node | undefined
   const users = root.users
   if (users === null || users === undefined) return { byLogin: new Map() }
-  if (typeof users !== 'object' || Array.isArray(users)) throw new UsersFileError(["'users' must be a map of username to user"], '')
+  if (typeof users !== 'object' || Array.isArray(users)) throw new UsersFileError([`${pos(usersNode)}users: must be a map of username to user`], '')
   const byLogin = new Map<string, UserEntry>()
   const key = (s: string) => (opts.searchCaseInsensitive ? s.toLowerCase() : s)
+  const userPairs = new Map<string, Pair<unknown, unknown>>()
+  if (isMap(usersNode)) for (const p of usersNode.items) userPairs.set(String(isScalar(p.key) ? p.key.value : p.key), p)
   for (const [username, raw] of Object.entries(users as Record<string, unknown>)) {
-    const at = `user '${username}'`
+    const pair = userPairs.get(username)
+    const userNode = pair?.value
+    const fieldNode = (k: string) => (isMap(userNode) ? ((userNode.get(k, true) as Node | undefined) ?? userNode) : userNode)
+    const at = `${pos(pair?.key)}users.${username}`
+    const field = (k: string) => `${pos(fieldNode(k))}users.${username}.${k}`
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
       problems.push(`${at}: must be a map with 'password' and 'displayname'`)
       continue
     }
     const u = raw as Record<string, unknown>
     for (const k of Object.keys(u)) {
-      if (!['password', 'displayname', 'email', 'groups', 'disabled'].includes(k)) problems.push(`${at}: key not expected: ${k}`)
+      if (!KNOWN_USER_KEYS.includes(k)) {
+        const keyNode = isMap(userNode) ? userNode.items.find((p) => isScalar(p.key) && String(p.key.value) === k)?.key : undefined
+        problems.push(`${pos(keyNode ?? userNode)}users.${username}.${k}: key not expected: ${k}`)
+      }
     }
     if (typeof u.password !== 'string' || u.password === '') {
-      problems.push(`${at}: option 'password' is required`)
+      problems.push(`${u.password === undefined ? at : field('password')}: option 'password' is required`)
       continue
     }
     let digest: PasswordDigest
     try {
       digest = parseDigest(u.password)
     } catch (err) {
-      problems.push(`failed to parse hash for user '${username}': ${(err as Error).message}`)
+      problems.push(`${field('password')}: failed to parse hash for user '${username}': ${(err as Error).message}`)
       continue
     }
-    if (typeof u.displayname !== 'string' || u.displayname === '') problems.push(`${at}: option 'displayname' is required`)
+    if (typeof u.displayname !== 'string' || u.displayname === '') problems.push(`${u.displayname === undefined ? at : field('displayname')}: option 'displayname' is required`)
     const emails = u.email === undefined || u.email === null ? [] : Array.isArray(u.email) ? u.email : [u.email]
-    if (!emails.every((e) => typeof e === 'string')) problems.push(`${at}: option 'email' must be a string or a list of strings`)
+    if (!emails.every((e) => typeof e === 'string')) problems.push(`${field('email')}: option 'email' must be a string or a list of strings`)
     const groups = u.groups === undefined || u.groups === null ? [] : u.groups
-    if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) problems.push(`${at}: option 'groups' must be a list of strings`)
-    if (u.disabled !== undefined && typeof u.disabled !== 'boolean') problems.push(`${at}: option 'disabled' must be true or false`)
+    if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) problems.push(`${field('groups')}: option 'groups' must be a list of strings`)
+    if (u.disabled !== undefined && u.disabled !== null && typeof u.disabled !== 'boolean') problems.push(`${field('disabled')}: option 'disabled' must be true or false`)
     const entry: UserEntry = {
       user: Object.freeze({
         username,
         displayName: String(u.displayname ?? ''),
         emails: Object.freeze([...(emails as string[])]) as string[],
-        groups: Object.freeze([...(groups as string[])]) as string[],
+        groups: Object.freeze(Array.isArray(groups) ? [...(groups as string[])] : []) as string[],
       }),
       digest,
       disabled: u.disabled === true,
@@ -93,13 +151,28 @@ export function parseUsersFile(text: string, opts: Pick<FileBackendConfig, 'sear
       for (const email of entry.user.emails) {
         const k = key(email)
         // A login that is both a username and another user's address is ambiguous: refuse it.
-        if (byLogin.has(k) && byLogin.get(k) !== entry) problems.push(`${at}: email '${email}' is also another user's login`)
+        if (byLogin.has(k) && byLogin.get(k) !== entry) problems.push(`${field('email')}: email '${email}' is also another user's login`)
         else byLogin.set(k, entry)
       }
     }
   }
   if (problems.length) throw new UsersFileError(problems, '')
   return { byLogin }
+}
+
+/** Reports keys defined twice in one map (`<line>:<col>: users.bob: yaml: mapping key 'bob' already defined at line 3`). */
+function duplicateKeys(map: YAMLMap, path: string, pos: (n: unknown) => string, problems: string[]): void {
+  const seen = new Map<string, unknown>()
+  for (const pair of map.items) {
+    const name = String(isScalar(pair.key) ? pair.key.value : pair.key)
+    const first = seen.get(name)
+    if (first === undefined) {
+      seen.set(name, pair.key)
+      continue
+    }
+    const firstLine = pos(first).split(':')[0]
+    problems.push(`${pos(pair.key)}${path ? `${path}.` : ''}${name}: yaml: mapping key '${name}' already defined${firstLine ? ` at line ${firstLine}` : ''}`)
+  }
 }
 
 interface Log {
@@ -145,10 +218,10 @@ export class FileUserProvider implements UserProvider {
 
   private static read(config: FileBackendConfig): UsersIndex {
     try {
-      return parseUsersFile(readFileSync(config.path, 'utf8'), config)
+      return parseUsersFile(readTextFile(config.path, MAX_USERS_FILE_BYTES), config)
     } catch (err) {
       if (err instanceof UsersFileError) throw new UsersFileError(err.problems, config.path)
-      throw new UsersFileError([`cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], config.path)
+      throw new UsersFileError([`cannot be read: ${(err as Error).message}`], config.path)
     }
   }
 

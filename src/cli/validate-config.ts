@@ -1,11 +1,14 @@
-import { ConfigError, formatProblem, loadConfig } from '../config/load.js'
+import { ConfigError, formatProblem, loadConfig, type ConfigProblem } from '../config/load.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
 import type { CliIo } from './io.js'
 
 export const VALIDATE_HELP = `Usage: latchkey validate-config [--config FILE]...
 
-Loads and checks the configuration without starting anything. Exit 0 when it loads, 2 otherwise.
+Loads and checks the configuration without starting anything, and prints as Authelia does:
+"Configuration parsed and loaded with errors:" and/or "...with warnings:", each followed by one
+"\t - FILE:LINE:COLUMN: KEY: MESSAGE" line per problem, or "Configuration parsed and loaded
+successfully without errors.". Exit 0 when it loads (warnings included), 2 on any error.
 `
 
 export function validateConfig(argv: string[], io: CliIo): number {
@@ -16,23 +19,26 @@ export function validateConfig(argv: string[], io: CliIo): number {
   }
   const files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
   if (files.length === 0) throw new UsageError('no configuration file: pass --config FILE (or set LATCHKEY_CONFIG)')
+  // Authelia's exact layout (cmd/authelia validate-config), all on stdout; Latchkey exits 2 on errors.
+  let errors: ConfigProblem[] = []
+  let warnings: ConfigProblem[]
   try {
-    const { warnings } = loadConfig({ files, env: io.env })
-    if (warnings.length) {
-      io.stdout('Configuration parsed and loaded with warnings:\n')
-      for (const w of warnings) io.stdout(`  - ${formatProblem(w)}\n`)
-    }
-    io.stdout('Configuration parsed and loaded successfully without errors.\n')
-    return 0
+    warnings = loadConfig({ files, env: io.env }).warnings
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    io.stderr('Configuration parsed and loaded with errors:\n\n')
-    for (const p of err.problems) if (p.severity === 'error') io.stderr(`\t - ${formatProblem(p)}\n`)
-    const warnings = err.problems.filter((p) => p.severity === 'warning')
-    if (warnings.length) {
-      io.stderr('\nand warnings:\n\n')
-      for (const p of warnings) io.stderr(`\t - ${formatProblem(p)}\n`)
-    }
-    return 2
+    errors = err.problems.filter((p) => p.severity === 'error')
+    warnings = err.problems.filter((p) => p.severity === 'warning')
   }
+  if (errors.length) {
+    io.stdout('Configuration parsed and loaded with errors:\n\n')
+    for (const p of errors) io.stdout(`\t - ${formatProblem(p)}\n`)
+    io.stdout('\n')
+  }
+  if (warnings.length) {
+    io.stdout('Configuration parsed and loaded with warnings:\n\n')
+    for (const p of warnings) io.stdout(`\t - ${formatProblem(p)}\n`)
+    io.stdout('\n')
+  }
+  if (!errors.length && !warnings.length) io.stdout('Configuration parsed and loaded successfully without errors.\n\n')
+  return errors.length ? 2 : 0
 }

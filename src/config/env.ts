@@ -4,11 +4,14 @@
  * known-key tree, so `AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET` finds `hmac_secret` without
  * guessing where underscores split.
  */
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { KEY_TREE, isSecretSpec, type KeySpec } from './keys.js'
 import type { ConfigProblem } from './problems.js'
+import { readTextFile } from './read-text.js'
 import { getAt, setAt, type RawMap, type RawNode, type Source } from './raw.js'
+
+/** A secret file larger than this is a mistake (a certificate chain is a few KiB). */
+export const MAX_SECRET_FILE_BYTES = 1024 * 1024
 
 export const ENV_PREFIXES = ['LATCHKEY_', 'AUTHELIA_'] as const
 
@@ -26,15 +29,19 @@ export interface EnvBinding {
   secret: boolean
 }
 
-function buildBindings(): { bindings: Map<string, EnvBinding>; opaque: string[] } {
+function buildBindings(): { bindings: Map<string, EnvBinding>; opaque: string[]; lists: Map<string, string> } {
   const bindings = new Map<string, EnvBinding>()
   const opaque: string[] = []
+  const lists = new Map<string, string>()
   const walk = (spec: KeySpec, path: string[]) => {
     for (const [name, child] of Object.entries(spec.children ?? {})) {
       const p = [...path, name]
       const envName = p.join('_').toUpperCase()
       // Lists of maps (clients, rules, cookies, keys) cannot be set from the environment (spec §1.1).
-      if (child.kind === 'list') continue
+      if (child.kind === 'list') {
+        lists.set(envName, p.join('.'))
+        continue
+      }
       if (child.kind === 'any') {
         opaque.push(`${envName}_`)
         continue
@@ -49,13 +56,21 @@ function buildBindings(): { bindings: Map<string, EnvBinding>; opaque: string[] 
     }
   }
   walk(KEY_TREE, [])
-  return { bindings, opaque }
+  return { bindings, opaque, lists }
 }
 
 const BUILT = buildBindings()
 /** Key: the variable name without its prefix (`TOTP_PERIOD`). */
 export const ENV_BINDINGS: ReadonlyMap<string, EnvBinding> = BUILT.bindings
 const OPAQUE_PREFIXES = BUILT.opaque
+/** Env name (without prefix) of each list of maps → its dotted key path. */
+const LIST_NAMES = BUILT.lists
+
+/** The list key a variable tries to set (`IDENTITY_PROVIDERS_OIDC_CLIENTS_0_ID` → clients), if any. */
+function listTarget(rest: string): string | undefined {
+  for (const [name, path] of LIST_NAMES) if (rest === name || rest === `${name}_FILE` || rest.startsWith(`${name}_`)) return path
+  return undefined
+}
 
 /** `AUTHELIA_` name for a dotted key path (for docs and messages). */
 export function envNameFor(path: string, prefix: (typeof ENV_PREFIXES)[number] = 'AUTHELIA_'): string {
@@ -95,6 +110,17 @@ export function applyEnv(
     if (!ENV_BINDINGS.has(key)) {
       // Sections Latchkey accepts but ignores (ldap, ntp, duo_api...) take any variable below them.
       if (OPAQUE_PREFIXES.some((p) => rest.startsWith(p))) continue
+      const list = listTarget(rest)
+      if (list) {
+        problems.push({
+          env: variable,
+          path: list,
+          message: `configuration environment variable not expected: ${variable}: '${list}' is a list, and lists cannot be set from the environment (it is ignored)`,
+          hint: `set '${list}' in a configuration file`,
+          severity: 'warning',
+        })
+        continue
+      }
       problems.push({ env: variable, path: '', message: `configuration environment variable not expected: ${variable}`, severity: 'warning' })
       continue
     }
@@ -123,10 +149,9 @@ export function applyEnv(
       }
       const file = resolve(cwd, chosen.value)
       try {
-        value = readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+        value = readTextFile(file, MAX_SECRET_FILE_BYTES, chosen.value).replace(/\r?\n$/, '')
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? 'unreadable'
-        problems.push({ env: chosen.variable, path: dotted, message: `secrets: error loading secret path ${chosen.value} into key '${dotted}': ${code}`, severity: 'error' })
+        problems.push({ env: chosen.variable, path: dotted, message: `secrets: error loading secret path ${chosen.value} into key '${dotted}': ${(e as Error).message}`, severity: 'error' })
         continue
       }
     }

@@ -197,7 +197,7 @@ describe('environment', () => {
   test('an unknown variable with our prefix is a warning; lists cannot be set', () => {
     const { warnings } = loadConfig({ files: [KASM], env: { AUTHELIA_LOG_LEVL: 'debug', AUTHELIA_IDENTITY_PROVIDERS_OIDC_CLIENTS: 'x' } })
     expect(warnings.filter((w) => w.env).map(formatProblem)).toEqual([
-      'environment AUTHELIA_IDENTITY_PROVIDERS_OIDC_CLIENTS: configuration environment variable not expected: AUTHELIA_IDENTITY_PROVIDERS_OIDC_CLIENTS',
+      "environment AUTHELIA_IDENTITY_PROVIDERS_OIDC_CLIENTS: identity_providers.oidc.clients: configuration environment variable not expected: AUTHELIA_IDENTITY_PROVIDERS_OIDC_CLIENTS: 'identity_providers.oidc.clients' is a list, and lists cannot be set from the environment (it is ignored) (hint: set 'identity_providers.oidc.clients' in a configuration file)",
       'environment AUTHELIA_LOG_LEVL: configuration environment variable not expected: AUTHELIA_LOG_LEVL',
     ])
   })
@@ -213,7 +213,7 @@ describe('environment', () => {
     ])
     // The key then also counts as unset, which is reported too.
     expect(errorsOf([file], { AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE: join(dir, 'missing') }).map(formatProblem)).toContain(
-      `environment AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE: identity_providers.oidc.hmac_secret: secrets: error loading secret path ${join(dir, 'missing')} into key 'identity_providers.oidc.hmac_secret': ENOENT`,
+      `environment AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE: identity_providers.oidc.hmac_secret: secrets: error loading secret path ${join(dir, 'missing')} into key 'identity_providers.oidc.hmac_secret': open ${join(dir, 'missing')}: no such file or directory`,
     )
   })
 

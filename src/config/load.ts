@@ -3,11 +3,11 @@
  * checks → typed model with defaults → cross-field validation. Every problem is collected; any error
  * throws one ConfigError carrying them all, otherwise the deep-frozen Config and the warnings return.
  */
-import { readFileSync } from 'node:fs'
 import { isAbsolute, relative, resolve, sep } from 'node:path'
 import { applyEnv } from './env.js'
 import { ConfigError, type ConfigProblem } from './problems.js'
 import { emptyMap, mergeRaw, parseYaml } from './raw.js'
+import { readTextFile } from './read-text.js'
 import { MapView, Problems } from './reader.js'
 import type { Config, FileBackendConfig } from './schema.js'
 import { checkStructure } from './structure.js'
@@ -21,6 +21,9 @@ import { readNotifier, readStorage } from './validate/storage.js'
 export { ConfigError, formatProblem, type ConfigProblem } from './problems.js'
 export { CONFIG_KEYS, type ConfigKeyEntry } from './keys.js'
 export { redactConfig } from './redact.js'
+
+/** A configuration larger than this is refused unread (real ones are a few KiB, PEM keys included; the YAML parser takes about 1 s per MiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024
 
 export interface LoadOptions {
   /** Configuration files in merge order; relative names resolve against `cwd`. */
@@ -53,15 +56,15 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     const shown = displayName(file, cwd)
     let text: string
     try {
-      text = readFileSync(abs, 'utf8')
+      text = readTextFile(abs, MAX_CONFIG_BYTES, shown)
     } catch (e) {
-      problems.error('', `could not read the configuration file: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, { file: shown, baseDir: cwd })
+      problems.error('', `could not read the configuration file: ${(e as Error).message}`, { file: shown, baseDir: cwd })
       continue
     }
     root = mergeRaw(root, parseYaml(shown, text, problems.list, abs))
   }
   // A file that did not parse would only add a cascade of "required" errors: stop at the syntax.
-  if (problems.hasErrors) throw new ConfigError(problems.list)
+  if (problems.hasErrors) throw new ConfigError(capped(problems.list))
   root = applyEnv(root, opts.env, cwd, problems.list)
   checkStructure(root, problems)
 
@@ -95,8 +98,17 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   const oidc = readOidc(view, opts.now ?? new Date())
   if (oidc) config.identityProviders.oidc = oidc
 
-  if (problems.hasErrors) throw new ConfigError(inFileOrder(problems.list, opts.files.map((f) => displayName(f, cwd))))
+  if (problems.hasErrors) throw new ConfigError(capped(inFileOrder(problems.list, opts.files.map((f) => displayName(f, cwd)))))
   return { config: deepFreeze(config), warnings: problems.list.filter((p) => p.severity === 'warning') }
+}
+
+/** Problems listed at most; a file of 100 000 unknown keys must not print 100 000 lines. */
+export const MAX_PROBLEMS = 100
+
+function capped(list: ConfigProblem[]): ConfigProblem[] {
+  if (list.length <= MAX_PROBLEMS) return list
+  const rest = list.length - MAX_PROBLEMS
+  return [...list.slice(0, MAX_PROBLEMS), { path: '', message: `... and ${rest} more problem${rest === 1 ? '' : 's'} (fix these first)`, severity: 'error' }]
 }
 
 /** Problems sorted by file (in merge order), line and column; those without a position keep their order, last. */

@@ -63,15 +63,22 @@ export function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<st
   return { openid: JSON.stringify(openid), oauth: JSON.stringify(common) }
 }
 
+/** The two documents as sent: serialised and encoded once, so a request copies bytes and nothing else. */
+export interface DiscoveryBodies {
+  openid: Buffer
+  oauth: Buffer
+}
+
 /** Per-issuer cache; bounded because hosts under a cookie domain are attacker-choosable. */
 export class DiscoveryCache {
-  private readonly cache = new Map<string, DiscoveryDocuments>()
+  private readonly cache = new Map<string, DiscoveryBodies>()
   constructor(private readonly build: (issuer: string) => DiscoveryDocuments) {}
-  get(issuer: string): DiscoveryDocuments {
+  get(issuer: string): DiscoveryBodies {
     let docs = this.cache.get(issuer)
     if (!docs) {
       if (this.cache.size >= 64) this.cache.clear()
-      docs = this.build(issuer)
+      const built = this.build(issuer)
+      docs = { openid: Buffer.from(built.openid), oauth: Buffer.from(built.oauth) }
       this.cache.set(issuer, docs)
     }
     return docs

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { SignJWT } from 'jose'
 import type { SigningAlgorithm } from '../config/schema.js'
 import type { KeySet, SigningKey } from './keys.js'
 import { leftHalfHash } from './keys.js'
@@ -48,11 +47,10 @@ export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<s
   if (input.nonce !== undefined) payload.nonce = input.nonce
   if (input.accessToken) payload.at_hash = leftHalfHash(input.accessToken, input.alg)
   if (input.code) payload.c_hash = leftHalfHash(input.code, input.alg)
-  return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.cryptoKey)
+  return key.signJwt(payload)
 }
 
 /** A signed JWT of arbitrary claims (userinfo as application/jwt). */
 export async function signClaims(keys: KeySet, alg: SigningAlgorithm, claims: Record<string, unknown>): Promise<string> {
-  const key = signingKeyFor(keys, alg)
-  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.cryptoKey)
+  return signingKeyFor(keys, alg).signJwt(claims)
 }

@@ -33,10 +33,23 @@ export function createIssuerResolver(config: Config): IssuerResolver {
   const first = config.session.cookies[0]
   const fallback = first?.autheliaUrl ? first.autheliaUrl.replace(/\/+$/, '') : `https://${domains[0] ?? 'localhost'}${prefix}`
   const accepted = (hostname: string) => isLoopbackHost(hostname) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
+  const resolve = (host: string, scheme: 'http' | 'https') => {
+    if (!host || !HOST_SYNTAX.test(host) || !accepted(hostnameOf(host))) return fallback
+    return `${scheme}://${host.toLowerCase()}${prefix}`
+  }
+  // Every OIDC request resolves the issuer; the answer depends only on (scheme, host), so it is
+  // remembered. Bounded, like the discovery cache: Host values are attacker-chosen.
+  const cache = { http: new Map<string, string>(), https: new Map<string, string>() }
   return (req) => {
     const host = req.host
-    if (!host || !HOST_SYNTAX.test(host) || !accepted(hostnameOf(host))) return fallback
     const scheme = req.protocol === 'https' ? 'https' : 'http'
-    return `${scheme}://${host.toLowerCase()}${prefix}`
+    const known = cache[scheme]
+    let issuer = known.get(host)
+    if (issuer === undefined) {
+      if (known.size >= 64) known.clear()
+      issuer = resolve(host, scheme)
+      known.set(host, issuer)
+    }
+    return issuer
   }
 }

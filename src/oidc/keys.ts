@@ -1,13 +1,17 @@
-import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto'
-import { importPKCS8, type CryptoKey } from 'jose'
+import { constants, createHash, createPrivateKey, createPublicKey, sign, X509Certificate, type KeyObject, type SignKeyObjectInput } from 'node:crypto'
 import type { IssuerKeyConfig, SigningAlgorithm } from '../config/schema.js'
 
 /** One issuer signing key, parsed once at start. */
 export interface SigningKey {
   kid: string
   alg: SigningAlgorithm
-  /** For jose: imported once, non-extractable. */
-  cryptoKey: CryptoKey
+  /**
+   * Signs a JWS (compact) with this key: `base64url(header).base64url(payload).signature`. The
+   * protected header is constant per key, so it is serialised once; the signature runs on libuv's
+   * thread pool (node:crypto's callback form), off the event loop. Cheaper than jose's SignJWT
+   * (a claims builder, a WebCrypto job and re-encodings per token) on the token hot path.
+   */
+  signJwt(payload: Record<string, unknown>): Promise<string>
   publicKey: KeyObject
   /** The public JWK as published (no private members). */
   jwk: Record<string, unknown>
@@ -126,9 +130,7 @@ export async function loadKeySet(configs: IssuerKeyConfig[]): Promise<KeySet> {
       jwk.x5t = chain.x5t
       jwk['x5t#S256'] = chain.x5tS256
     }
-    const pkcs8 = p.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-    const cryptoKey = await importPKCS8(pkcs8, p.c.algorithm)
-    const key: SigningKey = { kid, alg: p.c.algorithm, cryptoKey, publicKey: p.publicKey, jwk }
+    const key: SigningKey = { kid, alg: p.c.algorithm, signJwt: jwsSigner(p.privateKey, p.c.algorithm, kid), publicKey: p.publicKey, jwk }
     keys.push(key)
     byKid.set(kid, key)
     if (!byAlg.has(key.alg)) byAlg.set(key.alg, key)
@@ -139,6 +141,30 @@ export async function loadKeySet(configs: IssuerKeyConfig[]): Promise<KeySet> {
     byKid,
     jwksJson: JSON.stringify({ keys: keys.map((k) => k.jwk) }),
     algorithms: [...byAlg.keys()],
+  }
+}
+
+/**
+ * node:crypto's sign() arguments for a JWS algorithm (RFC 7518 §3): RSASSA-PKCS1-v1_5, RSASSA-PSS
+ * with a salt as long as the hash, ECDSA in the raw r||s (IEEE P1363) form JWS requires, and
+ * Ed25519 (no separate hash).
+ */
+function signArguments(privateKey: KeyObject, alg: SigningAlgorithm): { hash: string | null; key: KeyObject | SignKeyObjectInput } {
+  if (alg === 'EdDSA') return { hash: null, key: privateKey }
+  const hash = hashForAlg(alg)
+  if (alg.startsWith('PS')) return { hash, key: { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } }
+  if (alg.startsWith('ES')) return { hash, key: { key: privateKey, dsaEncoding: 'ieee-p1363' } }
+  return { hash, key: privateKey }
+}
+
+function jwsSigner(privateKey: KeyObject, alg: SigningAlgorithm, kid: string): (payload: Record<string, unknown>) => Promise<string> {
+  const header = Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url')
+  const { hash, key } = signArguments(privateKey, alg)
+  return (payload) => {
+    const input = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
+    return new Promise((resolve, reject) => {
+      sign(hash, Buffer.from(input), key, (err, signature) => (err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`)))
+    })
   }
 }
 

@@ -48,14 +48,18 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   }
 
   // ------------------------------------------------------------ discovery and keys
-  const discovery = (kind: 'openid' | 'oauth') => async (req: FastifyRequest, reply: FastifyReply) => {
+  // Constant documents, sent as pre-encoded Buffers with the content type set: no serialiser,
+  // no per-request string encoding (these are the highest-rate endpoints).
+  const discovery = (kind: 'openid' | 'oauth') => (req: FastifyRequest, reply: FastifyReply) => {
     const docs = ctx.discovery.get(ctx.issuer(req))
-    return reply.header('access-control-allow-origin', '*').type(JSON_TYPE).send(kind === 'openid' ? docs.openid : docs.oauth)
+    reply.header('access-control-allow-origin', '*').header('content-type', JSON_TYPE).send(kind === 'openid' ? docs.openid : docs.oauth)
   }
   app.get('/.well-known/openid-configuration', discovery('openid'))
   app.get('/.well-known/oauth-authorization-server', discovery('oauth'))
-  const jwks = async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.header('access-control-allow-origin', '*').type(JSON_TYPE).send(ctx.keys.jwksJson)
+  const jwksBody = Buffer.from(ctx.keys.jwksJson)
+  const jwks = (_req: FastifyRequest, reply: FastifyReply) => {
+    reply.header('access-control-allow-origin', '*').header('content-type', JSON_TYPE).send(jwksBody)
+  }
   app.get('/jwks.json', jwks)
   app.get('/api/oidc/jwks', jwks)
 

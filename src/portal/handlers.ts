@@ -80,20 +80,27 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   const now = deps.clock.now()
   const attempt = { username, type: '1fa' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
 
-  const ban = await regulator.banState(username, now)
-  if (ban.banned) {
-    await regulator.record({ ...attempt, time: now, successful: false, banned: true })
-    return fail(username, `banned until ${new Date(ban.until * 1000).toISOString()}`)
+  // The slot keeps parallel guesses from all passing the ban check at once (security.md B1).
+  const slot = await regulator.acquire(username, now)
+  if (slot.ban.banned) {
+    await slot.finish({ ...attempt, time: now, successful: false, banned: true })
+    return fail(username, `banned until ${new Date(slot.ban.until * 1000).toISOString()}`)
   }
-  const result = await deps.users.checkPassword(login, password)
+  let result: Awaited<ReturnType<typeof deps.users.checkPassword>>
+  try {
+    result = await deps.users.checkPassword(login, password)
+  } catch (err) {
+    await slot.finish()
+    throw err
+  }
   const after = deps.clock.now()
   if (!result.ok) {
-    await regulator.record({ ...attempt, time: after, successful: false, banned: false })
+    await slot.finish({ ...attempt, time: after, successful: false, banned: false })
     const next = await regulator.banState(username, after)
     if (next.banned) req.log.warn({ username, until: next.until }, 'user banned by regulation after repeated failures')
     return fail(username, result.reason)
   }
-  await regulator.record({ ...attempt, username: result.user.username, time: after, successful: true, banned: false })
+  await slot.finish({ ...attempt, username: result.user.username, time: after, successful: true, banned: false })
 
   // remember_me -1 disables "keep me logged in" (compat §1.6).
   const rememberMe = input.keepMeLoggedIn === true && (cookieForRequest(req)?.rememberMeSeconds ?? -1) > 0
@@ -122,26 +129,34 @@ export async function secondFactorTotp(ctx: PortalContext, req: FastifyRequest, 
   const username = session.data.username!
   const now = deps.clock.now()
   const attempt = { username, type: 'totp' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
+  // The slot keeps a parallel burst of codes from all passing the ban check at once (security.md B1).
+  const slot = await regulator.acquire(username, now)
   const fail = async (reason: string, record: boolean): Promise<SecondFactorResult> => {
-    if (record) await regulator.record({ ...attempt, time: now, successful: false, banned: false })
+    await slot.finish(record ? { ...attempt, time: now, successful: false, banned: false } : undefined)
     req.log.info({ username, reason, ip: req.ip }, 'second factor failed: %s', reason)
     return { ok: false }
   }
-  const ban = await regulator.banState(username, now)
-  if (ban.banned) {
-    await regulator.record({ ...attempt, time: now, successful: false, banned: true })
-    return fail(`banned until ${new Date(ban.until * 1000).toISOString()}`, false)
+  if (slot.ban.banned) {
+    await slot.finish({ ...attempt, time: now, successful: false, banned: true })
+    const reason = `banned until ${new Date(slot.ban.until * 1000).toISOString()}`
+    req.log.info({ username, reason, ip: req.ip }, 'second factor failed: %s', reason)
+    return { ok: false }
   }
-  if (typeof input.token !== 'string') return fail('malformed_request', true)
-  const totp = await deps.storage.findTotpConfiguration(username)
-  if (!totp) return fail('no_totp_configuration', false)
-  const step = matchTotpCode(totp, input.token.trim(), now, config.totp.skew)
-  if (step === undefined) return fail('wrong_code', true)
-  // RFC 6238 §5.2: a step is accepted once, and never one older than the last accepted.
-  if (!config.totp.disableReuseSecurityPolicy && !(await deps.storage.recordTotpUse(username, step, now))) {
-    return fail('replayed_code', true)
+  try {
+    if (typeof input.token !== 'string') return await fail('malformed_request', true)
+    const totp = await deps.storage.findTotpConfiguration(username)
+    if (!totp) return await fail('no_totp_configuration', false)
+    const step = matchTotpCode(totp, input.token.trim(), now, config.totp.skew)
+    if (step === undefined) return await fail('wrong_code', true)
+    // RFC 6238 §5.2: a step is accepted once, and never one older than the last accepted.
+    if (!config.totp.disableReuseSecurityPolicy && !(await deps.storage.recordTotpUse(username, step, now))) {
+      return await fail('replayed_code', true)
+    }
+    await slot.finish({ ...attempt, time: now, successful: true, banned: false })
+  } finally {
+    // Idempotent: frees the slot when a storage call above threw.
+    await slot.finish()
   }
-  await regulator.record({ ...attempt, time: now, successful: true, banned: false })
   const extra = session.data.extra
   if (extra && 'totpRegistration' in extra) {
     const { totpRegistration: _, ...rest } = extra

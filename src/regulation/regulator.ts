@@ -4,6 +4,21 @@ import type { AuthenticationAttempt, RegulationStore } from '../storage/storage.
 export type BanState = { banned: false } | { banned: true; until: number }
 
 /**
+ * A reserved right to check one credential of a user (see Regulator.acquire). `ban` is the state
+ * seen when it was granted; when banned nothing is reserved. `finish` records the attempt (if
+ * any) and frees the slot; call it exactly once, also on failure paths.
+ */
+export interface AttemptSlot {
+  ban: BanState
+  finish(attempt?: AuthenticationAttempt): Promise<void>
+}
+
+interface Gate {
+  inFlight: number
+  wake: Array<() => void>
+}
+
+/**
  * How many attempts one check reads beyond max_retries. Banned attempts (recorded while a ban
  * runs) are skipped when counting, so a flood of them could push the real failures out of the
  * page; when the page is full without a decision the user is treated as still banned (fails
@@ -38,6 +53,94 @@ export class Regulator {
 
   async record(attempt: AuthenticationAttempt): Promise<void> {
     await this.store.recordAuthenticationAttempt(attempt)
+  }
+
+  private readonly gates = new Map<string, Gate>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+
+  /**
+   * The ban check and the credential check must not race: with a plain `banState` before each
+   * check, twenty parallel guesses all see "not banned" and all get verified (security.md B1).
+   * A slot is granted only while failures counted toward a ban plus checks still in flight stay
+   * below max_retries; other callers wait for a slot to finish and decide again, so at most
+   * max_retries credentials are ever checked before the ban applies. Deciding and finishing run
+   * one at a time per user, so a decision always sees every finished attempt. Successes reset
+   * the count, so a user's own parallel sign-ins still run max_retries at a time; with
+   * regulation disabled nothing is gated.
+   */
+  async acquire(username: string, now: number): Promise<AttemptSlot> {
+    if (!this.enabled) {
+      return { ban: { banned: false }, finish: async (attempt) => (attempt ? this.record(attempt) : undefined) }
+    }
+    for (;;) {
+      const decision = await this.exclusive(username, async () => {
+        const ban = await this.banState(username, now)
+        if (ban.banned) return { ban }
+        const gate = this.gate(username)
+        const failures = await this.countedFailures(username, now)
+        // With nothing in flight the ban decision above is the whole answer (and nobody would
+        // wake a waiter), so the first caller always proceeds.
+        if (gate.inFlight === 0 || failures + gate.inFlight < this.config.maxRetries) {
+          gate.inFlight++
+          return { ban, reserved: true }
+        }
+        return { ban, wait: new Promise<void>((resolve) => gate.wake.push(resolve)) }
+      })
+      if ('wait' in decision && decision.wait) {
+        await decision.wait
+        continue
+      }
+      if (!('reserved' in decision)) return { ban: decision.ban, finish: async (attempt) => (attempt ? this.record(attempt) : undefined) }
+      let finished = false
+      return {
+        ban: decision.ban,
+        finish: (attempt) => {
+          if (finished) return Promise.resolve()
+          finished = true
+          return this.exclusive(username, async () => {
+            try {
+              if (attempt) await this.record(attempt)
+            } finally {
+              const gate = this.gate(username)
+              gate.inFlight--
+              for (const wake of gate.wake.splice(0)) wake()
+              if (gate.inFlight <= 0) this.gates.delete(username)
+            }
+          })
+        },
+      }
+    }
+  }
+
+  /** Failures that a failure now would join: newest first, until a success, within find_time. */
+  private async countedFailures(username: string, now: number): Promise<number> {
+    const { maxRetries, findTimeSeconds } = this.config
+    const attempts = await this.store.listAuthenticationAttempts(username, now - findTimeSeconds, maxRetries + ATTEMPT_SLACK)
+    let n = 0
+    for (const a of attempts) {
+      if (a.successful) break
+      // decideBan: failures ban when they span less than find_time, so only strictly newer ones join.
+      if (!a.banned && now - a.time < findTimeSeconds) n++
+    }
+    return n
+  }
+
+  private gate(username: string): Gate {
+    let g = this.gates.get(username)
+    if (!g) this.gates.set(username, (g = { inFlight: 0, wake: [] }))
+    return g
+  }
+
+  /** Runs `fn` after every earlier `exclusive` call for the same user has settled. */
+  private exclusive<T>(username: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(username) ?? Promise.resolve()
+    const run = previous.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.locks.set(username, tail)
+    void tail.then(() => {
+      if (this.locks.get(username) === tail) this.locks.delete(username)
+    })
+    return run
   }
 }
 

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 
 /**
  * Security headers on every response (security.md W4). Routes may override one before sending,
@@ -15,14 +15,19 @@ export const CONTENT_SECURITY_POLICY =
 export function registerSecurityHeaders(app: FastifyInstance, isClosing: () => boolean): void {
   // Callback style: this runs on every response, and a promise per hook is measurable.
   app.addHook('onSend', (_req, reply, payload, done) => {
-    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
-    reply.header('x-content-type-options', 'nosniff')
-    reply.header('x-frame-options', 'DENY')
-    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
-    reply.header('cross-origin-opener-policy', 'same-origin')
+    setSecurityHeaders(reply)
     if (isClosing()) reply.header('connection', 'close')
     done(null, payload)
   })
+}
+
+/** The headers every answer carries; also called directly where Fastify skips the hooks. */
+export function setSecurityHeaders(reply: FastifyReply): void {
+  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
+  reply.header('x-content-type-options', 'nosniff')
+  reply.header('x-frame-options', 'DENY')
+  if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
+  reply.header('cross-origin-opener-policy', 'same-origin')
 }
 
 /** For API answers that must never be cached (tokens, user data, portal JSON). */

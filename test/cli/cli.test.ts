@@ -32,16 +32,28 @@ describe('latchkey validate-config', () => {
   test('accepts the shared Kasm configuration as it is', async () => {
     const r = await cli('validate-config', '--config', kasmConfig())
     expect(r.code).toBe(0)
-    expect(r.out).toMatch(/Configuration parsed and loaded successfully without errors\.\n$/)
+    // Authelia's layout: only the warnings block when there are warnings (the plaintext secret).
+    expect(r.out).toMatch(/^Configuration parsed and loaded with warnings:\n\n(\t - [^\n]+\n)+\n$/)
     expect(r.out).toContain('plaintext')
+    expect(r.out).not.toContain('errors')
     expect(r.err).toBe('')
+  })
+
+  test('a configuration without problems prints Authelia\'s success line', async () => {
+    kasmConfig()
+    const text = readFileSync(join(ROOT, 'fixtures/config/kasm-authelia-438.yml'), 'utf8').replace(/client_secret: '?insecure-secret'?/, "client_secret: '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'")
+    const file = join(dir, 'clean.yml')
+    writeFileSync(file, text)
+    const r = await cli('validate-config', '--config', file)
+    expect(r).toEqual({ code: 0, out: 'Configuration parsed and loaded successfully without errors.\n\n', err: '' })
   })
 
   test('lists every problem with file, line and key, and exits 2', async () => {
     const r = await cli('validate-config', '--config', join(ROOT, 'fixtures/config/three-problems.yml'))
     expect(r.code).toBe(2)
-    expect(r.err).toMatch(/^Configuration parsed and loaded with errors:/)
-    const [errors, warnings] = r.err.split('\nand warnings:\n')
+    expect(r.err).toBe('')
+    expect(r.out).toMatch(/^Configuration parsed and loaded with errors:\n\n(\t - [^\n]+\n)+\nConfiguration parsed and loaded with warnings:\n\n(\t - [^\n]+\n)+\n$/)
+    const [errors, warnings] = r.out.split('\nConfiguration parsed and loaded with warnings:\n')
     expect(errors!.match(/^\t - .*three-problems\.yml:\d+:\d+: /gm)).toHaveLength(3)
     expect(errors).toContain("three-problems.yml:3:8: theme: option 'theme' must be one of")
     expect(errors).toContain('three-problems.yml:5:11: totp.period: must be 15 or more, got 10 (hint: 30 is the usual value)')

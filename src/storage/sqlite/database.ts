@@ -35,9 +35,10 @@ export function openDatabase(path: string): SqliteDatabase {
  * its tables may exist (migrate: false, or after migrateDown); SQLite re-prepares it by itself
  * when the schema changes under it.
  */
-export function lazyPrepare(db: SqliteDatabase, sql: string): () => SqliteStatement {
+export function lazyPrepare(db: SqliteDatabase, sql: string, opts: { raw?: boolean } = {}): () => SqliteStatement {
   let statement: SqliteStatement | undefined
-  return () => (statement ??= db.prepare(sql))
+  // raw: rows come back as arrays in column order, not objects (no per-row property creation).
+  return () => (statement ??= opts.raw ? db.prepare(sql).raw(true) : db.prepare(sql))
 }
 
 export const toFlag = (value: boolean): 0 | 1 => (value ? 1 : 0)

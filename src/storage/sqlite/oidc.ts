@@ -27,14 +27,35 @@ interface CodeRow extends GrantColumns {
   consumed: number
 }
 
-interface TokenRow extends GrantColumns {
-  token_hash: string
-  kind: 'access' | 'refresh'
-  issued_at: number
-  expires_at: number
-  consumed: number
-  parent_hash: string | null
-}
+/**
+ * A token row as better-sqlite3 returns it in raw mode: an array in TOKEN_COLUMNS order. The
+ * token lookup is the userinfo and introspection hot path, and raw rows skip building an
+ * 18-property object per row (~3 µs of the ~10 µs lookup).
+ */
+type TokenRow = [
+  token_hash: string,
+  kind: 'access' | 'refresh',
+  grant_id: string,
+  client_id: string,
+  username: string,
+  subject: string,
+  scopes: string,
+  audience: string,
+  auth_time: number,
+  amr: string,
+  nonce: string | null,
+  requested_at: number,
+  session_id: string | null,
+  issued_at: number,
+  expires_at: number,
+  consumed: number,
+  parent_hash: string | null,
+]
+/** Positions in TokenRow of the columns read outside toToken. */
+const KIND = 1
+const GRANT_ID = 2
+const CLIENT_ID = 3
+const CONSUMED = 15
 
 const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
 const GRANT_PARAMS = '@grant_id, @client_id, @username, @subject, @scopes, @audience, @auth_time, @amr, @nonce, @requested_at, @session_id'
@@ -68,8 +89,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   const findLiveToken = lazyPrepare(
     db,
     'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ? AND expires_at > ? AND revoked = 0 AND consumed = 0',
+    { raw: true },
   )
-  const findAnyToken = lazyPrepare(db, 'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ?')
+  const findAnyToken = lazyPrepare(db, 'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ?', { raw: true })
   const consumeRefresh = lazyPrepare(
     db,
     "UPDATE oauth2_token SET consumed = 1, consumed_at = @now WHERE token_hash = @hash AND kind = 'refresh' AND client_id = @client_id " +
@@ -108,9 +130,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   const consumeRefreshOnce = db.transaction((hash: string, clientId: string, now: number): ConsumeResult<TokenRecord> => {
     const won = consumeRefresh().run({ hash, client_id: clientId, now }).changes === 1
     const row = findAnyToken().get(hash) as TokenRow | undefined
-    if (row === undefined || row.client_id !== clientId || row.kind !== 'refresh') return { kind: 'missing' }
+    if (row === undefined || row[CLIENT_ID] !== clientId || row[KIND] !== 'refresh') return { kind: 'missing' }
     if (won) return { kind: 'ok', record: toToken(row) }
-    if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
+    if (row[CONSUMED] === 1) return { kind: 'replayed', grantId: row[GRANT_ID] }
     return { kind: 'missing' }
   })
 
@@ -222,23 +244,40 @@ function toCode(r: CodeRow): AuthorizationCodeRecord {
 }
 
 function toToken(r: TokenRow): TokenRecord {
+  const [tokenHash, kind, grantId, clientId, username, subject, scopes, audience, authTime, amr, nonce, requestedAt, sessionId, issuedAt, expiresAt, , parentHash] = r
   const token: TokenRecord = {
-    tokenHash: r.token_hash,
-    kind: r.kind,
-    grantId: r.grant_id,
-    clientId: r.client_id,
-    username: r.username,
-    subject: r.subject,
-    scopes: fromJsonList(r.scopes),
-    audience: fromJsonList(r.audience),
-    authTime: r.auth_time,
-    amr: fromJsonList(r.amr),
-    requestedAt: r.requested_at,
-    issuedAt: r.issued_at,
-    expiresAt: r.expires_at,
+    tokenHash,
+    kind,
+    grantId,
+    clientId,
+    username,
+    subject,
+    scopes: cachedList(scopes),
+    audience: cachedList(audience),
+    authTime,
+    amr: cachedList(amr),
+    requestedAt,
+    issuedAt,
+    expiresAt,
   }
-  if (r.nonce !== null) token.nonce = r.nonce
-  if (r.session_id !== null) token.sessionId = r.session_id
-  if (r.parent_hash !== null) token.parentHash = r.parent_hash
+  if (nonce !== null) token.nonce = nonce
+  if (sessionId !== null) token.sessionId = sessionId
+  if (parentHash !== null) token.parentHash = parentHash
   return token
+}
+
+/**
+ * Scopes, audiences and amr take a handful of distinct values across all tokens, so each JSON
+ * text is parsed once and each lookup gets a copy (callers may modify their lists). Bounded: the
+ * values come from configuration-limited sets, but never trust that for memory.
+ */
+const parsedLists = new Map<string, readonly string[]>()
+function cachedList(text: string): string[] {
+  let list = parsedLists.get(text)
+  if (list === undefined) {
+    if (parsedLists.size >= 256) parsedLists.clear()
+    list = fromJsonList(text)
+    parsedLists.set(text, list)
+  }
+  return list.slice()
 }
