@@ -361,7 +361,10 @@ async function redirectToPortal(
     else delete resume.prompt
     resume[AUTH_AFTER_PARAM] = String(s.now)
   }
-  const rd = `${input.issuer}/api/oidc/authorization?${new URLSearchParams(resume).toString()}`
+  // Keys sorted, as Authelia 4.37 builds rd (compat §2.4): the same request always resumes at the same URL.
+  const sorted = new URLSearchParams(resume)
+  sorted.sort()
+  const rd = `${input.issuer}/api/oidc/authorization?${sorted.toString()}`
   const page = !s.needsFresh && s.level >= 1 && s.required === 2 ? '/2fa/one-time-password' : '/'
   const location = `${input.issuer}${page}?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
   // A still-valid session would let the portal skip the sign-in: it is ended (prompt=login, max_age).

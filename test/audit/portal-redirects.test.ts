@@ -135,8 +135,7 @@ describe('O1: rd on the HTML pages', () => {
 })
 
 describe('compat §2.4: rd carries the parameters with keys sorted', () => {
-  // KNOWN BUG (OIDC, src/oidc/authorize.ts): rd keeps the request's key order. Flip to test() when fixed.
-  test.fails('the rd of the portal redirect lists the authorization parameters in sorted key order', async () => {
+  test('the rd of the portal redirect lists the authorization parameters in sorted key order', async () => {
     const s = await start()
     const first = await req(s.url, `/api/oidc/authorization?${authorizeQuery()}`)
     const rd = new URL(new URL(String(first.headers.location), 'http://x').searchParams.get('rd')!)
