@@ -1,6 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { loadConfig } from '../src/config/load.js'
 import { withGeneratedReference } from '../scripts/render-config-doc.js'
 import { ROOT } from './support/app.js'
 
@@ -14,4 +17,64 @@ test('README gives the install-and-start and the test commands, and .ci/run runs
   expect(readme).toContain('npm install && npm start')
   expect(readme).toContain('\n```sh\nnpm test\n```')
   expect(readFileSync(join(ROOT, '.ci/run'), 'utf8')).toMatch(/\nnpm test\n$/)
+})
+
+/**
+ * The configuration examples in the docs load: placeholders (`<random…>`, `...` in a PEM or a digest,
+ * /var/lib/latchkey paths) are filled by the test; fragments are merged onto the Kasm fixture the
+ * way an operator would add them (`--config base.yml --config fragment.yml`).
+ */
+describe('configuration examples in docs/ load', () => {
+  const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  const DIGEST = '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-docs-'))
+    copyFileSync(join(ROOT, 'fixtures/config/users_database.yml'), join(dir, 'users_database.yml'))
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  function yamlBlocks(doc: string): string[] {
+    return [...readFileSync(join(ROOT, doc), 'utf8').matchAll(/^```ya?ml\n([\s\S]*?)^```/gm)].map((m) => m[1]!)
+  }
+
+  function fill(block: string): string {
+    return block
+      .replace(/<[^>\n]*random[^>\n]*>/g, () => randomBytes(32).toString('hex'))
+      .replace(/^( *)-----BEGIN PRIVATE KEY-----\n\s*\.\.\.\n/m, (_m, indent: string) => pem.trimEnd().split('\n').map((l) => indent + l).join('\n') + '\n')
+      .replace(/'\$pbkdf2-sha512\$310000\$\.\.\.'/g, `'${DIGEST}'`)
+      .replaceAll('/var/lib/latchkey/', `${dir}/`)
+  }
+
+  function load(...texts: string[]) {
+    const files = texts.map((text, i) => {
+      const f = join(dir, `doc-${i}-${randomBytes(4).toString('hex')}.yml`)
+      writeFileSync(f, text)
+      return f
+    })
+    return loadConfig({ files, env: {}, cwd: dir })
+  }
+
+  const kasmBase = () => readFileSync(join(ROOT, 'fixtures/config/kasm-authelia.yml'), 'utf8').replace('path: db.sqlite3', `path: ${dir}/base.sqlite3`)
+
+  test('docs/configuration.md: the minimal configuration validates once its placeholders are filled', () => {
+    const blocks = yamlBlocks('docs/configuration.md')
+    expect(blocks.length).toBeGreaterThanOrEqual(1)
+    const { config, warnings } = load(fill(blocks[0]!))
+    expect(config.identityProviders.oidc!.clients.map((c) => c.id)).toEqual(['kasm'])
+    expect(warnings.filter((w) => w.severity === 'error')).toEqual([])
+  })
+
+  test('docs/deploy.md: the state-folder settings merge onto a configuration and validate', () => {
+    const [block] = yamlBlocks('docs/deploy.md')
+    const { config } = load(kasmBase(), fill(block!))
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 9091, trustedProxies: ['127.0.0.1'] })
+    expect(config.storage.local!.path).toBe(join(dir, 'db.sqlite3'))
+  })
+
+  test('docs/integrations/kasm.md: the client block replaces the clients and validates', () => {
+    const [block] = yamlBlocks('docs/integrations/kasm.md')
+    const { config } = load(kasmBase(), fill(block!))
+    expect(config.identityProviders.oidc!.clients[0]).toMatchObject({ id: 'kasm', consentMode: 'implicit', authorizationPolicy: 'two_factor' })
+  })
 })

@@ -58,7 +58,7 @@ export function parseUsersFile(text: string, opts: Pick<FileBackendConfig, 'sear
   if (deep) throw new UsersFileError([`${deep.line}:${deep.column}: yaml: the document is nested too deeply`], '')
   const lineCounter = new LineCounter()
   // Duplicate keys are found below: the library's uniqueKeys check is quadratic in the number of users.
-  const doc = parseDocument(text, { uniqueKeys: false, lineCounter, prettyErrors: false })
+  const doc = parseDocument(text, { uniqueKeys: false, lineCounter, prettyErrors: false, merge: true })
   const pos = (node: unknown): string => {
     const offset = (node as Node | null | undefined)?.range?.[0]
     if (offset === undefined) return ''

@@ -98,7 +98,7 @@ async function user(argv: string[], io: CliIo): Promise<number> {
           io.stderr(`latchkey: user '${username}' has no TOTP configuration\n`)
           return 1
         }
-        io.stdout(`Deleted the TOTP configuration of user '${username}'.\n`)
+        io.stdout(`Successfully deleted TOTP configuration for user '${username}'\n`)
         return 0
       }
       const users = await FileUserProvider.open({ ...config.authenticationBackend.file, watch: false })
@@ -106,17 +106,21 @@ async function user(argv: string[], io: CliIo): Promise<number> {
       users.close()
       if (!known) throw new UsageError(`user '${username}' is not in the users file (or is disabled)`)
       if (!flags.force && (await storage.findTotpConfiguration(known.username)))
-        throw new UsageError(`user '${known.username}' already has a TOTP configuration: add --force to replace it`)
+        throw new UsageError(`${known.username} already has a TOTP configuration, use --force to overwrite`)
       const totp = newTotpConfiguration(config.totp, known.username, systemClock.now(), flags.secret as string | undefined)
       await storage.saveTotpConfiguration(totp)
       const uri = otpauthUri(totp)
-      io.stdout(`Saved a TOTP configuration for user '${known.username}'. Load this URI into an authenticator app:\n${uri}\n`)
+      // Authelia's exact line (4.38+ wording), which scripts parse for the URI.
+      let extra = ''
       if (typeof flags.path === 'string') {
         const { default: QRCode } = await import('qrcode')
         const target = resolve(io.cwd, flags.path)
-        writeFileSync(target, await QRCode.toString(uri, { type: 'svg' }))
-        io.stdout(`Wrote the QR code (SVG) to ${target}\n`)
+        // PNG as Authelia writes; SVG when the name asks for it.
+        const svg = /\.svg$/i.test(target)
+        writeFileSync(target, svg ? await QRCode.toString(uri, { type: 'svg' }) : await QRCode.toBuffer(uri, { type: 'png', width: 256 }))
+        extra = ` and saved it as a ${svg ? 'SVG' : 'PNG'} image at the path '${flags.path}'`
       }
+      io.stdout(`Successfully generated TOTP configuration for user '${known.username}' with URI '${uri}'${extra}\n`)
       return 0
     })
   }

@@ -105,7 +105,8 @@ describe('the Kasm configuration', () => {
     loadConfig({ files: [KASM], env: {} })
     const start = performance.now()
     for (let i = 0; i < 5; i++) loadConfig({ files: [KASM], env: {} })
-    expect((performance.now() - start) / 5).toBeLessThan(25)
+    // ~10 ms on an idle 2-core machine; the bound leaves room for a loaded CI host.
+    expect((performance.now() - start) / 5).toBeLessThan(60)
   })
 
   test('the 4.38 spelling of the same configuration loads to the same model', () => {

@@ -183,7 +183,8 @@ function convert(ctx: ConvertCtx, node: Node, path: string, depth: number, inAli
       const keyValue = isScalar(keyNode) ? keyNode.value : keyNode
       const keySrc = ctx.at((keyNode as Node | null)?.range?.[0])
       // YAML merge keys (`<<: *defaults`): explicit keys of this map win over merged ones.
-      if (keyValue === '<<') {
+      // (with `merge: true` the library gives the key as a symbol).
+      if (keyValue === '<<' || (typeof keyValue === 'symbol' && keyValue.description === '<<')) {
         const v = pair.value ? convert(ctx, pair.value as Node, path, depth + 1, inAlias) : undefined
         if (v?.kind === 'map') merged.push(v)
         else if (v?.kind === 'seq') for (const m of v.items) if (m.kind === 'map') merged.push(m)

@@ -3,7 +3,7 @@
  * such as /dev/zero would block or never end), at most `maxBytes`, and OS errors in the words Go's
  * os package uses ("open /x: no such file or directory"), which is what Authelia users see.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs'
 
 export class ReadTextError extends Error {
   constructor(
@@ -46,7 +46,8 @@ export function formatBytes(n: number): string {
 export function readTextFile(path: string, maxBytes: number, shown = path): string {
   let fd: number
   try {
-    fd = openSync(path, 'r')
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
   } catch (err) {
     throw new ReadTextError(fsErrorText(err, shown), (err as NodeJS.ErrnoException).code ?? 'EIO')
   }
