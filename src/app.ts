@@ -36,11 +36,12 @@ export interface AppDeps {
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
+  const isTrustedProxy = makeTrustProxy(config.server.trustedProxies)
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger as unknown as FastifyBaseLogger } : { logger: false }),
     ...(deps.https ? { https: deps.https } : {}),
     bodyLimit: config.server.bodyLimitBytes,
-    trustProxy: makeTrustProxy(config.server.trustedProxies),
+    trustProxy: isTrustedProxy,
     // Fastify's per-request info lines are replaced by one debug line below (path only).
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: config.server.timeouts.readSeconds * 1000 + config.server.timeouts.writeSeconds * 1000,
@@ -75,7 +76,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
   })
-  registerMalformedInputChecks(app)
+  registerMalformedInputChecks(app, isTrustedProxy)
   await app.register(cookie)
   // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (security.md X2).
   await app.register(formbody, { parser: parseForm, bodyLimit: config.server.bodyLimitBytes })

@@ -256,8 +256,13 @@ describe('Kasm troubleshooting table, row by row', () => {
       await expect(client.discovery(new URL('https://auth.example.com'), 'kasm', 'insecure-secret', undefined, { [client.customFetch]: viaProxy as typeof fetch })).rejects.toThrow(
         /discovered metadata issuer does not match the expected issuer/,
       )
-      // Latchkey logs nothing wrong: to it, the request is plain HTTP.
-      expect(logLines(plain).filter((l) => l.level >= WARN)).toEqual([])
+      // Latchkey warns once, naming the peer and the setting.
+      const warnings = logLines(plain).filter((l) => l.level >= WARN)
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatchObject({ peer: '127.0.0.1' })
+      expect(String(warnings[0]!.msg)).toBe(
+        'X-Forwarded-* headers from 127.0.0.1 are ignored because it is not in server.trusted_proxies: if a reverse proxy runs there, add its address so the issuer and cookies follow the public https URL',
+      )
     } finally {
       await plain.close()
     }

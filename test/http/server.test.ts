@@ -94,3 +94,23 @@ describe('logging', () => {
     expect(line).toBe('time="1970-01-01T00:00:00.000Z" level=info msg="users file loaded" path=/etc/latchkey/users.yml users=2\n')
   })
 })
+
+describe('reverse proxy diagnostics', () => {
+  test('X-Forwarded-Proto from a peer that is not a trusted proxy is ignored, with one warning naming the setting', async () => {
+    t = await buildTestApp()
+    for (let i = 0; i < 2; i++) {
+      const res = await t.app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host: 'auth.example.com', 'x-forwarded-proto': 'https' } })
+      expect(res.json().issuer).toBe('http://auth.example.com')
+    }
+    const warnings = t.logs().split('\n').filter((l) => l.includes('not in server.trusted_proxies'))
+    expect(warnings).toHaveLength(1)
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, peer: '127.0.0.1' })
+  })
+
+  test('from a trusted proxy it is believed and nothing is logged', async () => {
+    t = await buildTestApp({ patch: (y) => (y.server.trusted_proxies = ['127.0.0.1']) })
+    const res = await t.app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host: 'auth.example.com', 'x-forwarded-proto': 'https' } })
+    expect(res.json().issuer).toBe('https://auth.example.com')
+    expect(t.logs()).not.toContain('not in server.trusted_proxies')
+  })
+})
