@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { AppDeps } from '../app.js'
 import { noStore } from '../server/headers.js'
 import { registerApiRoutes } from './api.js'
-import { createPortalContext, type PortalTuning } from './context.js'
+import { createPortalContext } from './context.js'
 import { registerPageRoutes } from './pages/routes.js'
 
 /** The login portal: Authelia 4.37's JSON API and the server-rendered pages, sharing handlers.ts. */

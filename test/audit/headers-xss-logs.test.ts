@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { startTestServer, type TestApp, type TestAppOptions } from '../support/app.js'
 import { addTestClients, signedInCookie } from '../support/oidc.js'
-import { Browser, HOST, KASM_REDIRECT, authorizeQuery, basicAuth, rawGet, req, setCookies, totpCode, type Res } from './probe.js'
+import { Browser, KASM_REDIRECT, authorizeQuery, basicAuth, rawGet, req, setCookies, totpCode, type Res } from './probe.js'
 
 /** security.md W4, W5, W6, D2 and crash safety, over real HTTP. */
 

@@ -1,6 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, startLatchkey, type Latchkey } from '../support/rp/harness.js'
-import { createTestPki, startLoopbackProxy, type LoopbackProxy, type TestPki } from '../support/tls.js'
+import { describe, expect, test } from 'vitest'
+import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, useProductionHarness } from '../support/rp/harness.js'
 
 /**
  * A relying party shaped like Kasm's backend (test/support/rp/kasm_rp.py on Debian's
@@ -16,31 +15,15 @@ import { createTestPki, startLoopbackProxy, type LoopbackProxy, type TestPki } f
 const run = process.env.CI || pythonRpAvailable() ? describe : describe.skip
 
 run('Kasm-shaped Python relying party (requests-oauthlib)', () => {
-  let pki: TestPki
-  let latchkey: Latchkey | undefined
-  let proxy: LoopbackProxy
-
-  beforeAll(async () => {
-    pki = createTestPki()
-    proxy = await startLoopbackProxy()
-  })
-  afterEach(async () => {
-    await latchkey?.close()
-    latchkey = undefined
-  })
-  afterAll(async () => {
-    await proxy?.close()
-    pki?.dispose()
-  })
+  const harness = useProductionHarness()
 
   for (const [tokenAuth, username, groups] of [
     ['client_secret_basic', 'peter', ['kasm-users']],
     ['client_secret_post', 'john', ['admins', 'dev']],
   ] as const) {
     test(`code flow with the client secret (${tokenAuth}), userinfo as JSON: username from preferred_username, groups from groups`, async () => {
-      const l = await startLatchkey({ pki, patch: (yaml) => (yaml.identity_providers.oidc.clients[0].token_endpoint_auth_method = tokenAuth) })
-      latchkey = l
-      const fields = kasmFields(l, proxy.url, { tokenAuth })
+      const l = await harness.start({ patch: (yaml) => (yaml.identity_providers.oidc.clients[0].token_endpoint_auth_method = tokenAuth) })
+      const fields = kasmFields(l, harness.proxy.url, { tokenAuth })
       const secret = await l.registerTotp(username)
       const start = await runKasmRp(fields, ['authorize'])
       expect(start.code).toBe(0)
@@ -58,7 +41,7 @@ run('Kasm-shaped Python relying party (requests-oauthlib)', () => {
       expect(done.code).toBe(0)
       expect(done.out.userinfo).toMatchObject({ preferred_username: username, groups, iss: l.issuer })
       expect(done.out.token_fields).toEqual(expect.arrayContaining(['access_token', 'id_token', 'token_type', 'expires_in']))
-      expect(proxy.tunnels).toContain(`auth.example.com:${l.port}`)
+      expect(harness.proxy.tunnels).toContain(`auth.example.com:${l.port}`)
     })
   }
 })

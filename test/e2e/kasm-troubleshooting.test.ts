@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import * as client from 'openid-client'
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { startTestServer } from '../support/app.js'
 import {
   KASM_REDIRECT_URI,
@@ -10,11 +10,10 @@ import {
   pythonRpAvailable,
   runKasmRp,
   signInWithFetch,
-  startLatchkey,
+  useProductionHarness,
   type FollowingClock,
   type Latchkey,
 } from '../support/rp/harness.js'
-import { createTestPki, startLoopbackProxy, type LoopbackProxy, type TestPki } from '../support/tls.js'
 
 /**
  * Every row of the troubleshooting table in docs/integrations/kasm.md, produced for real: the
@@ -71,22 +70,7 @@ const WARN = 40
 const runPython = process.env.CI || pythonRpAvailable() ? describe : describe.skip
 
 describe('Kasm troubleshooting table, row by row', () => {
-  let pki: TestPki
-  let proxy: LoopbackProxy
-  let latchkey: Latchkey | undefined
-
-  beforeAll(async () => {
-    pki = createTestPki()
-    proxy = await startLoopbackProxy()
-  })
-  afterEach(async () => {
-    await latchkey?.close()
-    latchkey = undefined
-  })
-  afterAll(async () => {
-    await proxy?.close()
-    pki?.dispose()
-  })
+  const harness = useProductionHarness()
 
   /** What Kasm's browser does with its configured fields: follow the authorization URL it builds. */
   async function authorize(l: Latchkey, params: Record<string, string>): Promise<Response> {
@@ -96,8 +80,8 @@ describe('Kasm troubleshooting table, row by row', () => {
 
   runPython('at the token endpoint (Kasm-shaped Python relying party)', () => {
     test('row "client secret differs": Kasm holds insecure_secret, Latchkey insecure-secret', async () => {
-      latchkey = await startLatchkey({ pki })
-      const fields = kasmFields(latchkey, proxy.url, { clientSecret: 'insecure_secret' })
+      const latchkey = await harness.start()
+      const fields = kasmFields(latchkey, harness.proxy.url, { clientSecret: 'insecure_secret' })
       const start = await runKasmRp(fields, ['authorize'])
       const secret = await latchkey.registerTotp('john')
       const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
@@ -110,13 +94,12 @@ describe('Kasm troubleshooting table, row by row', () => {
 
     test('row "digest pasted into Kasm": the $pbkdf2… value goes into Latchkey only, never into Kasm', async () => {
       const digest = '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'
-      latchkey = await startLatchkey({
-        pki,
+      const latchkey = await harness.start({
         patch: (yaml) => {
           yaml.identity_providers.oidc.clients[0].secret = digest
         },
       })
-      const fields = kasmFields(latchkey, proxy.url, { clientSecret: digest })
+      const fields = kasmFields(latchkey, harness.proxy.url, { clientSecret: digest })
       const start = await runKasmRp(fields, ['authorize'])
       const secret = await latchkey.registerTotp('john')
       const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
@@ -126,13 +109,12 @@ describe('Kasm troubleshooting table, row by row', () => {
     })
 
     test('row "authentication method pinned": the 4.38 block pins client_secret_basic, the relying party posts the secret', async () => {
-      latchkey = await startLatchkey({
-        pki,
+      const latchkey = await harness.start({
         patch: (yaml) => {
           yaml.identity_providers.oidc.clients[0].token_endpoint_auth_method = 'client_secret_basic'
         },
       })
-      const fields = kasmFields(latchkey, proxy.url, { tokenAuth: 'client_secret_post' })
+      const fields = kasmFields(latchkey, harness.proxy.url, { tokenAuth: 'client_secret_post' })
       const start = await runKasmRp(fields, ['authorize'])
       const secret = await latchkey.registerTotp('john')
       const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
@@ -144,13 +126,12 @@ describe('Kasm troubleshooting table, row by row', () => {
     })
 
     test('row "userinfo is a JWT": userinfo_signing_algorithm RS256 breaks a client that reads JSON', async () => {
-      latchkey = await startLatchkey({
-        pki,
+      const latchkey = await harness.start({
         patch: (yaml) => {
           yaml.identity_providers.oidc.clients[0].userinfo_signing_algorithm = 'RS256'
         },
       })
-      const fields = kasmFields(latchkey, proxy.url)
+      const fields = kasmFields(latchkey, harness.proxy.url)
       const start = await runKasmRp(fields, ['authorize'])
       const secret = await latchkey.registerTotp('john')
       const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
@@ -162,7 +143,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   })
 
   test('row "redirect URI mismatch": Kasm was set up through its IP address, so it sends https://192.168.1.20/api/oidc_callback', async () => {
-    latchkey = await startLatchkey({ pki })
+    const latchkey = await harness.start()
     const res = await authorize(latchkey, { redirect_uri: 'https://192.168.1.20/api/oidc_callback' })
     // Shown to the user on Latchkey's page; nothing is sent to the unverified URI.
     expect(res.status).toBe(400)
@@ -176,7 +157,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   })
 
   test('row "scope not allowed": a scope in Kasm\'s list that the client block does not allow', async () => {
-    latchkey = await startLatchkey({ pki })
+    const latchkey = await harness.start()
     const res = await authorize(latchkey, { scope: 'openid profile groups email offline_access' })
     expect(res.status).toBe(303)
     const back = new URL(res.headers.get('location')!)
@@ -188,7 +169,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   })
 
   test('row "state too short": a relying party that sends no state or fewer than 8 characters', async () => {
-    latchkey = await startLatchkey({ pki })
+    const latchkey = await harness.start()
     const res = await authorize(latchkey, { state: 'abc' })
     expect(res.status).toBe(303)
     expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_state')
@@ -196,7 +177,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   })
 
   test('row "clock skew": the server clock is 5 minutes off, so every code from the phone is refused', async () => {
-    latchkey = await startLatchkey({ pki })
+    const latchkey = await harness.start()
     const secret = await latchkey.registerTotp('john')
     ;(latchkey.clock as FollowingClock).offsetSeconds = 300
     const res = await authorize(latchkey, {})
@@ -221,7 +202,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   })
 
   test('row "TOTP not registered": the first sign-in asks to register; the link goes through the notifier', async () => {
-    latchkey = await startLatchkey({ pki })
+    const latchkey = await harness.start()
     const first = await latchkey.fetch(`${latchkey.issuer}/api/firstfactor`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createLocalJWKSet, jwtVerify } from 'jose'
 import { buildTestApp, type TestApp } from '../support/app.js'
 import {
-  HOST, ISSUER, KASM, NONCE, STATE, addTestClients, basic, decodeJwtPayload, getCode, kasmParams, pkcePair, postForm, redeem,
+  HOST, ISSUER, KASM, NONCE, STATE, addTestClients, basic, decodeJwtPayload, getCode, pkcePair, postForm, redeem,
   signedInCookie, userinfo,
 } from '../support/oidc.js'
 

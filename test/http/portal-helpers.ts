@@ -1,6 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { buildApp, type AppDeps } from '../../src/app.js'
 import { ManualClock } from '../../src/common/clock.js'
 import type { PortalTuning } from '../../src/portal/context.js'
 import { generateTotpCode, decodeBase32 } from '../../src/totp/index.js'

@@ -8,7 +8,8 @@ import { ManualClock } from '../../../src/common/clock.js'
 import { decodeBase32 } from '../../../src/totp/index.js'
 import { KASM_CONFIG, ROOT, startTestServer, type TestApp, type TestAppOptions } from '../app.js'
 import { CHROMIUM_PATH } from '../browser.js'
-import { createTestPki, testFetch, type TestPki } from '../tls.js'
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import { createTestPki, startLoopbackProxy, testFetch, type LoopbackProxy, type TestPki } from '../tls.js'
 
 /**
  * The production-shaped harness of issue #5: Latchkey over HTTPS as auth.example.com (a certificate
@@ -266,5 +267,46 @@ export function kasmFields(latchkey: Latchkey, proxy: string, overrides: Partial
     caBundle: latchkey.pki.caFile,
     proxy,
     ...overrides,
+  }
+}
+
+export interface ProductionHarness {
+  readonly pki: TestPki
+  readonly proxy: LoopbackProxy
+  /** Latchkey on the harness's CA; closed after the test that started it. */
+  start(opts?: { patch?: TestAppOptions['patch'] }): Promise<Latchkey>
+}
+
+/**
+ * The per-file lifecycle every production-shaped test shares: a test CA and the loopback CONNECT
+ * proxy for the whole file, and each test's Latchkey stopped after that test, even on failure.
+ */
+export function useProductionHarness(): ProductionHarness {
+  let pki: TestPki | undefined
+  let proxy: LoopbackProxy | undefined
+  let running: Latchkey | undefined
+  beforeAll(async () => {
+    pki = createTestPki()
+    proxy = await startLoopbackProxy()
+  })
+  afterEach(async () => {
+    await running?.close()
+    running = undefined
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    pki?.dispose()
+  })
+  return {
+    get pki() {
+      return pki!
+    },
+    get proxy() {
+      return proxy!
+    },
+    async start(opts = {}) {
+      running = await startLatchkey({ pki: pki!, ...opts })
+      return running
+    },
   }
 }
