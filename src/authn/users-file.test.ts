@@ -48,6 +48,7 @@ describe('users file', () => {
       displayName: 'John Doe',
       emails: ['john.doe@example.com'],
       groups: ['admins', 'dev'],
+      credentialFingerprint: expect.stringMatching(/^[0-9a-f]{16}$/),
     })
     expect(await provider.checkPassword('john', 'password')).toMatchObject({ ok: true, user: { username: 'john' } })
     expect(await provider.checkPassword('john', 'Password')).toEqual({ ok: false, reason: 'wrong_password' })

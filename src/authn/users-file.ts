@@ -1,3 +1,4 @@
+import { sha256Hex } from '../common/hashing.js'
 import { existsSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
@@ -141,6 +142,7 @@ export function parseUsersFile(text: string, opts: Pick<FileBackendConfig, 'sear
         displayName: String(u.displayname ?? ''),
         emails: Object.freeze([...(emails as string[])]) as string[],
         groups: Object.freeze(Array.isArray(groups) ? [...(groups as string[])] : []) as string[],
+        credentialFingerprint: sha256Hex(digest.encoded).slice(0, 16),
       }),
       digest,
       disabled: u.disabled === true,

@@ -6,6 +6,11 @@ export interface User {
   /** First is the primary address (`email` claim); the rest become `alt_emails`. */
   emails: string[]
   groups: string[]
+  /**
+   * Changes whenever the user's password digest changes (a truncated SHA-256 of it, so it reveals
+   * nothing usable). Grants remember it: a refresh after a password change is refused.
+   */
+  credentialFingerprint: string
 }
 
 export type FirstFactorResult =

@@ -273,6 +273,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     }
 
     // Issue the response.
+    const credentialFingerprint = ctx.users.findUser(username!)?.credentialFingerprint
     const grant: GrantContext = {
       grantId: randomUUID(),
       clientId: client.id,
@@ -285,6 +286,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
       ...(nonce !== undefined ? { nonce } : {}),
       requestedAt: now,
       sessionId: sha256Hex(session!.id),
+      ...(credentialFingerprint ? { credentialFingerprint } : {}),
     }
     const out: Record<string, string> = {}
     let code: string | undefined

@@ -198,6 +198,11 @@ export interface GrantContext {
   /** When the authorization was requested (Authelia's `rat`). */
   requestedAt: number
   sessionId?: string
+  /**
+   * The user's credential fingerprint when the grant was made (User.credentialFingerprint): a
+   * refresh after the password changed is refused (security.md T3). Absent for client_credentials.
+   */
+  credentialFingerprint?: string
 }
 
 export interface AuthorizationCodeRecord extends GrantContext {

@@ -295,6 +295,21 @@ describe('T1–T3: refresh tokens', () => {
     expect((await userinfo(t, again.access_token)).statusCode).toBe(401)
     expectTokError(await refreshA(again.refresh_token), 400, 'invalid_grant')
   })
+  test('T3: a password change in the users file ends the grant: the refresh token gives invalid_grant', async () => {
+    const first = (await redeemA(await codeFor(A))).json()
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const users = `${t.dir}/users_database.yml`
+    const before = readFileSync(users, 'utf8')
+    // john gets another password digest (argon2id of "changed", made for this test).
+    const { generateDigest } = await import('../../src/authn/hashes/index.js')
+    const digest = await generateDigest('changed', 'argon2', { memory: 1024, iterations: 1, parallelism: 1 })
+    writeFileSync(users, before.replace(/(  john:[\s\S]*?password: )"[^"]+"/, `$1"${digest}"`))
+    expect((t.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
+    expectTokError(await refreshA(first.refresh_token), 400, 'invalid_grant')
+    expect(t.logs()).toContain("the password of user 'john' changed after the grant was made; the grant is revoked")
+    // The whole grant is gone, its access token included.
+    expect((await userinfo(t, first.access_token)).statusCode).toBe(401)
+  })
   test('T3: no refresh token without offline_access', async () => {
     const res = (await redeemA(await codeFor(A, { scope: 'openid profile' }))).json()
     expect(res.refresh_token).toBeUndefined()

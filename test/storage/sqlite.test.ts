@@ -85,7 +85,10 @@ describe('sqlite storage', () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY, logger })
     expect(existsSync(path)).toBe(true)
     expect(statSync(path).mode & 0o077).toBe(0)
-    expect(await storage.listMigrations()).toEqual([{ version: 1, name: 'initial', appliedAt: expect.any(Number) }])
+    expect(await storage.listMigrations()).toEqual([
+      { version: 1, name: 'initial', appliedAt: expect.any(Number) },
+      { version: 2, name: 'credential_fingerprint', appliedAt: expect.any(Number) },
+    ])
     expect(logs.length).toBeGreaterThan(0)
     const raw = new Database(path, { readonly: true })
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal')
@@ -115,7 +118,7 @@ describe('sqlite storage', () => {
     raw.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, 'future', NOW)
     raw.close()
     const err = await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY }), 'SCHEMA_TOO_NEW')
-    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 1: upgrade Latchkey or restore a backup')
+    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 2: upgrade Latchkey or restore a backup')
     await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY, migrate: false }), 'SCHEMA_TOO_NEW')
   })
 
@@ -131,35 +134,43 @@ describe('sqlite storage', () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
     await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60)
     expect(await storage.findSession('before', NOW)).toBeDefined()
-    expect(await storage.migrateDown(0)).toEqual([1])
-    expect(await storage.listMigrations()).toEqual([{ version: 1, name: 'initial' }])
+    expect(await storage.migrateDown(0)).toEqual([2, 1])
+    expect(await storage.listMigrations()).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 2, name: 'credential_fingerprint' },
+    ])
     await expect(storage.findSession('before', NOW)).rejects.toThrow(/no such table/)
-    expect(await storage.migrateUp()).toEqual([1])
+    expect(await storage.migrateUp()).toEqual([1, 2])
     expect(await storage.findSession('before', NOW)).toBeUndefined()
     await storage.saveTotpConfiguration(totp('alice', Buffer.alloc(20, 7)))
     expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(Buffer.alloc(20, 7))
-    expect(await storage.migrateDown(1)).toEqual([])
+    expect(await storage.migrateDown(2)).toEqual([])
+    expect(await storage.migrateDown(1)).toEqual([2])
+    expect(await storage.migrateUp()).toEqual([2])
   })
 
   test('migrate: false leaves an empty file unmigrated until migrateUp', async () => {
     const warnings: unknown[] = []
     storage = await openSqliteStorage({ path, encryptionKey: KEY, migrate: false, logger: { info: () => {}, warn: (o) => warnings.push(o) } })
-    expect(await storage.listMigrations()).toEqual([{ version: 1, name: 'initial' }])
+    expect(await storage.listMigrations()).toEqual([
+      { version: 1, name: 'initial' },
+      { version: 2, name: 'credential_fingerprint' },
+    ])
     expect(warnings).toHaveLength(1)
-    expect(await storage.migrateUp()).toEqual([1])
+    expect(await storage.migrateUp()).toEqual([1, 2])
     expect(await storage.ensureSubjectIdentifier('', 'alice', 'sub-1')).toBe('sub-1')
   })
 
   test('a failing migration is rolled back whole and reported as MIGRATION_FAILED', async () => {
     const migrations = join(dir, 'migrations')
     cpSync(join(ROOT, 'migrations', 'sqlite'), migrations, { recursive: true })
-    writeFileSync(join(migrations, '0002_broken.up.sql'), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;\n')
-    writeFileSync(join(migrations, '0002_broken.down.sql'), 'DROP TABLE half_done;\n')
+    writeFileSync(join(migrations, '0099_broken.up.sql'), 'CREATE TABLE half_done (id INTEGER);\nTHIS IS NOT SQL;\n')
+    writeFileSync(join(migrations, '0099_broken.down.sql'), 'DROP TABLE half_done;\n')
     const err = await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY, migrationsDir: migrations }), 'MIGRATION_FAILED')
-    expect(err.message).toContain('0002_broken')
+    expect(err.message).toContain('0099_broken')
     const raw = new Database(path, { readonly: true })
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined()
-    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 1 })
+    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 2 })
     raw.close()
   })
 

@@ -4,7 +4,7 @@ import type { OidcContext } from '../context.js'
 import type { Params } from '../params.js'
 import { hashArtifact } from '../tokens.js'
 import { verifyCodeVerifier } from '../pkce.js'
-import { isRefreshAllowed, issueTokenSet, type TokenResponse } from './issue.js'
+import { isRefreshAllowed, issueTokenSet, requireGrantUser, type TokenResponse } from './issue.js'
 
 const INVALID_CODE = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
 
@@ -32,11 +32,7 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   }
   verifyCodeVerifier({ ...(rec.codeChallenge ? { challenge: rec.codeChallenge } : {}), ...(rec.codeChallengeMethod ? { method: rec.codeChallengeMethod } : {}) }, verifier)
 
-  const user = ctx.users.findUser(rec.username)
-  if (!user) {
-    await ctx.storage.revokeGrant(rec.grantId)
-    throw new OAuthError('invalid_grant', INVALID_CODE, `the user '${rec.username}' no longer exists`)
-  }
+  const user = await requireGrantUser(ctx, rec, INVALID_CODE)
   const { codeHash: _c, redirectUri: _r, redirectUriSent: _s, codeChallenge: _cc, codeChallengeMethod: _cm, issuedAt: _i, expiresAt: _e, ...grant } = rec
   return issueTokenSet(ctx, client, grant, {
     issuer,

@@ -1,6 +1,7 @@
 import type { User } from '../../authn/users.js'
 import type { GrantContext } from '../../storage/storage.js'
 import type { Client } from '../clients.js'
+import { OAuthError } from '../errors.js'
 import type { OidcContext } from '../context.js'
 import { REFRESH_ABSOLUTE_CAP_SECONDS } from '../context.js'
 import { scopeClaims } from '../claims.js'
@@ -79,4 +80,21 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
   }
   if (idToken) response.id_token = await idToken
   return response
+}
+
+/**
+ * The user a grant was made for, as the users file says now. A removed or disabled user, or one
+ * whose password changed since (security.md T3), ends the grant: every token of it is revoked.
+ */
+export async function requireGrantUser(ctx: OidcContext, grant: GrantContext, invalidDescription: string): Promise<User> {
+  const user = ctx.users.findUser(grant.username)
+  let reason: string | undefined
+  if (!user) reason = `the user '${grant.username}' no longer exists`
+  else if (grant.credentialFingerprint !== undefined && grant.credentialFingerprint !== user.credentialFingerprint)
+    reason = `the password of user '${grant.username}' changed after the grant was made; the grant is revoked`
+  if (reason !== undefined) {
+    await ctx.storage.revokeGrant(grant.grantId)
+    throw new OAuthError('invalid_grant', invalidDescription, reason)
+  }
+  return user!
 }

@@ -3,7 +3,7 @@ import type { Client } from '../clients.js'
 import type { OidcContext } from '../context.js'
 import type { Params } from '../params.js'
 import { hashArtifact } from '../tokens.js'
-import { isRefreshAllowed, issueTokenSet, type TokenResponse } from './issue.js'
+import { isRefreshAllowed, issueTokenSet, requireGrantUser, type TokenResponse } from './issue.js'
 
 const INVALID_RT = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
 
@@ -41,11 +41,7 @@ export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Pa
     const extra = requested.find((s) => !rec.scopes.includes(s))
     if (extra !== undefined) throw new OAuthError('invalid_scope', `The requested scope '${extra}' was not granted to this refresh token.`)
   }
-  const user = ctx.users.findUser(rec.username)
-  if (!user) {
-    await ctx.storage.revokeGrant(rec.grantId)
-    throw new OAuthError('invalid_grant', INVALID_RT, `the user '${rec.username}' no longer exists`)
-  }
+  const user = await requireGrantUser(ctx, rec, INVALID_RT)
   // Rotation: the previous access and refresh tokens of this grant stop working now.
   await ctx.storage.revokeGrant(rec.grantId)
   const { tokenHash, kind: _k, issuedAt: _i, expiresAt: _e, parentHash: _p, ...grant } = rec

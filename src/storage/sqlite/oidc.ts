@@ -14,6 +14,7 @@ interface GrantColumns {
   nonce: string | null
   requested_at: number
   session_id: string | null
+  credential_fingerprint: string | null
 }
 
 interface CodeRow extends GrantColumns {
@@ -50,6 +51,7 @@ type TokenRow = [
   expires_at: number,
   consumed: number,
   parent_hash: string | null,
+  credential_fingerprint: string | null,
 ]
 /** Positions in TokenRow of the columns read outside toToken. */
 const KIND = 1
@@ -59,8 +61,9 @@ const CONSUMED = 15
 
 const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
 const GRANT_PARAMS = '@grant_id, @client_id, @username, @subject, @scopes, @audience, @auth_time, @amr, @nonce, @requested_at, @session_id'
-const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed'
-const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash'
+const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed, credential_fingerprint'
+// credential_fingerprint last (migration 0002): TokenRow positions follow this order.
+const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash, credential_fingerprint'
 
 /**
  * Authorization codes and tokens, stored by hash. Every single-use transition is a guarded
@@ -70,8 +73,8 @@ const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expir
 export function createOidcStore(db: SqliteDatabase): OidcStore {
   const insertCode = lazyPrepare(
     db,
-    'INSERT INTO oauth2_authorization_code (code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
-      'VALUES (@code_hash, ' + GRANT_PARAMS + ', @redirect_uri, @redirect_uri_sent, @code_challenge, @code_challenge_method, @issued_at, @expires_at)',
+    'INSERT INTO oauth2_authorization_code (code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, credential_fingerprint) ' +
+      'VALUES (@code_hash, ' + GRANT_PARAMS + ', @redirect_uri, @redirect_uri_sent, @code_challenge, @code_challenge_method, @issued_at, @expires_at, @credential_fingerprint)',
   )
   const consumeCode = lazyPrepare(
     db,
@@ -82,8 +85,8 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
 
   const insertToken = lazyPrepare(
     db,
-    'INSERT INTO oauth2_token (token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, parent_hash) ' +
-      'VALUES (@token_hash, @kind, ' + GRANT_PARAMS + ', @issued_at, @expires_at, @parent_hash)',
+    'INSERT INTO oauth2_token (token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, parent_hash, credential_fingerprint) ' +
+      'VALUES (@token_hash, @kind, ' + GRANT_PARAMS + ', @issued_at, @expires_at, @parent_hash, @credential_fingerprint)',
   )
   // The userinfo and introspection hot path: one indexed lookup.
   const findLiveToken = lazyPrepare(
@@ -214,6 +217,7 @@ function grantParams(g: GrantContext): GrantColumns {
     nonce: orNull(g.nonce),
     requested_at: g.requestedAt,
     session_id: orNull(g.sessionId),
+    credential_fingerprint: orNull(g.credentialFingerprint),
   }
 }
 
@@ -238,13 +242,14 @@ function toCode(r: CodeRow): AuthorizationCodeRecord {
   }
   if (r.nonce !== null) code.nonce = r.nonce
   if (r.session_id !== null) code.sessionId = r.session_id
+  if (r.credential_fingerprint !== null) code.credentialFingerprint = r.credential_fingerprint
   if (r.code_challenge !== null) code.codeChallenge = r.code_challenge
   if (r.code_challenge_method !== null) code.codeChallengeMethod = r.code_challenge_method
   return code
 }
 
 function toToken(r: TokenRow): TokenRecord {
-  const [tokenHash, kind, grantId, clientId, username, subject, scopes, audience, authTime, amr, nonce, requestedAt, sessionId, issuedAt, expiresAt, , parentHash] = r
+  const [tokenHash, kind, grantId, clientId, username, subject, scopes, audience, authTime, amr, nonce, requestedAt, sessionId, issuedAt, expiresAt, , parentHash, credentialFingerprint] = r
   const token: TokenRecord = {
     tokenHash,
     kind,
@@ -263,6 +268,7 @@ function toToken(r: TokenRow): TokenRecord {
   if (nonce !== null) token.nonce = nonce
   if (sessionId !== null) token.sessionId = sessionId
   if (parentHash !== null) token.parentHash = parentHash
+  if (credentialFingerprint !== null) token.credentialFingerprint = credentialFingerprint
   return token
 }
 
