@@ -1,9 +1,8 @@
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
+import { isWellFormedHost } from '../session/cookie.js'
 
 export type IssuerResolver = (req: FastifyRequest) => string
-
-const HOST_SYNTAX = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i
 
 function hostnameOf(host: string): string {
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase()
@@ -34,7 +33,7 @@ export function createIssuerResolver(config: Config): IssuerResolver {
   const fallback = first?.autheliaUrl ? first.autheliaUrl.replace(/\/+$/, '') : `https://${domains[0] ?? 'localhost'}${prefix}`
   const accepted = (hostname: string) => isLoopbackHost(hostname) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
   const resolve = (host: string, scheme: 'http' | 'https') => {
-    if (!host || !HOST_SYNTAX.test(host) || !accepted(hostnameOf(host))) return fallback
+    if (!host || !isWellFormedHost(host) || !accepted(hostnameOf(host))) return fallback
     return `${scheme}://${host.toLowerCase()}${prefix}`
   }
   // Every OIDC request resolves the issuer; the answer depends only on (scheme, host), so it is

@@ -3,6 +3,7 @@ import type { AppDeps } from '../app.js'
 import type { Config, SessionCookieConfig } from '../config/schema.js'
 import { Regulator } from '../regulation/regulator.js'
 import { FailureDelay } from './failure-delay.js'
+import { isWellFormedHost } from '../session/cookie.js'
 
 /**
  * Optional tuning read from AppDeps (not part of the configuration file): the suite sets the
@@ -82,8 +83,14 @@ export function defaultRedirectionUrl(ctx: PortalContext, cookie: SessionCookieC
   return cookie?.defaultRedirectionUrl ?? ctx.config.defaultRedirectionUrl
 }
 
-/** The portal's own origin and path for links sent by email: `authelia_url` if set, else the request's. */
-export function portalBaseUrl(ctx: PortalContext, req: FastifyRequest, cookie: SessionCookieConfig | undefined): string {
+/**
+ * The portal's own origin and path for links sent by email: `authelia_url` if set, else the request's.
+ * Undefined when the Host header is not a plain `host[:port]` (security.md W6): the session matched
+ * on Fastify's `hostname`, which for `auth.example.com:1@evil.com` is `auth.example.com`, so without
+ * this check the emailed registration token would go to evil.com.
+ */
+export function portalBaseUrl(ctx: PortalContext, req: FastifyRequest, cookie: SessionCookieConfig | undefined): string | undefined {
   if (cookie?.autheliaUrl) return cookie.autheliaUrl.replace(/\/+$/, '')
+  if (!isWellFormedHost(req.host)) return undefined
   return `${req.protocol}://${req.host}${ctx.prefix}`
 }

@@ -181,6 +181,11 @@ export async function startTotpRegistration(ctx: PortalContext, req: FastifyRequ
     req.log.error({ username }, 'identity verification impossible: jwt_secret is not configured')
     return { ok: false }
   }
+  const base = portalBaseUrl(ctx, req, session.cookie)
+  if (base === undefined) {
+    req.log.warn({ username }, 'identity verification refused: the Host header is not a plain host name')
+    return { ok: false }
+  }
   const now = deps.clock.now()
   const id = randomUUID()
   await deps.storage.saveIdentityVerification({ id, username, action: IDENTITY_ACTION, issuedAt: now, expiresAt: now + IDENTITY_TTL_SECONDS, remoteIp: req.ip })
@@ -190,7 +195,7 @@ export async function startTotpRegistration(ctx: PortalContext, req: FastifyRequ
     .setIssuedAt(now)
     .setExpirationTime(now + IDENTITY_TTL_SECONDS)
     .sign(ctx.jwtKey)
-  const link = `${portalBaseUrl(ctx, req, session.cookie)}/one-time-password/register?token=${token}`
+  const link = `${base}/one-time-password/register?token=${token}`
   const user = deps.users.findUser(username)
   const email = user?.emails[0] ?? session.data.email
   if (!email) {

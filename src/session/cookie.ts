@@ -14,6 +14,17 @@ export function isIpLiteral(hostname: string): boolean {
   return isIP(stripBrackets(hostname)) !== 0
 }
 
+const HOST_SYNTAX = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i
+
+/**
+ * True for a plain `host[:port]` Host header: DNS labels or a bracketed IPv6 literal, an optional
+ * port, nothing else. Node accepts any visible bytes there (`a.example.com:1@evil.com`,
+ * `evil.com/.example.com`), and Fastify's `hostname` of such a value can still match a cookie domain.
+ */
+export function isWellFormedHost(host: string): boolean {
+  return HOST_SYNTAX.test(host)
+}
+
 function stripBrackets(h: string): string {
   return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h
 }

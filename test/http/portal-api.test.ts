@@ -328,6 +328,24 @@ describe('TOTP registration by identity verification', () => {
     expect(db.includes(Buffer.from(data.base32_secret))).toBe(false)
   })
 
+  test('a Host header that is not a plain host name never sends the registration token elsewhere (security.md W6)', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    // Node accepts these; Fastify's hostname of each still matches the cookie domain example.com.
+    for (const host of ['auth.example.com:1@evil.com', 'evil.com/.example.com', 'evil.com#.example.com', 'evil.com?.example.com']) {
+      const res = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start', headers: { host } })
+      expect(res.statusCode).toBe(200)
+      expect(res.json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    }
+    const { existsSync } = await import('node:fs')
+    expect(existsSync(tapp.notificationsFile)).toBe(false)
+    // A plain host (with a port) still works.
+    const ok = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start', headers: { host: 'auth.example.com:8443' } })
+    expect(ok.json()).toEqual({ status: 'OK' })
+    expect(lastRegistrationLink(tapp)).toMatch(/^http:\/\/auth\.example\.com:8443\/one-time-password\/register\?token=/)
+  })
+
   test('an expired, foreign or forged token is refused', async () => {
     const tapp = await start()
     const john = new Client(tapp.app)
