@@ -83,8 +83,24 @@ export async function authenticateClient(
     throw fail('no client credentials were sent', false, '')
   }
   const usedBasic = basic !== undefined
-  const now = ctx.clock.now()
   const clientKey = `${id}\n${ip}`
+  // Running checks count against the limit (FailureThrottle.acquire): parallel guesses wait.
+  const releaseClient = await ctx.clientThrottle.acquire(clientKey, () => ctx.clock.now())
+  const releaseIp = await ctx.ipThrottle.acquire(ip, () => ctx.clock.now())
+  try {
+    return await verifyClient(ctx, { id, secret, method, usedBasic, clientKey, ip, allowNone: opts.allowNone })
+  } finally {
+    releaseIp()
+    releaseClient()
+  }
+}
+
+async function verifyClient(
+  ctx: OidcContext,
+  a: { id: string; secret: string | undefined; method: ClientAuthMethod; usedBasic: boolean; clientKey: string; ip: string; allowNone: boolean },
+): Promise<AuthenticatedClient> {
+  const { id, secret, method, usedBasic, clientKey, ip } = a
+  const now = ctx.clock.now()
   const wait = Math.max(ctx.clientThrottle.retryAfter(clientKey, now), ctx.ipThrottle.retryAfter(ip, now))
   if (wait > 0) {
     throw fail('too many failed client authentications from this address; throttled', usedBasic, id, 429).withHeader('retry-after', String(wait))
@@ -103,7 +119,7 @@ export async function authenticateClient(
   }
   if (client.config.public) {
     if (secret !== undefined) throw fail('a public client must not send a client secret', usedBasic, id)
-    if (!opts.allowNone) throw fail('a public client cannot authenticate at this endpoint', usedBasic, id)
+    if (!a.allowNone) throw fail('a public client cannot authenticate at this endpoint', usedBasic, id)
     return { client, method: 'none' }
   }
   if (method === 'none') throw fail('no client secret was sent by a confidential client', usedBasic, id)

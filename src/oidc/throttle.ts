@@ -4,6 +4,9 @@
  */
 export class FailureThrottle {
   private readonly failures = new Map<string, number[]>()
+  /** Verifications running now per key, and who waits for one of them to end. */
+  private readonly inFlight = new Map<string, number>()
+  private readonly waiting = new Map<string, Array<() => void>>()
 
   constructor(
     private readonly limit: number,
@@ -31,6 +34,38 @@ export class FailureThrottle {
 
   reset(key: string): void {
     this.failures.delete(key)
+  }
+
+  /**
+   * Reserves one verification for the key. Checks still running count as failures until they end,
+   * so a burst of parallel guesses cannot outrun the limit (the verification itself is async): a
+   * request waits while failures plus running checks reach the limit, then decides again. The first
+   * check of a key always runs, so a throttled key is answered by retryAfter, never starved.
+   * Resolves a release function to call once the outcome is recorded.
+   */
+  async acquire(key: string, now: () => number): Promise<() => void> {
+    for (;;) {
+      const running = this.inFlight.get(key) ?? 0
+      if (running === 0 || this.prune(key, now()).length + running < this.limit) {
+        this.inFlight.set(key, running + 1)
+        let released = false
+        return () => {
+          if (released) return
+          released = true
+          const left = (this.inFlight.get(key) ?? 1) - 1
+          if (left > 0) this.inFlight.set(key, left)
+          else this.inFlight.delete(key)
+          const waiters = this.waiting.get(key)
+          this.waiting.delete(key)
+          for (const wake of waiters ?? []) wake()
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const list = this.waiting.get(key) ?? []
+        list.push(resolve)
+        this.waiting.set(key, list)
+      })
+    }
   }
 
   private prune(key: string, now: number): number[] {

@@ -239,6 +239,16 @@ describe('A1–A4: client authentication', () => {
     t.clock.advance(61)
     expect((await redeem(t, await getCode(t, cookie))).statusCode).toBe(200)
   })
+  test('A4: wrong secrets sent all at once cannot outrun the limit: at most 10 are checked, the rest get 429', async () => {
+    // PBKDF2 (310000 rounds) verifies off the event loop, so without the gate all 25 would be checked.
+    const burst = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => postForm(t, '/api/oidc/token', { grant_type: 'client_credentials', client_id: B.id, client_secret: `guess-${i}` })),
+    )
+    const statuses = burst.map((r) => r.statusCode)
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15)
+    expect(t.logs().match(/secret mismatch/g)).toHaveLength(10)
+  })
   test('a public client authenticates with client_id only and must not send a secret', async () => {
     const { verifier, challenge } = pkcePair()
     const code = await getCode(t, cookie, { client_id: 'public-app', redirect_uri: 'https://spa.example.com/cb', response_type: 'code', scope: 'openid', state: STATE, code_challenge: challenge, code_challenge_method: 'S256' })
