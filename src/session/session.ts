@@ -21,6 +21,8 @@ const TOUCH_INTERVAL_SECONDS = 5
  * manager (write-through), so the cache only guards against changes made by another process.
  */
 const CACHE_SECONDS = 5
+/** A sign-in form left open longer than this asks to be submitted again. */
+const ANONYMOUS_SESSION_SECONDS = 15 * 60
 const CACHE_MAX_ENTRIES = 10_000
 
 interface CachedSession {
@@ -53,6 +55,9 @@ export class SessionManager {
 
   /** The absolute lifetime of a session, counted from the moment its current id was issued. */
   lifetimeSeconds(data: SessionData, cookie: SessionCookieConfig): number {
+    // Anonymous sessions only carry the sign-in form's CSRF token, and anybody can create them by
+    // loading a page: they live at most ANONYMOUS_SESSION_SECONDS so a flood cannot pile up rows.
+    if (data.level === 0) return Math.min(cookie.expirationSeconds, ANONYMOUS_SESSION_SECONDS)
     return data.rememberMe && cookie.rememberMeSeconds > 0 ? cookie.rememberMeSeconds : cookie.expirationSeconds
   }
 

@@ -26,7 +26,7 @@ describe('sign-in page', () => {
     expect(res.headers['x-frame-options']).toBe('DENY')
     expect(res.headers['referrer-policy']).toBe('no-referrer')
     expect(res.headers['content-security-policy']).toContain("script-src 'none'")
-    expect(res.headers['set-cookie']).toMatch(/^authelia_session=[A-Za-z0-9]{32}; Max-Age=3600; Domain=example\.com; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
+    expect(res.headers['set-cookie']).toMatch(/^authelia_session=[A-Za-z0-9]{32}; Max-Age=900; Domain=example\.com; Path=\/; HttpOnly; Secure; SameSite=Lax$/)
     const body = res.body
     expect(body).toContain('<label for="username">Username</label>')
     expect(body).toContain('<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>')
