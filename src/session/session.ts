@@ -99,18 +99,29 @@ export class SessionManager {
     return data ? { ...data } : undefined
   }
 
+  /**
+   * Ids ended in this process (logout, rotation, expiry). Bounded: an id is random and never reused,
+   * and a write racing its end happens within one request's lifetime.
+   */
+  private readonly ended = new Set<string>()
+
   private remember(id: string, data: SessionData, now: number): void {
     if (this.cache.size >= CACHE_MAX_ENTRIES && !this.cache.has(id)) this.cache.clear()
     this.cache.set(id, { data: { ...data }, cachedAt: now })
   }
 
   private async write(id: string, data: SessionData, cookie: SessionCookieConfig): Promise<void> {
+    // A request that loaded the session before a logout (or a rotation) finished must not write it
+    // back afterwards: the old id would work again if replayed.
+    if (this.ended.has(id)) return
     await this.store.saveSession(id, data, data.createdAt + this.lifetimeSeconds(data, cookie))
     this.remember(id, data, this.clock.now())
   }
 
   private async forget(id: string): Promise<void> {
     this.cache.delete(id)
+    if (this.ended.size >= CACHE_MAX_ENTRIES) this.ended.clear()
+    this.ended.add(id)
     await this.store.destroySession(id)
   }
 
