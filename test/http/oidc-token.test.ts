@@ -313,7 +313,8 @@ describe('T1–T3: refresh tokens', () => {
     // john gets another password digest (argon2id of "changed", made for this test).
     const { generateDigest } = await import('../../src/authn/hashes/index.js')
     const digest = await generateDigest('changed', 'argon2', { memory: 1024, iterations: 1, parallelism: 1 })
-    writeFileSync(users, before.replace(/(  john:[\s\S]*?password: )"[^"]+"/, `$1"${digest}"`))
+    // A replacer function: the digest holds '$' followed by digits, which a replacement string would expand.
+    writeFileSync(users, before.replace(/(  john:[\s\S]*?password: )"[^"]+"/, (_m, head: string) => `${head}"${digest}"`))
     expect((t.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
     expectTokError(await refreshA(first.refresh_token), 400, 'invalid_grant')
     expect(t.logs()).toContain("the password of user 'john' changed after the grant was made; the grant is revoked")
