@@ -89,6 +89,31 @@ describe('logging', () => {
     expect(text()).toContain('[redacted]')
   })
 
+  test('log.file_path writes there (text or json), and keep_stdout also writes to stdout', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(`${tmpdir()}/latchkey-log-`)
+    try {
+      let stdout = ''
+      const out = new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) }) as unknown as DestinationStream
+      const onlyFile = createLogger({ level: 'info', format: 'text', filePath: `${dir}/sub/latchkey.log`, keepStdout: false }, out)
+      onlyFile.info({ users: 2 }, 'users file loaded')
+      onlyFile.flush()
+      const both = createLogger({ level: 'info', format: 'json', filePath: `${dir}/both.log`, keepStdout: true }, out)
+      both.warn({ password: 'hunter2' }, 'to both')
+      both.flush()
+      // sonic-boom writes asynchronously: wait until both files have their line.
+      const read = (f: string) => { try { return readFileSync(f, 'utf8') } catch { return '' } }
+      await expect.poll(() => read(`${dir}/sub/latchkey.log`).endsWith('\n') && read(`${dir}/both.log`).endsWith('\n'), { timeout: 5000 }).toBe(true)
+      expect(readFileSync(`${dir}/sub/latchkey.log`, 'utf8')).toMatch(/^time="[^"]+" level=info msg="users file loaded" users=2\n$/)
+      expect(JSON.parse(readFileSync(`${dir}/both.log`, 'utf8'))).toMatchObject({ level: 40, msg: 'to both', password: '[redacted]' })
+      expect(stdout).not.toContain('users file loaded')
+      expect(JSON.parse(stdout)).toMatchObject({ level: 40, msg: 'to both' })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test('text format is one key=value line per record', () => {
     const line = formatTextLine(JSON.stringify({ level: 30, time: 0, msg: 'users file loaded', path: '/etc/latchkey/users.yml', users: 2 }))
     expect(line).toBe('time="1970-01-01T00:00:00.000Z" level=info msg="users file loaded" path=/etc/latchkey/users.yml users=2\n')
