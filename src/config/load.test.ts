@@ -101,14 +101,6 @@ describe('the Kasm configuration', () => {
     expect(Object.isFrozen(config.identityProviders.oidc!.clients[0]!.scopes)).toBe(true)
   })
 
-  test('loads in a few milliseconds once warm', () => {
-    loadConfig({ files: [KASM], env: {} })
-    const start = performance.now()
-    for (let i = 0; i < 5; i++) loadConfig({ files: [KASM], env: {} })
-    // ~10 ms on an idle 2-core machine; the bound leaves room for a loaded CI host.
-    expect((performance.now() - start) / 5).toBeLessThan(60)
-  })
-
   test('the 4.38 spelling of the same configuration loads to the same model', () => {
     const old = loadConfig({ files: [KASM], env: {} })
     const renamed = loadConfig({ files: [KASM_438], env: {} })

@@ -51,7 +51,8 @@ test.skipIf(Boolean(skip))(
     // 1. Password.
     await page.goto(`${url}/`)
     await expect.poll(() => page.title()).toBe('Sign in · Latchkey')
-    expect(await page.evaluate(activeElementId)).toBe('username')
+    // Chromium applies autofocus after the load event, at its next rendering step: poll for it.
+    await expect.poll(() => page.evaluate(activeElementId)).toBe('username')
     await shot('sign-in')
     await page.fill('#username', 'john')
     await page.fill('#password', 'password')
@@ -94,7 +95,7 @@ test.skipIf(Boolean(skip))(
     await shot('sign-in-with-target')
     await page.click('button[type=submit]')
     await page.waitForURL(`${url}/2fa/one-time-password?rd=${encodeURIComponent(targetUrl)}`)
-    expect(await page.evaluate(activeElementId)).toBe('token')
+    await expect.poll(() => page.evaluate(activeElementId)).toBe('token')
     await page.fill('#token', codeFor(secret, server!.clock.now()))
     await shot('one-time-code')
     await page.click('button:has-text("Verify")')

@@ -161,9 +161,8 @@ describe('POST /api/firstfactor', () => {
 
   test('a password over 1024 bytes is refused without being hashed', async () => {
     const { app } = await start()
-    const started = performance.now()
+    // That no hash runs is proven with a slow digest in src/authn/users-file.test.ts; here, the route.
     const res = await new Client(app).signIn('john', 'p'.repeat(1025))
-    expect(performance.now() - started).toBeLessThan(25)
     expect(res.statusCode).toBe(401)
     expect(res.json()).toEqual(KO401)
     expect(t!.logs()).toContain('first factor failed: too_long')

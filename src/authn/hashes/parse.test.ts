@@ -95,7 +95,8 @@ describe('parseDigest refuses malformed digests', () => {
     const started = performance.now()
     parseError(`$argon2id$v=19$m=1099511627776,t=3,p=4$${salt16}$${key32}`)
     parseError(`$6$rounds=1000000000000$Xy1hCq8pM2sLkT3e$${sha512Hash}`)
-    expect(performance.now() - started).toBeLessThan(100)
+    // Either digest, if computed, would run for hours: a second is a bound no honest parse reaches.
+    expect(performance.now() - started).toBeLessThan(1000)
   })
 
   test('$pbkdf2-sha1$ is read as $pbkdf2$', async () => {
