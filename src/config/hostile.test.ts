@@ -188,6 +188,12 @@ describe('hostile configuration files', () => {
     const cli = join(ROOT, 'dist/latchkey.mjs')
     const setpriv = spawnSync('setpriv', ['--version'])
     if (!existsSync(cli) || setpriv.status !== 0) return
+    // A checkout inside a private folder (mode 0700) is out of nobody's reach: then there is nothing to check.
+    const reach = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', 'require("fs").accessSync(process.argv[1], require("fs").constants.R_OK)', cli])
+    if (reach.status !== 0) {
+      console.warn('skipped the permission check as nobody: the checkout is not readable by nobody')
+      return
+    }
     const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'validate-config', '--config', f], { encoding: 'utf8', cwd: dir })
     expect(r.stdout).toBe(`Configuration parsed and loaded with errors:\n\n\t - secret.yml: could not read the configuration file: open secret.yml: permission denied\n\n`)
     expect(r.status).toBe(2)
