@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadConfig } from '../src/config/load.js'
 import { withGeneratedReference } from '../scripts/render-config-doc.js'
 import { ROOT } from './support/app.js'
+import { PRODUCTION_NODE_FLAGS } from '../bench/server.js'
 
 test('docs/configuration.md lists exactly the keys the loader knows (run npm run docs:config)', () => {
   const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8')
@@ -17,6 +18,14 @@ test('README gives the install-and-start and the test commands, and .ci/run runs
   expect(readme).toContain('npm install && npm start')
   expect(readme).toContain('\n```sh\nnpm test\n```')
   expect(readFileSync(join(ROOT, '.ci/run'), 'utf8')).toMatch(/\nnpm test\n$/)
+})
+
+test('npm start, the systemd unit and the bench run node with the same flags', () => {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  const unit = /^ExecStart=\S+ (.*) \S+latchkey\.mjs /m.exec(readFileSync(join(ROOT, 'docs/deploy/latchkey.service'), 'utf8'))?.[1]
+  const flags = PRODUCTION_NODE_FLAGS.join(' ')
+  expect(start).toBe(`node ${flags} dist/latchkey.mjs`)
+  expect(unit).toBe(flags)
 })
 
 /**

@@ -3,6 +3,8 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 
 export type ArtifactKind = 'ac' | 'at' | 'rt'
 
+const PREFIX: Record<ArtifactKind, string> = { ac: 'authelia_ac_', at: 'authelia_at_', rt: 'authelia_rt_' }
+
 /**
  * Opaque codes and tokens: `authelia_<kind>_` + 256 random bits (base64url), and with an
  * `hmac_secret` a `.` + HMAC-SHA-256 of that random part keyed by SHA-256(hmac_secret), like
@@ -22,12 +24,16 @@ export class TokenFactory {
     return { value, hash: hashArtifact(value) }
   }
 
+  /** The kind's prefix and a sane length: the cheap half of isWellFormed. */
+  hasPrefix(kind: ArtifactKind, value: string): boolean {
+    return value.length <= 200 && value.startsWith(PREFIX[kind])
+  }
+
   /** True when the value has the kind's prefix and (with an HMAC key) a valid signature. */
   isWellFormed(kind: ArtifactKind, value: string): boolean {
-    const prefix = `authelia_${kind}_`
-    if (!value.startsWith(prefix) || value.length > 200) return false
+    if (!this.hasPrefix(kind, value)) return false
     if (!this.hmacKey) return true
-    const body = value.slice(prefix.length)
+    const body = value.slice(PREFIX[kind].length)
     const dot = body.indexOf('.')
     if (dot <= 0) return false
     const expected = Buffer.from(this.sign(body.slice(0, dot)))

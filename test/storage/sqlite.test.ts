@@ -7,6 +7,7 @@ import Database from 'better-sqlite3'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { openSqliteStorage } from '../../src/storage/sqlite/index.js'
 import { openStorage } from '../../src/storage/index.js'
+import { openDatabase } from '../../src/storage/sqlite/database.js'
 import type { Storage, TotpConfiguration } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
@@ -92,6 +93,10 @@ describe('sqlite storage', () => {
     expect(logs.length).toBeGreaterThan(0)
     const raw = new Database(path, { readonly: true })
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal')
+    // Per connection: what the server's own connection runs with (8 MiB page cache, not 16: RSS).
+    const own = openDatabase(path)
+    expect([own.pragma('synchronous', { simple: true }), own.pragma('foreign_keys', { simple: true }), own.pragma('cache_size', { simple: true })]).toEqual([1, 1, -8192])
+    own.close()
     const tables = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
     expect(tables).toEqual(
       expect.arrayContaining(['migrations', 'encryption', 'user_opaque_identifier', 'totp_configurations', 'totp_history', 'authentication_logs', 'sessions', 'identity_verification', 'oauth2_consent_session', 'oauth2_consent_preconfiguration', 'oauth2_authorization_code', 'oauth2_token']),

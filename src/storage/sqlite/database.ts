@@ -24,6 +24,10 @@ export function openDatabase(path: string): SqliteDatabase {
     db.pragma('synchronous = NORMAL')
     db.pragma('busy_timeout = 5000')
     db.pragma('foreign_keys = ON')
+    // better-sqlite3 builds SQLite with a 16 MiB page cache, all of it held by the process once a
+    // busy table has been walked; 8 MiB keeps the hot pages of sessions, codes and tokens (the OS
+    // file cache serves the rest at no measurable cost: npm run bench) and the RSS ~10 MB lower.
+    db.pragma('cache_size = -8192')
     return db
   } catch (err) {
     throw new StorageError('OPEN_FAILED', `storage: cannot open the SQLite database ${path}: ${(err as Error).message}`)
