@@ -66,6 +66,16 @@ describe('U1: userinfo', () => {
     t.clock.advance(3601)
     expect((await userinfo(t, tok2.access_token)).json().error).toBe('invalid_token')
   })
+  test('the log tells a forged or foreign token from an unknown, expired or revoked one', async () => {
+    const tok = await tokensFor(A)
+    const [random, signature] = (tok.access_token as string).slice('authelia_at_'.length).split('.')
+    const forged = `authelia_at_${random!.slice(0, -2)}AA.${signature}`
+    expect((await userinfo(t, forged)).json().error).toBe('invalid_token')
+    expect(t.logs()).toContain('the value is not an access token issued here')
+    await revoke(tok.access_token)
+    expect((await userinfo(t, tok.access_token)).json().error).toBe('invalid_token')
+    expect(t.logs()).toContain('the access token is unknown, expired or revoked')
+  })
   test('?access_token= or two methods at once: 400 invalid_request', async () => {
     const tok = await tokensFor(A)
     const q = await t.app.inject({ method: 'GET', url: `/api/oidc/userinfo?access_token=${tok.access_token}`, headers: { host: HOST } })
