@@ -18,7 +18,8 @@ export type AuthorizeOutcome =
   /** security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
   | { kind: 'error-page'; error: OAuthError }
   /** `endSession`: the caller ends the sign-in session first (prompt=login, max_age), through the session manager. */
-  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError; endSession?: boolean }
+  /** `workflow`: the caller remembers it in the session (src/session/workflows.ts) before answering. */
+  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError; endSession?: boolean; workflow?: { id: string; resume: string } }
   | { kind: 'form_post'; action: string; params: Record<string, string>; clientId: string; error?: OAuthError }
 
 export interface AuthorizeInput {
@@ -366,10 +367,18 @@ async function redirectToPortal(
   const sorted = new URLSearchParams(resume)
   sorted.sort()
   const rd = `${input.issuer}/api/oidc/authorization?${sorted.toString()}`
-  const page = !s.needsFresh && s.level >= 1 && s.required === 2 ? '/2fa/one-time-password' : '/'
-  const location = `${input.issuer}${page}?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
+  const status = input.method === 'POST' ? 303 : 302
+  const clientId = resume.client_id ?? ''
+  if (!s.needsFresh && session && s.level >= 1 && s.required === 2) {
+    // Signed in, second factor missing: Authelia's workflow id rides along with our `rd`, so a
+    // script that sends `workflowID` with its code resumes here too.
+    const id = randomUUID()
+    const location = `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect&workflow_id=${id}`
+    return { kind: 'redirect', status, location, clientId, workflow: { id, resume: rd } }
+  }
+  const location = `${input.issuer}/?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
   // A still-valid session would let the portal skip the sign-in: it is ended (prompt=login, max_age).
-  return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location, clientId: resume.client_id ?? '', ...(s.needsFresh && session ? { endSession: true } : {}) }
+  return { kind: 'redirect', status, location, clientId, ...(s.needsFresh && session ? { endSession: true } : {}) }
 }
 
 /** The stored pairwise/public `sub`, created on first use (compat §3), cached once read. */

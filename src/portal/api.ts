@@ -138,7 +138,8 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
 
   app.post('/api/secondfactor/totp', { onRequest: post1fa() }, async (req, reply) => {
     const b = body(req)
-    const result = await secondFactorTotp(ctx, req, reply, { token: b.token, targetURL: b.targetURL })
+    // workflowID (4.37) and flowID (4.38+) name a pending OpenID Connect authorization to resume.
+    const result = await secondFactorTotp(ctx, req, reply, { token: b.token, targetURL: b.targetURL, workflowID: b.workflowID ?? b.flowID })
     // security.md F1: 403 (Authelia 4.37 answers 401 with the same body).
     if (!result.ok) return ko(reply, 403, MESSAGES.mfaFailed)
     return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)

@@ -5,6 +5,7 @@ import { cookieForRequest, establishSession, elevateSession, destroySession, sav
 import { generateTotpConfiguration, matchTotpCode } from '../totp/index.js'
 import { type PortalContext, defaultRedirectionUrl, portalBaseUrl, requiredLevelForTarget } from './context.js'
 import { checkRedirect } from './redirect.js'
+import { takeWorkflow } from '../session/workflows.js'
 
 /**
  * The portal's behaviour, shared by the JSON API (api.ts) and the HTML pages (pages/routes.ts):
@@ -123,7 +124,12 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
 
 export type SecondFactorResult = { ok: true; redirect?: string } | { ok: false }
 
-export async function secondFactorTotp(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: { token: unknown; targetURL?: unknown }): Promise<SecondFactorResult> {
+export async function secondFactorTotp(
+  ctx: PortalContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  input: { token: unknown; targetURL?: unknown; workflowID?: unknown },
+): Promise<SecondFactorResult> {
   const { deps, regulator, config } = ctx
   const session = req.session!
   const username = session.data.username!
@@ -162,10 +168,11 @@ export async function secondFactorTotp(ctx: PortalContext, req: FastifyRequest, 
     const { totpRegistration: _, ...rest } = extra
     session.data.extra = rest
   }
+  const workflowTarget = takeWorkflow(session.data, input.workflowID, now)
   await elevateSession(req, reply, { amr: 'otp', now })
   req.log.info({ username, ip: req.ip }, 'second factor succeeded')
 
-  const target = resolveTarget(ctx, req, input.targetURL)
+  const target = resolveTarget(ctx, req, input.targetURL ?? workflowTarget)
   if (target) return { ok: true, redirect: target }
   const fallback = defaultRedirectionUrl(ctx, req.session?.cookie)
   return fallback ? { ok: true, redirect: fallback } : { ok: true }
