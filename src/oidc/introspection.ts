@@ -4,6 +4,7 @@ import { formBody } from './params.js'
 import { authenticateClient } from './client-auth.js'
 import { hashArtifact } from './tokens.js'
 import { audienceOf } from './claims.js'
+import { currentGrantUser } from './grants/issue.js'
 import type { TokenRecord } from '../storage/storage.js'
 
 export interface EndpointRequest {
@@ -38,6 +39,14 @@ export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest
   if (rec.clientId !== client.id) {
     log(`introspection by client '${client.id}' of a token of client '${rec.clientId}' answered inactive`)
     return { clientId: client.id, body: { active: false } }
+  }
+  if (rec.username) {
+    // security.md T3/I3: a token whose user is gone, disabled or has a new password is not active.
+    const current = await currentGrantUser(ctx, rec)
+    if ('reason' in current) {
+      log(`introspection of a token of client '${rec.clientId}' answered inactive: ${current.reason}`)
+      return { clientId: client.id, body: { active: false } }
+    }
   }
   const body: Record<string, unknown> = {
     active: true,

@@ -5,6 +5,7 @@ import { rawQuery } from '../server/form.js'
 import { scopeClaims, audienceOf } from './claims.js'
 import { signClaims } from './id-token.js'
 import { hashArtifact } from './tokens.js'
+import { currentGrantUser } from './grants/issue.js'
 
 export interface UserinfoRequest {
   method: string
@@ -69,12 +70,14 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
     err.clientId = rec.clientId
     throw err.withHeader('www-authenticate', 'Bearer error="insufficient_scope", scope="openid"')
   }
-  const user = ctx.users.findUser(rec.username)
-  if (!user) {
-    const err = invalidToken(`the user '${rec.username}' no longer exists`)
+  // security.md T3: a removed or disabled user, or a changed password, ends the grant here too.
+  const current = await currentGrantUser(ctx, rec)
+  if ('reason' in current) {
+    const err = invalidToken(current.reason)
     err.clientId = rec.clientId
     throw err
   }
+  const user = current.user
   const claims: Record<string, unknown> = {
     ...scopeClaims(user, rec.scopes),
     iss: req.issuer,

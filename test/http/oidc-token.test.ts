@@ -321,6 +321,29 @@ describe('T1–T3: refresh tokens', () => {
     // The whole grant is gone, its access token included.
     expect((await userinfo(t, first.access_token)).statusCode).toBe(401)
   })
+  test.each([
+    ['a password change', (text: string, digest: string) => text.replace(/(  john:[\s\S]*?password: )"[^"]+"/, (_m, head: string) => `${head}"${digest}"`), 'changed after the grant was made'],
+    ['disabling the user', (text: string) => text.replace(/^  john:\n/m, '  john:\n    disabled: true\n'), 'no longer exists or is disabled'],
+  ])('T3/I3: after %s, introspection and userinfo call the tokens dead, before any refresh', async (_what, edit, reason) => {
+    // Two grants: one is looked at by userinfo first, the other by introspection first.
+    const first = (await redeemA(await codeFor(A))).json()
+    const second = (await redeemA(await codeFor(A))).json()
+    const introspect = (token: string) => postForm(t, '/api/oidc/introspection', { token }, { authorization: basic(A.id, A.secret) })
+    expect((await introspect(second.access_token)).json().active).toBe(true)
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const { generateDigest } = await import('../../src/authn/hashes/index.js')
+    const users = `${t.dir}/users_database.yml`
+    writeFileSync(users, edit(readFileSync(users, 'utf8'), await generateDigest('changed', 'argon2', { memory: 1024, iterations: 1, parallelism: 1 })))
+    expect((t.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
+    const ui = await userinfo(t, first.access_token)
+    expect(ui.statusCode).toBe(401)
+    expect(ui.json().error).toBe('invalid_token')
+    expect(t.logs()).toContain(reason)
+    expect(t.logs()).not.toContain('introspection of a token')
+    expect((await introspect(second.access_token)).json()).toEqual({ active: false })
+    expect(t.logs()).toMatch(new RegExp(`introspection of a token of client 'app-a' answered inactive: .*${reason}`))
+    expect((await introspect(second.refresh_token)).json()).toEqual({ active: false })
+  })
   test('T3: no refresh token without offline_access', async () => {
     const res = (await redeemA(await codeFor(A, { scope: 'openid profile' }))).json()
     expect(res.refresh_token).toBeUndefined()

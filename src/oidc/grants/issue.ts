@@ -84,17 +84,23 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
 
 /**
  * The user a grant was made for, as the users file says now. A removed or disabled user, or one
- * whose password changed since (security.md T3), ends the grant: every token of it is revoked.
+ * whose password changed since (security.md T3), ends the grant: every token of it is revoked, and
+ * the reason (for the admin's log) comes back instead of the user.
  */
-export async function requireGrantUser(ctx: OidcContext, grant: GrantContext, invalidDescription: string): Promise<User> {
+export async function currentGrantUser(ctx: OidcContext, grant: GrantContext): Promise<{ user: User } | { reason: string }> {
   const user = ctx.users.findUser(grant.username)
   let reason: string | undefined
-  if (!user) reason = `the user '${grant.username}' no longer exists`
+  if (!user) reason = `the user '${grant.username}' no longer exists or is disabled; the grant is revoked`
   else if (grant.credentialFingerprint !== undefined && grant.credentialFingerprint !== user.credentialFingerprint)
     reason = `the password of user '${grant.username}' changed after the grant was made; the grant is revoked`
-  if (reason !== undefined) {
-    await ctx.storage.revokeGrant(grant.grantId)
-    throw new OAuthError('invalid_grant', invalidDescription, reason)
-  }
-  return user!
+  if (reason === undefined) return { user: user! }
+  await ctx.storage.revokeGrant(grant.grantId)
+  return { reason }
+}
+
+/** currentGrantUser for the token endpoint: a grant that no longer holds is `invalid_grant`. */
+export async function requireGrantUser(ctx: OidcContext, grant: GrantContext, invalidDescription: string): Promise<User> {
+  const current = await currentGrantUser(ctx, grant)
+  if ('reason' in current) throw new OAuthError('invalid_grant', invalidDescription, current.reason)
+  return current.user
 }
