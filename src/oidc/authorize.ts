@@ -8,6 +8,7 @@ import { OAuthError } from './errors.js'
 import { normaliseResponseType } from './clients.js'
 import type { OidcContext } from './context.js'
 import { CONSENT_SESSION_SECONDS } from './context.js'
+import { openAuthAfter, sealAuthAfter } from './auth-after.js'
 import { Params } from './params.js'
 import { checkCodeChallenge } from './pkce.js'
 import { RESPONSE_MODES_SUPPORTED, RESPONSE_TYPES_SUPPORTED } from './discovery.js'
@@ -210,8 +211,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     const username = session?.data.username
     if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
     const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
-    const authAfterRaw = params.get(AUTH_AFTER_PARAM)
-    const authAfter = authAfterRaw !== undefined && /^[0-9]{1,12}$/.test(authAfterRaw) ? Math.min(Number(authAfterRaw), now) : undefined
+    const authAfter = openAuthAfter(ctx.authAfterKey, params.get(AUTH_AFTER_PARAM), client.id, now)
     const freshEnough = authAfter !== undefined && authTime >= authAfter
     const needsFresh =
       level >= required && !freshEnough && (authAfter !== undefined || prompt.has('login') || (maxAge !== undefined && now - authTime > maxAge))
@@ -349,7 +349,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
  * URL with `auth_after`, so the resumed request accepts only a sign-in made from now on.
  */
 async function redirectToPortal(
-  _ctx: OidcContext,
+  ctx: OidcContext,
   input: AuthorizeInput,
   params: Params,
   session: LoadedSession | null,
@@ -361,7 +361,7 @@ async function redirectToPortal(
     const prompt = (resume.prompt ?? '').split(' ').filter((p) => p && p !== 'login')
     if (prompt.length > 0) resume.prompt = prompt.join(' ')
     else delete resume.prompt
-    resume[AUTH_AFTER_PARAM] = String(s.now)
+    resume[AUTH_AFTER_PARAM] = sealAuthAfter(ctx.authAfterKey, s.now, resume.client_id ?? '')
   }
   // Keys sorted, as Authelia 4.37 builds rd (compat §2.4): the same request always resumes at the same URL.
   const sorted = new URLSearchParams(resume)

@@ -10,6 +10,7 @@ import { TokenFactory } from './tokens.js'
 import { createIssuerResolver, type IssuerResolver } from './issuer.js'
 import { FailureThrottle } from './throttle.js'
 import { buildDiscovery, DiscoveryCache } from './discovery.js'
+import { authAfterKey } from './auth-after.js'
 
 /** Everything the OIDC functions need, prepared once when the plugin starts. */
 export interface OidcContext {
@@ -33,6 +34,8 @@ export interface OidcContext {
   debug: boolean
   /** '' or '/<server.path>'. */
   prefix: string
+  /** Seals the `auth_after` marker of a forced fresh sign-in (auth-after.ts). */
+  authAfterKey: Buffer
 }
 
 export const CLIENT_FAILURES_PER_MINUTE = 10
@@ -76,5 +79,6 @@ export async function createOidcContext(deps: { config: Config; storage: Storage
     subjects: new Map(),
     debug: oidc.enableClientDebugMessages,
     prefix: deps.config.server.path ? `/${deps.config.server.path}` : '',
+    authAfterKey: authAfterKey(oidc),
   }
 }

@@ -291,7 +291,7 @@ describe('Q4: prompt and max_age', () => {
     expect(location.origin + location.pathname).toBe(`${ISSUER}/`)
     const rd = new URL(location.searchParams.get('rd')!)
     expect(rd.searchParams.get('prompt')).toBeNull()
-    expect(rd.searchParams.get('auth_after')).toBe(String(t.clock.now()))
+    expect(rd.searchParams.get('auth_after')).toMatch(new RegExp(`^${t.clock.now()}\\.[A-Za-z0-9_-]{22}$`))
     // The old session is gone.
     const again = await getAuthorize(t, kasmParams(), old)
     expect(again.statusCode).toBe(302)
@@ -304,6 +304,29 @@ describe('Q4: prompt and max_age', () => {
     expect(done.statusCode).toBe(303)
     const tok = await redeem(t, responseParams(done).get('code')!)
     expect(decodeJwtPayload(tok.json().id_token).auth_time).toBe(t.clock.now())
+  })
+  test('an auth_after the client makes up, alters, moves to another client or keeps too long does not switch the fresh sign-in off', async () => {
+    const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
+    const rd = new URL(new URL(String((await getAuthorize(t, kasmParams({ prompt: 'login' }), old)).headers.location)).searchParams.get('rd')!)
+    const sealed = rd.searchParams.get('auth_after')!
+    t.clock.advance(5)
+    // A sign-in made after the seal; each refused request ends its session, so each gets a new one.
+    const session = () => signedInCookie(t, 'john', 2, { authAgo: 3 })
+    const [time, mac] = sealed.split('.')
+    for (const forged of ['1', `1.${mac}`, `${Number(time) - 10}.${mac}`, `${time}.${'A'.repeat(22)}`]) {
+      for (const extra of [{ prompt: 'login' }, { max_age: '1' }]) {
+        const res = await getAuthorize(t, kasmParams({ ...extra, auth_after: forged }), await session())
+        expect([forged, extra, res.statusCode]).toEqual([forged, extra, 302])
+      }
+    }
+    // The genuine value is bound to its client: app-b cannot use Kasm's.
+    const b = { client_id: 'app-b', redirect_uri: 'https://b.example.com/cb', response_type: 'code', scope: 'openid', state: STATE }
+    expect((await getAuthorize(t, { ...b, max_age: '1', auth_after: sealed }, await session())).statusCode).toBe(302)
+    // The genuine value, for Kasm: honoured (the sign-in is newer), but not after ten minutes.
+    expect((await getAuthorize(t, kasmParams({ max_age: '1', auth_after: sealed }), await session())).statusCode).toBe(303)
+    t.clock.advance(600)
+    const later = await signedInCookie(t, 'john', 2, { authAgo: 1 })
+    expect((await getAuthorize(t, kasmParams({ max_age: '0', auth_after: sealed }), later)).statusCode).toBe(302)
   })
   test('max_age exceeded (0 included) forces a fresh sign-in; within max_age it passes', async () => {
     const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
