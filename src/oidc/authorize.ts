@@ -101,13 +101,12 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   const client = ctx.clients.get(clientId)
   if (!client) return errorPage('invalid_client', 'The requested OAuth 2.0 Client does not exist.', `client '${clientId.slice(0, 64)}' is not registered`)
   if (params.isRepeated('redirect_uri')) return errorPage('invalid_request', "The request parameter 'redirect_uri' must be sent once.", undefined, client.id)
-  let redirectUri = params.get('redirect_uri')
-  const redirectUriSent = redirectUri !== undefined
+  // Required even when the client has a single registered URI (OIDC Core §3.1.2.1, security.md R2;
+  // Authelia, through fosite, would take that one).
+  const redirectUri = params.get('redirect_uri')
+  const redirectUriSent = true
   if (redirectUri === undefined) {
-    if (client.redirectUris.size !== 1) {
-      return errorPage('invalid_request', "The request is missing the 'redirect_uri' parameter and the client has more than one registered redirect URI.", undefined, client.id)
-    }
-    redirectUri = client.redirectUris.values().next().value as string
+    return errorPage('invalid_request', "The request is missing the 'redirect_uri' parameter.", undefined, client.id)
   } else if (!client.redirectUris.has(redirectUri)) {
     return errorPage(
       'invalid_request',

@@ -88,12 +88,12 @@ describe('R2: client_id and redirect_uri missing, unknown or repeated', () => {
     const qs = new URLSearchParams(kasmParams()).toString() + '&redirect_uri=' + encodeURIComponent(KASM.redirectUri)
     await expectErrorPage(await getAuthorize(t, qs, cookie), 'invalid_request')
   })
-  test('with one registered URI it may be omitted', async () => {
+  test('with one registered URI it may not be omitted either (OIDC Core §3.1.2.1)', async () => {
     const p = kasmParams()
     delete (p as any).redirect_uri
     const res = await getAuthorize(t, p, cookie)
-    expect(res.statusCode).toBe(303)
-    expect(String(res.headers.location).startsWith(KASM.redirectUri + '?code=')).toBe(true)
+    await expectErrorPage(res, 'invalid_request')
+    expect(res.body).toContain('missing the &#39;redirect_uri&#39; parameter')
   })
   test('with two registered URIs it may not be omitted', async () => {
     const res = await getAuthorize(t, { client_id: 'app-a', response_type: 'code', scope: 'openid', state: STATE }, cookie)
