@@ -18,6 +18,9 @@ export class MalformedFormError extends Error {
 export function parseForm(body: string): FormParams {
   const out: FormParams = Object.create(null)
   if (!body) return out
+  // The body reaches us decoded as UTF-8, where each invalid byte became U+FFFD. A form encodes
+  // every non-ASCII character as %XX, so a raw U+FFFD only ever comes from bytes that were not UTF-8.
+  if (body.includes('\uFFFD')) throw new MalformedFormError('the request contains an invalid percent-encoding or invalid UTF-8')
   for (const pair of body.split('&')) {
     if (pair === '') continue
     const eq = pair.indexOf('=')

@@ -49,6 +49,21 @@ describe('malformed input on every route family (security.md X3)', () => {
     expect(res.headers['set-cookie']).toBeUndefined()
   })
 
+  test('a form body with raw invalid UTF-8 is 400 invalid_request on the OAuth endpoints; %EF%BF%BD and raw UTF-8 are fine', async () => {
+    t = await buildTestApp()
+    const post = (url: string, payload: Buffer) =>
+      t!.app.inject({ method: 'POST', url, headers: { host: 'auth.example.com', 'content-type': 'application/x-www-form-urlencoded' }, payload })
+    for (const url of ['/api/oidc/token', '/api/oidc/introspection', '/api/oidc/revocation', '/api/oidc/userinfo']) {
+      const res = await post(url, Buffer.concat([Buffer.from('grant_type='), Buffer.from([0xff]), Buffer.from('&token=x')]))
+      expect([url, res.statusCode, res.json()]).toEqual([url, 400, { error: 'invalid_request', error_description: expect.stringContaining('invalid percent-encoding or invalid UTF-8') }])
+      expect(res.headers['cache-control']).toBe('no-store')
+    }
+    const encoded = await post('/api/oidc/token', Buffer.from('client_id=kasm&client_secret=insecure-secret&grant_type=%EF%BF%BD'))
+    expect(encoded.json().error).toBe('unsupported_grant_type')
+    const rawUtf8 = await post('/api/oidc/token', Buffer.from('client_id=kasm&client_secret=insecure-secret&grant_type=é'))
+    expect(rawUtf8.json().error).toBe('unsupported_grant_type')
+  })
+
   test('well-formed escapes still work', async () => {
     t = await buildTestApp()
     const res = await t.app.inject({ method: 'GET', url: '/api/state?x=%C3%A9%20ok', headers: { host: 'auth.example.com' } })
