@@ -486,6 +486,31 @@ export function runStorageContract(name: string, open: () => Promise<Storage>): 
         expect((await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 59)).kind).toBe('ok')
       })
 
+      test('accept sees the live code first: false is refused and leaves it usable; used, foreign or revoked codes are not shown to it', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const seen: string[] = []
+        const no = (r: { codeHash: string }) => (seen.push(r.codeHash), false)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, no)).toEqual({ kind: 'refused', record: c })
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'evil', NOW, no)).toEqual({ kind: 'missing' })
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, () => true)).toEqual({ kind: 'ok', record: c })
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, no)).toEqual({ kind: 'replayed', grantId: c.grantId })
+        const revoked = code()
+        await storage.saveAuthorizationCode(revoked)
+        await storage.revokeGrant(revoked.grantId)
+        expect(await storage.consumeAuthorizationCode(revoked.codeHash, 'kasm', NOW, no)).toEqual({ kind: 'missing' })
+        expect(seen).toEqual([c.codeHash])
+      })
+
+      test('20 parallel redemptions, half of them refused by accept: exactly one ok', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        let i = 0
+        const results = await parallel(20, () => storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, () => i++ % 2 === 1))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'ok' || r.kind === 'replayed' || r.kind === 'refused')).toHaveLength(20)
+      })
+
       test('a revoked code is missing', async () => {
         const c = code()
         await storage.saveAuthorizationCode(c)

@@ -222,6 +222,8 @@ export type ConsumeResult<T> =
   | { kind: 'replayed'; grantId: string }
   /** Unknown, expired, revoked, or issued to another client. */
   | { kind: 'missing' }
+  /** The caller's `accept` check said no: nothing was consumed. */
+  | { kind: 'refused'; record: T }
 
 export interface TokenRecord extends GrantContext {
   tokenHash: string
@@ -238,8 +240,16 @@ export interface OidcStore {
    * Marks the client's code used in one atomic step (UPDATE … WHERE consumed = 0, changes === 1).
    * A second call for the same hash reports 'replayed'; a code of another client or past
    * `expiresAt` reports 'missing' and stays unconsumed.
+   * `accept`, when given, sees the live code inside the same atomic step, before it is consumed;
+   * false reports 'refused' and leaves the code usable (a wrong redirect_uri or PKCE verifier from
+   * whoever intercepted the code must not spend the rightful client's sign-in). Synchronous.
    */
-  consumeAuthorizationCode(codeHash: string, clientId: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>
+  consumeAuthorizationCode(
+    codeHash: string,
+    clientId: string,
+    now: number,
+    accept?: (code: AuthorizationCodeRecord) => boolean,
+  ): Promise<ConsumeResult<AuthorizationCodeRecord>>
   saveToken(token: TokenRecord): Promise<void>
   /** An unexpired, unrevoked, unconsumed token. */
   findToken(tokenHash: string, now: number): Promise<TokenRecord | undefined>

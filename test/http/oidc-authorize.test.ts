@@ -314,7 +314,7 @@ describe('Q4: prompt and max_age', () => {
     const session = () => signedInCookie(t, 'john', 2, { authAgo: 3 })
     const [time, mac] = sealed.split('.')
     for (const forged of ['1', `1.${mac}`, `${Number(time) - 10}.${mac}`, `${time}.${'A'.repeat(22)}`]) {
-      for (const extra of [{ prompt: 'login' }, { max_age: '1' }]) {
+      for (const extra of [{ prompt: 'login' }, { max_age: '1' }] as Record<string, string>[]) {
         const res = await getAuthorize(t, kasmParams({ ...extra, auth_after: forged }), await session())
         expect([forged, extra, res.statusCode]).toEqual([forged, extra, 302])
       }

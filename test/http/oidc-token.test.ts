@@ -91,6 +91,22 @@ describe('R4: redirect_uri bound to the code', () => {
   })
 })
 
+describe('a failed redemption does not spend the code', () => {
+  test('a wrong redirect_uri or PKCE verifier is invalid_grant, and the rightful request still gets its tokens', async () => {
+    const { verifier, challenge } = pkcePair()
+    const code = await codeFor(A, { code_challenge: challenge, code_challenge_method: 'S256' })
+    expectTokError(await redeemA(code, { code_verifier: pkcePair().verifier }), 400, 'invalid_grant')
+    expectTokError(await redeemA(code), 400, 'invalid_grant')
+    expectTokError(await redeemA(code, { code_verifier: verifier, redirect_uri: 'https://a.example.com/cb2' }), 400, 'invalid_grant')
+    expect(t.logs()).toContain("the 'redirect_uri' differs from the one of the authorization request")
+    const ok = await redeemA(code, { code_verifier: verifier })
+    expect(ok.statusCode).toBe(200)
+    // Then it is spent: a replay is refused and revokes what it gave.
+    expectTokError(await redeemA(code, { code_verifier: verifier }), 400, 'invalid_grant')
+    expect((await userinfo(t, ok.json().access_token)).statusCode).toBe(401)
+  })
+})
+
 describe('P1, P3: PKCE at the token endpoint', () => {
   test('good verifier passes; wrong, missing and malformed (42, 129) fail', async () => {
     const { verifier, challenge } = pkcePair()

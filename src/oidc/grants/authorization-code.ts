@@ -3,6 +3,7 @@ import type { Client } from '../clients.js'
 import type { OidcContext } from '../context.js'
 import type { Params } from '../params.js'
 import { hashArtifact } from '../tokens.js'
+import type { AuthorizationCodeRecord } from '../../storage/storage.js'
 import { verifyCodeVerifier } from '../pkce.js'
 import { isRefreshAllowed, issueTokenSet, requireGrantUser, type TokenResponse } from './issue.js'
 
@@ -17,7 +18,14 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   const verifier = p.get('code_verifier')
 
   // security.md C2: the consume is the single atomic step deciding between parallel redemptions.
-  const found = await ctx.storage.consumeAuthorizationCode(hashArtifact(code), client.id, ctx.clock.now())
+  // The bindings are checked inside it, before the code is spent: whoever intercepted a code but
+  // lacks the redirect_uri or the PKCE verifier cannot burn the rightful client's sign-in.
+  let refusal: OAuthError | undefined
+  const found = await ctx.storage.consumeAuthorizationCode(hashArtifact(code), client.id, ctx.clock.now(), (rec) => {
+    refusal = bindingProblem(rec, redirectUri, verifier)
+    return refusal === undefined
+  })
+  if (found.kind === 'refused') throw refusal!
   if (found.kind === 'replayed') {
     // RFC 6749 §4.1.2: revoke every token issued from the first redemption.
     await ctx.storage.revokeGrant(found.grantId)
@@ -25,12 +33,6 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   }
   if (found.kind === 'missing') throw new OAuthError('invalid_grant', INVALID_CODE, 'the authorization code is unknown, expired, revoked or was issued to another client')
   const rec = found.record
-
-  // security.md R4: identical redirect_uri; required when the authorization request carried one.
-  if (rec.redirectUriSent ? redirectUri !== rec.redirectUri : redirectUri !== undefined && redirectUri !== rec.redirectUri) {
-    throw new OAuthError('invalid_grant', INVALID_CODE, "the 'redirect_uri' differs from the one of the authorization request")
-  }
-  verifyCodeVerifier({ ...(rec.codeChallenge ? { challenge: rec.codeChallenge } : {}), ...(rec.codeChallengeMethod ? { method: rec.codeChallengeMethod } : {}) }, verifier)
 
   const user = await requireGrantUser(ctx, rec, INVALID_CODE)
   const { codeHash: _c, redirectUri: _r, redirectUriSent: _s, codeChallenge: _cc, codeChallengeMethod: _cm, issuedAt: _i, expiresAt: _e, ...grant } = rec
@@ -40,4 +42,18 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
     idToken: grant.scopes.includes('openid'),
     refresh: isRefreshAllowed(client, grant.scopes),
   })
+}
+
+/** security.md R4 and P1: identical redirect_uri (required when the request carried one), and the PKCE verifier. */
+function bindingProblem(rec: AuthorizationCodeRecord, redirectUri: string | undefined, verifier: string | undefined): OAuthError | undefined {
+  if (rec.redirectUriSent ? redirectUri !== rec.redirectUri : redirectUri !== undefined && redirectUri !== rec.redirectUri) {
+    return new OAuthError('invalid_grant', INVALID_CODE, "the 'redirect_uri' differs from the one of the authorization request")
+  }
+  try {
+    verifyCodeVerifier({ ...(rec.codeChallenge ? { challenge: rec.codeChallenge } : {}), ...(rec.codeChallengeMethod ? { method: rec.codeChallengeMethod } : {}) }, verifier)
+  } catch (err) {
+    if (err instanceof OAuthError) return err
+    throw err
+  }
+  return undefined
 }

@@ -26,6 +26,7 @@ interface CodeRow extends GrantColumns {
   issued_at: number
   expires_at: number
   consumed: number
+  revoked: number
 }
 
 /**
@@ -61,7 +62,7 @@ const CONSUMED = 15
 
 const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
 const GRANT_PARAMS = '@grant_id, @client_id, @username, @subject, @scopes, @audience, @auth_time, @amr, @nonce, @requested_at, @session_id'
-const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed, credential_fingerprint'
+const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed, revoked, credential_fingerprint'
 // credential_fingerprint last (migration 0002): TokenRow positions follow this order.
 const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash, credential_fingerprint'
 
@@ -120,7 +121,16 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   const deletePreConfigured = lazyPrepare(db, 'DELETE FROM oauth2_consent_preconfiguration WHERE expires_at <= ?')
   const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
 
-  const consumeCodeOnce = db.transaction((hash: string, clientId: string, now: number): ConsumeResult<AuthorizationCodeRecord> => {
+  type Accept = ((code: AuthorizationCodeRecord) => boolean) | undefined
+  const consumeCodeOnce = db.transaction((hash: string, clientId: string, now: number, accept: Accept): ConsumeResult<AuthorizationCodeRecord> => {
+    if (accept) {
+      // Same condition as the UPDATE below: only a code that would be consumed is shown to `accept`.
+      const live = findCode().get(hash) as CodeRow | undefined
+      if (live && live.client_id === clientId && live.consumed === 0 && live.revoked === 0 && live.expires_at > now) {
+        const record = toCode(live)
+        if (!accept(record)) return { kind: 'refused', record }
+      }
+    }
     const won = consumeCode().run({ hash, client_id: clientId, now }).changes === 1
     const row = findCode().get(hash) as CodeRow | undefined
     // Another client's code reads as unknown and stays usable by its owner.
@@ -172,8 +182,8 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
         expires_at: c.expiresAt,
       })
     },
-    async consumeAuthorizationCode(codeHash, clientId, now) {
-      return consumeCodeOnce.immediate(codeHash, clientId, now)
+    async consumeAuthorizationCode(codeHash, clientId, now, accept) {
+      return consumeCodeOnce.immediate(codeHash, clientId, now, accept)
     },
     async saveToken(t) {
       insertToken().run({
