@@ -6,6 +6,9 @@ import { loadConfigOrReport, resolveConfigFiles } from './config-files.js'
 import { ensureDemoSetup } from './demo.js'
 import type { CliIo } from './io.js'
 
+/** Start-up refusals that no restart can fix. */
+const NEEDS_THE_ADMIN = new Set(['ENCRYPTION_KEY_MISMATCH', 'SCHEMA_TOO_NEW', 'NOT_LATCHKEY'])
+
 export const SERVE_HELP = `Usage: latchkey [serve] [--config FILE]...
 
 Starts Latchkey. Configuration files are merged in order (later wins). Without --config it reads
@@ -42,7 +45,9 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
     logger.fatal({ errorCode: e.code }, `cannot start: ${e.message}`)
     logger.flush?.()
     io.stderr(`latchkey: cannot start: ${e.message}\n`)
-    return { code: 1 }
+    // Like a configuration error (exit 2), these need the admin: a supervisor restarting the
+    // process would only fail again (systemd: RestartPreventExitStatus=2). Others may be passing.
+    return { code: e.code !== undefined && NEEDS_THE_ADMIN.has(e.code) ? 2 : 1 }
   }
   logger.info({ url: server.url, config: files }, 'Latchkey is listening')
   if (demo) {

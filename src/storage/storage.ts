@@ -297,7 +297,8 @@ export interface Storage
 export class StorageError extends Error {
   constructor(
     /** DECRYPT_FAILED: one sealed value (a TOTP secret) failed authentication: altered, or copied from another user. */
-    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED',
+    /** NOT_LATCHKEY: the file is another program's database (Authelia's, typically). */
+    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED' | 'NOT_LATCHKEY',
     message: string,
   ) {
     super(message)

@@ -125,7 +125,7 @@ describe('start-up failures', () => {
     expect(await isListening(port)).toBe(false)
   })
 
-  test('a storage key that does not match the database is a clear error and exit 1', async () => {
+  test('a storage key that does not match the database is a clear error and exit 2 (no restart can fix it)', async () => {
     const port = await freePort()
     const config = kasm()
     const ok = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port) })
@@ -133,7 +133,7 @@ describe('start-up failures', () => {
     ok.child.kill('SIGTERM')
     await ok.exited
     const bad = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port), AUTHELIA_STORAGE_ENCRYPTION_KEY: 'a_different_key_of_enough_length_0123456789' })
-    expect(await bad.exited).toBe(1)
+    expect(await bad.exited).toBe(2)
     expect(bad.err()).toContain('latchkey: cannot start: storage.encryption_key does not match the key this database was created with')
     expect(await isListening(port)).toBe(false)
   })

@@ -131,7 +131,7 @@ describe('sqlite storage', () => {
     const raw = new Database(path.replace('nested/folder/', ''))
     raw.exec('CREATE TABLE migrations (id INTEGER PRIMARY KEY, applied DATETIME, version_before INTEGER, version_after INTEGER, application_version TEXT)')
     raw.close()
-    const err = await expectStorageError(openSqliteStorage({ path: path.replace('nested/folder/', ''), encryptionKey: KEY }), 'OPEN_FAILED')
+    const err = await expectStorageError(openSqliteStorage({ path: path.replace('nested/folder/', ''), encryptionKey: KEY }), 'NOT_LATCHKEY')
     expect(err.message).toContain('not created by Latchkey')
   })
 

@@ -245,6 +245,10 @@ function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[]
   const isPublic = c.bool('public') ?? false
 
   const authMethod = c.oneOf('token_endpoint_auth_method', AUTH_METHODS, (x) => `${label}option 'token_endpoint_auth_method' must be one of ${quoteList(AUTH_METHODS)} but it's configured as '${x}'`)
+  if (authMethod === 'client_secret_jwt' || authMethod === 'private_key_jwt')
+    // Authelia 4.38 has them (RFC 7523 client assertions); Latchkey does not yet. Refused here so
+    // that validate-config and serve agree and no client is left unable to authenticate.
+    c.error('token_endpoint_auth_method', `${label}option 'token_endpoint_auth_method' value '${authMethod}' is not supported by Latchkey yet`, "use 'client_secret_basic', 'client_secret_post' or 'none'")
   if (authMethod && isPublic && authMethod !== 'none')
     c.error('token_endpoint_auth_method', `${label}option 'token_endpoint_auth_method' must be 'none' when configured as the public client type but it's configured as '${authMethod}'`)
   if (authMethod === 'none' && !isPublic)

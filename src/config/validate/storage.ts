@@ -50,6 +50,7 @@ export function readStorage(root: MapView): StorageConfig {
   if (v.has('postgres')) {
     const p = v.map('postgres')
     const { host, port } = readDatabase(p, 5432)
+    p.problems.error(p.path, "the 'postgres' storage backend is not supported by this version of Latchkey yet", p.src, "use 'local' (SQLite)")
     out.postgres = { host, port, database: p.str('database') ?? '', schema: p.str('schema') || 'public', username: p.str('username') ?? '', timeoutSeconds: p.duration('timeout') || 5 }
     const password = p.str('password')
     if (password) out.postgres.password = password
@@ -57,7 +58,7 @@ export function readStorage(root: MapView): StorageConfig {
   if (v.has('mysql')) {
     const m = v.map('mysql')
     const { host, port } = readDatabase(m, 3306)
-    m.problems.error(m.path, "the 'mysql' storage backend is not supported by Latchkey", m.src, "use 'local' (SQLite) or 'postgres'")
+    m.problems.error(m.path, "the 'mysql' storage backend is not supported by Latchkey", m.src, "use 'local' (SQLite)")
     out.mysql = { host, port, database: m.str('database') ?? '', username: m.str('username') ?? '', timeoutSeconds: m.duration('timeout') || 5 }
   }
   return out

@@ -69,7 +69,7 @@ export class Migrator {
     } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.name === column))) {
       // Authelia's own database also has a `migrations` table, with other columns.
       throw new StorageError(
-        'OPEN_FAILED',
+        'NOT_LATCHKEY',
         'storage: this database was not created by Latchkey (its migrations table has another shape, as in an Authelia database): point storage.local.path at a new file',
       )
     }
