@@ -22,6 +22,11 @@ export interface UserinfoResponse {
   clientId: string
 }
 
+/** RFC 6750 §3.1: a malformed request is 400 invalid_request, with the Bearer challenge too. */
+function invalidRequest(description: string): OAuthError {
+  return new OAuthError('invalid_request', description).withHeader('www-authenticate', `Bearer error="invalid_request", error_description="${description}"`)
+}
+
 function invalidToken(detail: string): OAuthError {
   const err = new OAuthError('invalid_token', 'The access token provided is expired, revoked, malformed, or invalid for other reasons.', detail, 401)
   return err.withHeader('www-authenticate', 'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, malformed, or invalid for other reasons."')
@@ -31,7 +36,7 @@ function invalidToken(detail: string): OAuthError {
 export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Promise<UserinfoResponse> {
   const query = rawQuery(req.url)
   if (query && /(?:^|&)access_token(?:=|&|$)/.test(query)) {
-    throw new OAuthError('invalid_request', 'The access token must not be sent in the query string.')
+    throw invalidRequest('The access token must not be sent in the query string.')
   }
   let headerToken: string | undefined
   if (req.authorization !== undefined) {
@@ -44,12 +49,12 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
     const ct = (req.contentType ?? '').split(';')[0]!.trim().toLowerCase()
     if (ct === 'application/x-www-form-urlencoded' && req.body) {
       const v = (req.body as Record<string, string | string[]>).access_token
-      if (Array.isArray(v)) throw new OAuthError('invalid_request', "The request parameter 'access_token' must be sent once.")
+      if (Array.isArray(v)) throw invalidRequest("The request parameter 'access_token' must be sent once.")
       if (v) bodyToken = v
     }
   }
   if (headerToken !== undefined && bodyToken !== undefined) {
-    throw new OAuthError('invalid_request', 'The access token was sent by more than one method.')
+    throw invalidRequest('The access token was sent by more than one method.')
   }
   const token = headerToken ?? bodyToken
   if (token === undefined) {

@@ -81,6 +81,7 @@ describe('U1: userinfo', () => {
     const q = await t.app.inject({ method: 'GET', url: `/api/oidc/userinfo?access_token=${tok.access_token}`, headers: { host: HOST } })
     expect(q.statusCode).toBe(400)
     expect(q.json().error).toBe('invalid_request')
+    expect(q.headers['www-authenticate']).toBe('Bearer error="invalid_request", error_description="The access token must not be sent in the query string."')
     const both = await postForm(t, '/api/oidc/userinfo', { access_token: tok.access_token }, { authorization: `Bearer ${tok.access_token}` })
     expect(both.statusCode).toBe(400)
     expect(both.json().error).toBe('invalid_request')
