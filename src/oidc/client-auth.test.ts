@@ -42,17 +42,21 @@ describe('TokenFactory', () => {
 })
 
 describe('issuer (W6)', () => {
-  const config = (issuer?: string, autheliaUrl?: string) =>
+  const config = (issuer?: string, autheliaUrl?: string, domain = 'example.com') =>
     ({
       server: { path: '' },
-      session: { cookies: [{ domain: 'example.com', ...(autheliaUrl ? { autheliaUrl } : {}) }] },
+      session: { cookies: [{ domain, ...(autheliaUrl ? { autheliaUrl } : {}) }] },
       identityProviders: { oidc: issuer ? { issuer } : {} },
     }) as never
   const req = (host: string, protocol = 'http') => ({ host, protocol }) as never
-  test('hosts inside the cookie domain and loopback follow the request; others fall back', () => {
+  test('hosts inside the cookie domain follow the request (loopback only on a loopback domain); others fall back', () => {
     const r = createIssuerResolver(config())
     expect(r(req('auth.example.com', 'https'))).toBe('https://auth.example.com')
-    expect(r(req('127.0.0.1:9091'))).toBe('http://127.0.0.1:9091')
+    expect(r(req('127.0.0.1:1'))).toBe('https://example.com')
+    expect(r(req('localhost:9091'))).toBe('https://example.com')
+    const local = createIssuerResolver(config(undefined, undefined, '127.0.0.1'))
+    expect(local(req('127.0.0.1:9091'))).toBe('http://127.0.0.1:9091')
+    expect(local(req('localhost:9091'))).toBe('http://localhost:9091')
     expect(r(req('evil'))).toBe('https://example.com')
     expect(r(req('example.com.evil.com'))).toBe('https://example.com')
     expect(r(req('a"b.example.com'))).toBe('https://example.com')

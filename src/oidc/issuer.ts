@@ -20,7 +20,8 @@ export function isLoopbackHost(hostname: string): boolean {
  * 2. Otherwise Authelia's per-request issuer `<scheme>://<host><server.path>`, where scheme and host
  *    come from X-Forwarded-Proto/-Host only when the peer is a trusted proxy (Fastify trustProxy),
  *    else from the connection and Host — but only when that host is a configured session cookie
- *    domain, a subdomain of one, or a loopback name/address (RFC 8252 development setups).
+ *    domain or a subdomain of one; a loopback name/address only when a cookie domain is loopback
+ *    (the demo and RFC 8252 development setups).
  * 3. Any other Host (e.g. `Host: evil`) cannot change the issuer: it falls back to the first cookie's
  *    `authelia_url` when set, else `https://<first cookie domain><server.path>`.
  */
@@ -31,7 +32,10 @@ export function createIssuerResolver(config: Config): IssuerResolver {
   const domains = config.session.cookies.map((c) => c.domain.replace(/^\./, '').toLowerCase())
   const first = config.session.cookies[0]
   const fallback = first?.autheliaUrl ? first.autheliaUrl.replace(/\/+$/, '') : `https://${domains[0] ?? 'localhost'}${prefix}`
-  const accepted = (hostname: string) => isLoopbackHost(hostname) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
+  // A loopback Host is believed only when a cookie domain is itself a loopback name (the demo, local
+  // development): on a configured public domain, `Host: 127.0.0.1:1` must not rename the issuer.
+  const loopbackServed = domains.some(isLoopbackHost)
+  const accepted = (hostname: string) => (loopbackServed && isLoopbackHost(hostname)) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
   const resolve = (host: string, scheme: 'http' | 'https') => {
     if (!host || !isWellFormedHost(host) || !accepted(hostnameOf(host))) return fallback
     return `${scheme}://${host.toLowerCase()}${prefix}`
