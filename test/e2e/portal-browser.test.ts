@@ -54,6 +54,9 @@ test.skipIf(Boolean(skip))(
     // Chromium applies autofocus after the load event, at its next rendering step: poll for it.
     await expect.poll(() => page.evaluate(activeElementId)).toBe('username')
     await shot('sign-in')
+    // The page's own stylesheet applies (its font declaration included).
+    const fontFamily = await page.evaluate(() => (globalThis as unknown as { getComputedStyle: (e: unknown) => { fontFamily: string }; document: { body: unknown } }).getComputedStyle((globalThis as unknown as { document: { body: unknown } }).document.body).fontFamily)
+    expect(fontFamily).toContain('system-ui')
     await page.fill('#username', 'john')
     await page.fill('#password', 'password')
     await page.click('button[type=submit]')

@@ -36,6 +36,10 @@ describe('sign-in page', () => {
     expect(body).toMatch(/name="csrf" value="[\w-]{32}"/)
     expect(body).not.toMatch(/<script|src="http|href="http/)
     expect(body).toContain('<html lang="en" class="theme-light">')
+    // The stylesheet is raw text: an entity inside <style> would break the declaration around it.
+    const style = /<style>([\s\S]*?)<\/style>/.exec(body)![1]!
+    expect(style).toContain('"Segoe UI"')
+    expect(style).not.toMatch(/&(quot|amp|gt|lt|#39);/)
   })
 
   test('the dark theme is applied from configuration', async () => {

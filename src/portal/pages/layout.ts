@@ -1,5 +1,5 @@
 import type { Theme } from '../../config/schema.js'
-import { html, type SafeHtml } from './html.js'
+import { html, raw, type SafeHtml } from './html.js'
 
 /**
  * The one page shell every server-rendered page uses: no external assets, no JavaScript needed,
@@ -15,7 +15,7 @@ export function renderPage(opts: { title: string; theme: Theme; body: SafeHtml; 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${opts.title} · Latchkey</title>
-<style>${STYLE}</style>
+<style>${raw(STYLE)}</style>
 </head>
 <body>
 <main class="card">
@@ -28,7 +28,8 @@ ${opts.body}
   )
 }
 
-// Kept inline so the pages work with `default-src 'self'` and no asset route; the CSP allows it
+// Raw text inside <style>: an HTML-escaped `&quot;` would reach the CSS parser as is and drop the
+// declaration around it. Kept inline so the pages work with `default-src 'self'` and no asset route; the CSP allows it
 // through a hash-free `style-src 'unsafe-inline'`, which carries no script risk.
 const STYLE = `
 :root{--bg:#f4f5f7;--fg:#1d2330;--muted:#5b6475;--card:#fff;--accent:#1f5fd1;--accent-fg:#fff;--err:#b3261e;--ok:#1e7d32;--border:#cfd5e0}
