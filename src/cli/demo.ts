@@ -77,9 +77,9 @@ access_control:
 session:
   cookies:
     # A loopback domain gives a host-only cookie that works over plain HTTP on this machine only.
+    # No authelia_url: links and redirects follow the address the browser used, whatever the port
+    # (LATCHKEY_SERVER_ADDRESS may move it from 9091).
     - domain: 127.0.0.1
-      authelia_url: http://127.0.0.1:9091/
-      default_redirection_url: http://127.0.0.1:9091/
   expiration: 1h
   inactivity: 5m
   remember_me: 1M

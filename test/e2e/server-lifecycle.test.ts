@@ -88,6 +88,13 @@ describe('the embedded demo (npm start on a fresh clone)', () => {
     // Only digests are stored.
     expect(readFileSync(join(dir, 'data/users_database.yml'), 'utf8')).not.toContain(password)
     expect(readFileSync(join(dir, 'data/configuration.yml'), 'utf8')).not.toContain(/secret: (\S+)/.exec(first.out())![1]!)
+    // On a port other than 9091 too, the registration link points at the address the browser used.
+    const base = `http://127.0.0.1:${port}`
+    const signIn = await fetch(`${base}/api/firstfactor`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'demo', password, keepMeLoggedIn: false }) })
+    expect(signIn.status).toBe(200)
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!
+    expect((await fetch(`${base}/api/secondfactor/totp/identity/start`, { method: 'POST', headers: { cookie } })).status).toBe(200)
+    expect(readFileSync(join(dir, 'data/notification.txt'), 'utf8')).toContain(`${base}/one-time-password/register?token=`)
     first.child.kill('SIGTERM')
     expect(await first.exited).toBe(0)
     expect(first.out()).toContain('stopped cleanly')

@@ -75,8 +75,10 @@ export function readSession(root: MapView, legacyDefaultRedirectionUrl: string |
       const fields = readCookieFields(c, defaults, 'remember_me')
       const cookie: SessionCookieConfig = { domain: domain ?? '', ...fields }
       const url = c.str('authelia_url')
-      if (url === undefined) c.missing('authelia_url', `${label}option 'authelia_url' is required`, `the portal URL, e.g. https://auth.${domain ?? 'example.com'}/`)
-      else {
+      if (url === undefined) {
+        // Latchkey: optional on a loopback domain (the portal follows the address used, any port).
+        if (!domain || !isLoopbackHost(domain)) c.missing('authelia_url', `${label}option 'authelia_url' is required`, `the portal URL, e.g. https://auth.${domain ?? 'example.com'}/`)
+      } else {
         const u = isAbsoluteUrl(url)
         if (!u || !(u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname))))
           c.error('authelia_url', `${label}option 'authelia_url' does not have a secure scheme with a value of '${url}'`, 'use https:// (http:// is accepted for localhost only)')
