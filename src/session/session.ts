@@ -5,6 +5,7 @@ import type { Clock } from '../common/clock.js'
 import { randomString, randomToken } from '../common/random.js'
 import { CookieDomains, isHostOnlyDomain, isLoopbackHost } from './cookie.js'
 import type { LoadedSession } from './types.js'
+import type { UserProvider } from '../authn/users.js'
 
 /** Session ids: 32 alphanumeric characters (~190 bits), as Authelia's (compat §2.8). */
 const ID_LENGTH = 32
@@ -49,6 +50,8 @@ export class SessionManager {
     readonly config: Config,
     private readonly store: SessionStore,
     readonly clock: Clock,
+    /** When given, a signed-in session ends once its user is removed or disabled in the users file. */
+    private readonly users?: Pick<UserProvider, 'findUser'>,
   ) {
     this.domains = new CookieDomains(config.session.cookies)
   }
@@ -80,6 +83,11 @@ export class SessionManager {
     if (data.level > 0 && !data.rememberMe && now - data.lastActivityAt > cookie.inactivitySeconds) {
       await this.forget(id)
       req.log.info({ username: data.username, inactiveSeconds: now - data.lastActivityAt }, 'session ended after inactivity')
+      return
+    }
+    if (data.level > 0 && data.username !== undefined && this.users && !this.users.findUser(data.username)) {
+      await this.forget(id)
+      req.log.info({ username: data.username }, 'session ended: the user was removed or disabled in the users file')
       return
     }
     if (data.level > 0 && now - data.lastActivityAt >= TOUCH_INTERVAL_SECONDS) {

@@ -243,6 +243,22 @@ describe('CSRF and content types (security.md W1)', () => {
   })
 })
 
+describe('the users file changes under a signed-in session', () => {
+  test('a user disabled (or removed) in the users file is signed out at the next request', async () => {
+    const { app } = await start()
+    const c = new Client(app)
+    expect((await c.signIn()).statusCode).toBe(200)
+    expect((await c.state()).authentication_level).toBe(1)
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const users = `${t!.dir}/users_database.yml`
+    writeFileSync(users, readFileSync(users, 'utf8').replace(/^  john:\n/m, '  john:\n    disabled: true\n'))
+    expect((t!.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
+    expect(await c.state()).toEqual({ username: '', authentication_level: 0, default_redirection_url: expect.any(String) })
+    expect(t!.logs()).toContain('session ended: the user was removed or disabled in the users file')
+    expect((await c.get('/api/user/info')).statusCode).toBe(403)
+  })
+})
+
 describe('1FA routes', () => {
   const routes: Array<[string, string]> = [
     ['GET', '/api/configuration'],
