@@ -7,7 +7,7 @@ import type { Storage } from './storage/storage.js'
 import type { UserProvider } from './authn/users.js'
 import type { Clock } from './common/clock.js'
 import type { Notifier } from './notifier/notifier.js'
-import { registerSecurityHeaders } from './server/headers.js'
+import { answerClientError, registerSecurityHeaders } from './server/headers.js'
 import { healthPlugin } from './server/health.js'
 import { makeTrustProxy } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
@@ -39,7 +39,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const isTrustedProxy = makeTrustProxy(config.server.trustedProxies)
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger as unknown as FastifyBaseLogger } : { logger: false }),
-    ...(deps.https ? { https: deps.https } : {}),
+    // Node enforces the request timeouts only when it sweeps its connections, every 30 s by default:
+    // a client trickling a body could hold a socket for a minute or more. Sweep every 2 s instead.
+    ...(deps.https ? { https: { ...deps.https, connectionsCheckingInterval: 2000 } } : { http: { connectionsCheckingInterval: 2000 } }),
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: isTrustedProxy,
     // Fastify's per-request info lines are replaced by one debug line below (path only).
@@ -50,6 +52,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     // A path with a broken percent-escape gets the same fixed, header-protected 400 as a bad query,
     // instead of Fastify's default answer that echoes the path.
     frameworkErrors: (err, req, reply) => replyMalformed(req as never, reply as never, err.code === 'FST_ERR_BAD_URL'),
@@ -57,6 +60,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       new LazyChildLogger(logger as never, bindings, options) as unknown as FastifyBaseLogger,
     routerOptions: { maxParamLength: 200 },
   }) as unknown as FastifyInstance
+
+  // Headers within the read timeout, the whole request within read + write (Node's headersTimeout
+  // defaults to 60 s whatever requestTimeout says, and the shorter one only counts when it is set).
+  if (config.server.timeouts.readSeconds > 0) app.server.headersTimeout = config.server.timeouts.readSeconds * 1000
 
   // On shutdown, answers still in flight close their connection (see registerSecurityHeaders).
   let closing = false

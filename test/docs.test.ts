@@ -74,11 +74,16 @@ describe('configuration examples in docs/ load', () => {
     expect(warnings.filter((w) => w.severity === 'error')).toEqual([])
   })
 
-  test('docs/deploy.md: the state-folder settings merge onto a configuration and validate', () => {
+  test('docs/deploy.md: the state-folder settings merge onto a 4.38 configuration, and onto a 4.37 one once host/port are replaced as it says', () => {
     const [block] = yamlBlocks('docs/deploy.md')
-    const { config } = load(kasmBase(), fill(block!))
-    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 9091, trustedProxies: ['127.0.0.1'] })
-    expect(config.storage.local!.path).toBe(join(dir, 'db.sqlite3'))
+    const base438 = readFileSync(join(ROOT, 'fixtures/config/kasm-authelia-438.yml'), 'utf8').replace('path: db.sqlite3', `path: ${dir}/base.sqlite3`)
+    const base437 = kasmBase()
+    expect(base437).toContain('  host: 0.0.0.0\n  port: 9091\n')
+    for (const base of [base438, base437.replace('  host: 0.0.0.0\n  port: 9091\n', '')]) {
+      const { config } = load(base, fill(block!))
+      expect(config.server).toMatchObject({ host: '127.0.0.1', port: 9091, trustedProxies: ['127.0.0.1'] })
+      expect(config.storage.local!.path).toBe(join(dir, 'db.sqlite3'))
+    }
   })
 
   test('docs/integrations/kasm.md: the client block replaces the clients and validates', () => {

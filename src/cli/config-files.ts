@@ -7,13 +7,17 @@ import { UsageError } from './args.js'
 
 export const DEFAULT_CONFIG_FILE = 'configuration.yml'
 
+/** Variables naming the configuration files, in order of precedence (after `--config`). */
+export const CONFIG_ENV_VARS = ['LATCHKEY_CONFIG', 'X_AUTHELIA_CONFIG'] as const
+
 /**
- * The files to load, in merge order: every `--config`, else `LATCHKEY_CONFIG` (comma-separated),
- * else `./configuration.yml`. Returns [] when none of those exist, so `serve` can fall back to
- * the embedded demo.
+ * The files to load, in merge order: every `--config`, else `LATCHKEY_CONFIG`, else Authelia's
+ * `X_AUTHELIA_CONFIG` (both comma-separated), else `./configuration.yml`. Returns [] when none of
+ * those exist, so `serve` can fall back to the embedded demo.
  */
 export function resolveConfigFiles(flag: string[] | undefined, io: CliIo): string[] {
-  const given = flag?.length ? flag : io.env.LATCHKEY_CONFIG ? io.env.LATCHKEY_CONFIG.split(',').map((s) => s.trim()).filter(Boolean) : []
+  const fromEnv = CONFIG_ENV_VARS.map((name) => io.env[name]).find((v) => v !== undefined && v.trim() !== '')
+  const given = flag?.length ? flag : fromEnv ? fromEnv.split(',').map((s) => s.trim()).filter(Boolean) : []
   if (given.length) {
     const files = given.map((f) => resolve(io.cwd, f))
     for (const f of files) if (!existsSync(f)) throw new UsageError(`configuration file not found: ${f}`)

@@ -6,8 +6,35 @@ export interface CliIo {
   cwd: string
 }
 
+/** Exit status of a process killed by SIGPIPE (128 + 13), what `yes | head` leaves behind. */
+export const EXIT_STDOUT_CLOSED = 141
+
+let stdoutClosed = false
+let stdoutGuarded = false
+
+/**
+ * `latchkey doctor | head`: once the reader has gone, a write fails with EPIPE, which Node reports
+ * as an unhandled 'error' event (a stack trace). Stop quietly instead, as a SIGPIPE would.
+ */
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+    stdoutClosed = true
+    process.exit(EXIT_STDOUT_CLOSED)
+  }
+  throw err
+}
+
+function writeStdout(text: string): void {
+  if (stdoutClosed) return
+  if (!stdoutGuarded) {
+    stdoutGuarded = true
+    process.stdout.on('error', onStdoutError)
+  }
+  process.stdout.write(text)
+}
+
 export const processIo: CliIo = {
-  stdout: (t) => process.stdout.write(t),
+  stdout: writeStdout,
   stderr: (t) => process.stderr.write(t),
   env: process.env,
   cwd: process.cwd(),

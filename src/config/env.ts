@@ -15,13 +15,11 @@ export const MAX_SECRET_FILE_BYTES = 1024 * 1024
 
 export const ENV_PREFIXES = ['LATCHKEY_', 'AUTHELIA_'] as const
 
-/** Variables with our prefixes that are not configuration keys (read by the CLI or the runtime). */
-export const NON_CONFIG_ENV_VARS: ReadonlySet<string> = new Set([
-  'LATCHKEY_CONFIG',
-  'LATCHKEY_DATA_DIR',
-  'LATCHKEY_LOG_PRETTY',
-  'AUTHELIA_CONFIG',
-])
+/**
+ * Variables with our prefixes that are not configuration keys (read by the CLI: cli/config-files.ts,
+ * cli/serve.ts). Authelia's `X_AUTHELIA_CONFIG` has neither prefix, so it needs no entry.
+ */
+export const NON_CONFIG_ENV_VARS: ReadonlySet<string> = new Set(['LATCHKEY_CONFIG', 'LATCHKEY_DATA_DIR'])
 
 export interface EnvBinding {
   path: readonly string[]

@@ -41,6 +41,17 @@ const any = (description: string, o: Partial<KeySpec> = {}): KeySpec => ({ kind:
 const map = (description: string, children: Record<string, KeySpec>, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'map', description, children, ...o })
 const list = (description: string, item: KeySpec, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'list', description, item, ...o })
 const ignored = (spec: KeySpec): KeySpec => ({ ...spec, ignored: true })
+/**
+ * A section Latchkey reads only to refuse it (the configuration does not load). The catalogue has no
+ * `refused` status: it shows `supported` (read by Latchkey) and every description says the truth.
+ */
+const refused = (spec: KeySpec, section: string): KeySpec => ({
+  ...spec,
+  ignored: false,
+  ...(spec.children
+    ? { children: Object.fromEntries(Object.entries(spec.children).map(([k, c]) => [k, { ...c, ignored: false, description: `${c.description} Refused with \`${section}\`.` }])) }
+    : {}),
+})
 
 const passwordAlgorithms = {
   argon2: map('Argon2 parameters for new hashes.', {
@@ -113,7 +124,7 @@ const client = map('An OpenID Connect relying party.', {
   userinfo_signing_algorithm: str('`none` or a signing algorithm with a configured key.', { renamedTo: 'userinfo_signed_response_alg' }),
   userinfo_signed_response_alg: str('`none` or a signing algorithm with a configured key.', { since: '4.38', default: 'none' }),
   id_token_signed_response_alg: str('ID token signing algorithm.', { since: '4.38', default: 'RS256' }),
-  token_endpoint_auth_method: str('`client_secret_basic`, `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none`; unset accepts basic and post.', { since: '4.38' }),
+  token_endpoint_auth_method: str('`client_secret_basic`, `client_secret_post` or `none` (public clients); unset accepts basic and post. `client_secret_jwt` and `private_key_jwt` are refused (not implemented).', { since: '4.38' }),
   token_endpoint_auth_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
   require_pkce: bool('Require PKCE for this client.', { since: '4.38', default: 'false' }),
   pkce_challenge_method: str('`S256` or `plain`; implies `require_pkce`.', { since: '4.38' }),
@@ -138,15 +149,15 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   theme: str('`light`, `dark`, `grey`, `auto` or `oled`.', { default: 'light' }),
   jwt_secret: str('Signs identity-verification link tokens (HS256).', { renamedTo: 'identity_validation.reset_password.jwt_secret' }),
   default_redirection_url: str('Where the portal sends users who arrive without a target.'),
-  default_2fa_method: str('`totp`, `webauthn` or `mobile_push`.'),
-  certificates_directory: path('Extra trusted CA certificates (must be a folder).'),
+  default_2fa_method: ignored(str('Must be `totp` (the only second factor), otherwise no effect.')),
+  certificates_directory: ignored(path('Must be an existing folder, otherwise no effect: Latchkey does not load extra CA certificates from it.')),
   server: map('The HTTP listener.', {
     host: str('Listen address.', { renamedTo: 'address', default: '0.0.0.0' }),
     port: int('Listen port.', { renamedTo: 'address', default: '9091' }),
     path: str('Sub-path prefix, letters and digits only.', { renamedTo: 'address', default: '""' }),
     address: str('`tcp://[host]:port/[path]`.', { since: '4.38', default: 'tcp://:9091/' }),
     asset_path: ignored(path('Custom assets (ignored).')),
-    disable_healthcheck: bool('Do not write the health-check file.', { default: 'false' }),
+    disable_healthcheck: bool('Do not serve `GET /api/health` (Authelia keeps the endpoint and only stops writing its health-check file).', { default: 'false' }),
     enable_pprof: ignored(bool('Ignored.', { renamedTo: 'endpoints.enable_pprof' })),
     enable_expvars: ignored(bool('Ignored.', { renamedTo: 'endpoints.enable_expvars' })),
     read_buffer_size: ignored(int('Ignored.', { renamedTo: 'buffers.read' })),
@@ -205,7 +216,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     password_reset: any('Password reset (ignored).'),
     disable_reset_password: ignored(bool('Ignored.')),
     refresh_interval: any('LDAP refresh interval (ignored).'),
-    ldap: any('LDAP backend (not supported by Latchkey).'),
+    ldap: any('LDAP backend. Refused: the configuration does not load (not supported by Latchkey); use `file`.', { ignored: false }),
     file: map('The users file backend.', {
       path: path('Users file.'),
       watch: bool('Reload the users file when it changes.', { default: 'false' }),
@@ -213,7 +224,9 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         email: bool('Sign in by email address too.', { default: 'false' }),
         case_insensitive: bool('Usernames are case-insensitive.', { default: 'false' }),
       }),
-      password: map('Hashing of new passwords.', {
+      password: map(
+        'Hashing of new passwords. Validated, otherwise no effect: Latchkey never writes the users file, and `latchkey crypto hash generate` takes its own flags.',
+        {
         algorithm: str('`argon2`, `sha2crypt`, `pbkdf2`, `bcrypt` or `scrypt` (old: `argon2id`, `sha512`).', { default: 'argon2' }),
         iterations: int('Old flat form (argon2id / sha512).'),
         key_length: int('Old flat form.'),
@@ -221,7 +234,9 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         memory: int('Old flat form, MiB.'),
         parallelism: int('Old flat form.'),
         ...passwordAlgorithms,
-      }),
+        },
+        { ignored: true },
+      ),
     }),
   }),
   access_control: map('Forward-auth access rules (parsed; not used by OIDC).', {
@@ -245,7 +260,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     name: str('Cookie name.', { default: 'authelia_session' }),
     domain: str('Cookie domain.', { renamedTo: 'cookies' }),
     same_site: str('`none`, `lax` or `strict`.', { default: 'lax' }),
-    secret: str('Session encryption secret (needed with Redis).'),
+    secret: ignored(str('Session encryption secret. Validated, otherwise no effect: sessions live in the SQLite storage.')),
     expiration: dur('Session lifetime.', { default: '1h' }),
     inactivity: dur('Idle limit.', { default: '5m' }),
     remember_me_duration: dur('"Remember me" lifetime, -1 disables it.', { renamedTo: 'remember_me', default: '1M' }),
@@ -265,9 +280,9 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       { since: '4.38' },
     ),
     redis: map(
-      'Redis session store.',
+      'Redis session store. Validated, otherwise no effect: sessions live in the SQLite storage.',
       { host: str('Host.'), port: int('Port.', { default: '6379' }), username: str('User.'), password: str('Password.'), database_index: int('Database.', { default: '0' }) },
-      { open: true },
+      { open: true, ignored: true },
     ),
   }),
   regulation: map('Sign-in throttling.', {
@@ -279,12 +294,12 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   storage: map('Persistent storage.', {
     encryption_key: str('Encrypts TOTP secrets; 20 characters or more.'),
     local: map('SQLite.', { path: path('Database file.') }),
-    mysql: map(
-      'MySQL (not yet supported by Latchkey).',
+    mysql: refused(map(
+      'MySQL. Refused: the configuration does not load; use `local` (SQLite).',
       { host: str('Host.', { renamedTo: 'address' }), port: int('Port.', { renamedTo: 'address' }), address: str('`tcp://host:port`.', { since: '4.38' }), database: str('Database.'), username: str('User.'), password: str('Password.'), timeout: dur('Timeout.', { default: '5s' }), tls: any('TLS.') },
-    ),
-    postgres: map(
-      'PostgreSQL.',
+    ), 'storage.mysql'),
+    postgres: refused(map(
+      'PostgreSQL. Refused: the configuration does not load (not supported by this version yet); use `local` (SQLite).',
       {
         host: str('Host.', { renamedTo: 'address' }),
         port: int('Port.', { renamedTo: 'address', default: '5432' }),
@@ -295,15 +310,15 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         password: str('Password.'),
         timeout: dur('Timeout.', { default: '5s' }),
         tls: any('TLS.'),
-        ssl: any('Old TLS options (ignored).'),
-        servers: any('Fail-over servers (ignored).', { since: '4.38' }),
+        ssl: any('Old TLS options.'),
+        servers: any('Fail-over servers.', { since: '4.38' }),
       },
-    ),
+    ), 'storage.postgres'),
   }),
   notifier: map('How emails are sent.', {
     disable_startup_check: bool('Skip the start-up check.', { default: 'false' }),
     template_path: ignored(path('Custom templates (ignored).')),
-    filesystem: map('Write the latest email to a file.', { filename: path('File.') }),
+    filesystem: map('Append each email to a file (the newest is the last block).', { filename: path('File, created when missing.') }),
     smtp: map('SMTP.', {
       host: str('Host.', { renamedTo: 'address' }),
       port: int('Port.', { renamedTo: 'address', default: '25' }),
@@ -314,7 +329,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       sender: str('From address.'),
       identifier: str('HELO name.', { default: 'localhost' }),
       subject: str('Subject template.', { default: '[Authelia] {title}' }),
-      startup_check_address: str('Recipient of the start-up check.', { default: 'test@authelia.com' }),
+      startup_check_address: ignored(str('Accepted, no effect: the start-up check only connects and sends no email.', { default: 'test@authelia.com' })),
       disable_require_tls: bool('Allow plain SMTP.', { default: 'false' }),
       disable_starttls: bool('Never STARTTLS.', { default: 'false' }),
       disable_html_emails: bool('Text-only emails.', { default: 'false' }),

@@ -319,6 +319,16 @@ describe('key catalogue', () => {
     expect(byPath.get('identity_providers.oidc.clients[].client_secret')).toMatchObject({ authelia437: null, secret: true })
     expect(byPath.get('server.trusted_proxies')).toMatchObject({ status: 'latchkey', authelia437: null, authelia438: null })
     expect(byPath.get('totp.period')).toMatchObject({ default: '30', type: 'int' })
+    // Refused sections have no status of their own: `supported` (read, to be refused), said in the description.
+    for (const refused of ['authentication_backend.ldap', 'storage.mysql', 'storage.postgres', 'storage.postgres.database']) {
+      expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
+    }
+    // Accepted and checked, but without effect.
+    for (const noEffect of ['session.secret', 'session.redis', 'session.redis.host', 'certificates_directory', 'default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
+      expect(byPath.get(noEffect)?.status).toBe('ignored')
+    }
+    expect(byPath.get('server.disable_healthcheck')).toMatchObject({ status: 'supported', description: expect.stringContaining('GET /api/health') })
+    expect(byPath.get('identity_providers.oidc.clients[].token_endpoint_auth_method')!.description).toMatch(/^`client_secret_basic`, `client_secret_post` or `none` .*`private_key_jwt` are refused/)
     const doc = renderConfigurationDoc()
     expect(doc.split('\n').filter((l) => l.startsWith('| `')).length).toBe(CONFIG_KEYS.length)
     expect(doc).toContain('`AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET`')

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 
 /**
@@ -34,4 +35,28 @@ export function setSecurityHeaders(reply: FastifyReply): void {
 export function noStore(reply: { header(name: string, value: string): unknown }): void {
   reply.header('cache-control', 'no-store')
   reply.header('pragma', 'no-cache')
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large'],
+}
+
+/**
+ * Node's `clientError` path (headers too large, a request line that is not HTTP, a request that
+ * timed out) answers before any route or hook runs: written here by hand with the same security
+ * headers as every other answer (security.md W4), a fixed body, and the connection closed.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) {
+    const [status, text] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request']
+    const body = `${status} ${text}`
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
+        `cache-control: no-store\r\ncontent-security-policy: ${CONTENT_SECURITY_POLICY}\r\nx-content-type-options: nosniff\r\n` +
+        `x-frame-options: DENY\r\nreferrer-policy: no-referrer\r\ncross-origin-opener-policy: same-origin\r\nconnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
 }

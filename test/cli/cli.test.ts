@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,9 +15,13 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return cliWithEnv({}, ...argv)
+}
+
+async function cliWithEnv(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
   let err = ''
-  const io: CliIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: dir }
+  const io: CliIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env, cwd: dir }
   const code = await runCli(argv, io)
   return { code, out, err }
 }
@@ -181,5 +186,40 @@ describe('latchkey help and usage', () => {
   test('an unknown command or flag is one line and exit 1', async () => {
     expect(await cli('frobnicate')).toEqual({ code: 1, out: '', err: 'latchkey: unknown command: frobnicate (see latchkey --help)\n' })
     expect(await cli('crypto', 'rand', '--lenght', '3')).toEqual({ code: 1, out: '', err: 'latchkey: unknown flag: --lenght\n' })
+  })
+})
+
+describe('which configuration files', () => {
+  test("Authelia's X_AUTHELIA_CONFIG is read after --config and LATCHKEY_CONFIG (so it never starts the demo)", async () => {
+    renameSync(kasmConfig(), join(dir, 'authelia.yml'))
+    // Without any of them, no ./configuration.yml: validate-config has nothing to check.
+    expect(await cli('validate-config')).toMatchObject({ code: 1, err: 'latchkey: no configuration file: pass --config FILE (or set LATCHKEY_CONFIG)\n' })
+    const viaAuthelia = await cliWithEnv({ X_AUTHELIA_CONFIG: 'authelia.yml' }, 'validate-config')
+    expect(viaAuthelia.code).toBe(0)
+    expect(viaAuthelia.out).toMatch(/^Configuration parsed and loaded with warnings:/)
+    // Comma-separated, as LATCHKEY_CONFIG.
+    writeFileSync(join(dir, 'debug.yml'), 'log:\n  level: debug\n')
+    expect((await cliWithEnv({ X_AUTHELIA_CONFIG: 'authelia.yml, debug.yml' }, 'validate-config')).code).toBe(0)
+    // LATCHKEY_CONFIG wins over it, --config over both.
+    expect(await cliWithEnv({ LATCHKEY_CONFIG: 'nope.yml', X_AUTHELIA_CONFIG: 'authelia.yml' }, 'validate-config')).toMatchObject({
+      code: 1,
+      err: `latchkey: configuration file not found: ${join(dir, 'nope.yml')}\n`,
+    })
+    expect(await cliWithEnv({ LATCHKEY_CONFIG: 'nope.yml', X_AUTHELIA_CONFIG: 'nope2.yml' }, 'validate-config', '--config', 'authelia.yml')).toMatchObject({ code: 0 })
+  })
+})
+
+describe('latchkey as a process', () => {
+  test('a reader that closes early (latchkey doctor | head) ends it quietly: exit 141, no stack trace', async () => {
+    const config = kasmConfig()
+    const child = spawn(process.execPath, [join(ROOT, 'dist/latchkey.mjs'), 'doctor', '--config', config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Close the read end before the first line is written: every write of the command hits EPIPE.
+    child.stdout.destroy()
+    let err = ''
+    child.stderr.on('data', (c: Buffer) => void (err += c.toString('utf8')))
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)))
+    expect(err).not.toMatch(/EPIPE|Error|\n\s+at /)
+    expect(err).toBe('')
+    expect(code).toBe(141)
   })
 })

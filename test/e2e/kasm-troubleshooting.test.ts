@@ -65,6 +65,7 @@ function behindProxy(upstream: string): (url: string | URL, init?: RequestInit) 
     })
 }
 
+const DEBUG = 20
 const INFO = 30
 const WARN = 40
 const runPython = process.env.CI || pythonRpAvailable() ? describe : describe.skip
@@ -137,8 +138,13 @@ describe('Kasm troubleshooting table, row by row', () => {
       const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret)
       const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
       expect(done.out).toEqual({ error: 'userinfo', detail: 'not JSON: application/jwt' })
-      // Latchkey itself served it fine: the log shows a successful userinfo call, nothing refused.
+      // Latchkey itself served it fine: nothing refused; at log.level debug, the successful token and
+      // userinfo calls show as `request served` lines (also what the "non OIDC user" note points to).
       expect(latchkey.logs()).toContain('"method":"GET","path":"/api/oidc/userinfo","status":200')
+      const served = logLines(latchkey).filter((l) => l.msg === 'request served')
+      expect(served.find((l) => l.path === '/api/oidc/userinfo')).toMatchObject({ level: DEBUG, method: 'GET', status: 200 })
+      expect(served.find((l) => l.path === '/api/oidc/token')).toMatchObject({ level: DEBUG, method: 'POST', status: 200 })
+      expect(logLines(latchkey).filter((l) => l.level >= INFO && /refused|failed/.test(l.msg))).toEqual([])
     })
   })
 
@@ -199,6 +205,30 @@ describe('Kasm troubleshooting table, row by row', () => {
     })
     expect(second.status).toBe(403)
     expect(findLog(latchkey, 'second factor failed')).toMatchObject({ level: INFO, username: 'john', reason: 'wrong_code', msg: 'second factor failed: wrong_code' })
+  })
+
+  test('row "code used twice": a code that was just accepted is refused when typed again within its period', async () => {
+    const latchkey = await harness.start()
+    const secret = await latchkey.registerTotp('john')
+    const code = await latchkey.totpCode(secret)
+    // Two sign-ins (two tabs, or signing in again at once), each with its own session, the same code.
+    const secondFactor = async () => {
+      const first = await latchkey.fetch(`${latchkey.issuer}/api/firstfactor`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'john', password: PASSWORD }),
+      })
+      expect(first.status).toBe(200)
+      const cookie = first.headers.getSetCookie()[0]!.split(';')[0]!
+      return latchkey.fetch(`${latchkey.issuer}/api/secondfactor/totp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie },
+        body: JSON.stringify({ token: code }),
+      })
+    }
+    expect((await secondFactor()).status).toBe(200)
+    expect((await secondFactor()).status).toBe(403)
+    expect(findLog(latchkey, 'second factor failed')).toMatchObject({ level: INFO, username: 'john', reason: 'replayed_code', msg: 'second factor failed: replayed_code' })
   })
 
   test('row "TOTP not registered": the first sign-in asks to register; the link goes through the notifier', async () => {

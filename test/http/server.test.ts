@@ -60,6 +60,60 @@ describe('server shell', () => {
   })
 })
 
+describe('slow clients (server.timeouts)', () => {
+  test('a request body that stalls is answered 408 within read + write (+ the 2 s sweep), not after a minute', async () => {
+    const { createConnection } = await import('node:net')
+    const { startTestServer } = await import('../support/app.js')
+    const server = await startTestServer({ patch: (y) => (y.server = { ...y.server, timeouts: { read: '1s', write: '1s', idle: '30s' } }) })
+    try {
+      const { port } = new URL(server.url)
+      const started = performance.now()
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = createConnection(Number(port), '127.0.0.1', () =>
+          socket.write('POST /api/firstfactor HTTP/1.1\r\nHost: auth.example.com\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"a":'),
+        )
+        let data = ''
+        socket.on('data', (d) => (data += d.toString()))
+        socket.on('close', () => resolve(data))
+        socket.on('error', reject)
+      })
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout')
+      // Answered before any route runs, yet with the same security headers (security.md W4).
+      expect(answer).toContain('\r\nx-frame-options: DENY\r\n')
+      expect(answer).toContain('\r\ncache-control: no-store\r\n')
+      expect(performance.now() - started).toBeLessThan(10_000)
+    } finally {
+      await server.close()
+    }
+  }, 30_000)
+})
+
+describe('answers Node gives before any route (security.md W4)', () => {
+  test.each([
+    ['a 20 KB header', (host: string) => `GET /api/state HTTP/1.1\r\nHost: ${host}\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, '431 Request Header Fields Too Large'],
+    ['a request line that is not HTTP', () => 'BREW / HTTP/1.1\r\n\r\n', '400 Bad Request'],
+  ])('%s gets a fixed answer with the security headers', async (_what, request, status) => {
+    const { createConnection } = await import('node:net')
+    const { startTestServer } = await import('../support/app.js')
+    const server = await startTestServer()
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = createConnection(Number(new URL(server.url).port), '127.0.0.1', () => socket.write(request('auth.example.com')))
+        let data = ''
+        socket.on('data', (d) => (data += d.toString()))
+        socket.on('close', () => resolve(data))
+        socket.on('error', reject)
+      })
+      const [head, body] = answer.split('\r\n\r\n')
+      expect(head!.split('\r\n')[0]).toBe(`HTTP/1.1 ${status}`)
+      expect(body).toBe(status)
+      for (const h of ['x-frame-options: DENY', 'x-content-type-options: nosniff', 'cache-control: no-store', "frame-ancestors 'none'"]) expect(head).toContain(h)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('trusted proxies', () => {
   test('X-Forwarded-* is believed only from configured addresses and networks', () => {
     const none = makeTrustProxy([])
