@@ -30,11 +30,12 @@ export function isCrossSiteRequest(req: FastifyRequest): boolean {
 
 /**
  * The HTML forms' CSRF check: same-site by the headers AND the hidden `csrf` field equal to the
- * session's token (constant time). No session means no token, so the form is refused.
+ * session's token, or without a session to the anonymous sign-in cookie's (constant time). Neither
+ * means no token, so the form is refused.
  */
 export function checkFormCsrf(req: FastifyRequest, submitted: unknown): boolean {
   if (isCrossSiteRequest(req)) return false
-  const session = req.session
-  if (!session || typeof submitted !== 'string' || submitted === '') return false
-  return safeEqual(session.data.csrfToken, submitted)
+  if (typeof submitted !== 'string' || submitted === '') return false
+  const expected = req.session ? req.session.data.csrfToken : req.server.latchkeySessions.anonymousFormToken(req)
+  return expected !== undefined && safeEqual(expected, submitted)
 }

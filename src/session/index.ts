@@ -1,7 +1,7 @@
 export {
   SessionManager,
   SessionError,
-  ensureSession,
+  formToken,
   establishSession,
   elevateSession,
   saveSession,

@@ -6,6 +6,7 @@ import { randomString, randomToken } from '../common/random.js'
 import { CookieDomains, isHostOnlyDomain, isLoopbackHost } from './cookie.js'
 import type { LoadedSession } from './types.js'
 import type { UserProvider } from '../authn/users.js'
+import { AnonymousForms } from './anonymous.js'
 
 /** Session ids: 32 alphanumeric characters (~190 bits), as Authelia's (compat §2.8). */
 const ID_LENGTH = 32
@@ -44,6 +45,8 @@ export class SessionError extends Error {
 /** What the session plugin keeps per app; reached from handlers through the helpers below. */
 export class SessionManager {
   readonly domains: CookieDomains
+  /** The sign-in form's cookie and token before a session exists (anonymous.ts). */
+  readonly anonymous: AnonymousForms
   private readonly cache = new Map<string, CachedSession>()
 
   constructor(
@@ -54,6 +57,7 @@ export class SessionManager {
     private readonly users?: Pick<UserProvider, 'findUser'>,
   ) {
     this.domains = new CookieDomains(config.session.cookies)
+    this.anonymous = new AnonymousForms(config.storage?.encryptionKey ?? randomString(32))
   }
 
   /** The absolute lifetime of a session, counted from the moment its current id was issued. */
@@ -167,6 +171,29 @@ export class SessionManager {
     if (cookie) reply.clearCookie(cookie.name, this.cookieOptions(req, cookie))
   }
 
+  /**
+   * The HTML forms' CSRF token: the session's, or before any session the one tied to the anonymous
+   * cookie, which is set here (no database row) unless the browser already has one we issued.
+   */
+  formToken(req: FastifyRequest, reply: FastifyReply): { csrf: string; cookie: SessionCookieConfig } | undefined {
+    if (req.session) return { csrf: req.session.data.csrfToken, cookie: req.session.cookie }
+    const cookie = this.domains.match(req.hostname)
+    if (!cookie) return undefined
+    let id = req.cookies[cookie.name]
+    if (!this.anonymous.isIssued(id)) {
+      id = this.anonymous.newId()
+      this.setCookie(req, reply, cookie, id, Math.min(cookie.expirationSeconds, ANONYMOUS_SESSION_SECONDS))
+    }
+    return { csrf: this.anonymous.csrfToken(id), cookie }
+  }
+
+  /** The token formToken gave this request's browser, when it has no session; else undefined. */
+  anonymousFormToken(req: FastifyRequest): string | undefined {
+    const cookie = this.domains.match(req.hostname)
+    const id = cookie ? req.cookies[cookie.name] : undefined
+    return this.anonymous.isIssued(id) ? this.anonymous.csrfToken(id) : undefined
+  }
+
   private setCookie(req: FastifyRequest, reply: FastifyReply, cookie: SessionCookieConfig, id: string, lifetime: number): void {
     // Max-Age rather than Expires: relative, so it does not depend on the server clock agreeing
     // with the browser's (and tests run on a manual clock).
@@ -191,11 +218,9 @@ function manager(req: FastifyRequest): SessionManager {
   return req.server.latchkeySessions
 }
 
-/** The current session, or a new anonymous one (it carries the CSRF token of the HTML forms). */
-export async function ensureSession(req: FastifyRequest, reply: FastifyReply): Promise<LoadedSession> {
-  if (req.session) return req.session
-  const m = manager(req)
-  return m.issue(req, reply, m.newData(m.clock.now()))
+/** The HTML forms' CSRF token and the cookie domain (SessionManager.formToken). */
+export function formToken(req: FastifyRequest, reply: FastifyReply): { csrf: string; cookie: SessionCookieConfig } | undefined {
+  return manager(req).formToken(req, reply)
 }
 
 export interface SignedInUser {

@@ -93,6 +93,37 @@ describe('sign-in page', () => {
     expect(page.body).not.toContain('<b>john')
   })
 
+  test('loading the sign-in page writes nothing to the database; its cookie and token are tied by a MAC', async () => {
+    const t = await start()
+    const Database = (await import('better-sqlite3')).default
+    const rows = () => {
+      const db = new Database(`${t.dir}/db.sqlite3`, { readonly: true })
+      const n = (db.prepare('SELECT count(*) AS n FROM sessions').get() as { n: number }).n
+      db.close()
+      return n
+    }
+    const before = rows()
+    for (let i = 0; i < 50; i++) expect((await new Client(t.app).get('/')).statusCode).toBe(200)
+    expect(rows()).toBe(before)
+    // The same browser keeps its cookie and token across loads; the token only works with that cookie.
+    const c = new Client(t.app)
+    const first = csrfOf((await c.get('/')).body)
+    const cookie = c.cookie
+    expect(csrfOf((await c.get('/')).body)).toBe(first)
+    expect(c.cookie).toBe(cookie)
+    const other = new Client(t.app)
+    await other.get('/')
+    expect((await other.form('/', { csrf: first, username: 'john', password: 'password' })).headers.location).toBe('/?error=expired')
+    // A made-up cookie of the right shape is replaced, not adopted.
+    const forged = new Client(t.app)
+    forged.cookie = cookie!.slice(0, 20) + 'A'.repeat(12)
+    await forged.get('/')
+    expect(forged.cookie).not.toBe(cookie!.slice(0, 20) + 'A'.repeat(12))
+    expect((await c.form('/', { csrf: first, username: 'john', password: 'password' })).statusCode).toBe(303)
+    expect((await c.state()).authentication_level).toBe(1)
+    expect(c.cookie).not.toBe(cookie)
+  })
+
   test('a form without the CSRF token, with a wrong one, or from another site is refused', async () => {
     const { app } = await start()
     const c = new Client(app)

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
-import { ensureSession } from '../../session/session.js'
+import { formToken } from '../../session/session.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
@@ -106,10 +106,10 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       const s = req.session!
       return page(reply, signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
     }
-    const s = await ensureSession(req, reply).catch(() => undefined)
-    if (!s) return page(reply, errorView({ theme, prefix, error: 'operation' }), 400)
-    const rememberMe = s.cookie.rememberMeSeconds > 0
-    return page(reply, signInView({ theme, prefix, csrf: s.data.csrfToken, rd, rememberMe, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+    const form = formToken(req, reply)
+    if (!form) return page(reply, errorView({ theme, prefix, error: 'operation' }), 400)
+    const rememberMe = form.cookie.rememberMeSeconds > 0
+    return page(reply, signInView({ theme, prefix, csrf: form.csrf, rd, rememberMe, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
   })
 
   app.post('/', async (req, reply) => {
