@@ -80,8 +80,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
   }
   app.setErrorHandler(replyInternalError)
+  // A known path with another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
+  const methodsByPath = new Map<string, Set<string>>()
+  app.addHook('onRoute', (route) => {
+    const methods = methodsByPath.get(route.url) ?? new Set<string>()
+    for (const m of [route.method].flat()) methods.add(m)
+    methodsByPath.set(route.url, methods)
+  })
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
+    const allowed = methodsByPath.get(req.url.split('?')[0]!)
+    if (allowed && !allowed.has(req.method)) {
+      return reply.code(405).header('allow', [...allowed].sort().join(', ')).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('405 Method Not Allowed')
+    }
+    return reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
   })
   registerMalformedInputChecks(app, isTrustedProxy)
   await app.register(cookie)

@@ -114,6 +114,20 @@ describe('answers Node gives before any route (security.md W4)', () => {
   })
 })
 
+describe('methods', () => {
+  test('a known path with another method is 405 with Allow; an unknown path stays 404', async () => {
+    t = await buildTestApp()
+    const res = await t.app.inject({ method: 'GET', url: '/api/firstfactor', headers: { host: 'auth.example.com' } })
+    expect(res.statusCode).toBe(405)
+    expect(res.headers.allow).toBe('POST')
+    expect(res.headers['cache-control']).toBe('no-store')
+    expect(res.headers['x-frame-options']).toBe('DENY')
+    const put = await t.app.inject({ method: 'PUT', url: '/api/state?x=1', headers: { host: 'auth.example.com' } })
+    expect([put.statusCode, put.headers.allow]).toEqual([405, 'GET, HEAD'])
+    expect((await t.app.inject({ method: 'GET', url: '/api/nothing-here', headers: { host: 'auth.example.com' } })).statusCode).toBe(404)
+  })
+})
+
 describe('trusted proxies', () => {
   test('X-Forwarded-* is believed only from configured addresses and networks', () => {
     const none = makeTrustProxy([])
