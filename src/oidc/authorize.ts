@@ -210,12 +210,15 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     const username = session?.data.username
     if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
     const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
+    // select_account (OIDC Core §3.1.2.1): the portal has one account per browser, so choosing one
+    // is signing in again, where another account can be used; that is what login does.
+    const reauthenticate = prompt.has('login') || prompt.has('select_account')
     const authAfter = openAuthAfter(ctx.authAfterKey, params.get(AUTH_AFTER_PARAM), client.id, now)
     const freshEnough = authAfter !== undefined && authTime >= authAfter
     const needsFresh =
-      level >= required && !freshEnough && (authAfter !== undefined || prompt.has('login') || (maxAge !== undefined && now - authTime > maxAge))
+      level >= required && !freshEnough && (authAfter !== undefined || reauthenticate || (maxAge !== undefined && now - authTime > maxAge))
     // After any sign-in hop, the resumed request must not ask for yet another one.
-    const wantsFresh = !freshEnough && (authAfter !== undefined || prompt.has('login') || maxAge !== undefined)
+    const wantsFresh = !freshEnough && (authAfter !== undefined || reauthenticate || maxAge !== undefined)
     if (level < required || needsFresh) {
       if (prompt.has('none')) {
         throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')
@@ -357,7 +360,7 @@ async function redirectToPortal(
   const resume = toRecord(params)
   delete resume.consent_id
   if (s.wantsFresh) {
-    const prompt = (resume.prompt ?? '').split(' ').filter((p) => p && p !== 'login')
+    const prompt = (resume.prompt ?? '').split(' ').filter((p) => p && p !== 'login' && p !== 'select_account')
     if (prompt.length > 0) resume.prompt = prompt.join(' ')
     else delete resume.prompt
     resume[AUTH_AFTER_PARAM] = sealAuthAfter(ctx.authAfterKey, s.now, resume.client_id ?? '')

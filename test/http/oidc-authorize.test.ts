@@ -328,6 +328,16 @@ describe('Q4: prompt and max_age', () => {
     const later = await signedInCookie(t, 'john', 2, { authAgo: 1 })
     expect((await getAuthorize(t, kasmParams({ max_age: '0', auth_after: sealed }), later)).statusCode).toBe(302)
   })
+  test('select_account is a fresh sign-in, like login (the one account per browser is chosen by signing in)', async () => {
+    const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
+    const res = await getAuthorize(t, kasmParams({ prompt: 'select_account' }), old)
+    expect(res.statusCode).toBe(302)
+    const rd = new URL(new URL(String(res.headers.location)).searchParams.get('rd')!)
+    expect(rd.searchParams.get('prompt')).toBeNull()
+    expect(rd.searchParams.get('auth_after')).toMatch(/^\d+\.[A-Za-z0-9_-]{22}$/)
+    expect((await getAuthorize(t, kasmParams(), old)).statusCode).toBe(302)
+    expectRedirectError(await getAuthorize(t, kasmParams({ prompt: 'none select_account' }), cookie), 'invalid_request')
+  })
   test('max_age exceeded (0 included) forces a fresh sign-in; within max_age it passes', async () => {
     const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
     expect((await getAuthorize(t, kasmParams({ max_age: '3600' }), old)).statusCode).toBe(303)
