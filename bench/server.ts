@@ -46,12 +46,13 @@ export interface BenchServer {
  * The built binary in a child process (its own core), with the production node flags, on a free loopback port given through
  * LATCHKEY_SERVER_ADDRESS; resolves once /api/health answers.
  */
-export async function startServer(configFile: string, opts: { nodeFlags?: string[]; env?: Record<string, string> } = {}): Promise<BenchServer> {
+export async function startServer(configFile: string, opts: { nodeFlags?: string[]; env?: Record<string, string>; quiet?: boolean } = {}): Promise<BenchServer> {
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, [...PRODUCTION_NODE_FLAGS, ...(opts.nodeFlags ?? []), MAIN, 'serve', '--config', configFile], {
     env: { ...process.env, LATCHKEY_SERVER_ADDRESS: `tcp://127.0.0.1:${port}/`, LATCHKEY_LOG_LEVEL: 'warn', ...opts.env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    // quiet: a test restarting the server many times keeps its configuration warnings out of the log.
+    stdio: ['ignore', 'ignore', opts.quiet ? 'ignore' : 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
   for (;;) {

@@ -56,7 +56,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
     kasm.grant_types = ['authorization_code', 'refresh_token']
   })
   // Create the database (and migrate it) once, then plant a signed-in session in it.
-  server = await startServer(configFile)
+  server = await startServer(configFile, { quiet: true })
   server.child.kill('SIGKILL')
   await new Promise((r) => server!.child.once('exit', r))
   const cookie = await signedInSession(configFile)
@@ -66,7 +66,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
   const issued: string[] = []
   const refreshTokens: string[] = []
   for (let round = 0; round < ROUNDS; round++) {
-    server = await startServer(configFile)
+    server = await startServer(configFile, { quiet: true })
     const { url, child } = server
     let killed = false
     // Each flow: a code, its redemption, then refreshes of the newest refresh token until the kill.
@@ -96,7 +96,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
   }
 
   // After the last crash: every code and refresh token ever seen is tried again, twice.
-  server = await startServer(configFile)
+  server = await startServer(configFile, { quiet: true })
   const { url } = server
   const retries = [...issued.map((code) => () => redeem(url, code).then((r) => r.status === 200 && succeeded(code))), ...refreshTokens.map((token) => () => refresh(url, token).then((r) => r.status === 200 && succeeded(token)))]
   const queue = [...retries, ...retries]
