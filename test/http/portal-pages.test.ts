@@ -124,6 +124,15 @@ describe('sign-in page', () => {
     expect(c.cookie).not.toBe(cookie)
   })
 
+  test('a host outside every session cookie domain gets a page that says so, and a log line', async () => {
+    const t = await start()
+    const res = await new Client(t.app, 'localhost:9091').get('/')
+    expect(res.statusCode).toBe(400)
+    expect(res.body).toContain('This sign-in portal is not served at this address')
+    expect(res.headers['set-cookie']).toBeUndefined()
+    expect(t.logs()).toContain('sign-in page refused: the host matches no session cookie domain')
+  })
+
   test('a form without the CSRF token, with a wrong one, or from another site is refused', async () => {
     const { app } = await start()
     const c = new Client(app)

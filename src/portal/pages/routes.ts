@@ -107,7 +107,11 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       return page(reply, signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
     }
     const form = formToken(req, reply)
-    if (!form) return page(reply, errorView({ theme, prefix, error: 'operation' }), 400)
+    if (!form) {
+      // No session.cookies[] domain matches this Host (e.g. http://localhost:9091 for a 127.0.0.1 demo).
+      req.log.info({ host: req.hostname }, 'sign-in page refused: the host matches no session cookie domain')
+      return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
+    }
     const rememberMe = form.cookie.rememberMeSeconds > 0
     return page(reply, signInView({ theme, prefix, csrf: form.csrf, rd, rememberMe, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
   })

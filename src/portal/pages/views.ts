@@ -15,6 +15,7 @@ export const ERROR_MESSAGES = {
   operation: 'Something went wrong. Please try again.',
   'cross-site': 'This form was sent from another site, so it was refused.',
   'not-found': 'This page does not exist.',
+  host: 'This sign-in portal is not served at this address: open it at the address it was set up for (the demo: http://127.0.0.1 with its port, not localhost).',
 } as const
 export type ErrorCode = keyof typeof ERROR_MESSAGES
 
