@@ -122,22 +122,18 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
 
   type Accept = ((code: AuthorizationCodeRecord) => boolean) | undefined
+  // One read decides, inside an IMMEDIATE transaction (no other writer in between): the guarded
+  // UPDATE then only confirms it, so of N parallel redemptions exactly one sees `changes === 1`.
   const consumeCodeOnce = db.transaction((hash: string, clientId: string, now: number, accept: Accept): ConsumeResult<AuthorizationCodeRecord> => {
-    if (accept) {
-      // Same condition as the UPDATE below: only a code that would be consumed is shown to `accept`.
-      const live = findCode().get(hash) as CodeRow | undefined
-      if (live && live.client_id === clientId && live.consumed === 0 && live.revoked === 0 && live.expires_at > now) {
-        const record = toCode(live)
-        if (!accept(record)) return { kind: 'refused', record }
-      }
-    }
-    const won = consumeCode().run({ hash, client_id: clientId, now }).changes === 1
     const row = findCode().get(hash) as CodeRow | undefined
     // Another client's code reads as unknown and stays usable by its owner.
     if (row === undefined || row.client_id !== clientId) return { kind: 'missing' }
-    if (won) return { kind: 'ok', record: toCode(row) }
     if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
-    return { kind: 'missing' }
+    if (row.revoked !== 0 || row.expires_at <= now) return { kind: 'missing' }
+    const record = toCode(row)
+    if (accept && !accept(record)) return { kind: 'refused', record }
+    if (consumeCode().run({ hash, client_id: clientId, now }).changes !== 1) return { kind: 'missing' }
+    return { kind: 'ok', record }
   })
 
   const consumeRefreshOnce = db.transaction((hash: string, clientId: string, now: number): ConsumeResult<TokenRecord> => {
