@@ -269,7 +269,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       'Cookie domains.',
       map('A cookie domain.', {
         domain: str('Cookie domain.'),
-        authelia_url: str('Portal URL for this domain.'),
+        authelia_url: str('Portal URL for this domain. Required, except on a loopback domain (127.0.0.1, localhost), where links follow the address the browser used.'),
         default_redirection_url: str('Where the portal sends users without a target.'),
         name: str('Cookie name.', { default: 'session.name' }),
         same_site: str('`none`, `lax` or `strict`.', { default: 'session.same_site' }),
