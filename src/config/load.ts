@@ -50,6 +50,21 @@ function displayName(file: string, cwd: string): string {
 export function loadConfig(opts: LoadOptions): LoadResult {
   const cwd = opts.cwd ?? process.cwd()
   const problems = new Problems()
+  // Authelia's configuration filters (`template`, `expand-env`) rewrite the files before parsing,
+  // e.g. `{{ secret "/run/secrets/key" }}`. Latchkey has none: read literally, that text would
+  // become the secret itself, so the configuration is refused instead.
+  const filters = opts.env.X_AUTHELIA_CONFIG_FILTERS?.trim()
+  if (filters) {
+    throw new ConfigError([
+      {
+        env: 'X_AUTHELIA_CONFIG_FILTERS',
+        path: 'X_AUTHELIA_CONFIG_FILTERS',
+        message: `configuration filters ('${filters.slice(0, 64)}') are not supported by Latchkey: the files would be read without them`,
+        hint: 'unset it, and give secrets through the *_FILE environment variables, e.g. AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE',
+        severity: 'error',
+      },
+    ])
+  }
   let root = emptyMap({ baseDir: cwd })
   for (const file of opts.files) {
     const abs = resolve(cwd, file)

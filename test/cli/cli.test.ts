@@ -207,6 +207,16 @@ describe('which configuration files', () => {
     })
     expect(await cliWithEnv({ LATCHKEY_CONFIG: 'nope.yml', X_AUTHELIA_CONFIG: 'nope2.yml' }, 'validate-config', '--config', 'authelia.yml')).toMatchObject({ code: 0 })
   })
+
+  test('X_AUTHELIA_CONFIG_FILTERS (templates) is refused: the template text would otherwise become the secrets', async () => {
+    renameSync(kasmConfig(), join(dir, 'authelia.yml'))
+    const checked = await cliWithEnv({ X_AUTHELIA_CONFIG: 'authelia.yml', X_AUTHELIA_CONFIG_FILTERS: 'template' }, 'validate-config')
+    expect(checked.code).toBe(2)
+    expect(checked.out).toContain("X_AUTHELIA_CONFIG_FILTERS: configuration filters ('template') are not supported by Latchkey")
+    const served = await cliWithEnv({ X_AUTHELIA_CONFIG_FILTERS: 'expand-env' }, 'serve', '--config', 'authelia.yml')
+    expect(served.code).toBe(2)
+    expect(served.err).toContain('configuration filters')
+  })
 })
 
 describe('latchkey as a process', () => {
