@@ -134,4 +134,19 @@ describe('users file', () => {
     expect(provider.findUser('john')).toBeDefined()
     expect(existsSync(path)).toBe(true)
   })
+
+  test('an empty or user-less file (a truncating editor, `> users.yml`) keeps the previous users', async () => {
+    const path = join(dir, 'users.yml')
+    writeFileSync(path, FIXTURE)
+    provider = await FileUserProvider.open(backend(), log)
+    for (const text of ['', 'users: {}\n']) {
+      writeFileSync(path, text)
+      expect(provider.reload()).toBe(false)
+      expect(provider.findUser('john')).toBeDefined()
+    }
+    expect(logs.some((l) => l.startsWith('error users file reload refused: the file lists no users'))).toBe(true)
+    writeFileSync(path, FIXTURE.replace(/  harry:[\s\S]*$/, ''))
+    expect(provider.reload()).toBe(true)
+    expect(provider.findUser('harry')).toBeUndefined()
+  })
 })

@@ -250,7 +250,15 @@ export class FileUserProvider implements UserProvider {
   /** Re-reads the file now; resolves false (keeping the old users) when it is broken. */
   reload(): boolean {
     try {
-      this.index = FileUserProvider.read(this.config)
+      const next = FileUserProvider.read(this.config)
+      // An editor that truncates before writing, or `> users.yml`, shows an empty file for a moment.
+      // Taken as is, it would sign everybody out and end every grant: keep the users until the file
+      // lists some again.
+      if (next.byLogin.size === 0 && this.index.byLogin.size > 0) {
+        this.log?.error({ path: this.config.path }, 'users file reload refused: the file lists no users; keeping the previous users')
+        return false
+      }
+      this.index = next
       this.log?.info({ path: this.config.path, users: this.size }, 'users file reloaded')
       return true
     } catch (err) {

@@ -42,7 +42,7 @@ export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest
   }
   if (rec.username) {
     // security.md T3/I3: a token whose user is gone, disabled or has a new password is not active.
-    const current = await currentGrantUser(ctx, rec)
+    const current = await currentGrantUser(ctx, rec, { revoke: false })
     if ('reason' in current) {
       log(`introspection of a token of client '${rec.clientId}' answered inactive: ${current.reason}`)
       return { clientId: client.id, body: { active: false } }

@@ -76,7 +76,7 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
     throw err.withHeader('www-authenticate', 'Bearer error="insufficient_scope", scope="openid"')
   }
   // security.md T3: a removed or disabled user, or a changed password, ends the grant here too.
-  const current = await currentGrantUser(ctx, rec)
+  const current = await currentGrantUser(ctx, rec, { revoke: false })
   if ('reason' in current) {
     const err = invalidToken(current.reason)
     err.clientId = rec.clientId

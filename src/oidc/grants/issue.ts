@@ -83,24 +83,26 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
 }
 
 /**
- * The user a grant was made for, as the users file says now. A removed or disabled user, or one
- * whose password changed since (security.md T3), ends the grant: every token of it is revoked, and
- * the reason (for the admin's log) comes back instead of the user.
+ * The user a grant was made for, as the users file says now, or why the grant no longer holds: a
+ * removed or disabled user, or one whose password changed since (security.md T3); the reason is
+ * for the admin's log. Only the token endpoint (`revoke`) ends the grant for good; userinfo and
+ * introspection just refuse, so a users file caught half-written costs nobody their grants.
  */
-export async function currentGrantUser(ctx: OidcContext, grant: GrantContext): Promise<{ user: User } | { reason: string }> {
+export async function currentGrantUser(ctx: OidcContext, grant: GrantContext, opts: { revoke: boolean }): Promise<{ user: User } | { reason: string }> {
   const user = ctx.users.findUser(grant.username)
+  const outcome = opts.revoke ? 'the grant is revoked' : 'the token is refused'
   let reason: string | undefined
-  if (!user) reason = `the user '${grant.username}' no longer exists or is disabled; the grant is revoked`
+  if (!user) reason = `the user '${grant.username}' no longer exists or is disabled; ${outcome}`
   else if (grant.credentialFingerprint !== undefined && grant.credentialFingerprint !== user.credentialFingerprint)
-    reason = `the password of user '${grant.username}' changed after the grant was made; the grant is revoked`
+    reason = `the password of user '${grant.username}' changed after the grant was made; ${outcome}`
   if (reason === undefined) return { user: user! }
-  await ctx.storage.revokeGrant(grant.grantId)
+  if (opts.revoke) await ctx.storage.revokeGrant(grant.grantId)
   return { reason }
 }
 
 /** currentGrantUser for the token endpoint: a grant that no longer holds is `invalid_grant`. */
 export async function requireGrantUser(ctx: OidcContext, grant: GrantContext, invalidDescription: string): Promise<User> {
-  const current = await currentGrantUser(ctx, grant)
+  const current = await currentGrantUser(ctx, grant, { revoke: true })
   if ('reason' in current) throw new OAuthError('invalid_grant', invalidDescription, current.reason)
   return current.user
 }
