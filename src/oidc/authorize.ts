@@ -9,6 +9,7 @@ import { normaliseResponseType } from './clients.js'
 import type { OidcContext } from './context.js'
 import { CONSENT_SESSION_SECONDS } from './context.js'
 import { openAuthAfter, sealAuthAfter } from './auth-after.js'
+import { MAX_TARGET_LENGTH as MAX_WORKFLOW_RESUME } from '../portal/redirect.js'
 import { Params } from './params.js'
 import { checkCodeChallenge } from './pkce.js'
 import { RESPONSE_MODES_SUPPORTED, RESPONSE_TYPES_SUPPORTED } from './discovery.js'
@@ -215,8 +216,10 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     const reauthenticate = prompt.has('login') || prompt.has('select_account')
     const authAfter = openAuthAfter(ctx.authAfterKey, params.get(AUTH_AFTER_PARAM), client.id, now)
     const freshEnough = authAfter !== undefined && authTime >= authAfter
+    // Any signed-in session, 1FA below a two_factor client included: prompt=login must ask for the
+    // password again, not just the missing code.
     const needsFresh =
-      level >= required && !freshEnough && (authAfter !== undefined || reauthenticate || (maxAge !== undefined && now - authTime > maxAge))
+      level >= 1 && !freshEnough && (authAfter !== undefined || reauthenticate || (maxAge !== undefined && now - authTime > maxAge))
     // After any sign-in hop, the resumed request must not ask for yet another one.
     const wantsFresh = !freshEnough && (authAfter !== undefined || reauthenticate || maxAge !== undefined)
     if (level < required || needsFresh) {
@@ -375,6 +378,8 @@ async function redirectToPortal(
     // Signed in, second factor missing: Authelia's workflow id rides along with our `rd`, so a
     // script that sends `workflowID` with its code resumes here too.
     const id = randomUUID()
+    // A resume URL longer than a target may be (portal/redirect.ts) could never be followed: not kept.
+    if (rd.length > MAX_WORKFLOW_RESUME) return { kind: 'redirect', status, location: `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect`, clientId }
     const location = `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect&workflow_id=${id}`
     return { kind: 'redirect', status, location, clientId, workflow: { id, resume: rd } }
   }

@@ -3,6 +3,9 @@ import { isHostInDomain, isIpLiteral, isLoopbackHost } from '../session/cookie.j
 
 export type RedirectCheck = { ok: true; url: string } | { ok: false; reason: string }
 
+/** A longer target is refused (and a longer resume URL never kept, src/oidc/authorize.ts). */
+export const MAX_TARGET_LENGTH = 4096
+
 /**
  * Open-redirect guard for `targetURL` / `rd` / logout targets (security.md O1, CVE-2021-29456):
  * an absolute URL, https (http only for a loopback host), no credentials, whose host is a session
@@ -11,7 +14,7 @@ export type RedirectCheck = { ok: true; url: string } | { ok: false; reason: str
  */
 export function checkRedirect(target: unknown, cookies: readonly SessionCookieConfig[]): RedirectCheck {
   if (typeof target !== 'string' || target === '') return { ok: false, reason: 'empty' }
-  if (target.length > 4096) return { ok: false, reason: 'too long' }
+  if (target.length > MAX_TARGET_LENGTH) return { ok: false, reason: 'too long' }
   // Controls (tab, CR, LF, NUL…), spaces and backslashes never appear in a URL we issue.
   if (/[\u0000-\u0020\u007f\\]/.test(target)) return { ok: false, reason: 'contains whitespace, control characters or a backslash' }
   let url: URL

@@ -338,6 +338,24 @@ describe('Q4: prompt and max_age', () => {
     expect((await getAuthorize(t, kasmParams(), old)).statusCode).toBe(302)
     expectRedirectError(await getAuthorize(t, kasmParams({ prompt: 'none select_account' }), cookie), 'invalid_request')
   })
+  test('prompt=login or select_account on a 1FA session below a two_factor client asks for the password again, not just the code', async () => {
+    for (const prompt of ['login', 'select_account']) {
+      const one = await signedInCookie(t, 'john', 1, { authAgo: 100 })
+      const res = await getAuthorize(t, kasmParams({ prompt }), one)
+      expect(res.statusCode).toBe(302)
+      const location = new URL(String(res.headers.location))
+      expect([prompt, location.pathname]).toEqual([prompt, '/'])
+      // The 1FA session is gone.
+      const again = new URL(String((await getAuthorize(t, kasmParams(), one)).headers.location))
+      expect(again.pathname).toBe('/')
+      // After a new first factor the resumed request goes on to the code page (no loop).
+      const rd = new URL(location.searchParams.get('rd')!)
+      t.clock.advance(1)
+      const fresh = await signedInCookie(t, 'john', 1)
+      const next = await t.app.inject({ method: 'GET', url: rd.pathname + rd.search, headers: { host: HOST, cookie: fresh } })
+      expect(new URL(String(next.headers.location)).pathname).toBe('/2fa/one-time-password')
+    }
+  })
   test('max_age exceeded (0 included) forces a fresh sign-in; within max_age it passes', async () => {
     const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
     expect((await getAuthorize(t, kasmParams({ max_age: '3600' }), old)).statusCode).toBe(303)
