@@ -10,28 +10,47 @@ import { safeEqual } from '../common/hashing.js'
  * MAC and is replaced, never adopted (security.md W2); nothing survives the first sign-in, which
  * issues a fresh, stored session id.
  */
-const RANDOM_LENGTH = 20
+const RANDOM_LENGTH = 12
+/** Issue time, unix seconds in base 36, zero-padded: the cookie expires on the server too. */
+const TIME_LENGTH = 8
 const MAC_LENGTH = 12
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
 export class AnonymousForms {
   private readonly key: Buffer
 
-  /** `secret`: a configured secret (storage.encryption_key): stable across restarts and instances. */
-  constructor(secret: string) {
+  /**
+   * `secret`: a configured secret (storage.encryption_key): stable across restarts and instances.
+   * `lifetimeSeconds`: how long a cookie (and so its form token) is honoured after it was issued.
+   */
+  constructor(
+    secret: string,
+    private readonly lifetimeSeconds: number,
+  ) {
     this.key = createHash('sha256').update('latchkey anonymous form\0').update(secret).digest()
   }
 
-  /** A new cookie value: the same 32-character alphabet and length as a session id. */
-  newId(): string {
-    const random = randomString(RANDOM_LENGTH)
-    return random + this.mac('id', random, MAC_LENGTH)
+  /** A new cookie value, shaped like a session id (32 alphanumeric characters, compat §2.8). */
+  newId(now: number): string {
+    const body = randomString(RANDOM_LENGTH) + Math.max(0, Math.floor(now)).toString(36).padStart(TIME_LENGTH, '0')
+    return body + this.mac('id', body, MAC_LENGTH)
   }
 
-  /** True for a value this server issued by newId(). */
-  isIssued(value: string | undefined): value is string {
-    if (value === undefined || value.length !== RANDOM_LENGTH + MAC_LENGTH) return false
-    return safeEqual(value.slice(RANDOM_LENGTH), this.mac('id', value.slice(0, RANDOM_LENGTH), MAC_LENGTH))
+  /** True for a value this server issued by newId() less than the lifetime ago. */
+  isIssued(value: string | undefined, now: number): value is string {
+    if (!this.isOurs(value)) return false
+    const issuedAt = parseInt(value.slice(RANDOM_LENGTH, RANDOM_LENGTH + TIME_LENGTH), 36)
+    return issuedAt <= now && now - issuedAt < this.lifetimeSeconds
+  }
+
+  /**
+   * Made by newId() (its MAC holds), whatever its age: such a value never names a stored session
+   * (a random session id passes the 12-character MAC with odds of 62^-12), so it is not looked up.
+   */
+  isOurs(value: string | undefined): value is string {
+    if (value === undefined || value.length !== RANDOM_LENGTH + TIME_LENGTH + MAC_LENGTH) return false
+    const body = value.slice(0, RANDOM_LENGTH + TIME_LENGTH)
+    return safeEqual(value.slice(body.length), this.mac('id', body, MAC_LENGTH))
   }
 
   /** The form token that goes with an issued cookie value. */

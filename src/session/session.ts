@@ -57,7 +57,7 @@ export class SessionManager {
     private readonly users?: Pick<UserProvider, 'findUser'>,
   ) {
     this.domains = new CookieDomains(config.session.cookies)
-    this.anonymous = new AnonymousForms(config.storage?.encryptionKey ?? randomString(32))
+    this.anonymous = new AnonymousForms(config.storage?.encryptionKey ?? randomString(32), ANONYMOUS_SESSION_SECONDS)
   }
 
   /** The absolute lifetime of a session, counted from the moment its current id was issued. */
@@ -74,6 +74,8 @@ export class SessionManager {
     if (!cookie) return
     const id = req.cookies[cookie.name]
     if (id === undefined || !ID_SHAPE.test(id)) return
+    // The sign-in form's anonymous cookie has no row: no lookup for it.
+    if (this.anonymous.isOurs(id)) return
     const now = this.clock.now()
     const data = await this.read(id, now)
     if (!data) return
@@ -180,8 +182,9 @@ export class SessionManager {
     const cookie = this.domains.match(req.hostname)
     if (!cookie) return undefined
     let id = req.cookies[cookie.name]
-    if (!this.anonymous.isIssued(id)) {
-      id = this.anonymous.newId()
+    const now = this.clock.now()
+    if (!this.anonymous.isIssued(id, now)) {
+      id = this.anonymous.newId(now)
       this.setCookie(req, reply, cookie, id, Math.min(cookie.expirationSeconds, ANONYMOUS_SESSION_SECONDS))
     }
     return { csrf: this.anonymous.csrfToken(id), cookie }
@@ -191,7 +194,7 @@ export class SessionManager {
   anonymousFormToken(req: FastifyRequest): string | undefined {
     const cookie = this.domains.match(req.hostname)
     const id = cookie ? req.cookies[cookie.name] : undefined
-    return this.anonymous.isIssued(id) ? this.anonymous.csrfToken(id) : undefined
+    return this.anonymous.isIssued(id, this.clock.now()) ? this.anonymous.csrfToken(id) : undefined
   }
 
   private setCookie(req: FastifyRequest, reply: FastifyReply, cookie: SessionCookieConfig, id: string, lifetime: number): void {

@@ -115,12 +115,26 @@ describe('sign-in page', () => {
     await other.get('/')
     expect((await other.form('/', { csrf: first, username: 'john', password: 'password' })).headers.location).toBe('/?error=expired')
     // A made-up cookie of the right shape is replaced, not adopted.
+    expect(cookie).toMatch(/^[A-Za-z0-9]{32}$/)
+    const made = cookie!.slice(0, 20) + (cookie!.endsWith('AAAAAAAAAAAA') ? 'B' : 'A').repeat(12)
     const forged = new Client(t.app)
-    forged.cookie = cookie!.slice(0, 20) + 'A'.repeat(12)
+    forged.cookie = made
     await forged.get('/')
-    expect(forged.cookie).not.toBe(cookie!.slice(0, 20) + 'A'.repeat(12))
+    expect(forged.cookie).not.toBe(made)
     expect((await c.form('/', { csrf: first, username: 'john', password: 'password' })).statusCode).toBe(303)
     expect((await c.state()).authentication_level).toBe(1)
+    expect(c.cookie).not.toBe(cookie)
+  })
+
+  test('the anonymous cookie and its token expire after 15 minutes on the server too', async () => {
+    const t = await start()
+    const c = new Client(t.app)
+    const csrf = csrfOf((await c.get('/')).body)
+    const cookie = c.cookie
+    t.clock.advance(15 * 60)
+    expect((await c.form('/', { csrf, username: 'john', password: 'password' })).headers.location).toBe('/?error=expired')
+    expect((await c.state()).authentication_level).toBe(0)
+    await c.get('/')
     expect(c.cookie).not.toBe(cookie)
   })
 
