@@ -81,14 +81,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   app.setErrorHandler(replyInternalError)
   // A known path with another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
+  // Keyed without a trailing slash: with server.path, Fastify registers `/auth` and `/auth/` apart.
+  // Routes that only answer 405 themselves (`config.methodNotAllowed`) are not methods a path allows.
   const methodsByPath = new Map<string, Set<string>>()
+  const pathKey = (path: string) => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path)
   app.addHook('onRoute', (route) => {
-    const methods = methodsByPath.get(route.url) ?? new Set<string>()
+    if ((route.config as { methodNotAllowed?: boolean } | undefined)?.methodNotAllowed) return
+    const key = pathKey(route.url)
+    const methods = methodsByPath.get(key) ?? new Set<string>()
     for (const m of [route.method].flat()) methods.add(m)
-    methodsByPath.set(route.url, methods)
+    methodsByPath.set(key, methods)
   })
   app.setNotFoundHandler((req, reply) => {
-    const allowed = methodsByPath.get(req.url.split('?')[0]!)
+    const allowed = methodsByPath.get(pathKey(req.url.split('?')[0]!))
     if (allowed && !allowed.has(req.method)) {
       return reply.code(405).header('allow', [...allowed].sort().join(', ')).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('405 Method Not Allowed')
     }

@@ -11,6 +11,15 @@ export const EXIT_STDOUT_CLOSED = 141
 
 let stdoutClosed = false
 let stdoutGuarded = false
+let exitOnClosedStdout = true
+
+/**
+ * For `serve`: a reader that goes away (`latchkey | head -3`) must not stop a running server; its
+ * output is simply dropped from then on.
+ */
+export function keepRunningWhenStdoutCloses(): void {
+  exitOnClosedStdout = false
+}
 
 /**
  * `latchkey doctor | head`: once the reader has gone, a write fails with EPIPE, which Node reports
@@ -19,7 +28,8 @@ let stdoutGuarded = false
 function onStdoutError(err: NodeJS.ErrnoException): void {
   if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
     stdoutClosed = true
-    process.exit(EXIT_STDOUT_CLOSED)
+    if (exitOnClosedStdout) process.exit(EXIT_STDOUT_CLOSED)
+    return
   }
   throw err
 }

@@ -4,7 +4,7 @@ import { startServer, type RunningServer } from '../server/runtime.js'
 import { parseArgs } from './args.js'
 import { loadConfigOrReport, resolveConfigFiles } from './config-files.js'
 import { ensureDemoSetup } from './demo.js'
-import type { CliIo } from './io.js'
+import { keepRunningWhenStdoutCloses, processIo, type CliIo } from './io.js'
 
 /** Start-up refusals that no restart can fix. */
 const NEEDS_THE_ADMIN = new Set(['ENCRYPTION_KEY_MISMATCH', 'SCHEMA_TOO_NEW', 'NOT_LATCHKEY'])
@@ -27,6 +27,7 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
     io.stdout(SERVE_HELP)
     return { code: 0 }
   }
+  if (io === processIo) keepRunningWhenStdoutCloses()
   let files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
   let demo: Awaited<ReturnType<typeof ensureDemoSetup>> | undefined
   if (files.length === 0) {

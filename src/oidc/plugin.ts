@@ -257,6 +257,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     app.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH'],
       url,
+      config: { methodNotAllowed: true },
       handler: async (_req, reply) => {
         noStore(reply)
         return reply

@@ -49,7 +49,9 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  if (socket.writable) {
+  // Never into a response already on the wire (Node's own handler checks the same).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
     const [status, text] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request']
     const body = `${status} ${text}`
     socket.write(

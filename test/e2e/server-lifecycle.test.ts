@@ -132,6 +132,20 @@ describe('start-up failures', () => {
     expect(await isListening(port)).toBe(false)
   })
 
+  test('a reader that goes away (latchkey | head -2) does not stop the server', async () => {
+    const port = await freePort()
+    const r = run([], { LATCHKEY_SERVER_ADDRESS: `tcp://127.0.0.1:${port}/`, LATCHKEY_LOG_LEVEL: 'debug' })
+    // Like `head -2`: read the first output, then close the pipe.
+    await new Promise<void>((resolve) => r.child.stdout!.once('data', () => resolve()))
+    r.child.stdout!.destroy()
+    await waitHealthy(`http://127.0.0.1:${port}`, r)
+    for (let i = 0; i < 20; i++) expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200)
+    expect(r.child.exitCode).toBeNull()
+    expect(r.err()).not.toMatch(/EPIPE|at .*\(/)
+    r.child.kill('SIGTERM')
+    expect(await r.exited).toBe(0)
+  })
+
   test('a storage key that does not match the database is a clear error and exit 2 (no restart can fix it)', async () => {
     const port = await freePort()
     const config = kasm()

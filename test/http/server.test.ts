@@ -125,6 +125,17 @@ describe('methods', () => {
     const put = await t.app.inject({ method: 'PUT', url: '/api/state?x=1', headers: { host: 'auth.example.com' } })
     expect([put.statusCode, put.headers.allow]).toEqual([405, 'GET, HEAD'])
     expect((await t.app.inject({ method: 'GET', url: '/api/nothing-here', headers: { host: 'auth.example.com' } })).statusCode).toBe(404)
+    // POST-only OAuth endpoints: their own 405 routes are not listed as allowed methods.
+    const options = await t.app.inject({ method: 'OPTIONS', url: '/api/oidc/token', headers: { host: 'auth.example.com' } })
+    expect([options.statusCode, options.headers.allow]).toEqual([405, 'POST'])
+  })
+
+  test('with server.path, the prefix itself and its trailing-slash form report the same methods', async () => {
+    t = await buildTestApp({ patch: (y) => (y.server.path = 'authelia') })
+    for (const url of ['/authelia', '/authelia/']) {
+      const res = await t.app.inject({ method: 'PUT', url, headers: { host: 'auth.example.com' } })
+      expect([url, res.statusCode, res.headers.allow]).toEqual([url, 405, 'GET, HEAD, POST'])
+    }
   })
 })
 

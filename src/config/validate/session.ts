@@ -76,8 +76,9 @@ export function readSession(root: MapView, legacyDefaultRedirectionUrl: string |
       const cookie: SessionCookieConfig = { domain: domain ?? '', ...fields }
       const url = c.str('authelia_url')
       if (url === undefined) {
-        // Latchkey: optional on a loopback domain (the portal follows the address used, any port).
-        if (!domain || !isLoopbackHost(domain)) c.missing('authelia_url', `${label}option 'authelia_url' is required`, `the portal URL, e.g. https://auth.${domain ?? 'example.com'}/`)
+        // Latchkey: optional on `localhost` or a 127.x address (the portal follows the address
+        // used, any port). Not for ::1: its bracketed form would not make a valid issuer fallback.
+        if (!domain || !(domain === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(domain))) c.missing('authelia_url', `${label}option 'authelia_url' is required`, `the portal URL, e.g. https://auth.${domain ?? 'example.com'}/`)
       } else {
         const u = isAbsoluteUrl(url)
         if (!u || !(u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname))))
