@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac } from 'node:crypto'
+import { deriveKey, safeEqual } from '../common/hashing.js'
 import type { OidcConfig } from '../config/schema.js'
 
 /**
@@ -11,8 +12,7 @@ export const AUTH_AFTER_SECONDS = 600
 
 /** Stable across restarts and instances: derived from the configured secrets, never stored. */
 export function authAfterKey(oidc: OidcConfig): Buffer {
-  const secret = oidc.hmacSecret ?? oidc.issuerPrivateKeys.map((k) => k.key).join('\n')
-  return createHash('sha256').update('latchkey auth_after\0').update(secret).digest()
+  return deriveKey('latchkey auth_after', oidc.hmacSecret ?? oidc.issuerPrivateKeys.map((k) => k.key).join('\n'))
 }
 
 function mac(key: Buffer, time: number, clientId: string): string {
@@ -28,8 +28,7 @@ export function openAuthAfter(key: Buffer, raw: string | undefined, clientId: st
   const m = raw === undefined ? null : /^([0-9]{1,12})\.([A-Za-z0-9_-]{22})$/.exec(raw)
   if (!m) return undefined
   const time = Number(m[1])
-  const expected = Buffer.from(mac(key, time, clientId))
-  if (!timingSafeEqual(expected, Buffer.from(m[2]!))) return undefined
+  if (!safeEqual(mac(key, time, clientId), m[2]!)) return undefined
   if (time > now || now - time > AUTH_AFTER_SECONDS) return undefined
   return time
 }

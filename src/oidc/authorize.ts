@@ -105,7 +105,6 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   // Required even when the client has a single registered URI (OIDC Core §3.1.2.1, security.md R2;
   // Authelia, through fosite, would take that one).
   const redirectUri = params.get('redirect_uri')
-  const redirectUriSent = true
   if (redirectUri === undefined) {
     return errorPage('invalid_request', "The request is missing the 'redirect_uri' parameter.", undefined, client.id)
   } else if (!client.redirectUris.has(redirectUri)) {
@@ -303,7 +302,8 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
         ...grant,
         codeHash: issued.hash,
         redirectUri: verifiedRedirect,
-        redirectUriSent,
+        // Always sent now; the field stays for codes stored before redirect_uri became required.
+        redirectUriSent: true,
         ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
         issuedAt: now,
         expiresAt: now + ctx.oidc.lifespans.authorizeCodeSeconds,
@@ -377,11 +377,11 @@ async function redirectToPortal(
   if (!s.needsFresh && session && s.level >= 1 && s.required === 2) {
     // Signed in, second factor missing: Authelia's workflow id rides along with our `rd`, so a
     // script that sends `workflowID` with its code resumes here too.
-    const id = randomUUID()
+    const location = `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
     // A resume URL longer than a target may be (portal/redirect.ts) could never be followed: not kept.
-    if (rd.length > MAX_WORKFLOW_RESUME) return { kind: 'redirect', status, location: `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect`, clientId }
-    const location = `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect&workflow_id=${id}`
-    return { kind: 'redirect', status, location, clientId, workflow: { id, resume: rd } }
+    if (rd.length > MAX_WORKFLOW_RESUME) return { kind: 'redirect', status, location, clientId }
+    const id = randomUUID()
+    return { kind: 'redirect', status, location: `${location}&workflow_id=${id}`, clientId, workflow: { id, resume: rd } }
   }
   const location = `${input.issuer}/?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
   // A still-valid session would let the portal skip the sign-in: it is ended (prompt=login, max_age).

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { safeEqual } from '../common/hashing.js'
 import { OAuthError } from './errors.js'
 
 /** RFC 7636 §4.1 / §4.2: 43–128 characters of [A-Za-z0-9-._~]. */
@@ -63,7 +64,5 @@ export function verifyCodeVerifier(
   if (verifier === undefined) throw new OAuthError('invalid_grant', 'The code_verifier is missing.', 'the authorization request carried a PKCE challenge')
   if (!isValidPkceValue(verifier)) throw new OAuthError('invalid_grant', 'The code_verifier is malformed: it must be 43 to 128 characters of A-Z, a-z, 0-9, "-", ".", "_" and "~".')
   const computed = stored.method === 'plain' ? verifier : createHash('sha256').update(verifier, 'ascii').digest('base64url')
-  const a = createHash('sha256').update(computed).digest()
-  const b = createHash('sha256').update(stored.challenge).digest()
-  if (!timingSafeEqual(a, b)) throw new OAuthError('invalid_grant', 'The code_verifier does not match the code_challenge.')
+  if (!safeEqual(computed, stored.challenge)) throw new OAuthError('invalid_grant', 'The code_verifier does not match the code_challenge.')
 }

@@ -22,14 +22,22 @@ export function registerSecurityHeaders(app: FastifyInstance, isClosing: () => b
   })
 }
 
-/** The headers every answer carries; also called directly where Fastify skips the hooks. */
+/** The headers every answer carries; the first two are defaults a route may have set otherwise. */
+const SECURITY_HEADERS: ReadonlyArray<readonly [name: string, value: string, overridable: boolean]> = [
+  ['content-security-policy', CONTENT_SECURITY_POLICY, true],
+  ['referrer-policy', 'no-referrer', true],
+  ['x-content-type-options', 'nosniff', false],
+  ['x-frame-options', 'DENY', false],
+  ['cross-origin-opener-policy', 'same-origin', false],
+]
+
+/** Sets SECURITY_HEADERS; also called directly where Fastify skips the hooks. */
 export function setSecurityHeaders(reply: FastifyReply): void {
-  if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
-  reply.header('x-content-type-options', 'nosniff')
-  reply.header('x-frame-options', 'DENY')
-  if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer')
-  reply.header('cross-origin-opener-policy', 'same-origin')
+  for (const [name, value, overridable] of SECURITY_HEADERS) if (!overridable || !reply.hasHeader(name)) reply.header(name, value)
 }
+
+/** The same headers as raw HTTP/1.1 lines, for answers written to the socket by hand. */
+const SECURITY_HEADER_LINES = SECURITY_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('')
 
 /** For API answers that must never be cached (tokens, user data, portal JSON). */
 export function noStore(reply: { header(name: string, value: string): unknown }): void {
@@ -56,8 +64,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
     const body = `${status} ${text}`
     socket.write(
       `HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\n` +
-        `cache-control: no-store\r\ncontent-security-policy: ${CONTENT_SECURITY_POLICY}\r\nx-content-type-options: nosniff\r\n` +
-        `x-frame-options: DENY\r\nreferrer-policy: no-referrer\r\ncross-origin-opener-policy: same-origin\r\nconnection: close\r\n\r\n${body}`,
+        `cache-control: no-store\r\n${SECURITY_HEADER_LINES}connection: close\r\n\r\n${body}`,
     )
   }
   socket.destroy()

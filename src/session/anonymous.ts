@@ -1,6 +1,6 @@
-import { createHash, createHmac } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import { randomString } from '../common/random.js'
-import { safeEqual } from '../common/hashing.js'
+import { deriveKey, safeEqual } from '../common/hashing.js'
 
 /**
  * The sign-in form's CSRF protection before anybody has signed in, without a database row: anybody
@@ -27,7 +27,7 @@ export class AnonymousForms {
     secret: string,
     private readonly lifetimeSeconds: number,
   ) {
-    this.key = createHash('sha256').update('latchkey anonymous form\0').update(secret).digest()
+    this.key = deriveKey('latchkey anonymous form', secret)
   }
 
   /** A new cookie value, shaped like a session id (32 alphanumeric characters, compat §2.8). */

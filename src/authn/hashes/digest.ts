@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
+import { safeEqual } from '../../common/hashing.js'
 
 /** A parsed password digest: parse once when configuration loads, verify on every attempt. */
 export interface PasswordDigest {
@@ -34,9 +35,7 @@ export function timingSafeEqualStrings(a: string, b: string): boolean {
 
 /** timingSafeEqualStrings for secrets that may be raw bytes (strings are taken as UTF-8). */
 export function timingSafeEqualSecrets(a: string | Uint8Array, b: string | Uint8Array): boolean {
-  const digestA = createHash('sha256').update(a).digest()
-  const digestB = createHash('sha256').update(b).digest()
-  return timingSafeEqual(digestA, digestB)
+  return safeEqual(a, b)
 }
 
 /** Parses a decimal cost parameter and checks it against the bounds this module will compute. */
