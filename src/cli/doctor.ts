@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import { isIP } from 'node:net'
 import { parseUsersFile, UsersFileError } from '../authn/users-file.js'
 import type { User } from '../authn/users.js'
@@ -8,6 +9,7 @@ import { scopeClaims } from '../oidc/claims.js'
 import { ClientConfigError, loadClients } from '../oidc/clients.js'
 import { isLoopbackHost } from '../oidc/issuer.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
+import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { openSqliteStorage } from '../storage/sqlite/index.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
@@ -175,8 +177,9 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
     }
   }
 
-  // 3. Storage: opened without migrating, so doctor never changes the schema.
-  await checkStorage(config, f)
+  // 3. Storage: opened without migrating, so doctor never changes the schema; not tried when this
+  // user could not even create it.
+  if (checkStateFiles(config, f)) await checkStorage(config, f)
 
   // 4. TOTP registration path, since two_factor clients send first-time users through it.
   if (oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor')) {
@@ -258,6 +261,25 @@ function printClient(io: CliIo, f: Findings, issuer: string, c: OidcClientConfig
   io.stdout(`  Claims for user '${user.username}' (ID token and userinfo), per scope:\n`)
   printClaims(io, user, c.scopes)
   if (c.scopes.includes('profile')) io.stdout(`  Username attribute   preferred_username = ${JSON.stringify(user.username)}\n`)
+}
+
+/**
+ * The files the server writes (database, notifier file) can be created and written by the user
+ * running doctor — the service user, through `sudo latchkey doctor`. Without this, a state folder
+ * nobody created passes every other check and `serve` then refuses to start. False on a problem.
+ */
+function checkStateFiles(config: Config, f: Findings): boolean {
+  const files = [config.storage.local?.path, config.notifier.filesystem?.filename].filter((p): p is string => p !== undefined)
+  // One line per distinct cause: the database and the notifier file usually share the folder.
+  const problems = new Set(files.map((p) => findWriteProblem(p)).flatMap((p) => (p ? [`${p.message} (hint: ${p.hint})`] : [])))
+  for (const p of problems) f.problem('state folder', p)
+  const ok = problems.size === 0
+  if (ok && files.length) {
+    const folders = [...new Set(files.map((p) => dirname(p)))].join(', ')
+    f.ok('state folder', `${folders}: ${describeCurrentUser()} can create and write ${files.map((p) => basename(p)).join(' and ')}`)
+    if (process.getuid?.() === 0) f.note('checked as root, who may write anywhere: run doctor as the service user (sudo latchkey doctor) to check its access')
+  }
+  return ok
 }
 
 async function checkStorage(config: Config, f: Findings): Promise<void> {

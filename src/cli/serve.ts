@@ -7,7 +7,7 @@ import { ensureDemoSetup } from './demo.js'
 import { keepRunningWhenStdoutCloses, processIo, type CliIo } from './io.js'
 
 /** Start-up refusals that no restart can fix. */
-const NEEDS_THE_ADMIN = new Set(['ENCRYPTION_KEY_MISMATCH', 'SCHEMA_TOO_NEW', 'NOT_LATCHKEY'])
+const NEEDS_THE_ADMIN = new Set(['ENCRYPTION_KEY_MISMATCH', 'SCHEMA_TOO_NEW', 'NOT_LATCHKEY', 'NOT_WRITABLE'])
 
 export const SERVE_HELP = `Usage: latchkey [serve] [--config FILE]...
 

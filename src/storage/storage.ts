@@ -298,7 +298,8 @@ export class StorageError extends Error {
   constructor(
     /** DECRYPT_FAILED: one sealed value (a TOTP secret) failed authentication: altered, or copied from another user. */
     /** NOT_LATCHKEY: the file is another program's database (Authelia's, typically). */
-    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED' | 'NOT_LATCHKEY',
+    /** NOT_WRITABLE: this user cannot create or write the database or its folder (the message says who owns what). */
+    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED' | 'NOT_LATCHKEY' | 'NOT_WRITABLE',
     message: string,
   ) {
     super(message)

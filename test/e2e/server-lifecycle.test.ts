@@ -4,7 +4,7 @@
  * `npm test` builds first (pretest); run `npm run build` before running this file alone.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,10 +40,14 @@ interface Run {
   exited: Promise<number | null>
 }
 
-function run(args: string[], env: Record<string, string> = {}): Run {
+/** The service user of these tests: `nobody` when the tests run as root (CI), else whoever runs them. */
+const AS_ROOT = process.getuid?.() === 0
+
+function run(args: string[], env: Record<string, string> = {}, opts: { asServiceUser?: boolean } = {}): Run {
   let out = ''
   let err = ''
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const [cmd, pre] = opts.asServiceUser && AS_ROOT ? ['runuser', ['-u', 'nobody', '--', process.execPath]] : [process.execPath, []]
+  const child = spawn(cmd, [...pre, MAIN, ...args], { cwd: dir, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
   child.stdout!.on('data', (d) => (out += d))
   child.stderr!.on('data', (d) => (err += d))
@@ -157,6 +161,73 @@ describe('start-up failures', () => {
     expect(await bad.exited).toBe(2)
     expect(bad.err()).toContain('latchkey: cannot start: storage.encryption_key does not match the key this database was created with')
     expect(await isListening(port)).toBe(false)
+  })
+
+  describe('a state folder the service user cannot write (a restart cannot fix it)', () => {
+    /** The Kasm fixture with its database at `dbPath`, readable by the service user. */
+    function kasmWithDatabaseAt(dbPath: string): string {
+      const config = kasm()
+      const text = readFileSync(config, 'utf8').replace('path: db.sqlite3', `path: ${dbPath}`)
+      writeFileSync(config, text.replace('filename: notification.txt', `filename: ${join(dbPath, '..', 'notification.txt')}`))
+      chmodSync(dir, 0o755)
+      for (const f of [config, join(dir, 'users_database.yml')]) chmodSync(f, 0o644)
+      return config
+    }
+    const who = AS_ROOT ? 'user nobody \\(uid 65534\\)' : `user \\S+ \\(uid ${process.getuid?.()}\\)`
+    const owner = (path: string, mode: string) => {
+      const st = statSync(path)
+      return `owned by \\S+ \\(uid ${st.uid}, gid ${st.gid}\\), mode ${mode}`
+    }
+
+    test('a state folder nobody created (useradd makes none) is exit 2 naming the folder, its parent owner and mode; doctor finds it first', async () => {
+      const port = await freePort()
+      const parent = join(dir, 'var-lib')
+      mkdirSync(parent)
+      chmodSync(parent, 0o555)
+      const state = join(parent, 'latchkey')
+      const config = kasmWithDatabaseAt(join(state, 'db.sqlite3'))
+
+      const doctor = run(['doctor', '--config', config], {}, { asServiceUser: true })
+      expect(await doctor.exited).toBe(2)
+      expect(doctor.out()).toMatch(new RegExp(`\\[problem\\] state folder: the folder ${state} does not exist and ${who} cannot create it: ${parent} is ${owner(parent, '0555')} \\(hint: as root: install -d -m 0700 -o \\S+ -g \\S+ ${state}\\)`))
+      expect(doctor.out()).not.toContain('latchkey serve creates and migrates it')
+
+      const r = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port) }, { asServiceUser: true })
+      expect(await r.exited).toBe(2)
+      expect(r.err()).toMatch(new RegExp(`latchkey: cannot start: storage: cannot open the SQLite database ${state}/db\\.sqlite3: the folder ${state} does not exist and ${who} cannot create it: ${parent} is ${owner(parent, '0555')}`))
+      expect(existsSync(state)).toBe(false)
+      expect(await isListening(port)).toBe(false)
+    })
+
+    test('a database file the service user cannot write (left by root) is exit 2 naming the file, its owner and mode; doctor finds it first', async () => {
+      const port = await freePort()
+      const state = join(dir, 'state')
+      mkdirSync(state, { mode: 0o700 })
+      if (AS_ROOT) chownSync(state, 65534, 65534)
+      const db = join(state, 'db.sqlite3')
+      writeFileSync(db, '', { mode: 0o400 })
+      const config = kasmWithDatabaseAt(db)
+
+      const doctor = run(['doctor', '--config', config], {}, { asServiceUser: true })
+      expect(await doctor.exited).toBe(2)
+      expect(doctor.out()).toMatch(new RegExp(`\\[problem\\] state folder: db\\.sqlite3 in ${state} is not writable by ${who}: it is ${owner(db, '0400')}`))
+
+      const r = run(['serve', '--config', config], { LATCHKEY_SERVER_PORT: String(port) }, { asServiceUser: true })
+      expect(await r.exited).toBe(2)
+      expect(r.err()).toMatch(new RegExp(`cannot open the SQLite database ${db}: db\\.sqlite3 in ${state} is not writable by ${who}: it is ${owner(db, '0400')}`))
+      expect(await isListening(port)).toBe(false)
+    })
+
+    test('doctor says the service user can create the state folder when it can', async () => {
+      const state = join(dir, 'state')
+      mkdirSync(state, { mode: 0o700 })
+      if (AS_ROOT) chownSync(state, 65534, 65534)
+      const config = kasmWithDatabaseAt(join(state, 'sub', 'db.sqlite3'))
+      const doctor = run(['doctor', '--config', config], {}, { asServiceUser: true })
+      expect(await doctor.exited).toBe(0)
+      expect(doctor.out()).toMatch(new RegExp(`\\[ok\\] +state folder: ${state}/sub: ${who} can create and write db\\.sqlite3 and notification\\.txt\\n`))
+      expect(doctor.out()).toContain('does not exist yet: latchkey serve creates and migrates it at first start')
+    })
   })
 
   test('SIGTERM lets an in-flight sign-in finish before the process exits', async () => {

@@ -1,6 +1,7 @@
 import { mkdirSync, closeSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { findWriteProblem } from '../../common/writable.js'
 import { StorageError } from '../storage.js'
 
 export type SqliteDatabase = Database.Database
@@ -30,6 +31,10 @@ export function openDatabase(path: string): SqliteDatabase {
     db.pragma('cache_size = -8192')
     return db
   } catch (err) {
+    // Diagnosed only after a failure: permissions are the usual cause (a state folder nobody
+    // created, a file left by root), and naming the owner and mode saves a guess.
+    const denied = path === ':memory:' ? undefined : findWriteProblem(path)
+    if (denied) throw new StorageError('NOT_WRITABLE', `storage: cannot open the SQLite database ${path}: ${denied.message} (hint: ${denied.hint})`)
     throw new StorageError('OPEN_FAILED', `storage: cannot open the SQLite database ${path}: ${(err as Error).message}`)
   }
 }
