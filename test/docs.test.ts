@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parse } from 'yaml'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadConfig } from '../src/config/load.js'
 import { withGeneratedReference } from '../scripts/render-config-doc.js'
@@ -74,15 +75,51 @@ describe('configuration examples in docs/ load', () => {
     expect(warnings.filter((w) => w.severity === 'error')).toEqual([])
   })
 
-  test('docs/deploy.md: the state-folder settings merge onto a 4.38 configuration, and onto a 4.37 one once host/port are replaced as it says', () => {
-    const [block] = yamlBlocks('docs/deploy.md')
-    const base438 = readFileSync(join(ROOT, 'fixtures/config/kasm-authelia-438.yml'), 'utf8').replace('path: db.sqlite3', `path: ${dir}/base.sqlite3`)
-    const base437 = kasmBase()
-    expect(base437).toContain('  host: 0.0.0.0\n  port: 9091\n')
-    for (const base of [base438, base437.replace('  host: 0.0.0.0\n  port: 9091\n', '')]) {
-      const { config } = load(base, fill(block!))
-      expect(config.server).toMatchObject({ host: '127.0.0.1', port: 9091, trustedProxies: ['127.0.0.1'] })
-      expect(config.storage.local!.path).toBe(join(dir, 'db.sqlite3'))
+  /** The YAML block docs/deploy.md tells the reader to save as /etc/latchkey/configuration.yml. */
+  function deployConfiguration(): string {
+    const m = /^<!-- deploy-test: file \/etc\/latchkey\/configuration\.yml -->\n```yaml\n([\s\S]*?)^```/m.exec(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8'))
+    expect(m).not.toBeNull()
+    return m![1]!
+  }
+
+  test('docs/deploy.md: the complete configuration validates with its secrets from the environment and the jwks file, without a warning', () => {
+    const jwks = `identity_providers:\n  oidc:\n    jwks:\n      - key: |\n${pem.trimEnd().split('\n').map((l) => `          ${l}`).join('\n')}\n`
+    const files = [fill(deployConfiguration()), jwks].map((text, i) => {
+      const f = join(dir, `deploy-${i}.yml`)
+      writeFileSync(f, text)
+      return f
+    })
+    const secret = () => randomBytes(32).toString('hex')
+    const env = {
+      AUTHELIA_IDENTITY_VALIDATION_RESET_PASSWORD_JWT_SECRET: secret(),
+      AUTHELIA_STORAGE_ENCRYPTION_KEY: secret(),
+      AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET: secret(),
+    }
+    const { config, warnings } = loadConfig({ files, env, cwd: dir })
+    expect(warnings).toEqual([])
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 9091, trustedProxies: ['127.0.0.1'] })
+    expect(config.storage.local!.path).toBe(join(dir, 'db.sqlite3'))
+    expect(config.identityProviders.oidc!.clients.map((c) => c.id)).toEqual(['kasm'])
+  })
+
+  test("configuration.md's minimal configuration and kasm.md's client block agree with deploy.md's complete configuration (one naming generation)", () => {
+    const complete = parse(deployConfiguration())
+    const [minimalText] = yamlBlocks('docs/configuration.md')
+    const [kasmText] = yamlBlocks('docs/integrations/kasm.md')
+    const minimal = parse(minimalText!)
+    const kasm = parse(kasmText!)
+    // The same Kasm client, key for key (only the example digest differs).
+    const withoutSecret = (c: Record<string, unknown>) => ({ ...c, client_secret: 'digest' })
+    expect(withoutSecret(kasm.identity_providers.oidc.clients[0])).toEqual(withoutSecret(complete.identity_providers.oidc.clients[0]))
+    expect(withoutSecret(minimal.identity_providers.oidc.clients[0])).toEqual(withoutSecret(complete.identity_providers.oidc.clients[0]))
+    // Every non-secret value of the minimal configuration is the complete one's.
+    const leaves = (node: unknown, path: string[] = []): Array<[string, unknown]> =>
+      node && typeof node === 'object' && !Array.isArray(node) ? Object.entries(node).flatMap(([k, v]) => leaves(v, [...path, k])) : [[path.join('.'), node]]
+    const secretPaths = ['storage.encryption_key', 'identity_validation.reset_password.jwt_secret', 'identity_providers.oidc.hmac_secret', 'identity_providers.oidc.jwks', 'identity_providers.oidc.clients']
+    const flatComplete = new Map(leaves(complete))
+    for (const [path, value] of leaves(minimal)) {
+      if (secretPaths.includes(path)) continue
+      expect(flatComplete.get(path), path).toEqual(value)
     }
   })
 
