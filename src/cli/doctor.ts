@@ -19,7 +19,8 @@ export const DOCTOR_HELP = `Usage: latchkey doctor [--config FILE]... [--user US
 
 Checks a configuration the way the server would use it, without starting anything: the
 configuration itself, the issuer keys, the issuer URL and every redirect URI (HTTPS), the users
-file, the database and its migrations. Then prints, for each OpenID Connect client, what the
+file, that the user running it can create and write the database and the notifier file (run it as
+the service user), the database and its migrations. Then prints, for each OpenID Connect client, what the
 relying party needs (the URLs to paste, the accepted client authentication methods, the scopes)
 and the claims it will receive for one user (--user, default: the first user of the users file).
 
