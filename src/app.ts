@@ -9,7 +9,7 @@ import type { Clock } from './common/clock.js'
 import type { Notifier } from './notifier/notifier.js'
 import { answerClientError, registerSecurityHeaders } from './server/headers.js'
 import { healthPlugin } from './server/health.js'
-import { makeTrustProxy } from './server/proxy.js'
+import { makeTrustProxy, registerUntrustedProxyWarning } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
 import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
@@ -99,7 +99,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
   })
-  registerMalformedInputChecks(app, isTrustedProxy)
+  registerUntrustedProxyWarning(app, isTrustedProxy)
+  registerMalformedInputChecks(app)
   await app.register(cookie)
   // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (security.md X2).
   await app.register(formbody, { parser: parseForm, bodyLimit: config.server.bodyLimitBytes })

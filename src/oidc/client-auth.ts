@@ -3,6 +3,7 @@ import type { Client } from './clients.js'
 import type { OidcContext } from './context.js'
 import type { Params } from './params.js'
 import { truncate } from './params.js'
+import { hashArtifact } from './tokens.js'
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
 
@@ -13,16 +14,42 @@ export interface AuthenticatedClient {
 
 const GENERIC = 'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).'
 
-/** RFC 6749 Appendix B: client_id and client_secret are form-urlencoded inside the Basic header. */
-function formDecode(s: string): string {
+/**
+ * Characters that RFC 6749 §2.3.1 asks clients to form-encode inside the Basic header and that
+ * clients often send as they are (Python's requests-oauthlib among them): `+` reads as a space
+ * and `%` starts an escape once decoded; `:` inside a client id splits it.
+ */
+const OFTEN_UNENCODED = /[+%:]/
+
+/** True when a client id or secret contains characters that clients often fail to form-encode. */
+export function hasOftenUnencodedCharacters(value: string): boolean {
+  return OFTEN_UNENCODED.test(value)
+}
+
+/** One way of reading the credentials: the client id and secret together, never mixed. */
+export interface CredentialReading {
+  id: string
+  secret: string
+  /** The Basic header's bytes as sent, without the form-decoding of RFC 6749 Appendix B. */
+  raw: boolean
+}
+
+/** RFC 6749 Appendix B form-decoding; undefined when the value is not valid percent-encoding. */
+function formDecode(s: string): string | undefined {
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '))
   } catch {
-    throw new OAuthError('invalid_request', 'The Basic authorization header is malformed: invalid percent-encoding.')
+    return undefined
   }
 }
 
-export function parseBasicHeader(header: string): { id: string; secret: string } | undefined {
+/**
+ * The readings of a Basic header (issue #13): the form-decoded one (RFC 6749 Appendix B) first, then
+ * the raw one when it differs, since many clients do not encode. A header whose percent-encoding does
+ * not decode has only the raw reading. Undefined for another scheme; a broken base64 value or a
+ * missing colon is invalid_request (security.md A2).
+ */
+export function parseBasicHeader(header: string): CredentialReading[] | undefined {
   const m = /^basic +(.*)$/i.exec(header)
   if (!m) return undefined
   const b64 = m[1]!.trim()
@@ -32,7 +59,12 @@ export function parseBasicHeader(header: string): { id: string; secret: string }
   const decoded = Buffer.from(b64, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   if (colon === -1) throw new OAuthError('invalid_request', 'The Basic authorization header is malformed: no colon.')
-  return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) }
+  const raw = { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1), raw: true }
+  const id = formDecode(raw.id)
+  const secret = formDecode(raw.secret)
+  if (id === undefined || secret === undefined) return [raw]
+  if (id === raw.id && secret === raw.secret) return [{ id, secret, raw: false }]
+  return [{ id, secret, raw: false }, raw]
 }
 
 function fail(detail: string, basic: boolean, clientId: string, status = 401): OAuthError {
@@ -51,7 +83,6 @@ export async function authenticateClient(
   ctx: OidcContext,
   authorization: string | undefined,
   body: Params,
-  ip: string,
   opts: { allowNone: boolean },
 ): Promise<AuthenticatedClient> {
   const basic = authorization ? parseBasicHeader(authorization) : undefined
@@ -61,76 +92,162 @@ export async function authenticateClient(
   if (basic && bodySecret !== undefined) {
     throw new OAuthError('invalid_request', 'The client sent credentials both in the Authorization header and in the body; use one method.')
   }
-  if (basic && bodyId !== undefined && bodyId !== basic.id) {
+  if (basic && bodyId !== undefined && !basic.some((r) => r.id === bodyId)) {
     throw new OAuthError('invalid_request', "The 'client_id' in the body differs from the one in the Authorization header.")
   }
-  let id: string
-  let secret: string | undefined
-  let method: ClientAuthMethod
+  let readings: CredentialReading[]
   if (basic) {
-    id = basic.id
-    secret = basic.secret === '' ? undefined : basic.secret
-    method = secret === undefined ? 'none' : 'client_secret_basic'
+    readings = bodyId === undefined ? basic : basic.filter((r) => r.id === bodyId)
   } else if (bodySecret !== undefined) {
     if (bodyId === undefined) throw new OAuthError('invalid_request', "The 'client_secret' was sent without a 'client_id'.")
-    id = bodyId
-    secret = bodySecret
-    method = 'client_secret_post'
+    readings = [{ id: bodyId, secret: bodySecret, raw: false }]
   } else if (bodyId !== undefined) {
-    id = bodyId
-    method = 'none'
+    readings = [{ id: bodyId, secret: '', raw: false }]
   } else {
     throw fail('no client credentials were sent', false, '')
   }
   const usedBasic = basic !== undefined
-  const clientKey = `${id}\n${ip}`
+  const methodOf = (r: CredentialReading): ClientAuthMethod => (r.secret === '' ? 'none' : usedBasic ? 'client_secret_basic' : 'client_secret_post')
+
+  // Each reading names its client; a reading is only ever checked against its own client's secret,
+  // so `a+b` and `a b` stay two clients (issue #13).
+  const known = readings.flatMap((r) => {
+    const client = ctx.clients.get(r.id)
+    return client ? [{ reading: r, client }] : []
+  })
+  if (known.length === 0) return refuseUnknown(ctx, readings[0]!, usedBasic)
+
+  let refusal: OAuthError | undefined
+  const candidates: Array<{ reading: CredentialReading; client: Client }> = []
+  for (const k of known) {
+    const method = methodOf(k.reading)
+    const problem = checkMethod(k.client, method, opts.allowNone)
+    if (problem === 'public') return { client: k.client, method: 'none' }
+    if (problem) refusal ??= fail(problem, usedBasic, k.client.id)
+    else candidates.push(k)
+  }
+  if (candidates.length === 0) throw refusal!
+
+  const clients = [...new Set(candidates.map((c) => c.client))]
   // Running checks count against the limit (FailureThrottle.acquire): parallel guesses wait.
-  const releaseClient = await ctx.clientThrottle.acquire(clientKey, () => ctx.clock.now())
-  const releaseIp = await ctx.ipThrottle.acquire(ip, () => ctx.clock.now())
+  const releases: Array<() => void> = []
   try {
-    return await verifyClient(ctx, { id, secret, method, usedBasic, clientKey, ip, allowNone: opts.allowNone })
+    for (const c of clients) releases.push(await ctx.clientThrottle.acquire(c.id, () => ctx.clock.now()))
+    return await verifyCandidates(ctx, candidates, clients, body, usedBasic)
   } finally {
-    releaseIp()
-    releaseClient()
+    for (const release of releases.reverse()) release()
   }
 }
 
-async function verifyClient(
-  ctx: OidcContext,
-  a: { id: string; secret: string | undefined; method: ClientAuthMethod; usedBasic: boolean; clientKey: string; ip: string; allowNone: boolean },
-): Promise<AuthenticatedClient> {
-  const { id, secret, method, usedBasic, clientKey, ip } = a
-  const now = ctx.clock.now()
-  const wait = Math.max(ctx.clientThrottle.retryAfter(clientKey, now), ctx.ipThrottle.retryAfter(ip, now))
-  if (wait > 0) {
-    throw fail('too many failed client authentications from this address; throttled', usedBasic, id, 429).withHeader('retry-after', String(wait))
+/** Why this client may not authenticate with this method here; 'public' when it is done already. */
+function checkMethod(client: Client, method: ClientAuthMethod, allowNone: boolean): string | 'public' | undefined {
+  if (client.config.public) {
+    if (method !== 'none') return 'a public client must not send a client secret'
+    if (!allowNone) return 'a public client cannot authenticate at this endpoint'
+    return 'public'
   }
-  const recordFailure = () => {
-    ctx.clientThrottle.recordFailure(clientKey, now)
-    ctx.ipThrottle.recordFailure(ip, now)
+  if (method === 'none') return 'no client secret was sent by a confidential client'
+  const pinned = client.config.tokenEndpointAuthMethod
+  if (pinned && pinned !== method) return `the client is registered with token_endpoint_auth_method '${pinned}' but used '${method}'`
+  return undefined
+}
+
+async function refuseUnknown(ctx: OidcContext, reading: CredentialReading, usedBasic: boolean): Promise<never> {
+  const id = truncate(reading.id)
+  // Cost parity with a wrong secret (security.md A3), within a bounded budget of KDF work (A4): the
+  // refusal is the same either way, and nothing is counted against any known client or address.
+  if (reading.secret !== '') {
+    const release = ctx.unknownClientWork.tryStart(ctx.clock.now())
+    if (release) {
+      try {
+        await (await ctx.dummyDigest).verify(reading.secret)
+      } finally {
+        release()
+      }
+    }
+  }
+  throw fail(`client '${id}' is not registered`, usedBasic, id)
+}
+
+/**
+ * Verifies the secret of each reading against its own client's digest (constant-time comparison or
+ * the KDF, security.md A3). A throttled client is refused with 429 before any check, unless the
+ * request carries a live code or token of that client (see vouchingArtifact): a flood of wrong
+ * secrets must not deny the relying party that holds the secret (security.md A4).
+ */
+async function verifyCandidates(
+  ctx: OidcContext,
+  candidates: Array<{ reading: CredentialReading; client: Client }>,
+  clients: Client[],
+  body: Params,
+  usedBasic: boolean,
+): Promise<AuthenticatedClient> {
+  const now = ctx.clock.now()
+  const first = candidates[0]!.client
+  const vouchers = new Map<Client, string>()
+  for (const client of clients) {
+    const wait = ctx.clientThrottle.retryAfter(client.id, now)
+    if (wait === 0) continue
+    const voucher = await vouchingArtifact(ctx, client.id, body, now)
+    const vouchedWait = ctx.vouchedThrottle.retryAfter(client.id, now)
+    if (voucher === undefined || vouchedWait > 0) {
+      throw fail('too many failed client authentications for this client; throttled', usedBasic, client.id, 429).withHeader('retry-after', String(Math.max(wait, vouchedWait)))
+    }
+    vouchers.set(client, voucher)
   }
 
-  const client = ctx.clients.get(id)
-  if (!client) {
-    // Cost parity with a wrong secret (security.md A3).
-    if (secret !== undefined) await (await ctx.dummyDigest).verify(secret)
-    recordFailure()
-    throw fail(`client '${truncate(id)}' is not registered`, usedBasic, truncate(id))
+  for (const { reading, client } of candidates) {
+    if (await client.digest!.verify(reading.secret)) {
+      // No reset of the client's failures: they may be someone else's guesses, which a success of
+      // the rightful client must not forgive.
+      if (reading.raw) noteUnencodedBasic(ctx, client.id)
+      return { client, method: usedBasic ? 'client_secret_basic' : 'client_secret_post' }
+    }
   }
-  if (client.config.public) {
-    if (secret !== undefined) throw fail('a public client must not send a client secret', usedBasic, id)
-    if (!a.allowNone) throw fail('a public client cannot authenticate at this endpoint', usedBasic, id)
-    return { client, method: 'none' }
+  // One failure per client and request, however many readings were tried (issue #13).
+  for (const client of clients) {
+    const voucher = vouchers.get(client)
+    if (voucher === undefined) ctx.clientThrottle.recordFailure(client.id, now)
+    else {
+      ctx.vouchedThrottle.recordFailure(client.id, now)
+      ctx.spentArtifacts.add(voucher, now)
+    }
   }
-  if (method === 'none') throw fail('no client secret was sent by a confidential client', usedBasic, id)
-  const pinned = client.config.tokenEndpointAuthMethod
-  if (pinned && pinned !== method) {
-    throw fail(`the client is registered with token_endpoint_auth_method '${pinned}' but used '${method}'`, usedBasic, id)
+  const hint =
+    usedBasic && candidates.some((c) => hasOftenUnencodedCharacters(c.reading.secret))
+      ? " (the secret contains '+', '%' or ':', which clients often send without the form-encoding of RFC 6749 §2.3.1: it was compared both as sent and form-decoded, and neither matched)"
+      : ''
+  throw fail(`secret mismatch${hint}`, usedBasic, first.id)
+}
+
+/**
+ * The hash of a live authorization code, refresh token or access token issued to this client that
+ * the request carries (`code`, `refresh_token`, `token`), unless it already vouched for a failed
+ * request. Only the rightful relying party, or someone who signed in through it, holds one; an
+ * anonymous flood does not, so it cannot lock the client out.
+ */
+async function vouchingArtifact(ctx: OidcContext, clientId: string, body: Params, now: number): Promise<string | undefined> {
+  const code = body.get('code')
+  if (code !== undefined && ctx.tokens.isWellFormed('ac', code)) {
+    const hash = hashArtifact(code)
+    // A peek: the refusing `accept` leaves the code unconsumed.
+    if (!ctx.spentArtifacts.has(hash, now) && (await ctx.storage.consumeAuthorizationCode(hash, clientId, now, () => false)).kind === 'refused') return hash
   }
-  if (!(await client.digest!.verify(secret!))) {
-    recordFailure()
-    throw fail('secret mismatch', usedBasic, id)
+  for (const value of [body.get('refresh_token'), body.get('token')]) {
+    if (value === undefined || !(ctx.tokens.isWellFormed('rt', value) || ctx.tokens.isWellFormed('at', value))) continue
+    const hash = hashArtifact(value)
+    if (ctx.spentArtifacts.has(hash, now)) continue
+    if ((await ctx.storage.findToken(hash, now))?.clientId === clientId) return hash
   }
-  ctx.clientThrottle.reset(clientKey)
-  return { client, method }
+  return undefined
+}
+
+/** Once per client and process: the admin learns why a raw secret works here and may fail elsewhere. */
+function noteUnencodedBasic(ctx: OidcContext, clientId: string): void {
+  if (ctx.unencodedBasicNoted.has(clientId)) return
+  ctx.unencodedBasicNoted.add(clientId)
+  ctx.log.info(
+    { client_id: clientId },
+    `client '${clientId}' sends its Basic credentials without the form-encoding of RFC 6749 §2.3.1; they were accepted as sent`,
+  )
 }

@@ -8,7 +8,7 @@ import { loadClients, type Client } from './clients.js'
 import { loadKeySet, type KeySet } from './keys.js'
 import { TokenFactory } from './tokens.js'
 import { createIssuerResolver, type IssuerResolver } from './issuer.js'
-import { FailureThrottle } from './throttle.js'
+import { FailureThrottle, SpentArtifacts, WorkBudget } from './throttle.js'
 import { buildDiscovery, DiscoveryCache } from './discovery.js'
 import { authAfterKey } from './auth-after.js'
 
@@ -24,9 +24,19 @@ export interface OidcContext {
   tokens: TokenFactory
   issuer: IssuerResolver
   discovery: DiscoveryCache
-  /** Per client+IP and per IP failed client authentications. */
+  /**
+   * Failed client authentications per client_id (security.md A4). Never keyed on the address alone:
+   * behind a proxy without `trusted_proxies` every relying party shares the proxy's address.
+   */
   clientThrottle: FailureThrottle
-  ipThrottle: FailureThrottle
+  /** Failures of a throttled client's requests that carried a live code or token of it (client-auth.ts). */
+  vouchedThrottle: FailureThrottle
+  spentArtifacts: SpentArtifacts
+  /** Bounds the dummy KDF work of unknown client ids (security.md A3, A4). */
+  unknownClientWork: WorkBudget
+  /** Clients already logged as sending unencoded Basic credentials (once per client and process). */
+  unencodedBasicNoted: Set<string>
+  log: OidcLog
   /** Verified for unknown clients so they cost what a wrong secret costs (security.md A3). */
   dummyDigest: Promise<PasswordDigest>
   /** sub per (sector, username): stable forever once stored, so cached (one query less per authorization). */
@@ -38,14 +48,21 @@ export interface OidcContext {
   authAfterKey: Buffer
 }
 
+/** Logs outside a request's own refusal line (pino's `info(fields, msg)`). */
+export interface OidcLog {
+  info(fields: Record<string, unknown>, msg: string): void
+}
+
 export const CLIENT_FAILURES_PER_MINUTE = 10
-export const IP_FAILURES_PER_MINUTE = 30
+/** Dummy KDF checks of unknown client ids: at most this many at once, and per minute (per instance). */
+export const UNKNOWN_CLIENT_CONCURRENT_CHECKS = 1
+export const UNKNOWN_CLIENT_CHECKS_PER_MINUTE = 30
 /** Consent sessions (the explicit consent page) expire after 10 minutes, as in Authelia 4.38+. */
 export const CONSENT_SESSION_SECONDS = 600
 /** Absolute cap on a refresh-token family, counted from the authorization (security.md T3). */
 export const REFRESH_ABSOLUTE_CAP_SECONDS = 30 * 24 * 3600
 
-export async function createOidcContext(deps: { config: Config; storage: Storage; users: UserProvider; clock: Clock }): Promise<OidcContext> {
+export async function createOidcContext(deps: { config: Config; storage: Storage; users: UserProvider; clock: Clock; logger?: OidcLog }): Promise<OidcContext> {
   const oidc = deps.config.identityProviders.oidc
   if (!oidc) throw new Error('identity_providers.oidc is not configured')
   const keys = await loadKeySet(oidc.issuerPrivateKeys)
@@ -74,7 +91,11 @@ export async function createOidcContext(deps: { config: Config; storage: Storage
     issuer: createIssuerResolver(deps.config),
     discovery: new DiscoveryCache((issuer) => buildDiscovery(issuer, oidc, clients, keys.algorithms)),
     clientThrottle: new FailureThrottle(CLIENT_FAILURES_PER_MINUTE, 60),
-    ipThrottle: new FailureThrottle(IP_FAILURES_PER_MINUTE, 60),
+    vouchedThrottle: new FailureThrottle(CLIENT_FAILURES_PER_MINUTE, 60),
+    spentArtifacts: new SpentArtifacts(60),
+    unknownClientWork: new WorkBudget(UNKNOWN_CLIENT_CONCURRENT_CHECKS, UNKNOWN_CLIENT_CHECKS_PER_MINUTE, 60),
+    unencodedBasicNoted: new Set(),
+    log: deps.logger ?? { info: () => {} },
     dummyDigest: digest,
     subjects: new Map(),
     debug: oidc.enableClientDebugMessages,

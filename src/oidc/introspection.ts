@@ -11,7 +11,6 @@ export interface EndpointRequest {
   authorization?: string
   contentType?: string
   body: unknown
-  ip: string
 }
 
 /** Finds a live access or refresh token from its value, refusing anything not issued here. */
@@ -27,7 +26,7 @@ export async function findIssuedToken(ctx: OidcContext, value: string): Promise<
 export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest, log: (msg: string) => void): Promise<{ clientId: string; body: Record<string, unknown> }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()
-  const { client } = await authenticateClient(ctx, req.authorization, p, req.ip, { allowNone: false })
+  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: false })
   const token = p.get('token')
   if (token === undefined) {
     const err = new OAuthError('invalid_request', "The request is missing the 'token' parameter.")

@@ -205,7 +205,6 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
       ...(req.headers['content-type'] !== undefined ? { contentType: req.headers['content-type'] } : {}),
       body: req.body,
-      ip: req.ip,
       issuer: ctx.issuer(req),
     })
     noStore(reply)
@@ -233,7 +232,6 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
     ...(req.headers['content-type'] !== undefined ? { contentType: req.headers['content-type'] } : {}),
     body: req.body,
-    ip: req.ip,
   })
   for (const url of ['/api/oidc/introspection', '/api/oidc/introspect']) {
     app.post(url, async (req, reply) => {

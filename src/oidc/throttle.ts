@@ -1,6 +1,7 @@
 /**
  * Failed client authentications per key in a sliding window (security.md A4, RFC 6749 §2.3.1).
- * In memory: one process serves one deployment; a restart forgives, as Authelia's would.
+ * In memory and per instance: a restart forgives, as Authelia's would, and N instances on one
+ * database allow N times the limit (still a small constant against secrets of 256 bits or a KDF).
  */
 export class FailureThrottle {
   private readonly failures = new Map<string, number[]>()
@@ -30,10 +31,6 @@ export class FailureThrottle {
       const oldest = this.failures.keys().next().value
       if (oldest !== undefined) this.failures.delete(oldest)
     }
-  }
-
-  reset(key: string): void {
-    this.failures.delete(key)
   }
 
   /**
@@ -72,5 +69,73 @@ export class FailureThrottle {
     const list = this.failures.get(key) ?? []
     while (list.length > 0 && list[0]! <= now - this.windowSeconds) list.shift()
     return list
+  }
+}
+
+/**
+ * The work spent on unknown client ids (security.md A3, A4): each runs the dummy KDF so it costs what
+ * a wrong secret costs, but a flood of made-up ids must not buy unbounded KDF time. At most
+ * `concurrent` dummy checks run at once and at most `perWindow` start per window; beyond that the
+ * same refusal is answered at once (the timing then tells a flooder that the id is unknown, which the
+ * flood already told it: client ids are not secrets). Per instance and in memory: with N instances
+ * the bound is N times this, still a constant.
+ */
+export class WorkBudget {
+  private running = 0
+  private windowStart = -Infinity
+  private started = 0
+
+  constructor(
+    private readonly concurrent: number,
+    private readonly perWindow: number,
+    private readonly windowSeconds: number,
+  ) {}
+
+  /** A release function when the work may run now, undefined when it is to be skipped. */
+  tryStart(now: number): (() => void) | undefined {
+    if (now >= this.windowStart + this.windowSeconds) {
+      this.windowStart = now
+      this.started = 0
+    }
+    if (this.running >= this.concurrent || this.started >= this.perWindow) return undefined
+    this.running++
+    this.started++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.running--
+    }
+  }
+}
+
+/**
+ * Artifacts (hashes of codes and tokens) that already vouched for one failed request of a
+ * throttled client (see client-auth.ts): each may vouch once per window, so one stolen code does
+ * not buy a stream of guesses. Bounded like FailureThrottle's keys.
+ */
+export class SpentArtifacts {
+  private readonly spent = new Map<string, number>()
+
+  constructor(
+    private readonly windowSeconds: number,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  has(hash: string, now: number): boolean {
+    const at = this.spent.get(hash)
+    if (at === undefined) return false
+    if (at > now - this.windowSeconds) return true
+    this.spent.delete(hash)
+    return false
+  }
+
+  add(hash: string, now: number): void {
+    this.spent.delete(hash)
+    this.spent.set(hash, now)
+    if (this.spent.size > this.maxKeys) {
+      const oldest = this.spent.keys().next().value
+      if (oldest !== undefined) this.spent.delete(oldest)
+    }
   }
 }

@@ -11,7 +11,6 @@ export interface TokenRequest {
   authorization?: string
   contentType?: string
   body: unknown
-  ip: string
   issuer: string
 }
 
@@ -19,7 +18,7 @@ export interface TokenRequest {
 export async function handleTokenRequest(ctx: OidcContext, req: TokenRequest): Promise<{ clientId: string; response: TokenResponse }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()
-  const { client } = await authenticateClient(ctx, req.authorization, p, req.ip, { allowNone: true })
+  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true })
   try {
     const grantType = p.get('grant_type')
     if (grantType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'grant_type' parameter.")

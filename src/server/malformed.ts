@@ -36,24 +36,9 @@ export function replyMalformed(req: FastifyRequest, reply: FastifyReply, badPath
  * Every route refuses a query string with a broken percent-escape or invalid UTF-8 (security.md
  * X3), except the authorization endpoint, whose own checks decide between its error page and a
  * redirect. Only URLs with a '%' after the '?' pay for the check.
- *
- * The same hook warns once when a peer that is not a trusted proxy sends X-Forwarded-Proto: the
- * usual sign of a reverse proxy missing from `server.trusted_proxies`, which otherwise shows up
- * later as an http:// issuer or cookies without Secure.
  */
-export function registerMalformedInputChecks(app: FastifyInstance, isTrustedProxy: (address: string, hop: number) => boolean): void {
-  let warnedUntrustedProxy = false
+export function registerMalformedInputChecks(app: FastifyInstance): void {
   app.addHook('onRequest', (req, reply, done) => {
-    if (!warnedUntrustedProxy && req.headers['x-forwarded-proto'] !== undefined) {
-      const peer = req.socket.remoteAddress ?? ''
-      if (!isTrustedProxy(peer, 0)) {
-        warnedUntrustedProxy = true
-        req.log.warn(
-          { peer },
-          `X-Forwarded-* headers from ${peer} are ignored because it is not in server.trusted_proxies: if a reverse proxy runs there, add its address so the issuer and cookies follow the public https URL`,
-        )
-      }
-    }
     const url = req.url
     const q = url.indexOf('?')
     if (q === -1 || url.indexOf('%', q) === -1 || isWellFormedQuery(url.slice(q + 1)) || url.includes('/api/oidc/authoriz')) return done()
