@@ -73,6 +73,22 @@ describe('latchkey doctor', () => {
     expect(new Set(readdirSync(FIXTURES))).toEqual(before)
   })
 
+  test('per client, whether a plaintext secret holds characters clients often leave unencoded, and the method that avoids the trap (issue #13)', async () => {
+    const file = kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: 'Zm9v+YmFy/YmF6='"))
+    const { code, out } = await run(['--config', file])
+    expect(code).toBe(0)
+    expect(out).toContain(
+      "  Secret characters    contains '+', '%' or ':', which clients often send in client_secret_basic without the form-encoding of RFC 6749 §2.3.1; Latchkey accepts both readings (and logs the client once), other providers may not: client_secret_post avoids the trap\n",
+    )
+    expect(out).not.toContain('Zm9v+YmFy/YmF6=')
+    rmSync(dir!, { recursive: true, force: true })
+    const plain = await run(['--config', kasmCopy()])
+    expect(plain.out).toContain("  Secret characters    none of '+', '%', ':' (no form-encoding trap in a Basic header)\n")
+    rmSync(dir!, { recursive: true, force: true })
+    const hashed = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'"))])
+    expect(hashed.out).not.toContain('Secret characters')
+  })
+
   test('--user picks whose claims are shown', async () => {
     const file = kasmCopy()
     const { code, out } = await run(['--config', file, '--user', 'harry'])

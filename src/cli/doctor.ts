@@ -7,6 +7,7 @@ import { ConfigError, formatProblem, loadConfig } from '../config/load.js'
 import type { Config, OidcClientConfig, OidcConfig } from '../config/schema.js'
 import { scopeClaims } from '../oidc/claims.js'
 import { ClientConfigError, loadClients } from '../oidc/clients.js'
+import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
 import { isLoopbackHost } from '../oidc/issuer.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
@@ -103,6 +104,23 @@ function secretAdvice(c: OidcClientConfig): string {
   if (c.public) return '(none: public client)'
   if (c.secret && !c.secret.startsWith('$')) return 'the plaintext value of its `secret` (stored in clear here: prefer a digest, see docs/integrations/kasm.md)'
   return 'the random secret you hashed into `secret` (never the $… digest itself)'
+}
+
+/**
+ * Whether the secret has characters that relying parties often send without the form-encoding of
+ * RFC 6749 §2.3.1 in a Basic header (issue #13), and which method avoids the trap. Only a plaintext
+ * secret can be looked at; the secret itself is never printed.
+ */
+function secretCharacters(c: OidcClientConfig): string | undefined {
+  if (c.public || !c.secret) return undefined
+  const plain = c.secret.startsWith('$plaintext$') ? c.secret.slice('$plaintext$'.length) : c.secret.startsWith('$') ? undefined : c.secret
+  if (plain === undefined) return undefined
+  if (!hasOftenUnencodedCharacters(plain)) return "none of '+', '%', ':' (no form-encoding trap in a Basic header)"
+  const avoid =
+    c.tokenEndpointAuthMethod === 'client_secret_basic'
+      ? 'client_secret_post avoids the trap (it is pinned to client_secret_basic here), or a secret without them (latchkey crypto hash generate pbkdf2 --random)'
+      : 'client_secret_post avoids the trap'
+  return `contains '+', '%' or ':', which clients often send in client_secret_basic without the form-encoding of RFC 6749 §2.3.1; Latchkey accepts both readings (and logs the client once), other providers may not: ${avoid}`
 }
 
 function printClaims(io: CliIo, user: User, scopes: readonly string[]): void {
@@ -245,6 +263,8 @@ function printClient(io: CliIo, f: Findings, issuer: string, c: OidcClientConfig
   io.stdout(`    Scopes             ${c.scopes.join(' ')}\n`)
   io.stdout(`    Redirect URI(s)    ${c.redirectUris.join(', ')} (must match exactly)\n`)
   io.stdout(`  Token endpoint auth  ${authMethods(c)}\n`)
+  const characters = secretCharacters(c)
+  if (characters) io.stdout(`  Secret characters    ${characters}\n`)
   io.stdout(`  Policy               ${c.authorizationPolicy === 'two_factor' ? 'two_factor (password, then TOTP)' : 'one_factor (password)'}\n`)
   io.stdout(`  Consent              ${c.consentMode}\n`)
   io.stdout(`  Grant types          ${c.grantTypes.join(', ')}; response types ${c.responseTypes.join(', ')}\n`)

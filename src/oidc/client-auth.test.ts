@@ -1,18 +1,26 @@
 import { describe, expect, test } from 'vitest'
-import { parseBasicHeader } from './client-auth.js'
-import { FailureThrottle } from './throttle.js'
+import { hasOftenUnencodedCharacters, parseBasicHeader } from './client-auth.js'
+import { FailureThrottle, SpentArtifacts, WorkBudget } from './throttle.js'
 import { TokenFactory } from './tokens.js'
 import { createIssuerResolver } from './issuer.js'
 
-describe('Basic header (RFC 6749 App. B)', () => {
-  test('id and secret are form-decoded', () => {
-    const enc = Buffer.from('my%20client:a%3Ab%25c+d%2B').toString('base64')
-    expect(parseBasicHeader(`Basic ${enc}`)).toEqual({ id: 'my client', secret: 'a:b%c d+' })
-    expect(parseBasicHeader(`basic ${Buffer.from('x:').toString('base64')}`)).toEqual({ id: 'x', secret: '' })
+describe('Basic header (RFC 6749 App. B, issue #13)', () => {
+  const b64 = (s: string) => 'Basic ' + Buffer.from(s).toString('base64')
+  test('the form-decoded reading comes first, then the raw one when it differs', () => {
+    expect(parseBasicHeader(b64('my%20client:a%3Ab%25c+d%2B'))).toEqual([
+      { id: 'my client', secret: 'a:b%c d+', raw: false },
+      { id: 'my%20client', secret: 'a%3Ab%25c+d%2B', raw: true },
+    ])
+    expect(parseBasicHeader(`basic ${Buffer.from('x:').toString('base64')}`)).toEqual([{ id: 'x', secret: '', raw: false }])
+    expect(parseBasicHeader(b64('kasm:plain-secret'))).toEqual([{ id: 'kasm', secret: 'plain-secret', raw: false }])
     expect(parseBasicHeader('Bearer x')).toBeUndefined()
   })
-  test('malformed values are invalid_request', () => {
-    for (const h of ['Basic !!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic ' + Buffer.from('a:%zz').toString('base64'), 'Basic abc']) {
+  test('a percent-encoding that does not decode leaves only the raw reading', () => {
+    expect(parseBasicHeader(b64('kasm:a+b/c=d:e%f&g h~'))).toEqual([{ id: 'kasm', secret: 'a+b/c=d:e%f&g h~', raw: true }])
+    expect(parseBasicHeader(b64('a%zz:s'))).toEqual([{ id: 'a%zz', secret: 's', raw: true }])
+  })
+  test('a broken base64 value or a missing colon is invalid_request', () => {
+    for (const h of ['Basic !!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic abc']) {
       expect(() => parseBasicHeader(h)).toThrow(expect.objectContaining({ code: 'invalid_request' }))
     }
   })
@@ -25,6 +33,38 @@ describe('FailureThrottle', () => {
     expect(t.retryAfter('k', 1003)).toBe(57)
     expect(t.retryAfter('k', 1061)).toBe(0)
     expect(t.retryAfter('other', 1003)).toBe(0)
+  })
+})
+
+describe('WorkBudget (dummy KDF of unknown clients, security.md A3/A4)', () => {
+  test('bounds concurrent and per-window work; skipped work is not counted', () => {
+    const b = new WorkBudget(1, 3, 60)
+    const first = b.tryStart(1000)
+    expect(first).toBeTypeOf('function')
+    expect(b.tryStart(1000)).toBeUndefined()
+    first!()
+    first!()
+    b.tryStart(1001)!()
+    b.tryStart(1002)!()
+    expect(b.tryStart(1003)).toBeUndefined()
+    expect(b.tryStart(1060)).toBeTypeOf('function')
+  })
+})
+
+describe('SpentArtifacts', () => {
+  test('remembers a hash for the window', () => {
+    const s = new SpentArtifacts(60)
+    s.add('h', 1000)
+    expect(s.has('h', 1059)).toBe(true)
+    expect(s.has('h', 1060)).toBe(false)
+    expect(s.has('other', 1000)).toBe(false)
+  })
+})
+
+describe('hasOftenUnencodedCharacters', () => {
+  test('+, % and : are the characters clients fail to encode', () => {
+    expect(['Zm9v+YmFy/YmF6=', 'a+b/c=d:e%f&g h~', 'p%41ss'].map(hasOftenUnencodedCharacters)).toEqual([true, true, true])
+    expect(hasOftenUnencodedCharacters('t8ferdaHH3neNCsg-_.~/=')).toBe(false)
   })
 })
 

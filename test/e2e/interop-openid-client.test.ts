@@ -1,6 +1,6 @@
 import * as client from 'openid-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { KASM_REDIRECT_URI, KASM_SECRET, signInWithFetch, startLatchkey, type Latchkey } from '../support/rp/harness.js'
+import { KASM_REDIRECT_URI, KASM_SECRET, signInWithFetch, startLatchkey, trapSecretClients, type Latchkey } from '../support/rp/harness.js'
 
 /**
  * openid-client (npm) with PKCE, over HTTPS with real names: discovery from
@@ -9,9 +9,11 @@ import { KASM_REDIRECT_URI, KASM_SECRET, signInWithFetch, startLatchkey, type La
  */
 describe('openid-client with PKCE over HTTPS', () => {
   let latchkey: Latchkey
+  let trap: Awaited<ReturnType<typeof trapSecretClients>>
 
   beforeAll(async () => {
-    latchkey = await startLatchkey()
+    trap = await trapSecretClients()
+    latchkey = await startLatchkey({ patch: trap.patch })
   })
   afterAll(async () => {
     await latchkey?.close()
@@ -67,4 +69,28 @@ describe('openid-client with PKCE over HTTPS', () => {
       error: 'invalid_grant',
     })
   })
+
+  test('secrets with +, % and : (issue #13), plaintext and hashed: openid-client form-encodes its Basic header and is accepted', async () => {
+    const totp = await latchkey.registerTotp('ursula')
+    const jar = { cookie: '' }
+    for (const { id, secret } of trap.clients) {
+      for (const auth of [client.ClientSecretBasic(secret), client.ClientSecretPost(secret)]) {
+        const config = await client.discovery(new URL(latchkey.issuer), id, secret, auth, { [client.customFetch]: latchkey.fetch as typeof fetch })
+        const verifier = client.randomPKCECodeVerifier()
+        const state = client.randomState()
+        const url = client.buildAuthorizationUrl(config, {
+          redirect_uri: KASM_REDIRECT_URI,
+          scope: 'openid profile',
+          code_challenge: await client.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state,
+        })
+        const callback = await signInWithFetch(latchkey, url.href, 'ursula', totp, jar)
+        const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state })
+        expect(tokens.claims()).toMatchObject({ aud: expect.arrayContaining([id]), preferred_username: 'ursula' })
+      }
+    }
+    // Encoded properly: never logged as unencoded.
+    expect(latchkey.logs()).not.toContain('sends its Basic credentials without the form-encoding')
+  }, 120_000)
 })

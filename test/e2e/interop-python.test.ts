@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, useProductionHarness } from '../support/rp/harness.js'
+import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, trapSecretClients, useProductionHarness } from '../support/rp/harness.js'
 
 /**
  * A relying party shaped like Kasm's backend (test/support/rp/kasm_rp.py on Debian's
@@ -44,4 +44,35 @@ run('Kasm-shaped Python relying party (requests-oauthlib)', () => {
       expect(harness.proxy.tunnels).toContain(`auth.example.com:${l.port}`)
     })
   }
+
+  test('secrets with +, % and : (issue #13): both methods, plaintext and hashed, one sign-in, one server', async () => {
+    const trap = await trapSecretClients()
+    const l = await harness.start({ patch: trap.patch })
+    const totp = await l.registerTotp('mary')
+    const jar = { cookie: '' }
+    // The authorization request is built here (Python's own is covered above): what matters is the
+    // code exchange, where requests-oauthlib sends the secret. One signed-in session for every flow.
+    let n = 0
+    const exchange = async (fields: ReturnType<typeof kasmFields>) => {
+      const state = `issue13-state-${n++}`
+      const query = new URLSearchParams({ response_type: 'code', client_id: fields.clientId, redirect_uri: fields.redirectUrl, scope: 'openid profile groups email', state })
+      const callback = await signInWithFetch(l, `${fields.authorizationUrl}?${query}`, 'mary', totp, jar)
+      return runKasmRp(fields, ['callback', callback.href, state])
+    }
+    for (const { id, secret } of trap.clients) {
+      for (const tokenAuth of ['client_secret_basic', 'client_secret_post'] as const) {
+        const done = await exchange(kasmFields(l, harness.proxy.url, { clientId: id, clientSecret: secret, tokenAuth }))
+        expect(done.out, `${id} ${tokenAuth}`).toMatchObject({ username: 'mary', groups: ['kasm-users', 'dev'] })
+        expect(done.code).toBe(0)
+      }
+    }
+    // A wrong secret with the same characters: refused, whichever way the client sends it (every
+    // client and reading is covered in test/http/oidc-client-auth.test.ts).
+    for (const tokenAuth of ['client_secret_basic', 'client_secret_post'] as const) {
+      const done = await exchange(kasmFields(l, harness.proxy.url, { clientId: 'kasm-hashed-1', clientSecret: 'a+b/c=d:e%f&g h!', tokenAuth }))
+      expect(done.out.error, `${tokenAuth} wrong`).toBe('invalid_client')
+    }
+    // requests-oauthlib's Basic header is what Latchkey logs once per client.
+    expect(l.logs()).toContain("client 'kasm-plain-0' sends its Basic credentials without the form-encoding of RFC 6749 §2.3.1; they were accepted as sent")
+  }, 180_000)
 })

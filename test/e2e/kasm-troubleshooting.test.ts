@@ -93,6 +93,34 @@ describe('Kasm troubleshooting table, row by row', () => {
       expect(line).toMatchObject({ level: INFO, client_id: 'kasm', error: 'invalid_client', msg: "client authentication failed for client 'kasm': secret mismatch" })
     })
 
+    test('row "secret with +, % or :": Kasm sends it without form-encoding; accepted, logged once, and a wrong one says which characters to suspect', async () => {
+      const latchkey = await harness.start({
+        patch: (yaml) => {
+          yaml.identity_providers.oidc.clients[0].secret = 'Zm9v+YmFy/YmF6='
+        },
+      })
+      const secret = await latchkey.registerTotp('john')
+      const jar = { cookie: '' }
+      for (const clientSecret of ['Zm9v+YmFy/YmF6=', 'Zm9v+YmFy/YmF6=', 'Zm9v+YmFy/YmF7=']) {
+        const fields = kasmFields(latchkey, harness.proxy.url, { clientSecret })
+        const start = await runKasmRp(fields, ['authorize'])
+        const callback = await signInWithFetch(latchkey, start.out.url, 'john', secret, jar)
+        const done = await runKasmRp(fields, ['callback', callback.href, start.out.state])
+        if (clientSecret.endsWith('6=')) expect(done.out.username).toBe('john')
+        else expect(done.out.error).toBe('invalid_client')
+      }
+      const noted = logLines(latchkey).filter((l) => l.msg.includes('without the form-encoding of RFC 6749 §2.3.1; they were accepted as sent'))
+      expect(noted).toEqual([
+        expect.objectContaining({ level: INFO, client_id: 'kasm', msg: "client 'kasm' sends its Basic credentials without the form-encoding of RFC 6749 §2.3.1; they were accepted as sent" }),
+      ])
+      expect(findLog(latchkey, 'client authentication failed')).toMatchObject({
+        level: INFO,
+        client_id: 'kasm',
+        msg: "client authentication failed for client 'kasm': secret mismatch (the secret contains '+', '%' or ':', which clients often send without the form-encoding of RFC 6749 §2.3.1: it was compared both as sent and form-decoded, and neither matched)",
+      })
+      expect(latchkey.logs()).not.toContain('YmF6')
+    })
+
     test('row "digest pasted into Kasm": the $pbkdf2… value goes into Latchkey only, never into Kasm', async () => {
       const digest = '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'
       const latchkey = await harness.start({
@@ -272,7 +300,7 @@ describe('Kasm troubleshooting table, row by row', () => {
       expect(warnings).toHaveLength(1)
       expect(warnings[0]).toMatchObject({ peer: '127.0.0.1' })
       expect(String(warnings[0]!.msg)).toBe(
-        'X-Forwarded-* headers from 127.0.0.1 are ignored because it is not in server.trusted_proxies: if a reverse proxy runs there, add its address so the issuer and cookies follow the public https URL',
+        "X-Forwarded-* headers from 127.0.0.1 are ignored because it is not in server.trusted_proxies: if a reverse proxy runs there, add its address so the issuer and cookies follow the public https URL and each client is known by its own address, not the proxy's",
       )
     } finally {
       await plain.close()

@@ -6,6 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { parse, stringify } from 'yaml'
 import { ManualClock } from '../../../src/common/clock.js'
 import { decodeBase32 } from '../../../src/totp/index.js'
+import { generatePbkdf2 } from '../../../src/authn/hashes/pbkdf2.js'
 import { KASM_CONFIG, ROOT, startTestServer, type TestApp, type TestAppOptions } from '../app.js'
 import { CHROMIUM_PATH } from '../browser.js'
 import { afterAll, afterEach, beforeAll } from 'vitest'
@@ -27,6 +28,36 @@ export class FollowingClock extends ManualClock {
 }
 
 export const PASSWORD = 'password'
+
+/**
+ * Client secrets of issue #13: what secret generators print, every reserved character, a valid
+ * escape. Relying parties that skip the form-encoding of RFC 6749 §2.3.1 send them as they are.
+ */
+export const ENCODING_TRAP_SECRETS = ['Zm9v+YmFy/YmF6=', 'a+b/c=d:e%f&g h~', 'p%41ss'] as const
+
+/**
+ * Copies of the Kasm client, one per trap secret in plaintext (`kasm-plain-N`) and one per digest
+ * (`kasm-hashed-N`, `$pbkdf2-sha512$` made by src/authn/hashes), with no pinned auth method.
+ */
+export async function trapSecretClients(): Promise<{ patch: (yaml: any) => void; clients: Array<{ id: string; secret: string }> }> {
+  const digests = await Promise.all(ENCODING_TRAP_SECRETS.map((s) => generatePbkdf2(s, { variant: 'sha512', iterations: 10_000 })))
+  const clients = ENCODING_TRAP_SECRETS.flatMap((secret, i) => [
+    { id: `kasm-plain-${i}`, secret, stored: secret },
+    { id: `kasm-hashed-${i}`, secret, stored: digests[i]! },
+  ])
+  return {
+    clients: clients.map(({ id, secret }) => ({ id, secret })),
+    patch: (yaml) => {
+      const list = yaml.identity_providers.oidc.clients as any[]
+      const kasm = list.find((c) => c.id === 'kasm')
+      for (const c of clients) {
+        const copy = { ...kasm, id: c.id, secret: c.stored }
+        delete copy.token_endpoint_auth_method
+        list.push(copy)
+      }
+    },
+  }
+}
 export const KASM_SECRET = 'insecure-secret'
 export const KASM_REDIRECT_URI = 'https://kasm.example.com/api/oidc_callback'
 
@@ -146,16 +177,22 @@ export function chromiumAvailable(): boolean {
  * party's callback with `code` and `state` (or `error`). For relying parties whose own HTTP client
  * does the back channel (Python requests, openid-client); Apache's run uses Chromium.
  */
-export async function signInWithFetch(latchkey: Latchkey, authorizationUrl: string, username: string, totpSecret: string | undefined): Promise<URL> {
+export async function signInWithFetch(
+  latchkey: Latchkey,
+  authorizationUrl: string,
+  username: string,
+  totpSecret: string | undefined,
+  /** Pass the same jar to reuse the signed-in session across authorizations (one sign-in, many clients). */
+  jar: { cookie: string } = { cookie: '' },
+): Promise<URL> {
   const origin = new URL(latchkey.issuer).origin
-  let cookie = ''
   const call = async (url: string, init: RequestInit = {}): Promise<Response> => {
     const headers = new Headers(init.headers)
-    if (cookie) headers.set('cookie', cookie)
+    if (jar.cookie) headers.set('cookie', jar.cookie)
     const res = await latchkey.fetch(url, { ...init, headers })
     for (const c of res.headers.getSetCookie()) {
       const m = /^authelia_session=([^;]*)/.exec(c)
-      if (m) cookie = m[1] ? `authelia_session=${m[1]}` : ''
+      if (m) jar.cookie = m[1] ? `authelia_session=${m[1]}` : ''
     }
     return res
   }
