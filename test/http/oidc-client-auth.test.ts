@@ -20,7 +20,7 @@ const clientCredentials = (t: TestApp, authorization: string) => postForm(t, '/a
 
 let digests: string[] = []
 beforeAll(async () => {
-  digests = await Promise.all(SECRETS.map((s) => generatePbkdf2(s, { variant: 'sha512' })))
+  digests = await Promise.all(SECRETS.map((s) => generatePbkdf2(s, { variant: 'sha512', iterations: 10_000 })))
 })
 
 const machine = (id: string, secret: string) => ({

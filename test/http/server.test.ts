@@ -211,6 +211,20 @@ describe('reverse proxy diagnostics', () => {
     expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, peer: '127.0.0.1' })
   })
 
+  test('X-Forwarded-For alone from an untrusted peer warns too: every client would share the proxy\'s address (issue #9 point 4)', async () => {
+    t = await buildTestApp()
+    for (let i = 0; i < 3; i++) {
+      await t.app.inject({ method: 'GET', url: '/api/health', headers: { host: 'auth.example.com', 'x-forwarded-for': `203.0.113.${i}` } })
+    }
+    const warnings = t.logs().split('\n').filter((l) => l.includes('not in server.trusted_proxies'))
+    expect(warnings).toHaveLength(1)
+    expect(JSON.parse(warnings[0]!)).toMatchObject({
+      level: 40,
+      peer: '127.0.0.1',
+      msg: "X-Forwarded-* headers from 127.0.0.1 are ignored because it is not in server.trusted_proxies: if a reverse proxy runs there, add its address so the issuer and cookies follow the public https URL and each client is known by its own address, not the proxy's",
+    })
+  })
+
   test('from a trusted proxy it is believed and nothing is logged', async () => {
     t = await buildTestApp({ patch: (y) => (y.server.trusted_proxies = ['127.0.0.1']) })
     const res = await t.app.inject({ method: 'GET', url: '/.well-known/openid-configuration', headers: { host: 'auth.example.com', 'x-forwarded-proto': 'https' } })
