@@ -1,8 +1,12 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
-import { join } from 'node:path'
+import { join, relative, resolve } from 'node:path'
+import { isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { generateDigest } from '../authn/hashes/index.js'
+import { projectRoot } from '../common/project-root.js'
 import { randomString } from '../common/random.js'
+import { parseArgs, UsageError } from './args.js'
+import type { CliIo } from './io.js'
 
 export interface DemoSetup {
   configFile: string
@@ -11,6 +15,19 @@ export interface DemoSetup {
 }
 
 export const DEMO_USERNAME = 'demo'
+export const DEMO_KASM_CLIENT_ID = 'kasm'
+
+/** The demo folder: LATCHKEY_DATA_DIR, else ./data (for `serve` and `demo` alike). */
+export function demoDataDir(io: CliIo): string {
+  return resolve(io.cwd, io.env.LATCHKEY_DATA_DIR || 'data')
+}
+
+/** The command that prints a new Kasm secret, spelled so that it runs from the caller's folder. */
+export function kasmSecretCommandLine(io: CliIo, dir: string): string {
+  const program = relative(io.cwd, join(projectRoot(), 'dist', 'latchkey.mjs')) || 'dist/latchkey.mjs'
+  const dataDir = dir === resolve(io.cwd, 'data') ? '' : ` --data-dir ${relative(io.cwd, dir) || '.'}`
+  return `node ${program} demo kasm-secret${dataDir}`
+}
 
 /**
  * The embedded default: a complete, working configuration in `dir` with fresh random secrets, an
@@ -112,6 +129,7 @@ ${pem
       - client_id: kasm
         client_name: Kasm Workspaces
         # The digest of the secret printed on first start; paste that secret into Kasm.
+        # 'latchkey demo kasm-secret' replaces it with a new one and prints that once.
         client_secret: '${secretDigest}'
         public: false
         authorization_policy: two_factor
@@ -128,4 +146,48 @@ ${pem
     { mode: 0o600 },
   )
   return { configFile, created: { username: DEMO_USERNAME, password, kasmSecret } }
+}
+
+export const DEMO_HELP = `Usage: latchkey demo kasm-secret [--data-dir DIR]
+
+The embedded demo (the folder 'latchkey' creates without a configuration: LATCHKEY_DATA_DIR, else ./data).
+
+  kasm-secret   make a new secret for the demo's Kasm client: its digest replaces the old one in
+                DIR/configuration.yml and the secret is printed once. Restart Latchkey to use it.
+
+Flags:
+  --data-dir DIR   the demo folder (default: LATCHKEY_DATA_DIR, else ./data)
+`
+
+export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
+  const [verb, ...rest] = argv
+  if (!verb || verb === '--help' || verb === '-h' || verb === 'help' || rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(DEMO_HELP)
+    return verb ? 0 : 1
+  }
+  if (verb !== 'kasm-secret') throw new UsageError(`unknown command: demo ${verb} (see latchkey demo --help)`)
+  const { flags, positionals } = parseArgs(rest, { 'data-dir': 'string' })
+  if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`)
+  const dir = typeof flags['data-dir'] === 'string' ? resolve(io.cwd, flags['data-dir']) : demoDataDir(io)
+  const configFile = join(dir, 'configuration.yml')
+  const secret = randomString(48)
+  replaceClientSecret(configFile, DEMO_KASM_CLIENT_ID, await generateDigest(secret, 'pbkdf2'))
+  io.stdout(`Kasm client: id ${DEMO_KASM_CLIENT_ID}  secret: ${secret}   (shown once)\n`)
+  io.stdout(`Its digest replaced the old one in ${configFile}. Restart Latchkey to use it, and paste the secret into Kasm.\n`)
+  return 0
+}
+
+/**
+ * Swaps one client's `client_secret` value in place, leaving every other byte of the file (comments,
+ * the PEM key, the user's own edits) as it was.
+ */
+function replaceClientSecret(configFile: string, clientId: string, digest: string): void {
+  if (!existsSync(configFile)) throw new UsageError(`${configFile} does not exist: start Latchkey once without a configuration to create the demo`)
+  const text = readFileSync(configFile, 'utf8')
+  const doc = parseDocument(text)
+  const clients = doc.getIn(['identity_providers', 'oidc', 'clients'], true)
+  const client = isSeq(clients) ? clients.items.find((c) => isMap(c) && c.get('client_id') === clientId) : undefined
+  const node = isMap(client) ? client.get('client_secret', true) : undefined
+  if (!isScalar(node) || !node.range) throw new UsageError(`${configFile} has no client '${clientId}' with a client_secret`)
+  writeFileSync(configFile, text.slice(0, node.range[0]) + `'${digest}'` + text.slice(node.range[1]), { mode: 0o600 })
 }

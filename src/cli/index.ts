@@ -18,6 +18,7 @@ Commands:
   crypto              hash passwords and secrets, generate key pairs and random values
   storage             migrations, users' TOTP configurations, subject identifiers
   doctor              check a configuration and print what each relying party receives
+  demo                the embedded demo in ./data: a new Kasm client secret
 
 Run 'latchkey <command> --help' for a command's flags. Docs: docs/cli.md
 `
@@ -44,6 +45,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return await (await import('./crypto.js')).cryptoCommand(rest, io)
       case 'doctor':
         return await (await import('./doctor.js')).doctorCommand(rest, io)
+      case 'demo':
+        return await (await import('./demo.js')).demoCommand(rest, io)
       case 'storage':
         return await (await import('./storage.js')).storageCommand(rest, io)
       case '--help':

@@ -3,7 +3,7 @@ import { createLogger } from '../server/logger.js'
 import { startServer, type RunningServer } from '../server/runtime.js'
 import { parseArgs } from './args.js'
 import { loadConfigOrReport, resolveConfigFiles } from './config-files.js'
-import { ensureDemoSetup } from './demo.js'
+import { demoDataDir, ensureDemoSetup, kasmSecretCommandLine } from './demo.js'
 import { keepRunningWhenStdoutCloses, processIo, type CliIo } from './io.js'
 
 /** Start-up refusals that no restart can fix. */
@@ -31,8 +31,7 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
   let files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
   let demo: Awaited<ReturnType<typeof ensureDemoSetup>> | undefined
   if (files.length === 0) {
-    const dir = io.env.LATCHKEY_DATA_DIR ? io.env.LATCHKEY_DATA_DIR : join(io.cwd, 'data')
-    demo = await ensureDemoSetup(dir)
+    demo = await ensureDemoSetup(demoDataDir(io))
     files = [demo.configFile]
   }
   const config = loadConfigOrReport(files, io)
@@ -57,9 +56,12 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
     if (demo.created) {
       io.stdout(`  Demo user: ${demo.created.username}  password: ${demo.created.password}   (shown once; only its digest is stored)\n`)
       io.stdout(`  Kasm client: id kasm  secret: ${demo.created.kasmSecret}   (shown once)\n`)
+      io.stdout(`  A new Kasm secret at any time: ${kasmSecretCommandLine(io, join(files[0]!, '..'))}\n`)
     } else {
       io.stdout(`  Demo user: demo (its password was shown on the first start; to set another, put a digest from\n`)
       io.stdout(`  'latchkey crypto hash generate argon2 --password P' into ${join(files[0]!, '..', 'users_database.yml')})\n`)
+      io.stdout(`  Kasm client: id kasm (its secret was shown on the first start; for a new one, run\n`)
+      io.stdout(`  '${kasmSecretCommandLine(io, join(files[0]!, '..'))}', then restart)\n`)
     }
     io.stdout(`  TOTP registration links are written to ${join(files[0]!, '..', 'notification.txt')}\n`)
     io.stdout(`  OpenID discovery: ${server.url}/.well-known/openid-configuration\n\n`)

@@ -3,7 +3,7 @@
  * errors before listening, a wrong storage key, and graceful shutdown on SIGTERM.
  * `npm test` builds first (pretest); run `npm run build` before running this file alone.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -87,6 +87,7 @@ describe('the embedded demo (npm start on a fresh clone)', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/api/health`)).json()).toEqual({ status: 'OK' })
     expect(first.out()).toMatch(/Demo user: demo {2}password: \S{20} /)
     expect(first.out()).toMatch(/Kasm client: id kasm {2}secret: \S{48} /)
+    expect(first.out()).toMatch(/A new Kasm secret at any time: node \S+latchkey\.mjs demo kasm-secret\n/)
     const password = /password: (\S+)/.exec(first.out())![1]!
     for (const f of ['configuration.yml', 'users_database.yml', 'db.sqlite3']) expect(existsSync(join(dir, 'data', f))).toBe(true)
     // Only digests are stored.
@@ -110,6 +111,31 @@ describe('the embedded demo (npm start on a fresh clone)', () => {
     expect(readFileSync(join(dir, 'data/configuration.yml'), 'utf8')).toBe(config)
     second.child.kill('SIGINT')
     expect(await second.exited).toBe(0)
+    // The second start says how to get a new Kasm secret, and that command works as printed.
+    const hint = /for a new one, run\n\s+'node (\S+) (demo kasm-secret)'/.exec(second.out())
+    expect(hint, second.out()).not.toBeNull()
+    const rotate = spawnSync(process.execPath, [hint![1]!, ...hint![2]!.split(' ')], { cwd: dir, env: { PATH: process.env.PATH }, encoding: 'utf8' })
+    expect(rotate.stderr).toBe('')
+    expect(rotate.status).toBe(0)
+    const newSecret = /secret: (\S{48}) /.exec(rotate.stdout)![1]!
+    const rotated = readFileSync(join(dir, 'data/configuration.yml'), 'utf8')
+    // Only the client_secret line changed.
+    const changed = rotated.split('\n').filter((l, i) => l !== config.split('\n')[i])
+    expect(changed).toHaveLength(1)
+    expect(changed[0]).toMatch(/^ {8}client_secret: '\$pbkdf2-sha512\$/)
+    // After a restart the new secret authenticates Kasm and the old one no longer does.
+    const third = run([], env)
+    await waitHealthy(`http://127.0.0.1:${port}`, third)
+    const introspect = (secret: string) =>
+      fetch(`http://127.0.0.1:${port}/api/oidc/introspection`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`kasm:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'token=not-a-token',
+      })
+    expect((await introspect(newSecret)).status).toBe(200)
+    expect((await introspect(/secret: (\S+)/.exec(first.out())![1]!)).status).toBe(401)
+    third.child.kill('SIGINT')
+    expect(await third.exited).toBe(0)
     // SQLite was closed cleanly: the WAL was checkpointed and the file is consistent.
     const db = new Database(join(dir, 'data/db.sqlite3'), { readonly: true })
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
