@@ -3,11 +3,32 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createServer } from 'node:net'
+import pino from 'pino'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import { generateDigest } from '../src/authn/hashes/index.js'
+import { runCli } from '../src/cli/index.js'
+import { ensureDemoSetup } from '../src/cli/demo.js'
+import { startServer, type RunningServer } from '../src/server/runtime.js'
 import { loadConfig } from '../src/config/load.js'
 import { withGeneratedReference } from '../scripts/render-config-doc.js'
 import { ROOT } from './support/app.js'
 import { PRODUCTION_NODE_FLAGS } from '../bench/server.js'
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** The fenced blocks of one language in a doc, list-item indentation removed. */
+function fencedBlocks(doc: string, lang: string): string[] {
+  const re = new RegExp(`^( *)\`\`\`(?:${lang})\n([\\s\\S]*?)^\\1\`\`\``, 'gm')
+  return [...readFileSync(join(ROOT, doc), 'utf8').matchAll(re)].map((m) => m[2]!.replace(new RegExp(`^${m[1]}`, 'gm'), ''))
+}
 
 test('docs/configuration.md lists exactly the keys the loader knows (run npm run docs:config)', () => {
   const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8')
@@ -45,7 +66,7 @@ describe('configuration examples in docs/ load', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   function yamlBlocks(doc: string): string[] {
-    return [...readFileSync(join(ROOT, doc), 'utf8').matchAll(/^```ya?ml\n([\s\S]*?)^```/gm)].map((m) => m[1]!)
+    return fencedBlocks(doc, 'ya?ml')
   }
 
   function fill(block: string): string {
@@ -127,5 +148,122 @@ describe('configuration examples in docs/ load', () => {
     const [block] = yamlBlocks('docs/integrations/kasm.md')
     const { config } = load(kasmBase(), fill(block!))
     expect(config.identityProviders.oidc!.clients[0]).toMatchObject({ id: 'kasm', consentMode: 'implicit', authorizationPolicy: 'two_factor' })
+  })
+})
+
+describe('docs/migrating-from-authelia.md: the trial on another port works as written', () => {
+  let dir: string
+  let server: RunningServer | undefined
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-trial-'))
+    copyFileSync(join(ROOT, 'fixtures/config/users_database.yml'), join(dir, 'users_database.yml'))
+  })
+  afterEach(async () => {
+    await server?.stop()
+    server = undefined
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const BASES = { '4.38+': 'fixtures/config/kasm-authelia-438.yml', '4.37': 'fixtures/config/kasm-authelia.yml' } as const
+  const trialBlock = (version: string) => {
+    const block = fencedBlocks('docs/migrating-from-authelia.md', 'ya?ml').find((b) => b.startsWith(`# trial.yml for a ${version} configuration`))
+    expect(block, `the guide's trial.yml for ${version}`).toBeDefined()
+    return block!
+  }
+
+  /** The guide's command line, with /etc/latchkey/ as this test's folder, both files loaded by the real loader. */
+  async function startTrial(version: keyof typeof BASES, trial: string): Promise<{ port: number; sh: string }> {
+    const sh = fencedBlocks('docs/migrating-from-authelia.md', 'sh').find((b) => b.includes('trial.yml'))!
+    const argv = /^latchkey (.*)$/m.exec(sh)![1]!.replaceAll('/etc/latchkey/', `${dir}/`).split(' ')
+    expect(argv).toEqual(['--config', `${dir}/configuration.yml`, '--config', `${dir}/trial.yml`])
+    const port = await freePort()
+    writeFileSync(join(dir, 'configuration.yml'), readFileSync(join(ROOT, BASES[version]), 'utf8'))
+    writeFileSync(join(dir, 'trial.yml'), trial.replaceAll('9092', String(port)))
+    const { config } = loadConfig({ files: [argv[1]!, argv[3]!], env: {}, cwd: dir })
+    server = await startServer(config, pino({ level: 'silent' }))
+    return { port, sh }
+  }
+
+  const signIn = (port: number) =>
+    fetch(`http://127.0.0.1:${port}/api/firstfactor`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'john', password: 'password', keepMeLoggedIn: false }),
+    })
+
+  test.each(['4.38+', '4.37'] as const)('a %s configuration with its trial.yml: the curl line answers as the comment says, the portal signs john in at 127.0.0.1', async (version) => {
+    const { port, sh } = await startTrial(version, trialBlock(version))
+    const [, url, said] = /^curl -s (\S+) +# (.*), …$/m.exec(sh)!
+    const body = await (await fetch(url!.replace('9092', String(port)))).text()
+    expect(body).toContain(said!.replace('9092', String(port)))
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(200)
+    const res = await signIn(port)
+    expect(await res.json()).toEqual({ status: 'OK' })
+    // Host-only and not Secure: the browser keeps it on http://127.0.0.1.
+    expect(res.headers.get('set-cookie')).toMatch(/^authelia_session=\w{32}; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/)
+  })
+
+  test('without the session part of trial.yml (what the guide used to say), the portal refuses 127.0.0.1', async () => {
+    const { port } = await startTrial('4.38+', trialBlock('4.38+').replace(/^session:[\s\S]*$/m, ''))
+    expect((await fetch(`http://127.0.0.1:${port}/`)).status).toBe(400)
+    expect((await signIn(port)).status).not.toBe(200)
+  })
+})
+
+test('configuration.md and deploy.md say what the logger does with log.file_path: the file instead of standard output, unless keep_stdout (test/http/server.test.ts checks the logger)', () => {
+  const row = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8').split('\n').find((l) => l.startsWith('| `log.file_path` |'))!
+  expect(row).toContain('instead of standard output')
+  const deploy = readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8').replace(/\s+/g, ' ')
+  expect(deploy).toContain('`log.file_path` to write to a file instead (add `log.keep_stdout: true` to keep the journal too')
+  expect(readFileSync(join(ROOT, 'test/http/server.test.ts'), 'utf8')).toContain("test('log.file_path writes there (text or json), and keep_stdout also writes to stdout'")
+})
+
+/**
+ * Every `latchkey …` line of the docs' shell blocks, run in the documented order with the real CLI
+ * (in-process) on a copy of the Kasm fixture: /etc/latchkey/ and /var/lib/latchkey/ are this test's
+ * folder, `[optional]` parts are left out, a `'$argon2id$…'` placeholder becomes a real digest of
+ * the password on the same line. Lines that start a server are run by the trial test above.
+ */
+describe('CLI commands in the docs run as written', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-doc-cli-'))
+    copyFileSync(join(ROOT, 'fixtures/config/kasm-authelia.yml'), join(dir, 'configuration.yml'))
+    copyFileSync(join(ROOT, 'fixtures/config/users_database.yml'), join(dir, 'users_database.yml'))
+    await ensureDemoSetup(join(dir, 'data'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  function words(line: string): string[] {
+    return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
+  }
+
+  async function commands(doc: string): Promise<string[][]> {
+    const lines = fencedBlocks(doc, 'sh').flatMap((b) => b.split('\n'))
+    const out: string[][] = []
+    for (const raw of lines) {
+      let line = raw.replace(/\s+#\s.*$/, '').replace(/\s*\[[^\]]*\]/g, '').trim()
+      const m = /^(?:latchkey|node dist\/latchkey\.mjs)(?: (.*))?$/.exec(line)
+      if (!m) continue
+      line = (m[1] ?? '').replaceAll('/etc/latchkey/', `${dir}/`).replaceAll('/var/lib/latchkey/', `${dir}/`)
+      const placeholder = /'(\$argon2id\$[^']*…)'/.exec(line)
+      if (placeholder) line = line.replace(placeholder[0], `'${await generateDigest(/--password '([^']*)'/.exec(line)![1]!, 'argon2')}'`)
+      const argv = words(line)
+      if (argv.length === 0 || argv[0] === 'serve' || argv[0]!.startsWith('-')) continue
+      out.push(argv)
+    }
+    return out
+  }
+
+  test.each(['docs/cli.md', 'docs/integrations/kasm.md', 'docs/migrating-from-authelia.md'])('%s', async (doc) => {
+    const argvs = await commands(doc)
+    expect(argvs.length).toBeGreaterThan(0)
+    for (const argv of argvs) {
+      let stdout = ''
+      let stderr = ''
+      const code = await runCli(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: {}, cwd: dir })
+      expect({ argv, code, stderr: code === 0 ? '' : stderr }).toEqual({ argv, code: 0, stderr: '' })
+      expect(stdout, argv.join(' ')).not.toBe('')
+    }
   })
 })

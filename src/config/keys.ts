@@ -181,7 +181,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   log: map('Logging.', {
     level: str('`trace`, `debug`, `info`, `warn` or `error`.', { default: 'info' }),
     format: str('`text` or `json`.', { default: 'text' }),
-    file_path: path('Also log to this file.'),
+    file_path: path('Log to this file instead of standard output (see `keep_stdout`).'),
     keep_stdout: bool('Keep logging to stdout when `file_path` is set.', { default: 'false' }),
   }),
   totp: map('Time-based one-time passwords.', {
