@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
@@ -265,5 +265,100 @@ describe('CLI commands in the docs run as written', () => {
       expect({ argv, code, stderr: code === 0 ? '' : stderr }).toEqual({ argv, code: 0, stderr: '' })
       expect(stdout, argv.join(' ')).not.toBe('')
     }
+  })
+})
+
+/**
+ * Comments and test names cite promises as `docs/security.md B1, R1–R3` and Authelia behaviour as
+ * `docs/authelia-compat.md §2.4` (older spellings: `security.md`, `compat §`, `compat spec §`).
+ * Every such id must be defined in the repository, and every promise must name a test that exists.
+ */
+describe('the ids the code cites resolve inside the repository', () => {
+  const ID = String.raw`(?:[A-Z][0-9]+|ERRPAGE|REDIR|TOK|KO401)`
+  const SECURITY_CITE = new RegExp(String.raw`security\.md[\s*]+(${ID}(?:\([^)\n]*\))?(?:\s*(?:–|-|/|,|and)\s*${ID}(?:\([^)\n]*\))?)*)`, 'g')
+  const COMPAT_CITE = /(?:authelia-compat\.md|compat(?: spec)?) §(\d+(?:\.\d+)?)(?:–(\d+(?:\.\d+)?))?/g
+
+  function sourceFiles(): string[] {
+    const out: string[] = []
+    const walk = (dir: string) => {
+      for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+        const p = `${dir}/${e.name}`
+        if (e.isDirectory()) walk(p)
+        else if (/\.(ts|mjs|js)$/.test(e.name)) out.push(p)
+      }
+    }
+    for (const d of ['src', 'test', 'bench', 'scripts']) walk(d)
+    return out
+  }
+
+  /** `R1–R3, S1` → R1, R2, R3, S1 (`REDIR(e)` → REDIR). */
+  function expandIds(list: string): string[] {
+    const ids: string[] = []
+    const parts = list.replace(/\([^)]*\)/g, '').split(/\s*(?:,|\/|\band\b)\s*/)
+    for (const part of parts) {
+      const range = /^([A-Z])(\d+)\s*[–-]\s*([A-Z])?(\d+)$/.exec(part.trim())
+      if (range) for (let n = Number(range[2]); n <= Number(range[4]); n++) ids.push(`${range[1]}${n}`)
+      else if (part.trim()) ids.push(part.trim())
+    }
+    return ids
+  }
+
+  function citations(): { security: Map<string, string[]>; compat: Map<string, string[]> } {
+    const security = new Map<string, string[]>()
+    const compat = new Map<string, string[]>()
+    const add = (m: Map<string, string[]>, id: string, where: string) => m.set(id, [...(m.get(id) ?? []), where])
+    for (const f of sourceFiles()) {
+      if (f === 'test/docs.test.ts') continue
+      const text = readFileSync(join(ROOT, f), 'utf8')
+      for (const m of text.matchAll(SECURITY_CITE)) for (const id of expandIds(m[1]!)) add(security, id, f)
+      for (const m of text.matchAll(COMPAT_CITE)) {
+        add(compat, m[1]!, f)
+        if (m[2]) add(compat, m[2], f)
+      }
+    }
+    return { security, compat }
+  }
+
+  const securityDoc = () => readFileSync(join(ROOT, 'docs/security.md'), 'utf8')
+  /** Rows of the promise and notation tables: `| id | … |`. */
+  const definedIds = () => new Map([...securityDoc().matchAll(/^\| ([A-Z][A-Z0-9]*) \|(.*)\|$/gm)].map((m) => [m[1]!, m[2]!]))
+
+  test('the citation parser reads the spellings in use', () => {
+    expect(expandIds('R1–R3, S1, S3, P2, P4, Q1–Q6, O2')).toEqual(['R1', 'R2', 'R3', 'S1', 'S3', 'P2', 'P4', 'Q1', 'Q2', 'Q3', 'Q4', 'Q5', 'Q6', 'O2'])
+    expect(expandIds('T3/I3')).toEqual(['T3', 'I3'])
+    expect(expandIds('R4 and P1')).toEqual(['R4', 'P1'])
+    expect([...'(security.md\n * X3), and docs/security.md REDIR(e): 303'.matchAll(SECURITY_CITE)].map((m) => m[1])).toEqual(['X3', 'REDIR(e)'])
+    expect([...'compat spec §1.1, docs/authelia-compat.md §2.3–2.4'.matchAll(COMPAT_CITE)].map((m) => [m[1], m[2]])).toEqual([['1.1', undefined], ['2.3', '2.4']])
+  })
+
+  test('every security.md id cited in src/, test/, bench/ and scripts/ is a row of docs/security.md', () => {
+    const { security } = citations()
+    expect(security.size).toBeGreaterThan(30)
+    const defined = definedIds()
+    const missing = [...security].filter(([id]) => !defined.has(id)).map(([id, files]) => `${id} (cited in ${[...new Set(files)].join(', ')})`)
+    expect(missing).toEqual([])
+  })
+
+  test('every compat section cited is a heading of docs/authelia-compat.md', () => {
+    const { compat } = citations()
+    expect(compat.size).toBeGreaterThan(5)
+    const headings = new Set([...readFileSync(join(ROOT, 'docs/authelia-compat.md'), 'utf8').matchAll(/^#{2,3} (\d+(?:\.\d+)?)\.? /gm)].map((m) => m[1]!))
+    const missing = [...compat].filter(([section]) => !headings.has(section)).map(([s, files]) => `§${s} (cited in ${[...new Set(files)].join(', ')})`)
+    expect(missing).toEqual([])
+  })
+
+  test('every promise of docs/security.md names at least one test file that exists, and every file it names exists (except those marked "added with issue 9")', () => {
+    const rows = [...definedIds()].filter(([id]) => /^[A-Z]\d+$/.test(id))
+    expect(rows.length).toBeGreaterThanOrEqual(50)
+    for (const id of ['B5', 'B6', 'V1', 'W7', 'H1']) expect(rows.map(([i]) => i)).toContain(id)
+    const problems: string[] = []
+    for (const [id, row] of rows) {
+      const [present, pending = ''] = row.split('added with issue 9:')
+      const named = [...present!.matchAll(/`((?:test|src|bench)\/[^`]+\.(?:ts|mjs))`/g)].map((m) => m[1]!)
+      if (named.length === 0) problems.push(`${id}: names no test file`)
+      for (const f of named) if (!existsSync(join(ROOT, f))) problems.push(`${id}: ${f} does not exist`)
+      if (pending && ![...pending.matchAll(/`((?:test|src|bench)\/[^`]+)`/g)].length) problems.push(`${id}: "added with issue 9" names no file`)
+    }
+    expect(problems).toEqual([])
   })
 })
