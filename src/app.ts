@@ -48,7 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: config.server.timeouts.readSeconds * 1000 + config.server.timeouts.writeSeconds * 1000,
     keepAliveTimeout: config.server.timeouts.idleSeconds * 1000,
-    // Hostile JSON: `__proto__` and `constructor.prototype` keys are refused with 400 (security.md X3).
+    // Hostile JSON: `__proto__` and `constructor.prototype` keys are refused with 400 (docs/security.md X3).
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
@@ -102,7 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerUntrustedProxyWarning(app, isTrustedProxy)
   registerMalformedInputChecks(app)
   await app.register(cookie)
-  // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (security.md X2).
+  // Repeated keys stay visible as arrays so OAuth endpoints can refuse them (docs/security.md X2).
   await app.register(formbody, { parser: parseForm, bodyLimit: config.server.bodyLimitBytes })
 
   const prefix = config.server.path ? `/${config.server.path}` : ''

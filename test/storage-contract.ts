@@ -104,7 +104,7 @@ function totp(overrides: Partial<TotpConfiguration> = {}): TotpConfiguration {
 
 const parallel = <T>(n: number, run: () => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, run))
 
-/** A username with SQL meta-characters (security.md X4): must be stored and matched literally. */
+/** A username with SQL meta-characters (docs/security.md X4): must be stored and matched literally. */
 const HOSTILE = "bob' OR '1'='1;--"
 
 export function runStorageContract(name: string, open: () => Promise<Storage>): void {

@@ -7,7 +7,7 @@ import type { FileBackendConfig } from '../config/schema.js'
 import { dummyDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
 
-/** Passwords longer than this are refused unhashed: a 1 MB password must not cost a KDF run (security.md B4). */
+/** Passwords longer than this are refused unhashed: a 1 MB password must not cost a KDF run (docs/security.md B4). */
 export const MAX_PASSWORD_BYTES = 1024
 
 interface UserEntry {
@@ -240,7 +240,7 @@ export class FileUserProvider implements UserProvider {
     if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return { ok: false, reason: 'too_long' }
     const entry = this.lookup(login)
     if (!entry || entry.disabled) {
-      // Same work as a wrong password, so timing does not reveal who exists (security.md B2).
+      // Same work as a wrong password, so timing does not reveal who exists (docs/security.md B2).
       await this.dummy.verify(password)
       return { ok: false, reason: entry ? 'disabled' : 'unknown_user' }
     }

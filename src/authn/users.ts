@@ -15,7 +15,7 @@ export interface User {
 
 export type FirstFactorResult =
   | { ok: true; user: User }
-  /** The reason is for the log only; every failure looks the same on the wire (security.md B2). */
+  /** The reason is for the log only; every failure looks the same on the wire (docs/security.md B2). */
   | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'too_long' }
 
 /** The authentication backend (the users file now; LDAP could implement it later). */

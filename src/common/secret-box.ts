@@ -13,7 +13,7 @@ export class SecretBoxError extends Error {
 }
 
 /**
- * Authenticated encryption of small secrets at rest (TOTP secrets), security.md F2.
+ * Authenticated encryption of small secrets at rest (TOTP secrets), docs/security.md F2.
  * AES-256-GCM, key = SHA-256(encryption key) like Authelia, a fresh random 96-bit nonce per seal,
  * layout nonce | ciphertext | tag. The associated data (the username) is authenticated but not
  * stored, so a row copied to another user fails to open instead of yielding that user a secret.

@@ -1,5 +1,5 @@
 /**
- * Authelia durations (compat spec §1.1): an integer is seconds; a string is one or more
+ * Authelia durations (docs/authelia-compat.md §1.1): an integer is seconds; a string is one or more
  * number+unit blocks with units y (365d), M (30d), w, d, h, m, s, e.g. `90m`, `1h30m`, `5400`.
  */
 

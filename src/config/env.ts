@@ -35,7 +35,7 @@ function buildBindings(): { bindings: Map<string, EnvBinding>; opaque: string[];
     for (const [name, child] of Object.entries(spec.children ?? {})) {
       const p = [...path, name]
       const envName = p.join('_').toUpperCase()
-      // Lists of maps (clients, rules, cookies, keys) cannot be set from the environment (spec §1.1).
+      // Lists of maps (clients, rules, cookies, keys) cannot be set from the environment (docs/authelia-compat.md §1.1).
       if (child.kind === 'list') {
         lists.set(envName, p.join('.'))
         continue

@@ -215,7 +215,7 @@ function convert(ctx: ConvertCtx, node: Node, path: string, depth: number, inAli
   return undefined
 }
 
-/** Later wins; maps merge deeply, lists and scalars replace (compat spec §1.1). */
+/** Later wins; maps merge deeply, lists and scalars replace (docs/authelia-compat.md §1.1). */
 export function mergeRaw(a: RawMap, b: RawMap): RawMap {
   const out: RawMap = { kind: 'map', entries: new Map(a.entries), src: a.src }
   for (const [k, eb] of b.entries) {

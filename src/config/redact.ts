@@ -1,4 +1,4 @@
-/** A copy of the model safe to print: every secret replaced by '[redacted]' (security.md D2). */
+/** A copy of the model safe to print: every secret replaced by '[redacted]' (docs/security.md D2). */
 import type { Config } from './schema.js'
 
 /** Model fields that hold secrets. `key` is an issuer key's PEM (server.tls.key is a path, kept). */

@@ -30,7 +30,7 @@ export interface ServerConfig {
   tls?: { key: string; certificate: string }
   /** Addresses or CIDRs whose X-Forwarded-* headers are believed (Latchkey: `server.trusted_proxies`). */
   trustedProxies: string[]
-  /** Body limit for every route (security.md X1). */
+  /** Body limit for every route (docs/security.md X1). */
   bodyLimitBytes: number
   timeouts: { readSeconds: number; writeSeconds: number; idleSeconds: number }
   disableHealthcheck: boolean

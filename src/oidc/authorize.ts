@@ -17,7 +17,7 @@ import { scopeClaims } from './claims.js'
 import { issueIdToken } from './id-token.js'
 
 export type AuthorizeOutcome =
-  /** security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
+  /** docs/security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
   | { kind: 'error-page'; error: OAuthError }
   /** `endSession`: the caller ends the sign-in session first (prompt=login, max_age), through the session manager. */
   /** `workflow`: the caller remembers it in the session (src/session/workflows.ts) before answering. */
@@ -73,7 +73,7 @@ function toRecord(p: Params): Record<string, string> {
 }
 
 /**
- * The authorization endpoint (compat §2.3–2.4; security.md R1–R3, S1, S3, P2, P4, Q1–Q6, O2).
+ * The authorization endpoint (docs/authelia-compat.md §2.3–2.4; docs/security.md R1–R3, S1, S3, P2, P4, Q1–Q6, O2).
  * Order: client_id and redirect_uri first (errors on a page), then every other check redirected to
  * the client with state and iss, then sign-in level, then consent, then the response.
  */
@@ -102,7 +102,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   const client = ctx.clients.get(clientId)
   if (!client) return errorPage('invalid_client', 'The requested OAuth 2.0 Client does not exist.', `client '${clientId.slice(0, 64)}' is not registered`)
   if (params.isRepeated('redirect_uri')) return errorPage('invalid_request', "The request parameter 'redirect_uri' must be sent once.", undefined, client.id)
-  // Required even when the client has a single registered URI (OIDC Core §3.1.2.1, security.md R2;
+  // Required even when the client has a single registered URI (OIDC Core §3.1.2.1, docs/security.md R2;
   // Authelia, through fosite, would take that one).
   const redirectUri = params.get('redirect_uri')
   if (redirectUri === undefined) {
@@ -232,7 +232,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
       throw new OAuthError('login_required', 'The End-User identified by id_token_hint is not the signed-in user.')
     }
 
-    // Consent (compat §4): implicit, pre-configured (remembered), explicit (page).
+    // Consent (docs/authelia-compat.md §4): implicit, pre-configured (remembered), explicit (page).
     let grantedScopes = scopes
     let grantedAudience = audience
     if (consent) {
@@ -349,7 +349,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
 }
 
 /**
- * Below the client's policy: to the portal with the full authorization URL as `rd` (compat §2.4).
+ * Below the client's policy: to the portal with the full authorization URL as `rd` (docs/authelia-compat.md §2.4).
  * A forced fresh sign-in (prompt=login, max_age) ends the current session first and marks the resume
  * URL with `auth_after`, so the resumed request accepts only a sign-in made from now on.
  */
@@ -368,7 +368,7 @@ async function redirectToPortal(
     else delete resume.prompt
     resume[AUTH_AFTER_PARAM] = sealAuthAfter(ctx.authAfterKey, s.now, resume.client_id ?? '')
   }
-  // Keys sorted, as Authelia 4.37 builds rd (compat §2.4): the same request always resumes at the same URL.
+  // Keys sorted, as Authelia 4.37 builds rd (docs/authelia-compat.md §2.4): the same request always resumes at the same URL.
   const sorted = new URLSearchParams(resume)
   sorted.sort()
   const rd = `${input.issuer}/api/oidc/authorization?${sorted.toString()}`
@@ -388,7 +388,7 @@ async function redirectToPortal(
   return { kind: 'redirect', status, location, clientId, ...(s.needsFresh && session ? { endSession: true } : {}) }
 }
 
-/** The stored pairwise/public `sub`, created on first use (compat §3), cached once read. */
+/** The stored pairwise/public `sub`, created on first use (docs/authelia-compat.md §3), cached once read. */
 export async function subjectFor(ctx: OidcContext, sector: string, username: string): Promise<string> {
   const key = `${sector}\n${username}`
   let sub = ctx.subjects.get(key)

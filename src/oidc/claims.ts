@@ -1,6 +1,6 @@
 import type { User } from '../authn/users.js'
 
-/** The claims of the granted scopes (compat §3): profile, email, groups. */
+/** The claims of the granted scopes (docs/authelia-compat.md §3): profile, email, groups. */
 export function scopeClaims(user: User, scopes: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   if (scopes.includes('profile')) {

@@ -47,7 +47,7 @@ function formDecode(s: string): string | undefined {
  * The readings of a Basic header (issue #13): the form-decoded one (RFC 6749 Appendix B) first, then
  * the raw one when it differs, since many clients do not encode. A header whose percent-encoding does
  * not decode has only the raw reading. Undefined for another scheme; a broken base64 value or a
- * missing colon is invalid_request (security.md A2).
+ * missing colon is invalid_request (docs/security.md A2).
  */
 export function parseBasicHeader(header: string): CredentialReading[] | undefined {
   const m = /^basic +(.*)$/i.exec(header)
@@ -75,7 +75,7 @@ function fail(detail: string, basic: boolean, clientId: string, status = 401): O
 }
 
 /**
- * Client authentication for the token, introspection and revocation endpoints (security.md A1–A4,
+ * Client authentication for the token, introspection and revocation endpoints (docs/security.md A1–A4,
  * I1). Credentials come from the Basic header or the form body, never the query. Both methods are
  * accepted unless the client pins `token_endpoint_auth_method`; public clients use `none`.
  */
@@ -154,7 +154,7 @@ function checkMethod(client: Client, method: ClientAuthMethod, allowNone: boolea
 
 async function refuseUnknown(ctx: OidcContext, reading: CredentialReading, usedBasic: boolean): Promise<never> {
   const id = truncate(reading.id)
-  // Cost parity with a wrong secret (security.md A3), within a bounded budget of KDF work (A4): the
+  // Cost parity with a wrong secret (docs/security.md A3), within a bounded budget of KDF work (A4): the
   // refusal is the same either way, and nothing is counted against any known client or address.
   if (reading.secret !== '') {
     const release = ctx.unknownClientWork.tryStart(ctx.clock.now())
@@ -171,9 +171,9 @@ async function refuseUnknown(ctx: OidcContext, reading: CredentialReading, usedB
 
 /**
  * Verifies the secret of each reading against its own client's digest (constant-time comparison or
- * the KDF, security.md A3). A throttled client is refused with 429 before any check, unless the
+ * the KDF, docs/security.md A3). A throttled client is refused with 429 before any check, unless the
  * request carries a live code or token of that client (see vouchingArtifact): a flood of wrong
- * secrets must not deny the relying party that holds the secret (security.md A4).
+ * secrets must not deny the relying party that holds the secret (docs/security.md A4).
  */
 async function verifyCandidates(
   ctx: OidcContext,

@@ -60,7 +60,7 @@ export function loadClients(oidc: OidcConfig): Map<string, Client> {
       redirectUris: new Set(c.redirectUris),
       scopes: new Set(c.scopes),
       // A client that can never be granted offline_access can never hold a refresh token: the
-      // refresh_token grant is effectively absent (security.md C6: "refresh for Kasm").
+      // refresh_token grant is effectively absent (docs/security.md C6: "refresh for Kasm").
       grantTypes: new Set(c.grantTypes.filter((g) => g !== 'refresh_token' || c.scopes.includes('offline_access'))),
       responseTypes: new Set(c.responseTypes.map(normaliseResponseType)),
       responseModes: new Set(c.responseModes),

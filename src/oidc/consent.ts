@@ -17,7 +17,7 @@ export interface PendingConsent {
   client: Client
 }
 
-/** A consent session the current sign-in session may answer (security.md O2). */
+/** A consent session the current sign-in session may answer (docs/security.md O2). */
 export async function loadPendingConsent(ctx: OidcContext, id: string | undefined, session: LoadedSession | null): Promise<PendingConsent> {
   if (!id || id.length > 100) throw new ConsentError('consent id missing or malformed')
   if (!session || !session.data.username) throw new ConsentError('no signed-in session')
@@ -32,7 +32,7 @@ export async function loadPendingConsent(ctx: OidcContext, id: string | undefine
   return { consent, client }
 }
 
-/** The portal JSON shape of GET /api/oidc/consent (compat §2.7). */
+/** The portal JSON shape of GET /api/oidc/consent (docs/authelia-compat.md §2.7). */
 export function consentDescription(p: PendingConsent): Record<string, unknown> {
   return {
     client_id: p.client.id,

@@ -25,19 +25,19 @@ export interface OidcContext {
   issuer: IssuerResolver
   discovery: DiscoveryCache
   /**
-   * Failed client authentications per client_id (security.md A4). Never keyed on the address alone:
+   * Failed client authentications per client_id (docs/security.md A4). Never keyed on the address alone:
    * behind a proxy without `trusted_proxies` every relying party shares the proxy's address.
    */
   clientThrottle: FailureThrottle
   /** Failures of a throttled client's requests that carried a live code or token of it (client-auth.ts). */
   vouchedThrottle: FailureThrottle
   spentArtifacts: SpentArtifacts
-  /** Bounds the dummy KDF work of unknown client ids (security.md A3, A4). */
+  /** Bounds the dummy KDF work of unknown client ids (docs/security.md A3, A4). */
   unknownClientWork: WorkBudget
   /** Clients already logged as sending unencoded Basic credentials (once per client and process). */
   unencodedBasicNoted: Set<string>
   log: OidcLog
-  /** Verified for unknown clients so they cost what a wrong secret costs (security.md A3). */
+  /** Verified for unknown clients so they cost what a wrong secret costs (docs/security.md A3). */
   dummyDigest: Promise<PasswordDigest>
   /** sub per (sector, username): stable forever once stored, so cached (one query less per authorization). */
   subjects: Map<string, string>
@@ -59,7 +59,7 @@ export const UNKNOWN_CLIENT_CONCURRENT_CHECKS = 1
 export const UNKNOWN_CLIENT_CHECKS_PER_MINUTE = 30
 /** Consent sessions (the explicit consent page) expire after 10 minutes, as in Authelia 4.38+. */
 export const CONSENT_SESSION_SECONDS = 600
-/** Absolute cap on a refresh-token family, counted from the authorization (security.md T3). */
+/** Absolute cap on a refresh-token family, counted from the authorization (docs/security.md T3). */
 export const REFRESH_ABSOLUTE_CAP_SECONDS = 30 * 24 * 3600
 
 export async function createOidcContext(deps: { config: Config; storage: Storage; users: UserProvider; clock: Clock; logger?: OidcLog }): Promise<OidcContext> {

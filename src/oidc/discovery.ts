@@ -11,7 +11,7 @@ export const CLAIMS_SUPPORTED = [
   'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name',
 ]
 export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none']
-/** Introspection needs a real client authentication (security.md I1): no `none`. */
+/** Introspection needs a real client authentication (docs/security.md I1): no `none`. */
 export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
 
 export interface DiscoveryDocuments {

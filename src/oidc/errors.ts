@@ -52,7 +52,7 @@ export class OAuthError extends Error {
 export const SERVER_ERROR_DESCRIPTION =
   'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.'
 
-/** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; security.md W5 (no CR/LF/TAB/"/\). */
+/** RFC 6749 §5.2: error_description is %x20-21 / %x23-5B / %x5D-7E; docs/security.md W5 (no CR/LF/TAB/"/\). */
 export function sanitizeDescription(text: string): string {
   return text.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ').replace(/ {2,}/g, ' ').trim()
 }

@@ -28,7 +28,7 @@ export function signingKeyFor(keys: KeySet, alg: SigningAlgorithm): SigningKey {
   return key
 }
 
-/** OIDC Core §2 / compat §3: the ID token, signed with the key for the client's algorithm. */
+/** OIDC Core §2 / docs/authelia-compat.md §3: the ID token, signed with the key for the client's algorithm. */
 export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<string> {
   const key = signingKeyFor(keys, input.alg)
   const payload: Record<string, unknown> = {

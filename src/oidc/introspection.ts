@@ -20,7 +20,7 @@ export async function findIssuedToken(ctx: OidcContext, value: string): Promise<
 }
 
 /**
- * RFC 7662 (security.md I1–I3): client-authenticated; only the client's own live tokens are active,
+ * RFC 7662 (docs/security.md I1–I3): client-authenticated; only the client's own live tokens are active,
  * everything else is `{"active":false}` and nothing more.
  */
 export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest, log: (msg: string) => void): Promise<{ clientId: string; body: Record<string, unknown> }> {
@@ -40,7 +40,7 @@ export async function handleIntrospection(ctx: OidcContext, req: EndpointRequest
     return { clientId: client.id, body: { active: false } }
   }
   if (rec.username) {
-    // security.md T3/I3: a token whose user is gone, disabled or has a new password is not active.
+    // docs/security.md T3/I3: a token whose user is gone, disabled or has a new password is not active.
     const current = await currentGrantUser(ctx, rec, { revoke: false })
     if ('reason' in current) {
       log(`introspection of a token of client '${rec.clientId}' answered inactive: ${current.reason}`)

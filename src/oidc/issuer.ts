@@ -15,7 +15,7 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
- * The issuer (security.md W6, compat §2.1). Rule, in order:
+ * The issuer (docs/security.md W6, docs/authelia-compat.md §2.1). Rule, in order:
  * 1. `identity_providers.oidc.issuer` when configured: always that, whatever the request says.
  * 2. Otherwise Authelia's per-request issuer `<scheme>://<host><server.path>`, where scheme and host
  *    come from X-Forwarded-Proto/-Host only when the peer is a trusted proxy (Fastify trustProxy),

@@ -12,7 +12,7 @@ const SCOPE_DESCRIPTIONS: Record<string, string> = {
   groups: 'Access your group membership',
 }
 
-/** security.md ERRPAGE: escaped, no Location, nothing sent to any redirect URI. */
+/** docs/security.md ERRPAGE: escaped, no Location, nothing sent to any redirect URI. */
 export function renderErrorPage(theme: Theme, code: string, description: string): string {
   return renderPage({
     title: 'Authorization error',

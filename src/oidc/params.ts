@@ -2,7 +2,7 @@ import type { FormParams } from '../server/form.js'
 import { OAuthError } from './errors.js'
 
 /**
- * One-value view of a parsed form or query (security.md X2): a repeated parameter, or a key in
+ * One-value view of a parsed form or query (docs/security.md X2): a repeated parameter, or a key in
  * PHP/Rails array style (`scope[]`, `a[b]`), is refused; an empty value counts as absent.
  */
 export class Params {
@@ -45,7 +45,7 @@ export function truncate(s: string, n = 64): string {
   return s.length > n ? s.slice(0, n) + '…' : s
 }
 
-/** Reads a body that must be a form: anything else (JSON, multipart) is invalid_request (security.md X3). */
+/** Reads a body that must be a form: anything else (JSON, multipart) is invalid_request (docs/security.md X3). */
 export function formBody(contentType: string | undefined, body: unknown): Params {
   const ct = (contentType ?? '').split(';')[0]!.trim().toLowerCase()
   if (ct !== 'application/x-www-form-urlencoded') {

@@ -17,7 +17,7 @@ export interface PkcePolicy {
 }
 
 /**
- * Validates the challenge of an authorization request (security.md P2, P4). Resolves the stored
+ * Validates the challenge of an authorization request (docs/security.md P2, P4). Resolves the stored
  * pair, or undefined when no PKCE is used.
  */
 export function checkCodeChallenge(
@@ -51,7 +51,7 @@ export function checkCodeChallenge(
   return { challenge, method: m }
 }
 
-/** Token endpoint check (security.md P1, P3): constant-time comparison with the stored challenge. */
+/** Token endpoint check (docs/security.md P1, P3): constant-time comparison with the stored challenge. */
 export function verifyCodeVerifier(
   stored: { challenge?: string; method?: 'S256' | 'plain' },
   verifier: string | undefined,

@@ -37,7 +37,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     return sendServerError(req, reply, err)
   })
 
-  // The authorization endpoint and the consent page answer in HTML (security.md ERRPAGE).
+  // The authorization endpoint and the consent page answer in HTML (docs/security.md ERRPAGE).
   const htmlErrorHandler = (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const oauth = toOAuthError(err)
     if (oauth) {
@@ -250,7 +250,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     })
   }
 
-  // security.md X3: other methods on POST-only endpoints get 405.
+  // docs/security.md X3: other methods on POST-only endpoints get 405.
   for (const url of ['/api/oidc/token', '/api/oidc/introspection', '/api/oidc/introspect', '/api/oidc/revocation', '/api/oidc/revoke']) {
     app.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH'],

@@ -6,7 +6,7 @@ import { findIssuedToken, type EndpointRequest } from './introspection.js'
 import { hashArtifact } from './tokens.js'
 
 /**
- * RFC 7009 (security.md I1–I3): 200 with an empty body for anything the client may revoke or that
+ * RFC 7009 (docs/security.md I1–I3): 200 with an empty body for anything the client may revoke or that
  * does not exist; another client's token is refused with invalid_request and stays valid. Revoking
  * a refresh token revokes its whole grant, access tokens included.
  */

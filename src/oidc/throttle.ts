@@ -1,5 +1,5 @@
 /**
- * Failed client authentications per key in a sliding window (security.md A4, RFC 6749 §2.3.1).
+ * Failed client authentications per key in a sliding window (docs/security.md A4, RFC 6749 §2.3.1).
  * In memory and per instance: a restart forgives, as Authelia's would, and N instances on one
  * database allow N times the limit (still a small constant against secrets of 256 bits or a KDF).
  */
@@ -73,7 +73,7 @@ export class FailureThrottle {
 }
 
 /**
- * The work spent on unknown client ids (security.md A3, A4): each runs the dummy KDF so it costs what
+ * The work spent on unknown client ids (docs/security.md A3, A4): each runs the dummy KDF so it costs what
  * a wrong secret costs, but a flood of made-up ids must not buy unbounded KDF time. At most
  * `concurrent` dummy checks run at once and at most `perWindow` start per window; beyond that the
  * same refusal is answered at once (the timing then tells a flooder that the id is unknown, which the

@@ -14,7 +14,7 @@ export interface TokenRequest {
   issuer: string
 }
 
-/** POST /api/oidc/token (compat §2.5). Errors are thrown as OAuthError. */
+/** POST /api/oidc/token (docs/authelia-compat.md §2.5). Errors are thrown as OAuthError. */
 export async function handleTokenRequest(ctx: OidcContext, req: TokenRequest): Promise<{ clientId: string; response: TokenResponse }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()

@@ -9,7 +9,7 @@ const PREFIX: Record<ArtifactKind, string> = { ac: 'authelia_ac_', at: 'authelia
  * Opaque codes and tokens: `authelia_<kind>_` + 256 random bits (base64url), and with an
  * `hmac_secret` a `.` + HMAC-SHA-256 of that random part keyed by SHA-256(hmac_secret), like
  * Authelia's (fosite's) `<key>.<signature>` form. Only SHA-256 hex of the whole string is stored
- * (security.md C5); the HMAC lets garbage be refused without a database lookup.
+ * (docs/security.md C5); the HMAC lets garbage be refused without a database lookup.
  */
 export class TokenFactory {
   private readonly hmacKey?: Buffer

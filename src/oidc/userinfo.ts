@@ -32,7 +32,7 @@ function invalidToken(detail: string): OAuthError {
   return err.withHeader('www-authenticate', 'Bearer error="invalid_token", error_description="The access token provided is expired, revoked, malformed, or invalid for other reasons."')
 }
 
-/** OIDC Core §5.3 (security.md U1): Bearer header, or the form body on POST; never the query. */
+/** OIDC Core §5.3 (docs/security.md U1): Bearer header, or the form body on POST; never the query. */
 export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Promise<UserinfoResponse> {
   const query = rawQuery(req.url)
   if (query && /(?:^|&)access_token(?:=|&|$)/.test(query)) {
@@ -75,7 +75,7 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
     err.clientId = rec.clientId
     throw err.withHeader('www-authenticate', 'Bearer error="insufficient_scope", scope="openid"')
   }
-  // security.md T3: a removed or disabled user, or a changed password, ends the grant here too.
+  // docs/security.md T3: a removed or disabled user, or a changed password, ends the grant here too.
   const current = await currentGrantUser(ctx, rec, { revoke: false })
   if ('reason' in current) {
     const err = invalidToken(current.reason)

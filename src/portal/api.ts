@@ -13,9 +13,9 @@ import {
 import { checkRedirect } from './redirect.js'
 
 /**
- * Authelia 4.37's portal JSON API (compat §2.7): `{"status":"OK","data":…}` or
+ * Authelia 4.37's portal JSON API (docs/authelia-compat.md §2.7): `{"status":"OK","data":…}` or
  * `{"status":"KO","message":…}`. Every POST takes only application/json (else 415, before any
- * session change) and refuses cross-site callers (403), security.md W1.
+ * session change) and refuses cross-site callers (403), docs/security.md W1.
  */
 
 type Body = Record<string, unknown>
@@ -140,7 +140,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
     const b = body(req)
     // workflowID (4.37) and flowID (4.38+) name a pending OpenID Connect authorization to resume.
     const result = await secondFactorTotp(ctx, req, reply, { token: b.token, targetURL: b.targetURL, workflowID: b.workflowID ?? b.flowID })
-    // security.md F1: 403 (Authelia 4.37 answers 401 with the same body).
+    // docs/security.md F1: 403 (Authelia 4.37 answers 401 with the same body).
     if (!result.ok) return ko(reply, 403, MESSAGES.mfaFailed)
     return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)
   })

@@ -21,7 +21,7 @@ export interface PortalContext {
   failureDelay: FailureDelay
   /** '' or '/path' (server.path). */
   prefix: string
-  /** 2FA is in use: default policy, any rule or any OIDC client asks for two_factor (compat §1.5). */
+  /** 2FA is in use: default policy, any rule or any OIDC client asks for two_factor (docs/authelia-compat.md §1.5). */
   twoFactorEnabled: boolean
   availableMethods: string[]
   jwtKey?: Uint8Array
@@ -85,7 +85,7 @@ export function defaultRedirectionUrl(ctx: PortalContext, cookie: SessionCookieC
 
 /**
  * The portal's own origin and path for links sent by email: `authelia_url` if set, else the request's.
- * Undefined when the Host header is not a plain `host[:port]` (security.md W6): the session matched
+ * Undefined when the Host header is not a plain `host[:port]` (docs/security.md W6): the session matched
  * on Fastify's `hostname`, which for `auth.example.com:1@evil.com` is `auth.example.com`, so without
  * this check the emailed registration token would go to evil.com.
  */

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 /**
- * Every first-factor failure takes at least as long as a typical success (security.md B2, as
+ * Every first-factor failure takes at least as long as a typical success (docs/security.md B2, as
  * Authelia's TimingAttackDelay): max(moving average of the last 10 successes, `minimumMs`) plus
  * 0–`jitterMs` of random jitter, measured from the start of the request. Unknown user, wrong
  * password, disabled and banned then read alike on the wire and in time.

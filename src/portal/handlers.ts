@@ -81,7 +81,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   const now = deps.clock.now()
   const attempt = { username, type: '1fa' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
 
-  // The slot keeps parallel guesses from all passing the ban check at once (security.md B1).
+  // The slot keeps parallel guesses from all passing the ban check at once (docs/security.md B1).
   const slot = await regulator.acquire(username, now)
   if (slot.ban.banned) {
     await slot.finish({ ...attempt, time: now, successful: false, banned: true })
@@ -103,7 +103,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   }
   await slot.finish({ ...attempt, username: result.user.username, time: after, successful: true, banned: false })
 
-  // remember_me -1 disables "keep me logged in" (compat §1.6).
+  // remember_me -1 disables "keep me logged in" (docs/authelia-compat.md §1.6).
   const rememberMe = input.keepMeLoggedIn === true && (cookieForRequest(req)?.rememberMeSeconds ?? -1) > 0
   await establishSession(req, reply, result.user, { rememberMe, now: after })
   ctx.failureDelay.recordSuccess(performance.now() - started)
@@ -135,7 +135,7 @@ export async function secondFactorTotp(
   const username = session.data.username!
   const now = deps.clock.now()
   const attempt = { username, type: 'totp' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
-  // The slot keeps a parallel burst of codes from all passing the ban check at once (security.md B1).
+  // The slot keeps a parallel burst of codes from all passing the ban check at once (docs/security.md B1).
   const slot = await regulator.acquire(username, now)
   const fail = async (reason: string, record: boolean): Promise<SecondFactorResult> => {
     await slot.finish(record ? { ...attempt, time: now, successful: false, banned: false } : undefined)

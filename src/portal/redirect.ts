@@ -7,7 +7,7 @@ export type RedirectCheck = { ok: true; url: string } | { ok: false; reason: str
 export const MAX_TARGET_LENGTH = 4096
 
 /**
- * Open-redirect guard for `targetURL` / `rd` / logout targets (security.md O1, CVE-2021-29456):
+ * Open-redirect guard for `targetURL` / `rd` / logout targets (docs/security.md O1, CVE-2021-29456):
  * an absolute URL, https (http only for a loopback host), no credentials, whose host is a session
  * cookie domain or inside one. The WHATWG parser silently drops tabs and newlines and reads `\` as
  * `/`, so such input is refused before parsing. The caller follows only the re-serialised `url`.

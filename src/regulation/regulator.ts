@@ -27,7 +27,7 @@ interface Gate {
 const ATTEMPT_SLACK = 20
 
 /**
- * Brute-force regulation (security.md B1, Authelia `regulation`): `maxRetries` failures of any
+ * Brute-force regulation (docs/security.md B1, Authelia `regulation`): `maxRetries` failures of any
  * factor, with no success between them, spanning at most `findTimeSeconds`, ban the user until
  * the newest of them + `banTimeSeconds`. Keyed on the canonical username (Authelia CVE-2025-24806).
  */
@@ -60,7 +60,7 @@ export class Regulator {
 
   /**
    * The ban check and the credential check must not race: with a plain `banState` before each
-   * check, twenty parallel guesses all see "not banned" and all get verified (security.md B1).
+   * check, twenty parallel guesses all see "not banned" and all get verified (docs/security.md B1).
    * A slot is granted only while failures counted toward a ban plus checks still in flight stay
    * below max_retries; other callers wait for a slot to finish and decide again, so at most
    * max_retries credentials are ever checked before the ban applies. Deciding and finishing run
@@ -161,7 +161,7 @@ export function decideBan(attemptsNewestFirst: AuthenticationAttempt[], now: num
   }
   const newest = failures[0]!.time
   const oldest = failures[maxRetries - 1]!.time
-  // compat §1.7: banned when the failures span less than find_time.
+  // docs/authelia-compat.md §1.7: banned when the failures span less than find_time.
   if (newest - oldest >= findTimeSeconds) return { banned: false }
   const until = newest + banTimeSeconds
   return until > now ? { banned: true, until } : { banned: false }

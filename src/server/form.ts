@@ -12,7 +12,7 @@ export class MalformedFormError extends Error {
 
 /**
  * Strict application/x-www-form-urlencoded parsing: an invalid percent-escape or invalid UTF-8 is
- * an error instead of being passed on verbatim (security.md X3). The result has no prototype, so a
+ * an error instead of being passed on verbatim (docs/security.md X3). The result has no prototype, so a
  * `__proto__` key is just a key.
  */
 export function parseForm(body: string): FormParams {

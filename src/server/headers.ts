@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 
 /**
- * Security headers on every response (security.md W4). Routes may override one before sending,
+ * Security headers on every response (docs/security.md W4). Routes may override one before sending,
  * e.g. the form_post page widens `form-action` to the client's origin.
  */
 export const CONTENT_SECURITY_POLICY =
@@ -53,7 +53,7 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
 /**
  * Node's `clientError` path (headers too large, a request line that is not HTTP, a request that
  * timed out) answers before any route or hook runs: written here by hand with the same security
- * headers as every other answer (security.md W4), a fixed body, and the connection closed.
+ * headers as every other answer (docs/security.md W4), a fixed body, and the connection closed.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { LogConfig } from '../config/schema.js'
 
 /**
- * Paths pino blanks before anything is written (CONVENTIONS §9, security.md D2). Request bodies
+ * Paths pino blanks before anything is written (CONVENTIONS §9, docs/security.md D2). Request bodies
  * and query strings are never logged in the first place; this catches what a handler might pass.
  */
 const SECRET_FIELDS = ['password', 'secret', 'client_secret', 'code', 'code_verifier', 'access_token', 'refresh_token', 'id_token', 'token', 'cookie']

@@ -14,7 +14,7 @@ export function isWellFormedQuery(query: string): boolean {
 
 const DESCRIPTION = 'The request contains an invalid percent-encoding or invalid UTF-8.'
 
-/** A fixed 400 in the shape of the route family, never echoing the bad input (security.md X3). */
+/** A fixed 400 in the shape of the route family, never echoing the bad input (docs/security.md X3). */
 export function replyMalformed(req: FastifyRequest, reply: FastifyReply, badPath = false): void {
   noStore(reply)
   // Fastify answers a bad path outside the hooks.
@@ -33,7 +33,7 @@ export function replyMalformed(req: FastifyRequest, reply: FastifyReply, badPath
 }
 
 /**
- * Every route refuses a query string with a broken percent-escape or invalid UTF-8 (security.md
+ * Every route refuses a query string with a broken percent-escape or invalid UTF-8 (docs/security.md
  * X3), except the authorization endpoint, whose own checks decide between its error page and a
  * redirect. Only URLs with a '%' after the '?' pay for the check.
  */

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 
 /**
  * Fastify's trustProxy as a function: X-Forwarded-* is believed only from configured proxies
- * (security.md B3). An empty list trusts nobody, so a client cannot spoof its address.
+ * (docs/security.md B3). An empty list trusts nobody, so a client cannot spoof its address.
  */
 export function makeTrustProxy(trusted: string[]): (address: string, hop: number) => boolean {
   if (trusted.length === 0) return () => false

@@ -7,7 +7,7 @@ import { deriveKey, safeEqual } from '../common/hashing.js'
  * can load the page, so a stored anonymous session per page load would let any client make the
  * server write at will. Instead the anonymous cookie carries its own proof of origin (a MAC over a
  * random part) and the form token is a MAC of that cookie. A planted or made-up cookie fails the
- * MAC and is replaced, never adopted (security.md W2); nothing survives the first sign-in, which
+ * MAC and is replaced, never adopted (docs/security.md W2); nothing survives the first sign-in, which
  * issues a fresh, stored session id.
  */
 const RANDOM_LENGTH = 12
@@ -30,7 +30,7 @@ export class AnonymousForms {
     this.key = deriveKey('latchkey anonymous form', secret)
   }
 
-  /** A new cookie value, shaped like a session id (32 alphanumeric characters, compat §2.8). */
+  /** A new cookie value, shaped like a session id (32 alphanumeric characters, docs/authelia-compat.md §2.8). */
   newId(now: number): string {
     const body = randomString(RANDOM_LENGTH) + Math.max(0, Math.floor(now)).toString(36).padStart(TIME_LENGTH, '0')
     return body + this.mac('id', body, MAC_LENGTH)

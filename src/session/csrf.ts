@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { safeEqual } from '../common/hashing.js'
 
 /**
- * True when the browser says the request comes from another site (security.md W1).
+ * True when the browser says the request comes from another site (docs/security.md W1).
  * `Sec-Fetch-Site` decides when present (every current browser sends it): `same-origin` and `none`
  * pass, `cross-site` fails, `same-site` (a sibling sub-domain) passes only with our own Origin.
  * Without it, an `Origin` must name this request's host; `Origin: null` fails. Chromium sends

@@ -8,7 +8,7 @@ import type { LoadedSession } from './types.js'
 import type { UserProvider } from '../authn/users.js'
 import { AnonymousForms } from './anonymous.js'
 
-/** Session ids: 32 alphanumeric characters (~190 bits), as Authelia's (compat §2.8). */
+/** Session ids: 32 alphanumeric characters (~190 bits), as Authelia's (docs/authelia-compat.md §2.8). */
 const ID_LENGTH = 32
 const ID_SHAPE = /^[A-Za-z0-9]{32,128}$/
 /**
@@ -82,7 +82,7 @@ export class SessionManager {
       req.log.info({ username: data.username }, 'session expired')
       return
     }
-    // Inactivity applies to signed-in sessions without "remember me" (security.md W3). Anonymous
+    // Inactivity applies to signed-in sessions without "remember me" (docs/security.md W3). Anonymous
     // sessions only hold the sign-in form's CSRF token and live until their expiration.
     if (data.level > 0 && !data.rememberMe && now - data.lastActivityAt > cookie.inactivitySeconds) {
       await this.forget(id)
@@ -236,7 +236,7 @@ export interface SignedInUser {
 
 /**
  * After a successful first factor: a fresh session at level 1 under a new id; the old id (if any)
- * is destroyed, so a planted cookie becomes worthless (security.md W2).
+ * is destroyed, so a planted cookie becomes worthless (docs/security.md W2).
  */
 export async function establishSession(
   req: FastifyRequest,

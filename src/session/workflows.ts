@@ -1,7 +1,7 @@
 import type { SessionData } from '../storage/storage.js'
 
 /**
- * Authelia's portal workflows (compat §2.4): when a signed-in user needs a second factor for an
+ * Authelia's portal workflows (docs/authelia-compat.md §2.4): when a signed-in user needs a second factor for an
  * OpenID Connect client, Authelia sends the browser to `/?workflow=openid_connect&workflow_id=<uuid>`
  * and, once `POST /api/secondfactor/totp` names that `workflowID` (4.38+: `flow`/`flowID`), answers
  * with the authorization URL to resume. Scripts written against Authelia follow exactly that, so

@@ -142,7 +142,7 @@ export interface ConsentSession {
   clientId: string
   subject: string
   username: string
-  /** The session this flow belongs to (security.md O2): another session may not use it. */
+  /** The session this flow belongs to (docs/security.md O2): another session may not use it. */
   sessionId: string
   requestedScopes: string[]
   requestedAudience: string[]
@@ -200,7 +200,7 @@ export interface GrantContext {
   sessionId?: string
   /**
    * The user's credential fingerprint when the grant was made (User.credentialFingerprint): a
-   * refresh after the password changed is refused (security.md T3). Absent for client_credentials.
+   * refresh after the password changed is refused (docs/security.md T3). Absent for client_credentials.
    */
   credentialFingerprint?: string
 }

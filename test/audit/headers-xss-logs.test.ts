@@ -4,7 +4,7 @@ import { startTestServer, type TestApp, type TestAppOptions } from '../support/a
 import { addTestClients, signedInCookie } from '../support/oidc.js'
 import { Browser, KASM_REDIRECT, authorizeQuery, basicAuth, rawGet, req, setCookies, totpCode, type Res } from './probe.js'
 
-/** security.md W4, W5, W6, D2 and crash safety, over real HTTP. */
+/** docs/security.md W4, W5, W6, D2 and crash safety, over real HTTP. */
 
 type Server = TestApp & { url: string }
 let t: Server | undefined

@@ -4,7 +4,7 @@ import { signedInCookie } from '../support/oidc.js'
 import { HOST, KASM_REDIRECT, authorizeQuery, basicAuth, raw, rawGet, req, type Res } from './probe.js'
 
 /**
- * OAuth endpoints probed from outside over real sockets (security.md R1–R3, X1–X3, W4–W6):
+ * OAuth endpoints probed from outside over real sockets (docs/security.md R1–R3, X1–X3, W4–W6):
  * one server for the file; every probe uses a fresh 2FA session, so a wrong "yes" would be a 303
  * with a code.
  */

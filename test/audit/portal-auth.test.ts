@@ -4,7 +4,7 @@ import { startTestServer, type TestApp, type TestAppOptions } from '../support/a
 import { Browser, HOST, raw, req, sessionIdFrom, setCookies, totpCode } from './probe.js'
 
 /**
- * Black-box probes of the portal over real HTTP (security.md B1, B2, F1, W1, W2, W3, compat §2.7).
+ * Black-box probes of the portal over real HTTP (docs/security.md B1, B2, F1, W1, W2, W3, docs/authelia-compat.md §2.7).
  * Every request goes through a real socket to startTestServer; nothing is injected.
  */
 

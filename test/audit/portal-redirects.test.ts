@@ -4,7 +4,7 @@ import { startTestServer, type TestApp, type TestAppOptions } from '../support/a
 import { signedInCookie } from '../support/oidc.js'
 import { Browser, HOST, KASM_REDIRECT, authorizeQuery, req, setCookies, totpCode } from './probe.js'
 
-/** security.md O1 and compat §2.4 over real HTTP: every place a target URL enters the portal. */
+/** docs/security.md O1 and docs/authelia-compat.md §2.4 over real HTTP: every place a target URL enters the portal. */
 
 type Server = TestApp & { url: string }
 let t: Server | undefined

@@ -1,5 +1,5 @@
 /**
- * security.md D1: the real server is killed with SIGKILL at random moments (after a code is issued,
+ * docs/security.md D1: the real server is killed with SIGKILL at random moments (after a code is issued,
  * after it is redeemed, during refreshes) 50 times, and restarted on the same SQLite file each time.
  * Every code and every refresh token still succeeds at most once in total, and the database passes
  * `PRAGMA integrity_check`. Uses the built binary (`npm test` builds first).

@@ -13,7 +13,7 @@ beforeEach(async () => {
 })
 afterEach(async () => t.close())
 
-/** security.md ERRPAGE: 400 HTML, no Location. */
+/** docs/security.md ERRPAGE: 400 HTML, no Location. */
 async function expectErrorPage(res: Awaited<ReturnType<typeof getAuthorize>>, error: string) {
   expect(res.statusCode).toBe(400)
   expect(res.headers.location).toBeUndefined()
@@ -21,7 +21,7 @@ async function expectErrorPage(res: Awaited<ReturnType<typeof getAuthorize>>, er
   expect(res.body).toContain(error)
 }
 
-/** security.md REDIR(e): 303 to the registered URI with error, state, iss. */
+/** docs/security.md REDIR(e): 303 to the registered URI with error, state, iss. */
 function expectRedirectError(res: Awaited<ReturnType<typeof getAuthorize>>, error: string, base = KASM.redirectUri, state: string | null = STATE) {
   expect(res.statusCode).toBe(303)
   const location = String(res.headers.location)

@@ -1,5 +1,5 @@
 /**
- * security.md K1: after a key rotation and a restart, new ID tokens (from codes and refreshes) use
+ * docs/security.md K1: after a key rotation and a restart, new ID tokens (from codes and refreshes) use
  * the new kid, and the old public key stays published so tokens signed before still verify.
  * Rotation as documented in src/oidc/keys.ts: put the new key first, keep the old one listed.
  */

@@ -1,5 +1,5 @@
 /**
- * compat §2.4: a script written against Authelia 4.37's portal API signs in for an OpenID Connect
+ * docs/authelia-compat.md §2.4: a script written against Authelia 4.37's portal API signs in for an OpenID Connect
  * client through the JSON API alone, following `rd`, then `workflow_id` → `workflowID` (4.38+:
  * `flowID`), and gets its code.
  */

@@ -78,7 +78,7 @@ describe('slow clients (server.timeouts)', () => {
         socket.on('error', reject)
       })
       expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout')
-      // Answered before any route runs, yet with the same security headers (security.md W4).
+      // Answered before any route runs, yet with the same security headers (docs/security.md W4).
       expect(answer).toContain('\r\nx-frame-options: DENY\r\n')
       expect(answer).toContain('\r\ncache-control: no-store\r\n')
       expect(performance.now() - started).toBeLessThan(10_000)

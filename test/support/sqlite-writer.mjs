@@ -1,4 +1,4 @@
-// Child process for the kill -9 durability test (security.md D1). Opens the database the way
+// Child process for the kill -9 durability test (docs/security.md D1). Opens the database the way
 // Latchkey does (WAL, synchronous=NORMAL) and writes authentication_logs rows in transactions of
 // BATCH rows, printing the committed total after every commit, until it is killed.
 // Usage: node sqlite-writer.mjs <db path> <username tag> <batch size>

@@ -324,7 +324,7 @@ function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[]
   const duration = c.duration('pre_configured_consent_duration')
   if (duration !== undefined && duration > 0) out.preConfiguredConsentDurationSeconds = duration
   const mode = c.oneOf('consent_mode', CONSENT_MODES, (x) => `${label}option 'consent_mode' must be one of ${quoteList(CONSENT_MODES)} but it's configured as '${x}'`) ?? 'auto'
-  // Compat spec §1.11: auto → pre-configured when a duration was set explicitly, else explicit.
+  // docs/authelia-compat.md §1.11: auto → pre-configured when a duration was set explicitly, else explicit.
   out.consentMode = (mode === 'auto' ? (durationSet ? 'pre-configured' : 'explicit') : mode) as ConsentMode
 
   if (c.has('scopes')) {
@@ -378,7 +378,7 @@ function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[]
       else out.redirectUris.push(r.value)
       continue
     }
-    // security.md R5: no wildcards, fragments or relative URIs.
+    // docs/security.md R5: no wildcards, fragments or relative URIs.
     if (r.value.includes('*')) {
       err(`has an invalid value: redirect uri '${r.value}' must not contain a wildcard`, 'register every redirect URI exactly')
       continue

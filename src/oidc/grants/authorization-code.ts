@@ -17,7 +17,7 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   const redirectUri = p.get('redirect_uri')
   const verifier = p.get('code_verifier')
 
-  // security.md C2: the consume is the single atomic step deciding between parallel redemptions.
+  // docs/security.md C2: the consume is the single atomic step deciding between parallel redemptions.
   // The bindings are checked inside it, before the code is spent: whoever intercepted a code but
   // lacks the redirect_uri or the PKCE verifier cannot burn the rightful client's sign-in.
   let refusal: OAuthError | undefined
@@ -44,7 +44,7 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   })
 }
 
-/** security.md R4 and P1: identical redirect_uri (required when the request carried one), and the PKCE verifier. */
+/** docs/security.md R4 and P1: identical redirect_uri (required when the request carried one), and the PKCE verifier. */
 function bindingProblem(rec: AuthorizationCodeRecord, redirectUri: string | undefined, verifier: string | undefined): OAuthError | undefined {
   if (rec.redirectUriSent ? redirectUri !== rec.redirectUri : redirectUri !== undefined && redirectUri !== rec.redirectUri) {
     return new OAuthError('invalid_grant', INVALID_CODE, "the 'redirect_uri' differs from the one of the authorization request")

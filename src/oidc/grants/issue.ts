@@ -16,7 +16,7 @@ export interface TokenResponse {
   scope: string
 }
 
-/** Refresh tokens only with `offline_access` (or `offline`) granted and the client's refresh_token grant (compat §4). */
+/** Refresh tokens only with `offline_access` (or `offline`) granted and the client's refresh_token grant (docs/authelia-compat.md §4). */
 export function isRefreshAllowed(client: Client, scopes: readonly string[]): boolean {
   return client.grantTypes.has('refresh_token') && (scopes.includes('offline_access') || scopes.includes('offline'))
 }
@@ -84,7 +84,7 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
 
 /**
  * The user a grant was made for, as the users file says now, or why the grant no longer holds: a
- * removed or disabled user, or one whose password changed since (security.md T3); the reason is
+ * removed or disabled user, or one whose password changed since (docs/security.md T3); the reason is
  * for the admin's log. Only the token endpoint (`revoke`) ends the grant for good; userinfo and
  * introspection just refuse, so a users file caught half-written costs nobody their grants.
  */

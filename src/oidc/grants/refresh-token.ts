@@ -13,7 +13,7 @@ export function parseScope(value: string | undefined): string[] | undefined {
 }
 
 /**
- * RFC 6749 §6 with rotation (security.md T1–T3): each refresh token works once; a reused one
+ * RFC 6749 §6 with rotation (docs/security.md T1–T3): each refresh token works once; a reused one
  * revokes the whole grant; scopes may narrow for the access token but never widen.
  */
 export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Params, issuer: string): Promise<TokenResponse> {

@@ -1,4 +1,4 @@
-/** HTML escaping for every reflected value, attributes included (security.md W5). */
+/** HTML escaping for every reflected value, attributes included (docs/security.md W5). */
 export function escapeHtml(value: unknown): string {
   return String(value ?? '')
     .replace(/&/g, '&amp;')

@@ -31,7 +31,7 @@ import {
 } from './views.js'
 
 /**
- * The HTML portal (compat §2.7 pages): GET renders, POST runs the same handler as the JSON API
+ * The HTML portal (docs/authelia-compat.md §2.7 pages): GET renders, POST runs the same handler as the JSON API
  * after the form CSRF check, then redirects with 303 (post/redirect/get). Messages travel as fixed
  * codes in the query, never as text.
  */

@@ -8,7 +8,7 @@ export type SqliteDatabase = Database.Database
 export type SqliteStatement = Database.Statement
 
 /**
- * Opens the file with the PRAGMAs security.md D1 relies on: WAL + synchronous=NORMAL survives
+ * Opens the file with the PRAGMAs docs/security.md D1 relies on: WAL + synchronous=NORMAL survives
  * kill -9 with every commit intact (FULL is ~6× slower and only adds OS-crash durability);
  * busy_timeout lets the CLI and the server share the file.
  */

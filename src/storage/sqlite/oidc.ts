@@ -69,7 +69,7 @@ const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expir
 /**
  * Authorization codes and tokens, stored by hash. Every single-use transition is a guarded
  * `UPDATE … WHERE consumed = 0` whose `changes === 1` decides, inside one synchronous transaction
- * (security.md C2, T1), so of N parallel redemptions exactly one wins.
+ * (docs/security.md C2, T1), so of N parallel redemptions exactly one wins.
  */
 export function createOidcStore(db: SqliteDatabase): OidcStore {
   const insertCode = lazyPrepare(

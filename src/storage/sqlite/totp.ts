@@ -16,7 +16,7 @@ interface TotpRow {
   last_used_at: number | null
 }
 
-/** TOTP secrets are sealed with the username as associated data (security.md F2). */
+/** TOTP secrets are sealed with the username as associated data (docs/security.md F2). */
 export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
   const upsert = lazyPrepare(
     db,
