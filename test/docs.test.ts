@@ -238,8 +238,15 @@ describe('CLI commands in the docs run as written', () => {
     return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!)
   }
 
+  /**
+   * Shell-block lines, then inline `latchkey … --flag` commands without a placeholder (FILE, USER,
+   * <…>, …). An inline name without flags (`latchkey doctor`) names a command rather than runs one.
+   */
   async function commands(doc: string): Promise<string[][]> {
-    const lines = fencedBlocks(doc, 'sh').flatMap((b) => b.split('\n'))
+    const inline = [...readFileSync(join(ROOT, doc), 'utf8').matchAll(/`(latchkey [^`]*--[^`]+)`/g)]
+      .map((m) => m[1]!)
+      .filter((c) => !/…|<|\||\bFILE\b|\bUSER\b|\bBASE32\b|a\.yml/.test(c))
+    const lines = [...fencedBlocks(doc, 'sh').flatMap((b) => b.split('\n')), ...inline]
     const out: string[][] = []
     for (const raw of lines) {
       let line = raw.replace(/\s+#\s.*$/, '').replace(/\s*\[[^\]]*\]/g, '').trim()
@@ -249,13 +256,14 @@ describe('CLI commands in the docs run as written', () => {
       const placeholder = /'(\$argon2id\$[^']*…)'/.exec(line)
       if (placeholder) line = line.replace(placeholder[0], `'${await generateDigest(/--password '([^']*)'/.exec(line)![1]!, 'argon2')}'`)
       const argv = words(line)
-      if (argv.length === 0 || argv[0] === 'serve' || argv[0]!.startsWith('-')) continue
+      // Serving lines are the trial test's; --version and --help are commands of their own.
+      if (argv.length === 0 || argv[0] === 'serve' || (argv[0]!.startsWith('-') && !['--version', '--help'].includes(argv[0]!))) continue
       out.push(argv)
     }
     return out
   }
 
-  test.each(['docs/cli.md', 'docs/integrations/kasm.md', 'docs/migrating-from-authelia.md'])('%s', async (doc) => {
+  test.each(['docs/cli.md', 'docs/configuration.md', 'docs/integrations/kasm.md', 'docs/migrating-from-authelia.md'])('%s', async (doc) => {
     const argvs = await commands(doc)
     expect(argvs.length).toBeGreaterThan(0)
     for (const argv of argvs) {

@@ -176,8 +176,35 @@ describe('latchkey storage', () => {
   })
 })
 
+describe('latchkey demo kasm-secret', () => {
+  test('replaces only the Kasm client_secret of the demo folder (LATCHKEY_DATA_DIR or --data-dir) and prints the secret its digest verifies', async () => {
+    const { ensureDemoSetup } = await import('../../src/cli/demo.js')
+    const { parseDigest } = await import('../../src/authn/hashes/index.js')
+    const { loadConfig } = await import('../../src/config/load.js')
+    await ensureDemoSetup(join(dir, 'elsewhere'))
+    const file = join(dir, 'elsewhere/configuration.yml')
+    const before = readFileSync(file, 'utf8')
+    for (const [env, argv] of [[{ LATCHKEY_DATA_DIR: 'elsewhere' }, []], [{}, ['--data-dir', 'elsewhere']]] as const) {
+      const r = await cliWithEnv({ ...env }, 'demo', 'kasm-secret', ...argv)
+      expect(r.err).toBe('')
+      expect(r.code).toBe(0)
+      const secret = /^Kasm client: id kasm {2}secret: (\S{48}) {3}\(shown once\)\n/.exec(r.out)![1]!
+      const { config } = loadConfig({ files: [file], env: {}, cwd: dir })
+      const client = config.identityProviders.oidc!.clients.find((c) => c.id === 'kasm')!
+      expect(await parseDigest(client.secret!).verify(secret)).toBe(true)
+    }
+    const after = readFileSync(file, 'utf8').split('\n')
+    expect(after.filter((l, i) => l !== before.split('\n')[i])).toEqual([expect.stringMatching(/^ {8}client_secret: '\$pbkdf2-sha512\$/)])
+  })
+
+  test('without a demo folder it is one clear line and exit 1', async () => {
+    expect(await cli('demo', 'kasm-secret')).toEqual({ code: 1, out: '', err: `latchkey: ${join(dir, 'data/configuration.yml')} does not exist: start Latchkey once without a configuration to create the demo\n` })
+    expect((await cli('demo', 'other')).err).toBe('latchkey: unknown command: demo other (see latchkey demo --help)\n')
+  })
+})
+
 describe('latchkey help and usage', () => {
-  test.each([[['--help']], [['serve', '--help']], [['validate-config', '--help']], [['crypto', '--help']], [['storage', '--help']]])('%j prints help and exits 0', async (argv) => {
+  test.each([[['--help']], [['serve', '--help']], [['validate-config', '--help']], [['crypto', '--help']], [['storage', '--help']], [['demo', '--help']]])('%j prints help and exits 0', async (argv) => {
     const r = await cli(...argv)
     expect(r.code).toBe(0)
     expect(r.out).toMatch(/Usage/)
