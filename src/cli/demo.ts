@@ -25,7 +25,8 @@ export function demoDataDir(io: CliIo): string {
 /** The command that prints a new Kasm secret, spelled so that it runs from the caller's folder. */
 export function kasmSecretCommandLine(io: CliIo, dir: string): string {
   const program = relative(io.cwd, join(projectRoot(), 'dist', 'latchkey.mjs')) || 'dist/latchkey.mjs'
-  const dataDir = dir === resolve(io.cwd, 'data') ? '' : ` --data-dir ${relative(io.cwd, dir) || '.'}`
+  const rel = relative(io.cwd, dir)
+  const dataDir = dir === resolve(io.cwd, 'data') ? '' : ` --data-dir ${rel === '' ? '.' : rel.startsWith('..') ? dir : rel}`
   return `node ${program} demo kasm-secret${dataDir}`
 }
 
