@@ -24,9 +24,13 @@ export function demoDataDir(io: CliIo): string {
 
 /** The command that prints a new Kasm secret, spelled so that it runs from the caller's folder. */
 export function kasmSecretCommandLine(io: CliIo, dir: string): string {
-  const program = relative(io.cwd, join(projectRoot(), 'dist', 'latchkey.mjs')) || 'dist/latchkey.mjs'
-  const rel = relative(io.cwd, dir)
-  const dataDir = dir === resolve(io.cwd, 'data') ? '' : ` --data-dir ${rel === '' ? '.' : rel.startsWith('..') ? dir : rel}`
+  // Relative when below the working folder (npm start runs in the project), else absolute.
+  const shown = (path: string) => {
+    const rel = relative(io.cwd, path)
+    return rel === '' ? '.' : rel.startsWith('..') ? path : rel
+  }
+  const program = shown(join(projectRoot(), 'dist', 'latchkey.mjs'))
+  const dataDir = dir === resolve(io.cwd, 'data') ? '' : ` --data-dir ${shown(dir)}`
   return `node ${program} demo kasm-secret${dataDir}`
 }
 
