@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
 import { join, relative, resolve } from 'node:path'
 import { isMap, isScalar, isSeq, parseDocument } from 'yaml'
@@ -194,5 +194,8 @@ function replaceClientSecret(configFile: string, clientId: string, digest: strin
   const client = isSeq(clients) ? clients.items.find((c) => isMap(c) && c.get('client_id') === clientId) : undefined
   const node = isMap(client) ? client.get('client_secret', true) : undefined
   if (!isScalar(node) || !node.range) throw new UsageError(`${configFile} has no client '${clientId}' with a client_secret`)
-  writeFileSync(configFile, text.slice(0, node.range[0]) + `'${digest}'` + text.slice(node.range[1]), { mode: 0o600 })
+  // A whole new file renamed over the old one: an interrupted run leaves the old secret, not half a file.
+  const next = `${configFile}.new`
+  writeFileSync(next, text.slice(0, node.range[0]) + `'${digest}'` + text.slice(node.range[1]), { mode: 0o600 })
+  renameSync(next, configFile)
 }
