@@ -5,7 +5,7 @@ import { addTestClients, basic, getCode, postForm, redeem, signedInCookie } from
 
 /**
  * Client authentication as relying parties really send it (issue #13) and under floods (issue #9
- * point 4, security.md A2–A4). Client-credentials requests keep each check to one request.
+ * point 4, docs/security.md A2–A4). Client-credentials requests keep each check to one request.
  */
 
 /** The secrets of issue #13: what secret generators print, every reserved character, a valid escape. */
