@@ -9,6 +9,8 @@ import type {
   AuthorizationCodeRecord,
   ConsentSession,
   GrantContext,
+  IdentityVerification,
+  PendingTotpConfiguration,
   SessionData,
   Storage,
   TokenRecord,
@@ -235,6 +237,60 @@ export function runStorageContract(name: string, open: () => Promise<Storage>): 
         await storage.saveTotpConfiguration(totp())
         expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
       })
+
+      const pending = (overrides: Partial<PendingTotpConfiguration> = {}): PendingTotpConfiguration => ({
+        ...totp({ createdAt: NOW + 10 }),
+        id: randomUUID(),
+        sessionHash: hash(),
+        expiresAt: NOW + 600,
+        ...overrides,
+      })
+
+      test('a pending device is not the configuration until confirmed, then replaces it with its first step', async () => {
+        const old = totp()
+        await storage.saveTotpConfiguration(old)
+        expect(await storage.recordTotpUse('alice', 1000, NOW)).toBe(true)
+        const p = pending()
+        await storage.savePendingTotpConfiguration(p)
+        expect(await storage.findPendingTotpConfiguration('alice', NOW + 20)).toEqual(p)
+        expect(await storage.findTotpConfiguration('alice')).toEqual({ ...old, lastUsedAt: NOW })
+        expect(await storage.confirmPendingTotpConfiguration('alice', p.id, 500, NOW + 30)).toBe(true)
+        const { id: _i, sessionHash: _s, expiresAt: _e, ...config } = p
+        expect(await storage.findTotpConfiguration('alice')).toEqual({ ...config, createdAt: NOW + 30, lastUsedAt: NOW + 30 })
+        expect(await storage.findPendingTotpConfiguration('alice', NOW + 30)).toBeUndefined()
+        // The new device starts its own step sequence, its confirming step already spent.
+        expect(await storage.recordTotpUse('alice', 500, NOW + 31)).toBe(false)
+        expect(await storage.recordTotpUse('alice', 501, NOW + 31)).toBe(true)
+        expect(await storage.confirmPendingTotpConfiguration('alice', p.id, 502, NOW + 32)).toBe(false)
+      })
+
+      test('a replaced, expired, deleted or unknown pending device is not confirmed', async () => {
+        const first = pending()
+        await storage.savePendingTotpConfiguration(first)
+        const second = pending()
+        await storage.savePendingTotpConfiguration(second)
+        expect(await storage.confirmPendingTotpConfiguration('alice', first.id, 1, NOW)).toBe(false)
+        expect(await storage.confirmPendingTotpConfiguration('bob', second.id, 1, NOW)).toBe(false)
+        expect(await storage.findPendingTotpConfiguration('alice', NOW + 600)).toBeUndefined()
+        expect(await storage.confirmPendingTotpConfiguration('alice', second.id, 1, NOW + 600)).toBe(false)
+        await storage.deletePendingTotpConfiguration('alice')
+        expect(await storage.confirmPendingTotpConfiguration('alice', second.id, 1, NOW)).toBe(false)
+        expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
+      })
+
+      test('20 parallel confirmations of one pending device: exactly one wins', async () => {
+        const p = pending()
+        await storage.savePendingTotpConfiguration(p)
+        const results = await parallel(20, () => storage.confirmPendingTotpConfiguration('alice', p.id, 7, NOW))
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
+
+      test('housekeeping removes expired pending devices', async () => {
+        await storage.savePendingTotpConfiguration(pending({ expiresAt: NOW + 5 }))
+        await storage.savePendingTotpConfiguration(pending({ username: 'bob', expiresAt: NOW + 600 }))
+        expect(await storage.deleteExpiredOidcArtifacts(NOW + 5)).toBe(1)
+        expect(await storage.findPendingTotpConfiguration('bob', NOW + 5)).toBeDefined()
+      })
     })
 
     describe('regulation', () => {
@@ -352,6 +408,98 @@ export function runStorageContract(name: string, open: () => Promise<Storage>): 
         const results = await parallel(20, () => storage.consumeIdentityVerification(r.id, NOW))
         expect(results.filter((x) => x.kind === 'ok')).toHaveLength(1)
         expect(results.filter((x) => x.kind === 'consumed')).toHaveLength(19)
+      })
+
+      test('find returns the record in any state', async () => {
+        const r = { ...record(), sessionHash: hash(), codeHash: hash() }
+        await storage.saveIdentityVerification(r)
+        expect(await storage.findIdentityVerification(r.id)).toEqual(r)
+        await storage.consumeIdentityVerification(r.id, NOW + 1)
+        expect(await storage.findIdentityVerification(r.id)).toEqual({ ...r, consumedAt: NOW + 1 })
+        expect(await storage.findIdentityVerification('nope')).toBeUndefined()
+      })
+
+      const limits = { windowSeconds: 600, maxPerUser: 5, maxPerSession: 3 }
+
+      test('starts are limited per session and per user inside the window, and free again after it', async () => {
+        const s1 = hash()
+        const start = (sessionHash: string, at: number, username = 'alice') =>
+          storage.startIdentityVerification({ ...record(), username, sessionHash, issuedAt: at, expiresAt: at + 300 }, limits)
+        for (let i = 0; i < 3; i++) expect(await start(s1, NOW + i)).toEqual({ kind: 'ok' })
+        expect(await start(s1, NOW + 10)).toEqual({ kind: 'limited', scope: 'session', retryAt: NOW + 600 })
+        const s2 = hash()
+        expect(await start(s2, NOW + 11)).toEqual({ kind: 'ok' })
+        expect(await start(s2, NOW + 12)).toEqual({ kind: 'ok' })
+        expect(await start(hash(), NOW + 13)).toEqual({ kind: 'limited', scope: 'user', retryAt: NOW + 600 })
+        // Other users are not affected, and the window moves on.
+        expect(await start(hash(), NOW + 14, 'bob')).toEqual({ kind: 'ok' })
+        expect(await start(hash(), NOW + 600)).toEqual({ kind: 'ok' })
+      })
+
+      test('20 parallel starts from one session: exactly the limit passes', async () => {
+        const s1 = hash()
+        const results = await parallel(20, () => storage.startIdentityVerification({ ...record(), sessionHash: s1 }, limits))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(3)
+      })
+
+      test('limited starts survive housekeeping inside the window', async () => {
+        const s1 = hash()
+        for (let i = 0; i < 3; i++) await storage.startIdentityVerification({ ...record(), sessionHash: s1 }, limits)
+        await storage.deleteExpiredOidcArtifacts(NOW + 301)
+        expect((await storage.startIdentityVerification({ ...record(), sessionHash: s1, issuedAt: NOW + 301, expiresAt: NOW + 601 }, limits)).kind).toBe('limited')
+      })
+
+      describe('one-time codes', () => {
+        const input = (sessionHash: string, codeHash: string, now = NOW + 1) => ({ sessionHash, username: 'alice', action: 'RegisterTOTPDevice', codeHash, now, maxAttempts: 3 })
+        const saveCode = async (sessionHash: string, codeHash: string, overrides: Partial<IdentityVerification> = {}) => {
+          const r: IdentityVerification = { ...record(), action: 'RegisterTOTPDevice', sessionHash, codeHash, ...overrides }
+          await storage.saveIdentityVerification(r)
+          return r
+        }
+
+        test('the right code of this session is consumed once', async () => {
+          const s1 = hash()
+          const c = hash()
+          const r = await saveCode(s1, c)
+          expect(await storage.consumeIdentityVerificationCode(input(s1, c))).toEqual({ kind: 'ok', record: { ...r, consumedAt: NOW + 1 } })
+          expect(await storage.consumeIdentityVerificationCode(input(s1, c))).toEqual({ kind: 'missing' })
+        })
+
+        test('a code of another session, user or action is never accepted', async () => {
+          const s1 = hash()
+          const c = hash()
+          await saveCode(s1, c)
+          expect(await storage.consumeIdentityVerificationCode(input(hash(), c))).toEqual({ kind: 'missing' })
+          expect(await storage.consumeIdentityVerificationCode({ ...input(s1, c), username: 'bob' })).toEqual({ kind: 'missing' })
+          expect(await storage.consumeIdentityVerificationCode({ ...input(s1, c), action: 'ResetPassword' })).toEqual({ kind: 'missing' })
+          expect((await storage.consumeIdentityVerificationCode(input(s1, c))).kind).toBe('ok')
+        })
+
+        test('an earlier live code of the session still works; an expired one does not', async () => {
+          const s1 = hash()
+          const old = hash()
+          await saveCode(s1, old, { expiresAt: NOW + 2 })
+          const newer = hash()
+          await saveCode(s1, newer)
+          expect(await storage.consumeIdentityVerificationCode(input(s1, old, NOW + 2))).toEqual({ kind: 'wrong' })
+          expect((await storage.consumeIdentityVerificationCode(input(s1, newer, NOW + 2))).kind).toBe('ok')
+        })
+
+        test('wrong codes are bounded: the code is spent after maxAttempts', async () => {
+          const s1 = hash()
+          const c = hash()
+          await saveCode(s1, c)
+          for (let i = 0; i < 3; i++) expect(await storage.consumeIdentityVerificationCode(input(s1, hash()))).toEqual({ kind: 'wrong' })
+          expect(await storage.consumeIdentityVerificationCode(input(s1, c))).toEqual({ kind: 'missing' })
+        })
+
+        test('20 parallel uses of one code: exactly one ok', async () => {
+          const s1 = hash()
+          const c = hash()
+          await saveCode(s1, c)
+          const results = await parallel(20, () => storage.consumeIdentityVerificationCode(input(s1, c)))
+          expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        })
       })
     })
 

@@ -51,6 +51,28 @@ export interface TotpStore {
    * parallel submissions of one code cannot both win.
    */
   recordTotpUse(username: string, step: number, now: number): Promise<boolean>
+  /**
+   * A device being registered: it counts for nothing (no sign-in, no `has_totp`) and replaces
+   * nothing until a code from it is confirmed. Replaces this user's previous pending one.
+   */
+  savePendingTotpConfiguration(config: PendingTotpConfiguration): Promise<void>
+  /** The user's pending device while `now < expiresAt`. */
+  findPendingTotpConfiguration(username: string, now: number): Promise<PendingTotpConfiguration | undefined>
+  deletePendingTotpConfiguration(username: string): Promise<void>
+  /**
+   * In one atomic step: the pending device `id` becomes the user's configuration (replacing any,
+   * `createdAt` and `lastUsedAt` set to `now`), `step` is its first accepted step, and the pending
+   * row is gone. False, changing nothing, when that pending device is unknown, replaced or expired.
+   */
+  confirmPendingTotpConfiguration(username: string, id: string, step: number, now: number): Promise<boolean>
+}
+
+export interface PendingTotpConfiguration extends TotpConfiguration {
+  /** Random; names this registration, so a newer one started meanwhile is not confirmed by mistake. */
+  id: string
+  /** SHA-256 (hex) of the session that registered it: only that session confirms it (security.md V1). */
+  sessionHash: string
+  expiresAt: number
 }
 
 // ---------------------------------------------------------------- regulation
@@ -113,7 +135,7 @@ export interface SessionStore {
 // ---------------------------------------------------------------- identity verification
 
 export interface IdentityVerification {
-  /** The `jti` of the emailed token. */
+  /** The `jti` of the link token, when a link was sent; a random id in any case. */
   id: string
   username: string
   action: string
@@ -121,10 +143,46 @@ export interface IdentityVerification {
   expiresAt: number
   consumedAt?: number
   remoteIp: string
+  /** SHA-256 (hex) of the session that asked for it: only that session may use it (security.md V1). */
+  sessionHash?: string
+  /** SHA-256 (hex) of the one-time code sent with it. */
+  codeHash?: string
+  /** Wrong codes typed against it so far (absent: 0). */
+  failedAttempts?: number
 }
+
+/** How many verifications may be started within `windowSeconds` before the new one's `issuedAt`. */
+export interface IdentityVerificationLimits {
+  windowSeconds: number
+  maxPerUser: number
+  /** Counted on `sessionHash`; a record without one counts only for its user. */
+  maxPerSession: number
+}
+
+export type StartVerificationResult = { kind: 'ok' } | { kind: 'limited'; scope: 'user' | 'session'; retryAt: number }
+
+export type ConsumeCodeResult =
+  | { kind: 'ok'; record: IdentityVerification }
+  /** No live code of this session matched; each live one counted a failure (spent at `maxAttempts`). */
+  | { kind: 'wrong' }
+  /** This session has no live (unconsumed, unexpired, not exhausted) code for this user and action. */
+  | { kind: 'missing' }
 
 export interface IdentityVerificationStore {
   saveIdentityVerification(record: IdentityVerification): Promise<void>
+  /**
+   * Saves `record` unless the limits are reached, in one atomic step (parallel starts cannot all
+   * pass the count). `retryAt`: when the oldest counted start leaves the window.
+   */
+  startIdentityVerification(record: IdentityVerification, limits: IdentityVerificationLimits): Promise<StartVerificationResult>
+  /** The record in any state (consumed, expired) until housekeeping removes it. */
+  findIdentityVerification(id: string): Promise<IdentityVerification | undefined>
+  /**
+   * Consumes the live code of (sessionHash, username, action) whose hash is `codeHash`, in one
+   * atomic step. Otherwise each live code of that session counts a wrong attempt and is spent
+   * once it has `maxAttempts` of them. Codes of other sessions are never looked at.
+   */
+  consumeIdentityVerificationCode(p: { sessionHash: string; username: string; action: string; codeHash: string; now: number; maxAttempts: number }): Promise<ConsumeCodeResult>
   /**
    * Marks it consumed in one atomic step. 'consumed' when it was already used, 'expired' when past
    * `expiresAt`, 'missing' when unknown.
@@ -260,8 +318,9 @@ export interface OidcStore {
   /** Revokes the code and every token of the grant. */
   revokeGrant(grantId: string): Promise<void>
   /**
-   * Housekeeping of expired codes, tokens, consent sessions (and remembered consents and identity
-   * verifications); resolves the number removed. A consumed code or refresh token outlives its
+   * Housekeeping of expired codes, tokens, consent sessions (and remembered consents, pending TOTP
+   * devices, and identity verifications an hour past expiry: they count for rate limits until
+   * then); resolves the number removed. A consumed code or refresh token outlives its
    * expiry while its grant has a live token, so a late replay is still caught and revokes the grant.
    */
   deleteExpiredOidcArtifacts(now: number): Promise<number>

@@ -71,6 +71,9 @@ const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expir
  * `UPDATE … WHERE consumed = 0` whose `changes === 1` decides, inside one synchronous transaction
  * (docs/security.md C2, T1), so of N parallel redemptions exactly one wins.
  */
+/** Longer than any identity-verification rate-limit window (portal/identity.ts). */
+export const IDENTITY_VERIFICATION_RETENTION_SECONDS = 3600
+
 export function createOidcStore(db: SqliteDatabase): OidcStore {
   const insertCode = lazyPrepare(
     db,
@@ -119,7 +122,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   )
   const deleteConsents = lazyPrepare(db, 'DELETE FROM oauth2_consent_session WHERE expires_at <= ?')
   const deletePreConfigured = lazyPrepare(db, 'DELETE FROM oauth2_consent_preconfiguration WHERE expires_at <= ?')
+  // Identity verifications count towards the start limits (portal/identity.ts) for a while after expiry.
   const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
+  const deletePendingTotp = lazyPrepare(db, 'DELETE FROM totp_pending_configurations WHERE expires_at <= ?')
 
   type Accept = ((code: AuthorizationCodeRecord) => boolean) | undefined
   // One read decides, inside an IMMEDIATE transaction (no other writer in between): the guarded
@@ -161,7 +166,8 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       deleteTokens().run({ now }).changes +
       deleteConsents().run(now).changes +
       deletePreConfigured().run(now).changes +
-      deleteVerifications().run(now).changes
+      deleteVerifications().run(now - IDENTITY_VERIFICATION_RETENTION_SECONDS).changes +
+      deletePendingTotp().run(now).changes
     )
   })
 

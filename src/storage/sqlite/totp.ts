@@ -1,6 +1,6 @@
 import type { SecretBox } from '../../common/secret-box.js'
 import { SecretBoxError } from '../../common/secret-box.js'
-import type { TotpConfiguration, TotpStore } from '../storage.js'
+import type { PendingTotpConfiguration, TotpConfiguration, TotpStore } from '../storage.js'
 import { StorageError } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
 import { lazyPrepare } from './database.js'
@@ -35,6 +35,26 @@ export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
   )
   const pruneSteps = lazyPrepare(db, 'DELETE FROM totp_history WHERE username = ? AND step < ?')
   const touch = lazyPrepare(db, 'UPDATE totp_configurations SET last_used_at = ? WHERE username = ?')
+  const upsertPending = lazyPrepare(
+    db,
+    'INSERT INTO totp_pending_configurations (username, id, session_hash, issuer, algorithm, digits, period, secret, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (username) DO UPDATE SET id = excluded.id, session_hash = excluded.session_hash, issuer = excluded.issuer, algorithm = excluded.algorithm, ' +
+      'digits = excluded.digits, period = excluded.period, secret = excluded.secret, created_at = excluded.created_at, expires_at = excluded.expires_at',
+  )
+  const findPending = lazyPrepare(
+    db,
+    'SELECT username, id, session_hash, issuer, algorithm, digits, period, secret, created_at, expires_at FROM totp_pending_configurations WHERE username = ? AND expires_at > ?',
+  )
+  const removePending = lazyPrepare(db, 'DELETE FROM totp_pending_configurations WHERE username = ?')
+  // The sealed secret moves as is: both tables seal it with the username as associated data.
+  const promotePending = lazyPrepare(
+    db,
+    'INSERT INTO totp_configurations (username, issuer, algorithm, digits, period, secret, created_at, last_used_at) ' +
+      'SELECT username, issuer, algorithm, digits, period, secret, @now, @now FROM totp_pending_configurations WHERE username = @username AND id = @id AND expires_at > @now ' +
+      'ON CONFLICT (username) DO UPDATE SET issuer = excluded.issuer, algorithm = excluded.algorithm, digits = excluded.digits, period = excluded.period, ' +
+      'secret = excluded.secret, created_at = excluded.created_at, last_used_at = excluded.last_used_at',
+  )
+  const insertStep = lazyPrepare(db, 'INSERT INTO totp_history (username, step, used_at) VALUES (?, ?, ?)')
 
   const save = db.transaction((c: TotpConfiguration) => {
     upsert().run(c.username, c.issuer, c.algorithm, c.digits, c.periodSeconds, box.seal(c.secret, c.username), c.createdAt, c.lastUsedAt ?? null)
@@ -53,21 +73,58 @@ export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
     return true
   })
 
+  const confirm = db.transaction((username: string, id: string, step: number, now: number): boolean => {
+    if (promotePending().run({ username, id, now }).changes !== 1) return false
+    removePending().run(username)
+    forgetSteps().run(username)
+    insertStep().run(username, step, now)
+    return true
+  })
+
+  const open = (sealed: Buffer, username: string): Buffer => {
+    try {
+      return box.open(sealed, username)
+    } catch (err) {
+      if (!(err instanceof SecretBoxError)) throw err
+      // Never hand back unauthenticated bytes: a copied row or a changed key must fail here.
+      throw new StorageError('DECRYPT_FAILED', `storage: the TOTP secret of user ${username} failed to decrypt (wrong storage.encryption_key, or the row was altered or copied from another user)`)
+    }
+  }
+
   return {
+    async savePendingTotpConfiguration(c) {
+      upsertPending().run(c.username, c.id, c.sessionHash, c.issuer, c.algorithm, c.digits, c.periodSeconds, box.seal(c.secret, c.username), c.createdAt, c.expiresAt)
+    },
+    async findPendingTotpConfiguration(username, now) {
+      const row = findPending().get(username, now) as (TotpRow & { id: string; session_hash: string; expires_at: number }) | undefined
+      if (row === undefined) return undefined
+      const pending: PendingTotpConfiguration = {
+        username: row.username,
+        id: row.id,
+        sessionHash: row.session_hash,
+        issuer: row.issuer,
+        algorithm: row.algorithm,
+        digits: row.digits,
+        periodSeconds: row.period,
+        secret: open(row.secret, row.username),
+        createdAt: row.created_at,
+        expiresAt: row.expires_at,
+      }
+      return pending
+    },
+    async deletePendingTotpConfiguration(username) {
+      removePending().run(username)
+    },
+    async confirmPendingTotpConfiguration(username, id, step, now) {
+      return confirm.immediate(username, id, step, now)
+    },
     async saveTotpConfiguration(config) {
       save.immediate(config)
     },
     async findTotpConfiguration(username) {
       const row = find().get(username) as TotpRow | undefined
       if (row === undefined) return undefined
-      let secret: Buffer
-      try {
-        secret = box.open(row.secret, row.username)
-      } catch (err) {
-        if (!(err instanceof SecretBoxError)) throw err
-        // Never hand back unauthenticated bytes: a copied row or a changed key must fail here.
-        throw new StorageError('DECRYPT_FAILED', `storage: the TOTP secret of user ${username} failed to decrypt (wrong storage.encryption_key, or the row was altered or copied from another user)`)
-      }
+      const secret = open(row.secret, row.username)
       const config: TotpConfiguration = {
         username: row.username,
         issuer: row.issuer,
