@@ -1,15 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { isCrossSiteRequest } from '../session/csrf.js'
 import { type PortalContext, defaultRedirectionUrl } from './context.js'
-import {
-  MESSAGES,
-  finishTotpRegistration,
-  firstFactor,
-  logout,
-  secondFactorTotp,
-  startTotpRegistration,
-  userInfo,
-} from './handlers.js'
+import { MESSAGES, finishTotpRegistration, firstFactor, logout, secondFactorTotp, userInfo } from './handlers.js'
+import { IDENTITY_MESSAGES, type StartResult, elevationSecondsLeft, revokeIdentityVerification, startIdentityVerification, verifyIdentityCode } from './identity.js'
+import { REGISTRATION_MESSAGES, beginTotpRegistration, cancelTotpRegistration, confirmPendingDevice, registrationOptions } from './registration.js'
 import { checkRedirect } from './redirect.js'
 
 /**
@@ -151,14 +145,79 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
     return ok(reply, { digits: totp.digits, period: totp.periodSeconds })
   })
 
+  /** A refused start: 429 with Retry-After when limited (security.md V1), else 4.37's 200 KO. */
+  const startRefused = (reply: FastifyReply, result: Exclude<StartResult, { ok: true }>): FastifyReply =>
+    result.reason === 'limited'
+      ? ko(reply.header('retry-after', String(result.retryAfterSeconds)), 429, IDENTITY_MESSAGES.tooMany)
+      : ko(reply, 200, MESSAGES.operationFailed)
+
+  // Authelia 4.37: the notification carries a one-time code (and a link only when the portal URL
+  // is configured); finish takes either as `token`.
   app.post('/api/secondfactor/totp/identity/start', { onRequest: post1fa(true) }, async (req, reply) => {
-    const result = await startTotpRegistration(ctx, req)
-    return result.ok ? ok(reply) : ko(reply, 200, MESSAGES.operationFailed)
+    const result = await startIdentityVerification(ctx, req)
+    return result.ok ? ok(reply) : startRefused(reply, result)
   })
 
   app.post('/api/secondfactor/totp/identity/finish', { onRequest: post1fa() }, async (req, reply) => {
     const result = await finishTotpRegistration(ctx, req, body(req).token)
     if (!result.ok) return ko(reply, 200, result.message)
     return ok(reply, { base32_secret: result.base32Secret, otpauth_url: result.otpauthUrl })
+  })
+
+  // Authelia 4.38's names: session elevation by one-time code, then registration in three steps.
+  app.get('/api/user/session/elevation', { onRequest: oneFactor }, async (req, reply) => {
+    const left = elevationSecondsLeft(ctx, req)
+    return ok(reply, {
+      require_second_factor: false,
+      skip_second_factor: false,
+      can_skip_second_factor: false,
+      factor_knowledge: req.session!.data.amr.includes('pwd'),
+      elevated: left > 0,
+      expires: left,
+    })
+  })
+
+  app.post('/api/user/session/elevation', { onRequest: post1fa(true) }, async (req, reply) => {
+    const result = await startIdentityVerification(ctx, req)
+    if (!result.ok) return result.reason === 'limited' ? startRefused(reply, result) : ko(reply, 403, MESSAGES.operationFailed)
+    return ok(reply, { delete_id: result.id })
+  })
+
+  app.put('/api/user/session/elevation', { onRequest: post1fa() }, async (req, reply) => {
+    const result = await verifyIdentityCode(ctx, req, body(req).otc)
+    return result.ok ? ok(reply) : ko(reply, 403, result.message)
+  })
+
+  app.delete<{ Params: { id: string } }>('/api/user/session/elevation/:id', { onRequest: post1fa(true) }, async (req, reply) => {
+    const revoked = await revokeIdentityVerification(ctx, req, req.params.id)
+    return revoked ? ok(reply) : ko(reply, 200, MESSAGES.operationFailed)
+  })
+
+  app.get('/api/secondfactor/totp/register', { onRequest: oneFactor }, async (_req, reply) => ok(reply, registrationOptions(ctx)))
+
+  app.put('/api/secondfactor/totp/register', { onRequest: post1fa(true) }, async (req, reply) => {
+    const b = body(req)
+    const options = registrationOptions(ctx)
+    const chosen = [b.algorithm ?? options.algorithm, b.length ?? options.length, b.period ?? options.period]
+    if (chosen[0] !== options.algorithm || chosen[1] !== options.length || chosen[2] !== options.period) {
+      req.log.info({ username: req.session!.data.username }, 'TOTP registration refused: options other than the configured ones')
+      return ko(reply, 400, REGISTRATION_MESSAGES.unable)
+    }
+    const result = await beginTotpRegistration(ctx, req)
+    if (!result.ok) return ko(reply, 403, result.message)
+    return ok(reply, { base32_secret: result.base32Secret, otpauth_url: result.otpauthUrl })
+  })
+
+  // Confirms the pending device without signing in with it (4.38); POST /api/secondfactor/totp
+  // also confirms it, and signs in.
+  app.post('/api/secondfactor/totp/register', { onRequest: post1fa() }, async (req, reply) => {
+    const token = body(req).token
+    const result = typeof token === 'string' ? await confirmPendingDevice(ctx, req, token.trim()) : 'wrong_code'
+    return result === 'confirmed' ? ok(reply) : ko(reply, 403, REGISTRATION_MESSAGES.unable)
+  })
+
+  app.delete('/api/secondfactor/totp/register', { onRequest: post1fa(true) }, async (req, reply) => {
+    await cancelTotpRegistration(ctx, req)
+    return ok(reply)
   })
 }

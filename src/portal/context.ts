@@ -3,7 +3,6 @@ import type { AppDeps } from '../app.js'
 import type { Config, SessionCookieConfig } from '../config/schema.js'
 import { Regulator } from '../regulation/regulator.js'
 import { FailureDelay } from './failure-delay.js'
-import { isWellFormedHost } from '../session/cookie.js'
 
 /**
  * Optional tuning read from AppDeps (not part of the configuration file): the suite sets the
@@ -21,7 +20,7 @@ export interface PortalContext {
   failureDelay: FailureDelay
   /** '' or '/path' (server.path). */
   prefix: string
-  /** 2FA is in use: default policy, any rule or any OIDC client asks for two_factor (docs/authelia-compat.md §1.5). */
+  /** 2FA is in use: default policy, any rule or any OIDC client asks for two_factor (compat §1.5). */
   twoFactorEnabled: boolean
   availableMethods: string[]
   jwtKey?: Uint8Array
@@ -84,13 +83,11 @@ export function defaultRedirectionUrl(ctx: PortalContext, cookie: SessionCookieC
 }
 
 /**
- * The portal's own origin and path for links sent by email: `authelia_url` if set, else the request's.
- * Undefined when the Host header is not a plain `host[:port]` (docs/security.md W6): the session matched
- * on Fastify's `hostname`, which for `auth.example.com:1@evil.com` is `auth.example.com`, so without
- * this check the emailed registration token would go to evil.com.
+ * The portal's own address for links sent in notifications: `authelia_url` when configured, else
+ * none. Never the request's Host or X-Forwarded-Host (security.md W6): a forged host at
+ * identity verification would otherwise carry the mailed token to another site. Without it the
+ * notification carries only a one-time code (portal/identity.ts).
  */
-export function portalBaseUrl(ctx: PortalContext, req: FastifyRequest, cookie: SessionCookieConfig | undefined): string | undefined {
-  if (cookie?.autheliaUrl) return cookie.autheliaUrl.replace(/\/+$/, '')
-  if (!isWellFormedHost(req.host)) return undefined
-  return `${req.protocol}://${req.host}${ctx.prefix}`
+export function portalBaseUrl(cookie: SessionCookieConfig | undefined): string | undefined {
+  return cookie?.autheliaUrl?.replace(/\/+$/, '')
 }

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
-import { randomUUID } from '../common/random.js'
-import { cookieForRequest, establishSession, elevateSession, destroySession, saveSession } from '../session/session.js'
-import { generateTotpConfiguration, matchTotpCode } from '../totp/index.js'
-import { type PortalContext, defaultRedirectionUrl, portalBaseUrl, requiredLevelForTarget } from './context.js'
+import { cookieForRequest, establishSession, elevateSession, destroySession } from '../session/session.js'
+import { matchTotpCode } from '../totp/index.js'
+import { type PortalContext, defaultRedirectionUrl, requiredLevelForTarget } from './context.js'
+import { isOneTimeCode, verifyIdentityCode, verifyIdentityLink } from './identity.js'
+import { beginTotpRegistration, confirmPendingDevice, registrationTarget } from './registration.js'
 import { checkRedirect } from './redirect.js'
 import { takeWorkflow } from '../session/workflows.js'
 
@@ -17,14 +17,10 @@ export const MESSAGES = {
   authenticationFailed: 'Authentication failed. Check your credentials.',
   mfaFailed: 'Authentication failed, please retry later.',
   operationFailed: 'Operation failed.',
-  tokenExpired: 'The identity verification token has expired',
-  tokenUsed: 'The identity verification token has already been used',
   noTotp: 'Could not find TOTP Configuration for user.',
 } as const
 
 export const MAX_PASSWORD_BYTES = 1024
-const IDENTITY_ACTION = 'RegisterTOTPDevice'
-const IDENTITY_TTL_SECONDS = 300
 
 /** Resolves a target to follow, logging (without the URL: it may carry codes) why one is refused. */
 export function resolveTarget(ctx: PortalContext, req: FastifyRequest, target: unknown): string | undefined {
@@ -150,135 +146,55 @@ export async function secondFactorTotp(
   }
   try {
     if (typeof input.token !== 'string') return await fail('malformed_request', true)
-    const totp = await deps.storage.findTotpConfiguration(username)
-    if (!totp) return await fail('no_totp_configuration', false)
-    const step = matchTotpCode(totp, input.token.trim(), now, config.totp.skew)
-    if (step === undefined) return await fail('wrong_code', true)
-    // RFC 6238 §5.2: a step is accepted once, and never one older than the last accepted.
-    if (!config.totp.disableReuseSecurityPolicy && !(await deps.storage.recordTotpUse(username, step, now))) {
-      return await fail('replayed_code', true)
+    const code = input.token.trim()
+    // A device being registered in this session is confirmed by its first code; until then the
+    // current device (if any) keeps working.
+    const pending = await confirmPendingDevice(ctx, req, code)
+    if (pending !== 'confirmed') {
+      const totp = await deps.storage.findTotpConfiguration(username)
+      if (!totp) return await fail(pending === 'wrong_code' ? 'wrong_code' : 'no_totp_configuration', pending === 'wrong_code')
+      const step = matchTotpCode(totp, code, now, config.totp.skew)
+      if (step === undefined) return await fail('wrong_code', true)
+      // RFC 6238 §5.2: a step is accepted once, and never one older than the last accepted.
+      if (!config.totp.disableReuseSecurityPolicy && !(await deps.storage.recordTotpUse(username, step, now))) {
+        return await fail('replayed_code', true)
+      }
     }
     await slot.finish({ ...attempt, time: now, successful: true, banned: false })
   } finally {
     // Idempotent: frees the slot when a storage call above threw.
     await slot.finish()
   }
+  // A first sign-in that registered a device returns where it started (an OIDC client, typically).
+  const afterRegistration = registrationTarget(ctx, req)
   const extra = session.data.extra
-  if (extra && 'totpRegistration' in extra) {
-    const { totpRegistration: _, ...rest } = extra
+  if (extra && 'registrationTarget' in extra) {
+    const { registrationTarget: _, ...rest } = extra
     session.data.extra = rest
   }
   const workflowTarget = takeWorkflow(session.data, input.workflowID, now)
   await elevateSession(req, reply, { amr: 'otp', now })
   req.log.info({ username, ip: req.ip }, 'second factor succeeded')
 
-  const target = resolveTarget(ctx, req, input.targetURL ?? workflowTarget)
+  const target = resolveTarget(ctx, req, input.targetURL ?? workflowTarget ?? afterRegistration)
   if (target) return { ok: true, redirect: target }
   const fallback = defaultRedirectionUrl(ctx, req.session?.cookie)
   return fallback ? { ok: true, redirect: fallback } : { ok: true }
 }
 
-// ------------------------------------------------------------------ TOTP registration by identity verification
-
-export async function startTotpRegistration(ctx: PortalContext, req: FastifyRequest): Promise<{ ok: boolean }> {
-  const { deps } = ctx
-  const session = req.session!
-  const username = session.data.username!
-  if (!ctx.jwtKey) {
-    req.log.error({ username }, 'identity verification impossible: jwt_secret is not configured')
-    return { ok: false }
-  }
-  const base = portalBaseUrl(ctx, req, session.cookie)
-  if (base === undefined) {
-    req.log.warn({ username }, 'identity verification refused: the Host header is not a plain host name')
-    return { ok: false }
-  }
-  const now = deps.clock.now()
-  const id = randomUUID()
-  await deps.storage.saveIdentityVerification({ id, username, action: IDENTITY_ACTION, issuedAt: now, expiresAt: now + IDENTITY_TTL_SECONDS, remoteIp: req.ip })
-  const token = await new SignJWT({ action: IDENTITY_ACTION, username })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setJti(id)
-    .setIssuedAt(now)
-    .setExpirationTime(now + IDENTITY_TTL_SECONDS)
-    .sign(ctx.jwtKey)
-  const link = `${base}/one-time-password/register?token=${token}`
-  const user = deps.users.findUser(username)
-  const email = user?.emails[0] ?? session.data.email
-  if (!email) {
-    // Authelia answers OK here too, so the reply does not reveal whether an address is on file.
-    req.log.warn({ username }, 'identity verification not sent: the user has no email address')
-    return { ok: true }
-  }
-  const displayName = user?.displayName ?? session.data.displayName ?? username
-  try {
-    await deps.notifier.send({
-      to: email,
-      toName: displayName,
-      title: 'Register your mobile',
-      text:
-        `Hi ${displayName},\n\n` +
-        `A one-time password device registration was requested for your account from ${req.ip}.\n` +
-        `Open this link within 5 minutes to register your device:\n\n${link}\n\n` +
-        `If you did not ask for this, ignore this message; nothing changes without the link.\n`,
-    })
-  } catch (err) {
-    req.log.error({ username, err: { message: (err as Error).message } }, 'identity verification not sent: the notifier failed')
-    return { ok: false }
-  }
-  req.log.info({ username }, 'identity verification sent for TOTP registration')
-  return { ok: true }
-}
+// ------------------------------------------------------------------ TOTP registration (4.37 JSON API)
 
 export type FinishResult = { ok: true; base32Secret: string; otpauthUrl: string } | { ok: false; message: string }
 
-/** Checks the emailed token (signature, expiry, owner) without consuming it: the page asks before using it. */
-export async function inspectRegistrationToken(ctx: PortalContext, req: FastifyRequest, token: unknown): Promise<{ ok: true; jti: string } | { ok: false; message: string }> {
-  const username = req.session!.data.username!
-  if (!ctx.jwtKey || typeof token !== 'string' || token.length > 2048) return { ok: false, message: MESSAGES.operationFailed }
-  try {
-    const { payload } = await jwtVerify(token, ctx.jwtKey, { algorithms: ['HS256'], currentDate: new Date(ctx.deps.clock.now() * 1000) })
-    if (payload.action !== IDENTITY_ACTION || typeof payload.jti !== 'string') return { ok: false, message: MESSAGES.operationFailed }
-    if (payload.username !== username) {
-      req.log.warn({ username }, 'identity verification refused: the token belongs to another user')
-      return { ok: false, message: MESSAGES.operationFailed }
-    }
-    return { ok: true, jti: payload.jti }
-  } catch (err) {
-    if (err instanceof joseErrors.JWTExpired) {
-      req.log.info({ username }, 'identity verification refused: token expired')
-      return { ok: false, message: MESSAGES.tokenExpired }
-    }
-    req.log.warn({ username, code: (err as { code?: string }).code }, 'identity verification refused: invalid token')
-    return { ok: false, message: MESSAGES.operationFailed }
-  }
-}
-
+/**
+ * Authelia 4.37's identity/finish: `token` is the one-time code from the notification (or, when the
+ * portal URL is configured, the token of the mailed link). Answers the new device's secret; the
+ * device stays pending until a code from it is confirmed (POST /api/secondfactor/totp).
+ */
 export async function finishTotpRegistration(ctx: PortalContext, req: FastifyRequest, token: unknown): Promise<FinishResult> {
-  const { deps, config } = ctx
-  const username = req.session!.data.username!
-  const checked = await inspectRegistrationToken(ctx, req, token)
-  if (!checked.ok) return checked
-  const now = deps.clock.now()
-  const consumed = await deps.storage.consumeIdentityVerification(checked.jti, now)
-  switch (consumed.kind) {
-    case 'ok':
-      break
-    case 'consumed':
-      req.log.info({ username }, 'identity verification refused: token already used')
-      return { ok: false, message: MESSAGES.tokenUsed }
-    case 'expired':
-      req.log.info({ username }, 'identity verification refused: token expired')
-      return { ok: false, message: MESSAGES.tokenExpired }
-    case 'missing':
-      req.log.warn({ username }, 'identity verification refused: unknown token id')
-      return { ok: false, message: MESSAGES.operationFailed }
-  }
-  if (consumed.record.username !== username || consumed.record.action !== IDENTITY_ACTION) return { ok: false, message: MESSAGES.operationFailed }
-  const generated = generateTotpConfiguration(config.totp, username, now)
-  await deps.storage.saveTotpConfiguration(generated.configuration)
-  req.log.info({ username, algorithm: config.totp.algorithm, digits: config.totp.digits, period: config.totp.periodSeconds }, 'TOTP device registered')
-  return { ok: true, base32Secret: generated.base32Secret, otpauthUrl: generated.otpauthUrl }
+  const verified = isOneTimeCode(token) ? await verifyIdentityCode(ctx, req, token) : await verifyIdentityLink(ctx, req, token)
+  if (!verified.ok) return verified
+  return beginTotpRegistration(ctx, req)
 }
 
 // ------------------------------------------------------------------ user info, logout
@@ -310,17 +226,4 @@ export async function logout(ctx: PortalContext, req: FastifyRequest, reply: Fas
   if (username) req.log.info({ username }, 'signed out')
   const target = resolveTarget(ctx, req, targetURL)
   return target ? { safeTarget: target } : {}
-}
-
-/** Remembers, for the HTML flow, that this session just registered a device (the page shows it once more after the redirect). */
-export async function markRegistrationShown(ctx: PortalContext, req: FastifyRequest): Promise<void> {
-  const session = req.session!
-  session.data.extra = { ...session.data.extra, totpRegistration: { until: ctx.deps.clock.now() + IDENTITY_TTL_SECONDS } }
-  await saveSession(req)
-}
-
-/** True while the registration page may show this session's new secret again. */
-export function isRegistrationShown(ctx: PortalContext, req: FastifyRequest): boolean {
-  const pending = req.session?.data.extra?.totpRegistration as { until?: number } | undefined
-  return typeof pending?.until === 'number' && pending.until > ctx.deps.clock.now()
 }

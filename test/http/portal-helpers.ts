@@ -76,13 +76,30 @@ export function lastRegistrationLink(t: TestApp): string {
   return last[1]!
 }
 
-/** Signs in and registers a TOTP device through the JSON API; resolves the base32 secret. */
-export async function registerTotp(t: TestApp, client: Client): Promise<string> {
+/** The newest one-time code the filesystem notifier wrote (the indented line of the message). */
+export function lastOneTimeCode(t: { notificationsFile: string }): string {
+  if (!existsSync(t.notificationsFile)) throw new Error('no notification written')
+  const codes = [...readFileSync(t.notificationsFile, 'utf8').matchAll(/^ {4}([A-Z0-9]{8})$/gm)]
+  const last = codes.at(-1)
+  if (!last) throw new Error('no one-time code in the notifications file')
+  return last[1]!
+}
+
+/**
+ * Registers a TOTP device through Authelia 4.37's JSON API (start, the notified code, finish) and
+ * confirms it with the previous step's code (inside the default skew), so the current step's code
+ * is still fresh for the test; resolves the base32 secret. `confirm: false` leaves it pending.
+ */
+export async function registerTotp(t: TestApp, client: Client, opts: { confirm?: boolean } = {}): Promise<string> {
   const start = await client.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start' })
-  if (start.statusCode !== 200) throw new Error(`identity/start: ${start.statusCode} ${start.body}`)
-  const token = new URL(lastRegistrationLink(t)).searchParams.get('token')!
-  const finish = await client.post('/api/secondfactor/totp/identity/finish', { token })
-  return finish.json().data.base32_secret
+  if (start.statusCode !== 200 || start.json().status !== 'OK') throw new Error(`identity/start: ${start.statusCode} ${start.body}`)
+  const finish = await client.post('/api/secondfactor/totp/identity/finish', { token: lastOneTimeCode(t) })
+  if (finish.json().status !== 'OK') throw new Error(`identity/finish: ${finish.body}`)
+  const secret = finish.json().data.base32_secret as string
+  if (opts.confirm === false) return secret
+  const confirmed = await client.post('/api/secondfactor/totp/register', { token: codeFor(secret, t.clock.now() - 30) })
+  if (confirmed.json().status !== 'OK') throw new Error(`totp/register: ${confirmed.body}`)
+  return secret
 }
 
 export function codeFor(secret: string, now: number, digits: 6 | 8 = 6, algorithm: 'SHA1' | 'SHA256' | 'SHA512' = 'SHA1'): string {

@@ -5,19 +5,13 @@ import { formToken } from '../../session/session.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
-import {
-  finishTotpRegistration,
-  firstFactor,
-  inspectRegistrationToken,
-  isRegistrationShown,
-  logout,
-  markRegistrationShown,
-  resolveTarget,
-  secondFactorTotp,
-  startTotpRegistration,
-} from '../handlers.js'
+import { firstFactor, logout, resolveTarget, secondFactorTotp } from '../handlers.js'
+import { type RefusalReason, inspectIdentityLink, notificationChannel, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from '../identity.js'
+import { beginTotpRegistration, findPendingDevice, registrationTarget, rememberRegistrationTarget } from '../registration.js'
 import {
   ERROR_MESSAGES,
+  identityCodeView,
+  registerLinkRefusedView,
   NOTICES,
   type ErrorCode,
   type NoticeCode,
@@ -61,9 +55,19 @@ function pick<T extends string>(p: Params, name: string, allowed: Record<T, stri
   return v !== undefined && Object.hasOwn(allowed, v) ? (v as T) : undefined
 }
 
+/** The page error for a refused registration link or code. */
+const REFUSAL_ERRORS: Record<RefusalReason, ErrorCode> = {
+  code: 'otc',
+  used: 'link-used',
+  expired: 'link-expired',
+  'other-session': 'link-other-session',
+  invalid: 'register',
+}
+
 export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): void {
   const { config, prefix } = ctx
   const theme = config.theme
+  const channel = notificationChannel(ctx)
 
   const to = (path: string, query: Record<string, string | undefined> = {}): string => {
     const q = new URLSearchParams()
@@ -153,6 +157,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         hasTotp: totp !== undefined,
         username: s.data.username!,
         digits: totp?.digits ?? config.totp.digits,
+        channel,
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
       }),
@@ -167,22 +172,52 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     if (refused) return refused
     const result = await secondFactorTotp(ctx, req, reply, { token: field(p, 'token') ?? '', targetURL: rd })
     if (!result.ok) {
-      const back = isRegistrationShown(ctx, req) ? '/one-time-password/register' : '/2fa/one-time-password'
+      // A wrong first code of a device being registered goes back to its QR code.
+      const back = req.session && (await findPendingDevice(ctx, req)) ? '/one-time-password/register' : '/2fa/one-time-password'
       return seeOther(reply, to(back, { rd, error: 'code' }))
     }
     return seeOther(reply, result.redirect ?? to('/'))
   })
 
+  // ---------------------------------------------------------------- registration: identity by one-time code
+
+  /** Sends a code (security.md W6, V1) and opens the page to type it, keeping the target. */
   app.post('/2fa/one-time-password/register', async (req, reply) => {
     const p = params(req.body)
-    if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
-    const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { error: 'expired' }))
+    const rd = rdOf(req, p)
+    if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+    const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { rd, error: 'expired' }))
     if (refused) return refused
-    const result = await startTotpRegistration(ctx, req)
-    return seeOther(reply, to('/2fa/one-time-password', result.ok ? { notice: 'check-email' } : { error: 'operation' }))
+    const result = await startIdentityVerification(ctx, req)
+    if (!result.ok && result.reason === 'failed') return seeOther(reply, to('/2fa/one-time-password', { rd, error: 'operation' }))
+    // The target survives registration even through a link opened in another tab.
+    await rememberRegistrationTarget(ctx, req, rd)
+    // Limited: earlier codes still work, so the code page stays the place to go.
+    return seeOther(reply, to('/one-time-password/identity', result.ok ? { rd } : { rd, error: 'too-many' }))
   })
 
-  // ---------------------------------------------------------------- registration link
+  app.get('/one-time-password/identity', async (req, reply) => {
+    const q = params(req.query)
+    const rd = rdOf(req, q)
+    if (level(req) === 0) return seeOther(reply, to('/', { rd }))
+    const s = req.session!
+    return page(reply, identityCodeView({ theme, prefix, csrf: s.data.csrfToken, rd, username: s.data.username!, channel, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }))
+  })
+
+  app.post('/one-time-password/identity', async (req, reply) => {
+    const p = params(req.body)
+    const rd = rdOf(req, p)
+    if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+    const refused = refuseForm(req, reply, p, to('/one-time-password/identity', { rd, error: 'expired' }))
+    if (refused) return refused
+    const verified = await verifyIdentityCode(ctx, req, field(p, 'code'))
+    if (!verified.ok) return seeOther(reply, to('/one-time-password/identity', { rd, error: REFUSAL_ERRORS[verified.reason] }))
+    const begun = await beginTotpRegistration(ctx, req)
+    if (!begun.ok) return seeOther(reply, to('/2fa/one-time-password', { rd, error: 'operation' }))
+    return seeOther(reply, to('/one-time-password/register', { rd }))
+  })
+
+  // ---------------------------------------------------------------- registration: link (portal URL configured), QR code
 
   app.get('/one-time-password/register', async (req, reply) => {
     const q = params(req.query)
@@ -194,15 +229,17 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     }
     const s = req.session!
     const username = s.data.username!
+    const rd = rdOf(req, q) ?? registrationTarget(ctx, req)
     if (token !== undefined) {
       // The link only leads to a button: mail scanners that fetch links must not spend the token.
-      const checked = await inspectRegistrationToken(ctx, req, token)
-      if (!checked.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'register' }))
+      // A link that no longer works says so now, not after the click.
+      const checked = await inspectIdentityLink(ctx, req, token)
+      if (!checked.ok) return page(reply, registerLinkRefusedView({ theme, prefix, csrf: s.data.csrfToken, rd, error: REFUSAL_ERRORS[checked.reason] }), 400)
       return page(reply, registerConfirmView({ theme, prefix, csrf: s.data.csrfToken, token, username }))
     }
-    const totp = isRegistrationShown(ctx, req) ? await ctx.deps.storage.findTotpConfiguration(username) : undefined
-    if (!totp) return seeOther(reply, to('/2fa/one-time-password'))
-    const otpauthUrl = otpauthUri(totp)
+    const pending = await findPendingDevice(ctx, req)
+    if (!pending) return seeOther(reply, to('/2fa/one-time-password', { rd }))
+    const otpauthUrl = otpauthUri(pending)
     // qrcode is loaded on the first registration, not at every start.
     const { default: QRCode } = await import('qrcode')
     const qrSvg = (await QRCode.toString(otpauthUrl, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' })).replace(
@@ -211,7 +248,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     )
     return page(
       reply,
-      registerShowView({ theme, prefix, csrf: s.data.csrfToken, qrSvg, base32Secret: encodeBase32(totp.secret), otpauthUrl, digits: totp.digits, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+      registerShowView({ theme, prefix, csrf: s.data.csrfToken, rd, qrSvg, base32Secret: encodeBase32(pending.secret), otpauthUrl, digits: pending.digits, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
     )
   })
 
@@ -220,9 +257,10 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
     const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { error: 'expired' }))
     if (refused) return refused
-    const result = await finishTotpRegistration(ctx, req, field(p, 'token'))
-    if (!result.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'register' }))
-    await markRegistrationShown(ctx, req)
+    const verified = await verifyIdentityLink(ctx, req, field(p, 'token'))
+    if (!verified.ok) return seeOther(reply, to('/2fa/one-time-password', { error: REFUSAL_ERRORS[verified.reason] }))
+    const begun = await beginTotpRegistration(ctx, req)
+    if (!begun.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'operation' }))
     return seeOther(reply, to('/one-time-password/register'))
   })
 

@@ -11,7 +11,13 @@ export const ERROR_MESSAGES = {
   credentials: 'Authentication failed. Check your credentials.',
   code: 'The code was not accepted. Wait for the next code from your app and try again.',
   expired: 'Your session expired or this form was already used. Please try again.',
-  register: 'This registration link is invalid, has expired or was already used. Ask for a new one below.',
+  register: 'This registration link is invalid. Ask for a new code below.',
+  'link-used': 'This registration link was already used. Ask for a new code below if you still need to register a device.',
+  'link-expired': 'This registration link has expired. Ask for a new code below.',
+  'link-other-session': 'This link belongs to another sign-in: open it in the browser where you asked for it, or ask for a new code below.',
+  otc: 'The code was not accepted. Check it (it is valid 5 minutes, in this browser only), or ask for a new one.',
+  'too-many': 'Too many codes were requested. Wait a few minutes, then use the last code you received or ask again.',
+  elevation: 'Confirm your identity first: ask for a code below.',
   operation: 'Something went wrong. Please try again.',
   'cross-site': 'This form was sent from another site, so it was refused.',
   'not-found': 'This page does not exist.',
@@ -21,7 +27,7 @@ export type ErrorCode = keyof typeof ERROR_MESSAGES
 
 export const NOTICES = {
   'signed-out': 'You have been signed out.',
-  'check-email': 'We sent you an email with a link to register your device. Open it within 5 minutes.',
+  'code-sent': 'A new code was sent.',
 } as const
 export type NoticeCode = keyof typeof NOTICES
 
@@ -79,8 +85,23 @@ ${signOutForm(c.prefix, c.csrf, 'Sign out', false)}`,
   })
 }
 
-export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTotp: boolean; username: string; digits: number }): string {
-  const register = html`<form method="post" action="${c.prefix}/2fa/one-time-password/register">${csrfField(c.csrf)}<button type="submit"${raw(c.hasTotp ? ' class="secondary"' : '')}>${c.hasTotp ? 'Register a new device' : 'Register your device'}</button></form>`
+/** Where the one-time code went: accurate to the configured notifier (notifier.smtp or notifier.filesystem). */
+export type Channel = 'email' | 'file'
+function sentTo(channel: Channel): string {
+  return channel === 'email'
+    ? 'We sent a one-time code to your email address.'
+    : "A one-time code was written to this server's notification file (notifier.filesystem): ask its administrator for it."
+}
+function willSend(channel: Channel): string {
+  return channel === 'email' ? 'we will email you a one-time code to confirm it is you' : "we will write a one-time code to this server's notification file to confirm it is you"
+}
+
+function requestCodeForm(prefix: string, csrf: string, rd: string | undefined, label: string, secondary: boolean): SafeHtml {
+  return html`<form method="post" action="${prefix}/2fa/one-time-password/register">${csrfField(csrf)}${rdField(rd)}<button type="submit"${raw(secondary ? ' class="secondary"' : '')}>${label}</button></form>`
+}
+
+export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTotp: boolean; username: string; digits: number; channel: Channel }): string {
+  const register = requestCodeForm(c.prefix, c.csrf, c.rd, c.hasTotp ? 'Register a new device' : 'Register your device', c.hasTotp)
   const body = c.hasTotp
     ? html`${messages(c)}
 <p>Signed in as <strong>${c.username}</strong>. Enter the code shown by your authenticator app.</p>
@@ -90,13 +111,39 @@ ${csrfField(c.csrf)}${rdField(c.rd)}
 <input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="${c.digits}" autocomplete="one-time-code" required autofocus>
 <button type="submit">Verify</button>
 </form>
-<p class="muted">Lost your device? Registering a new one replaces it; we will email you a link.</p>
+<p class="muted">Lost your device? Registering a new one replaces it once it works; ${willSend(c.channel)}.</p>
 <div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
     : html`${messages(c)}
 <p>Signed in as <strong>${c.username}</strong>. This service also asks for a one-time code, and you have no device registered yet.</p>
-<p class="muted">We will email you a link to register an authenticator app (for example on your phone).</p>
+<p class="muted">To register an authenticator app (for example on your phone), ${willSend(c.channel)}.</p>
 <div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
   return renderPage({ title: 'One-time code', theme: c.theme, body })
+}
+
+export function identityCodeView(c: Common & { rd?: string | undefined; username: string; channel: Channel }): string {
+  return renderPage({
+    title: 'Confirm your identity',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>${sentTo(c.channel)} Type it here within 5 minutes; it works only in this browser.</p>
+<form method="post" action="${c.prefix}/one-time-password/identity" novalidate>
+${csrfField(c.csrf)}${rdField(c.rd)}
+<label for="code">Code</label>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" maxlength="20" required autofocus>
+<button type="submit">Continue</button>
+</form>
+<div class="row">${requestCodeForm(c.prefix, c.csrf, c.rd, 'Send a new code', true)}${signOutForm(c.prefix, c.csrf)}</div>`,
+  })
+}
+
+/** A registration link that no longer works: said on the GET, before any click. */
+export function registerLinkRefusedView(c: Common & { rd?: string | undefined }): string {
+  return renderPage({
+    title: 'Register your device',
+    theme: c.theme,
+    body: html`${messages(c)}
+<div class="row">${requestCodeForm(c.prefix, c.csrf, c.rd, 'Send a new code', false)}</div>`,
+  })
 }
 
 export function registerConfirmView(c: Common & { token: string; username: string }): string {
@@ -112,17 +159,17 @@ ${csrfField(c.csrf)}<input type="hidden" name="token" value="${c.token}">
   })
 }
 
-export function registerShowView(c: Common & { qrSvg: string; base32Secret: string; otpauthUrl: string; digits: number }): string {
+export function registerShowView(c: Common & { rd?: string | undefined; qrSvg: string; base32Secret: string; otpauthUrl: string; digits: number }): string {
   return renderPage({
     title: 'Register your device',
     theme: c.theme,
     body: html`${messages(c)}
-<p>Scan this QR code with your authenticator app, or type the secret in by hand.</p>
+<p>Scan this QR code with your authenticator app, or type the secret in by hand. The device counts only once you confirm a code from it.</p>
 <div class="qr">${raw(c.qrSvg)}</div>
 <p><span class="muted">Secret</span><br><code class="secret" id="secret">${c.base32Secret}</code></p>
 <details><summary>Setup link</summary><p><code>${c.otpauthUrl}</code></p></details>
 <form method="post" action="${c.prefix}/2fa/one-time-password" novalidate>
-${csrfField(c.csrf)}
+${csrfField(c.csrf)}${rdField(c.rd)}
 <label for="token">Enter the code your app shows, to confirm</label>
 <input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="${c.digits}" autocomplete="one-time-code" required autofocus>
 <button type="submit">Confirm</button>
