@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import type { TestApp } from '../support/app.js'
 import { KASM, kasmParams, authorizePath, responseParams } from '../support/oidc.js'
-import { Client, codeFor, portalTestApp, registerTotp } from './portal-helpers.js'
+import { Client, codeFor, lastOneTimeCode, portalTestApp, registerTotp } from './portal-helpers.js'
 
 // Behind a TLS-terminating proxy, as in production: the issuer and every target are https.
 const ISSUER = 'https://auth.example.com'
@@ -85,5 +85,56 @@ describe('Authelia portal workflows for OpenID Connect', () => {
     const again = await client.post('/api/secondfactor/totp', { token: codeFor(secret, t.clock.now()), workflowID: workflowId })
     expect(again.json().status).toBe('OK')
     expect(again.json().data?.redirect).not.toBe(resume)
+  })
+
+  // Issue 9, point 10: every migrated user registers a device on day one, inside Kasm's sign-in.
+  describe('a first sign-in that registers its device returns to the client with a code', () => {
+    const csrfOf = (body: string): string => /name="csrf" value="([^"]+)"/.exec(body)![1]!
+    const path = (location: unknown): string => {
+      const u = new URL(String(location), ISSUER)
+      return `${u.pathname}${u.search}`
+    }
+
+    test('through the pages: the target rides along every registration step', async () => {
+      const client = new HttpsClient(t.app)
+      const start = await client.get(authorizePath(kasmParams()))
+      const portal = new URL(String(start.headers.location))
+      const rd = portal.searchParams.get('rd')!
+      let page = await client.get(path(start.headers.location))
+      const first = await client.form('/', { csrf: csrfOf(page.body), username: 'john', password: 'password', rd })
+      expect(first.headers.location).toBe(rd)
+      const again = await client.get(path(rd))
+      expect(new URL(String(again.headers.location)).pathname).toBe('/2fa/one-time-password')
+      page = await client.get(path(again.headers.location))
+      expect(page.body).toContain('Register your device')
+      const csrf = csrfOf(page.body)
+      const asked = await client.form('/2fa/one-time-password/register', { csrf, rd })
+      expect(asked.headers.location).toBe(`/one-time-password/identity?rd=${encodeURIComponent(rd)}`)
+      const typed = await client.form('/one-time-password/identity', { csrf, rd, code: lastOneTimeCode(t) })
+      expect(typed.headers.location).toBe(`/one-time-password/register?rd=${encodeURIComponent(rd)}`)
+      const shown = await client.get(path(typed.headers.location))
+      const secret = /<code class="secret" id="secret">([A-Z2-7]+)<\/code>/.exec(shown.body)![1]!
+      expect(shown.body).toContain(`<input type="hidden" name="rd" value="${rd.replace(/&/g, '&amp;')}">`)
+      const confirmed = await client.form('/2fa/one-time-password', { csrf: csrfOf(shown.body), rd, token: codeFor(secret, t.clock.now()) })
+      expect(confirmed.headers.location).toBe(rd)
+      const done = await client.get(path(rd))
+      expect(done.statusCode).toBe(303)
+      expect(String(done.headers.location).startsWith(`${KASM.redirectUri}?`)).toBe(true)
+      expect(responseParams(done).get('code')).toMatch(/^authelia_ac_/)
+    })
+
+    test('through the JSON API: identity/start, finish with the notified code, then the first code with the workflow id', async () => {
+      const client = new HttpsClient(t.app)
+      const start = await client.get(authorizePath(kasmParams()))
+      const rd = new URL(String(start.headers.location)).searchParams.get('rd')!
+      expect((await client.signIn('john', 'password', { targetURL: rd })).json()).toEqual({ status: 'OK', data: { redirect: rd } })
+      const twoFactor = new URL(String((await client.get(path(rd))).headers.location))
+      const workflowId = twoFactor.searchParams.get('workflow_id')!
+      const secret = await registerTotp(t, client, { confirm: false })
+      const second = await client.post('/api/secondfactor/totp', { token: codeFor(secret, t.clock.now()), workflow: 'openid_connect', workflowID: workflowId })
+      expect(second.json()).toEqual({ status: 'OK', data: { redirect: rd } })
+      const done = await client.get(path(rd))
+      expect(responseParams(done).get('code')).toMatch(/^authelia_ac_/)
+    })
   })
 })

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import type { TestApp } from '../support/app.js'
-import { Client, COOKIE_RE, HOST, KO401, KO_TOTP, codeFor, lastRegistrationLink, portalTestApp, registerTotp, withoutDate } from './portal-helpers.js'
+import { existsSync, readFileSync } from 'node:fs'
+import { SEPARATOR } from '../../src/notifier/index.js'
+import { Client, COOKIE_RE, HOST, KO401, KO_TOTP, codeFor, lastOneTimeCode, lastRegistrationLink, portalTestApp, registerTotp, withoutDate } from './portal-helpers.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -313,29 +315,42 @@ describe('1FA routes', () => {
 })
 
 describe('TOTP registration by identity verification', () => {
-  test('start mails a link; finish returns the secret and the otpauth URL; the link works once', async () => {
+  const start1 = (c: Client, headers: Record<string, string> = {}) => c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start', headers })
+  const notifications = (tapp: TestApp) => (existsSync(tapp.notificationsFile) ? readFileSync(tapp.notificationsFile, 'utf8') : '')
+  const count = (tapp: TestApp) => notifications(tapp).split(SEPARATOR).length - 1
+
+  test('start notifies a one-time code and no link; finish with it returns the secret; the device counts only after its first code', async () => {
     const tapp = await start()
     const c = new Client(tapp.app)
     await c.signIn()
-    const startRes = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start' })
+    const startRes = await start1(c)
     expect(startRes.statusCode).toBe(200)
     expect(startRes.body).toBe('{"status":"OK"}')
-    const link = lastRegistrationLink(tapp)
-    expect(link).toMatch(/^http:\/\/auth\.example\.com\/one-time-password\/register\?token=[\w-]+\.[\w-]+\.[\w-]+$/)
-    const { readFileSync } = await import('node:fs')
-    const mail = readFileSync(tapp.notificationsFile, 'utf8')
+    const mail = notifications(tapp)
     expect(mail).toContain('To: John Doe <john.doe@example.com>')
-    expect(mail).toContain('Subject: Register your mobile')
-    const token = new URL(link).searchParams.get('token')!
-    const finish = await c.post('/api/secondfactor/totp/identity/finish', { token })
+    expect(mail).toContain('Subject: Confirm your identity')
+    // security.md W6: without authelia_url the notification carries no URL at all.
+    expect(mail).not.toMatch(/https?:\/\//)
+    const code = lastOneTimeCode(tapp)
+    expect(code).toMatch(/^[A-Z2-9]{8}$/)
+    const finish = await c.post('/api/secondfactor/totp/identity/finish', { token: code.toLowerCase() })
     expect(finish.statusCode).toBe(200)
     const data = finish.json().data
     expect(Object.keys(finish.json())).toEqual(['status', 'data'])
     expect(Object.keys(data)).toEqual(['base32_secret', 'otpauth_url'])
     expect(data.base32_secret).toMatch(/^[A-Z2-7]{52}$/)
     expect(data.otpauth_url).toBe(`otpauth://totp/example.com:john?algorithm=SHA1&digits=6&issuer=example.com&period=30&secret=${data.base32_secret}`)
-    const again = await c.post('/api/secondfactor/totp/identity/finish', { token })
-    expect(again.json()).toEqual({ status: 'KO', message: 'The identity verification token has already been used' })
+    // Single use.
+    expect((await c.post('/api/secondfactor/totp/identity/finish', { token: code })).json()).toEqual({ status: 'KO', message: 'The code was not accepted. Check it, or ask for a new one.' })
+    // Pending: not a second factor anywhere yet.
+    expect((await c.get('/api/user/info')).json().data.has_totp).toBe(false)
+    expect((await c.get('/api/user/info/totp')).json()).toEqual({ status: 'KO', message: 'Could not find TOTP Configuration for user.' })
+    expect((await c.state()).authentication_level).toBe(1)
+    expect((await c.get('/2fa/one-time-password')).body).not.toContain('id="token"')
+    // Its first code confirms it and signs in.
+    const second = await c.post('/api/secondfactor/totp', { token: codeFor(data.base32_secret, tapp.clock.now()) })
+    expect(second.json()).toEqual({ status: 'OK', data: { redirect: 'https://www.example.com/' } })
+    expect((await c.state()).authentication_level).toBe(2)
     expect((await c.get('/api/user/info/totp')).json()).toEqual({ status: 'OK', data: { digits: 6, period: 30 } })
     expect((await c.get('/api/user/info')).json().data.has_totp).toBe(true)
     // The secret is stored encrypted: the database file never holds it in base32 or raw form.
@@ -343,43 +358,164 @@ describe('TOTP registration by identity verification', () => {
     expect(db.includes(Buffer.from(data.base32_secret))).toBe(false)
   })
 
-  test('a Host header that is not a plain host name never sends the registration token elsewhere (security.md W6)', async () => {
-    const tapp = await start()
+  test('a forged Host or X-Forwarded-Host never reaches the notification (security.md W6)', async () => {
+    const tapp = await start({ patch: (y) => (y.server = { ...y.server, trusted_proxies: ['127.0.0.1'] }) })
     const c = new Client(tapp.app)
     await c.signIn()
-    // Node accepts these; Fastify's hostname of each still matches the cookie domain example.com.
-    for (const host of ['auth.example.com:1@evil.com', 'evil.com/.example.com', 'evil.com#.example.com', 'evil.com?.example.com']) {
-      const res = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start', headers: { host } })
-      expect(res.statusCode).toBe(200)
-      expect(res.json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    // evil.example.com is inside the cookie domain, so the session matches; so do the others (Fastify's hostname).
+    for (const headers of [{ host: 'evil.example.com' }, { host: 'auth.example.com:1@evil.com' }, { 'x-forwarded-host': 'evil.example.com' }]) {
+      expect((await start1(c, headers)).json()).toEqual({ status: 'OK' })
     }
-    const { existsSync } = await import('node:fs')
-    expect(existsSync(tapp.notificationsFile)).toBe(false)
-    // A plain host (with a port) still works.
-    const ok = await c.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start', headers: { host: 'auth.example.com:8443' } })
-    expect(ok.json()).toEqual({ status: 'OK' })
-    expect(lastRegistrationLink(tapp)).toMatch(/^http:\/\/auth\.example\.com:8443\/one-time-password\/register\?token=/)
+    expect(count(tapp)).toBe(3)
+    expect(notifications(tapp)).not.toMatch(/https?:\/\/|evil/)
   })
 
-  test('an expired, foreign or forged token is refused', async () => {
+  test('with authelia_url the notification adds a link on that address only; the link works once, in the session that asked', async () => {
+    const tapp = await start({
+      patch: (y) => {
+        delete y.session.domain
+        y.session.cookies = [{ domain: 'example.com', authelia_url: 'https://auth.example.com' }]
+      },
+    })
+    const c = new Client(tapp.app)
+    await c.signIn()
+    expect((await start1(c, { host: 'evil.example.com' })).json()).toEqual({ status: 'OK' })
+    const link = lastRegistrationLink(tapp)
+    expect(link).toMatch(/^https:\/\/auth\.example\.com\/one-time-password\/register\?token=[\w-]+\.[\w-]+\.[\w-]+$/)
+    const token = new URL(link).searchParams.get('token')!
+    // Another session of the same user cannot use it.
+    const other = new Client(tapp.app)
+    await other.signIn()
+    expect((await other.post('/api/secondfactor/totp/identity/finish', { token })).json()).toEqual({
+      status: 'KO',
+      message: 'This link belongs to another sign-in: open it in the browser where you asked for it.',
+    })
+    expect((await c.post('/api/secondfactor/totp/identity/finish', { token })).json().status).toBe('OK')
+    expect((await c.post('/api/secondfactor/totp/identity/finish', { token })).json()).toEqual({ status: 'KO', message: 'The identity verification token has already been used' })
+  })
+
+  test('a code works only in the session that asked for it, once, and a few wrong codes spend it (security.md V1)', async () => {
     const tapp = await start()
     const john = new Client(tapp.app)
     await john.signIn()
-    await john.request({ method: 'POST', url: '/api/secondfactor/totp/identity/start' })
-    const johnToken = new URL(lastRegistrationLink(tapp)).searchParams.get('token')!
+    const thief = new Client(tapp.app)
+    await thief.signIn()
+    await start1(john)
+    const code = lastOneTimeCode(tapp)
+    const refused = { status: 'KO', message: 'The code was not accepted. Check it, or ask for a new one.' }
+    expect((await thief.post('/api/secondfactor/totp/identity/finish', { token: code })).json()).toEqual(refused)
     const harry = new Client(tapp.app)
     await harry.signIn('harry')
-    expect((await harry.post('/api/secondfactor/totp/identity/finish', { token: johnToken })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
-    expect((await harry.post('/api/secondfactor/totp/identity/finish', { token: 'x.y.z' })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
-    const [h, p] = johnToken.split('.')
-    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: `${h}.${p}.AAAA` })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
+    expect((await harry.post('/api/secondfactor/totp/identity/finish', { token: code })).json()).toEqual(refused)
+    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: code })).json().status).toBe('OK')
+
+    await start1(john)
+    const second = lastOneTimeCode(tapp)
+    for (let i = 0; i < 5; i++) expect((await john.post('/api/secondfactor/totp/identity/finish', { token: 'AAAAAAAA' })).json()).toEqual(refused)
+    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: second })).json()).toEqual(refused)
+  })
+
+  test('a code expires after 5 minutes; a forged link token is refused', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    await start1(c)
+    const code = lastOneTimeCode(tapp)
+    expect((await c.post('/api/secondfactor/totp/identity/finish', { token: 'x.y.z' })).json()).toEqual({ status: 'KO', message: 'Operation failed.' })
     tapp.clock.advance(250) // keep the session active
-    await john.state()
-    tapp.clock.advance(51)
-    expect((await john.post('/api/secondfactor/totp/identity/finish', { token: johnToken })).json()).toEqual({
-      status: 'KO',
-      message: 'The identity verification token has expired',
-    })
+    await c.state()
+    tapp.clock.advance(50)
+    expect((await c.post('/api/secondfactor/totp/identity/finish', { token: code })).json().status).toBe('KO')
+  })
+
+  test('mail bombing: 20 parallel starts from one session send 3 notifications; 5 per user across sessions; 429 with a clear message (security.md V1)', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const results = await Promise.all(Array.from({ length: 20 }, () => start1(c)))
+    expect(results.filter((r) => r.statusCode === 200 && r.body === '{"status":"OK"}')).toHaveLength(3)
+    const limited = results.filter((r) => r.statusCode === 429)
+    expect(limited).toHaveLength(17)
+    expect(limited[0]!.json()).toEqual({ status: 'KO', message: 'Too many codes were requested. Wait a few minutes, then try again.' })
+    expect(Number(limited[0]!.headers['retry-after'])).toBe(600)
+    expect(count(tapp)).toBe(3)
+    // A new session of the same user gets 2 more, then the user is limited whatever the session.
+    for (let i = 0; i < 3; i++) {
+      const s = new Client(tapp.app)
+      await s.signIn()
+      await start1(s)
+    }
+    expect(count(tapp)).toBe(5)
+    // Other users are not affected; the earlier codes still work.
+    const harry = new Client(tapp.app)
+    await harry.signIn('harry')
+    expect((await start1(harry)).json()).toEqual({ status: 'OK' })
+    // The limit is in storage: a restarted server (or another instance) keeps it.
+    const again = await portalTestApp({ dir: tapp.dir, keepDir: true, clock: tapp.clock })
+    try {
+      const s = new Client(again.app)
+      await s.signIn()
+      expect((await start1(s)).statusCode).toBe(429)
+      // After the window, it works again.
+      tapp.clock.advance(601)
+      const later = new Client(again.app)
+      await later.signIn()
+      expect((await start1(later)).json()).toEqual({ status: 'OK' })
+    } finally {
+      await again.close()
+    }
+  })
+
+  test('a pending device neither replaces the current one nor locks the user out', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const current = await registerTotp(tapp, c)
+    tapp.clock.advance(30)
+    const other = new Client(tapp.app)
+    await other.signIn()
+    const pending = await registerTotp(tapp, other, { confirm: false })
+    expect(pending).not.toBe(current)
+    expect((await other.get('/api/user/info')).json().data.has_totp).toBe(true)
+    // The current device still signs in, in the very session that registers the new one.
+    const res = await other.post('/api/secondfactor/totp', { token: codeFor(current, tapp.clock.now()) })
+    expect(res.json().status).toBe('OK')
+    tapp.clock.advance(30)
+    const later = new Client(tapp.app)
+    await later.signIn()
+    expect((await later.post('/api/secondfactor/totp', { token: codeFor(pending, tapp.clock.now()) })).json()).toEqual(KO_TOTP)
+    expect((await later.post('/api/secondfactor/totp', { token: codeFor(current, tapp.clock.now()) })).json().status).toBe('OK')
+  })
+
+  test("Authelia 4.38's names: elevation by one-time code, then the device registered in three steps", async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const state = () => c.get('/api/user/session/elevation').then((r) => r.json())
+    expect(await state()).toEqual({ status: 'OK', data: { require_second_factor: false, skip_second_factor: false, can_skip_second_factor: false, factor_knowledge: true, elevated: false, expires: 0 } })
+    expect((await c.request({ method: 'PUT', url: '/api/secondfactor/totp/register', headers: {} })).json()).toEqual({ status: 'KO', message: 'Unable to set up one-time password.' })
+    const created = await c.request({ method: 'POST', url: '/api/user/session/elevation' })
+    expect(created.json()).toEqual({ status: 'OK', data: { delete_id: expect.stringMatching(/^[0-9a-f-]{36}$/) } })
+    // A withdrawn code no longer works.
+    const withdrawn = lastOneTimeCode(tapp)
+    expect((await c.request({ method: 'DELETE', url: `/api/user/session/elevation/${created.json().data.delete_id}` })).json()).toEqual({ status: 'OK' })
+    expect((await c.request({ method: 'PUT', url: '/api/user/session/elevation', payload: JSON.stringify({ otc: withdrawn }), headers: { 'content-type': 'application/json' } })).statusCode).toBe(403)
+    await c.request({ method: 'POST', url: '/api/user/session/elevation' })
+    const put = await c.request({ method: 'PUT', url: '/api/user/session/elevation', payload: JSON.stringify({ otc: lastOneTimeCode(tapp) }), headers: { 'content-type': 'application/json' } })
+    expect(put.json()).toEqual({ status: 'OK' })
+    expect((await state()).data).toMatchObject({ elevated: true, expires: 600 })
+    expect((await c.get('/api/secondfactor/totp/register')).json()).toEqual({ status: 'OK', data: { algorithm: 'SHA1', algorithms: ['SHA1'], length: 6, lengths: [6], period: 30, periods: [30] } })
+    const options = JSON.stringify({ algorithm: 'SHA1', length: 6, period: 30 })
+    const reg = await c.request({ method: 'PUT', url: '/api/secondfactor/totp/register', payload: options, headers: { 'content-type': 'application/json' } })
+    const secret = reg.json().data.base32_secret as string
+    expect(Object.keys(reg.json().data)).toEqual(['base32_secret', 'otpauth_url'])
+    expect((await c.post('/api/secondfactor/totp/register', { token: '000000' })).json()).toEqual({ status: 'KO', message: 'Unable to set up one-time password.' })
+    expect((await c.get('/api/user/info')).json().data.has_totp).toBe(false)
+    expect((await c.post('/api/secondfactor/totp/register', { token: codeFor(secret, tapp.clock.now()) })).json()).toEqual({ status: 'OK' })
+    expect((await c.get('/api/user/info')).json().data.has_totp).toBe(true)
+    // Registered, not signed in with it: the second factor is still to be given (with the next code).
+    expect((await c.state()).authentication_level).toBe(1)
+    expect((await state()).data.elevated).toBe(false)
   })
 })
 
@@ -613,7 +749,7 @@ describe('logs (security.md D2)', () => {
     await c.signIn('john', 'password')
     const cookie1 = c.cookie!
     const secret = await registerTotp(tapp, c)
-    const token = new URL(lastRegistrationLink(tapp)).searchParams.get('token')!
+    const token = lastOneTimeCode(tapp)
     const code = codeFor(secret, tapp.clock.now())
     await c.post('/api/secondfactor/totp', { token: code })
     const cookie2 = c.cookie!
@@ -621,7 +757,7 @@ describe('logs (security.md D2)', () => {
     const logs = tapp.logs()
     expect(logs).toContain('first factor succeeded')
     expect(logs).toContain('second factor succeeded')
-    for (const secretValue of ['wrong-password-value', '"password"', cookie1, cookie2, token, token.split('.')[2]!, secret, `"${code}"`]) {
+    for (const secretValue of ['wrong-password-value', '"password"', cookie1, cookie2, token, secret, `"${code}"`]) {
       expect(logs).not.toContain(secretValue)
     }
   })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest'
 import type { TestApp } from '../support/app.js'
-import { Client, codeFor, lastRegistrationLink, portalTestApp, registerTotp } from './portal-helpers.js'
+import { Client, codeFor, lastOneTimeCode, lastRegistrationLink, portalTestApp, registerTotp } from './portal-helpers.js'
 
 let t: TestApp | undefined
 afterEach(async () => {
@@ -14,6 +14,8 @@ async function start(opts: Parameters<typeof portalTestApp>[0] = {}): Promise<Te
 }
 
 const csrfOf = (body: string): string => /name="csrf" value="([^"]+)"/.exec(body)![1]!
+/** What the page says (not its stylesheet). */
+const mainOf = (body: string): string => /<main[^>]*>([\s\S]*)<\/main>/.exec(body)![1]!
 
 describe('sign-in page', () => {
   test('renders an accessible form without scripts or external assets, with a CSRF token and no-store', async () => {
@@ -175,7 +177,7 @@ describe('sign-in page', () => {
 })
 
 describe('one-time code pages', () => {
-  test('without a device: register by email, confirm through the link, see the QR code, enter a code', async () => {
+  test('without a device: ask for a code, type it in this tab, see the QR code, confirm with a code', async () => {
     const tapp = await start()
     const c = new Client(tapp.app)
     let csrf = csrfOf((await c.get('/')).body)
@@ -183,29 +185,29 @@ describe('one-time code pages', () => {
     const otp = await c.get('/2fa/one-time-password')
     expect(otp.body).toContain('Register your device')
     expect(otp.body).not.toContain('id="token"')
+    // The filesystem notifier: the page does not speak of email.
+    expect(otp.body).toContain("we will write a one-time code to this server&#39;s notification file to confirm it is you")
+    expect(mainOf(otp.body)).not.toMatch(/e-?mail/i)
     csrf = csrfOf(otp.body)
     const started = await c.form('/2fa/one-time-password/register', { csrf })
     expect(started.statusCode).toBe(303)
-    expect(started.headers.location).toBe('/2fa/one-time-password?notice=check-email')
-    expect((await c.get(started.headers.location as string)).body).toContain('We sent you an email with a link to register your device.')
+    expect(started.headers.location).toBe('/one-time-password/identity')
+    const codePage = await c.get('/one-time-password/identity')
+    expect(codePage.body).toContain('A one-time code was written to this server&#39;s notification file (notifier.filesystem): ask its administrator for it.')
+    expect(mainOf(codePage.body)).not.toMatch(/e-?mail/i)
+    expect(codePage.body).toContain('<input type="text" id="code" name="code" autocomplete="one-time-code"')
 
-    const link = new URL(lastRegistrationLink(tapp))
-    const confirm = await c.get(`${link.pathname}${link.search}`)
-    expect(confirm.statusCode).toBe(200)
-    expect(confirm.body).toContain('Show my QR code')
-    // Showing the confirmation does not spend the token: a mail scanner fetching the link is harmless.
-    expect((await c.get(`${link.pathname}${link.search}`)).statusCode).toBe(200)
-    const token = link.searchParams.get('token')!
-    const finish = await c.form('/one-time-password/register', { csrf: csrfOf(confirm.body), token })
-    expect(finish.statusCode).toBe(303)
-    expect(finish.headers.location).toBe('/one-time-password/register')
+    const wrongCode = await c.form('/one-time-password/identity', { csrf: csrfOf(codePage.body), code: 'AAAAAAAA' })
+    expect(wrongCode.headers.location).toBe('/one-time-password/identity?error=otc')
+    const typed = await c.form('/one-time-password/identity', { csrf: csrfOf(codePage.body), code: lastOneTimeCode(tapp) })
+    expect(typed.statusCode).toBe(303)
+    expect(typed.headers.location).toBe('/one-time-password/register')
     const shown = await c.get('/one-time-password/register')
     expect(shown.body).toMatch(/<div class="qr"><svg role="img" aria-label="QR code of the setup link" [^>]*>/)
     const secret = /<code class="secret" id="secret">([A-Z2-7]+)<\/code>/.exec(shown.body)![1]!
     expect(shown.body).toContain('autocomplete="one-time-code"')
-    // A spent link now sends back with a message.
-    const reused = await c.form('/one-time-password/register', { csrf: csrfOf(shown.body), token })
-    expect(reused.headers.location).toBe('/2fa/one-time-password?error=register')
+    // Still pending: the code page offers no code form, the state is level 1.
+    expect((await c.get('/2fa/one-time-password')).body).not.toContain('id="token"')
 
     const wrong = await c.form('/2fa/one-time-password', { csrf: csrfOf(shown.body), token: '000000' })
     expect(wrong.headers.location).toBe('/one-time-password/register?error=code')
@@ -217,6 +219,71 @@ describe('one-time code pages', () => {
     expect(signedIn.body).toContain('with your password and a one-time code')
     // The secret is no longer shown once the device is confirmed.
     expect((await c.get('/one-time-password/register')).statusCode).toBe(303)
+  })
+
+  test('with SMTP configured the pages speak of email', async () => {
+    const tapp = await start({ patch: (y) => (y.notifier = { smtp: { host: '127.0.0.1', port: 2525, sender: 'auth@example.com', disable_require_tls: true } }) })
+    const c = new Client(tapp.app)
+    await c.signIn()
+    expect((await c.get('/2fa/one-time-password')).body).toContain('we will email you a one-time code to confirm it is you')
+    expect((await c.get('/one-time-password/identity')).body).toContain('We sent a one-time code to your email address.')
+  })
+
+  test('too many requests: the code page says so and an earlier code still works', async () => {
+    const tapp = await start()
+    const c = new Client(tapp.app)
+    await c.signIn()
+    const csrf = csrfOf((await c.get('/2fa/one-time-password')).body)
+    for (let i = 0; i < 3; i++) expect((await c.form('/2fa/one-time-password/register', { csrf })).headers.location).toBe('/one-time-password/identity')
+    const code = lastOneTimeCode(tapp)
+    const limited = await c.form('/2fa/one-time-password/register', { csrf })
+    expect(limited.headers.location).toBe('/one-time-password/identity?error=too-many')
+    expect((await c.get(limited.headers.location as string)).body).toContain('Too many codes were requested.')
+    expect((await c.form('/one-time-password/identity', { csrf, code })).headers.location).toBe('/one-time-password/register')
+  })
+
+  test('with authelia_url: the link page says at once when a link is used, expired or from another sign-in', async () => {
+    const tapp = await start({
+      patch: (y) => {
+        delete y.session.domain
+        y.session.cookies = [{ domain: 'example.com', authelia_url: 'https://auth.example.com' }]
+      },
+    })
+    const c = new Client(tapp.app)
+    await c.signIn()
+    let csrf = csrfOf((await c.get('/2fa/one-time-password')).body)
+    await c.form('/2fa/one-time-password/register', { csrf })
+    const link = new URL(lastRegistrationLink(tapp))
+    const path = `${link.pathname}${link.search}`
+    const confirm = await c.get(path)
+    expect(confirm.statusCode).toBe(200)
+    expect(confirm.body).toContain('Show my QR code')
+    // Showing the confirmation does not spend the token: a mail scanner fetching the link is harmless.
+    expect((await c.get(path)).statusCode).toBe(200)
+    // Another sign-in of the same user: refused before any click.
+    const other = new Client(tapp.app)
+    await other.signIn()
+    const foreign = await other.get(path)
+    expect(foreign.statusCode).toBe(400)
+    expect(foreign.body).toContain('This link belongs to another sign-in')
+    const finish = await c.form('/one-time-password/register', { csrf: csrfOf(confirm.body), token: link.searchParams.get('token')! })
+    expect(finish.headers.location).toBe('/one-time-password/register')
+    // Used: said on the GET, not only after a click.
+    const used = await c.get(path)
+    expect(used.statusCode).toBe(400)
+    expect(used.body).toContain('This registration link was already used.')
+    expect(used.body).not.toContain('Show my QR code')
+    // Expired: likewise.
+    csrf = csrfOf(used.body)
+    tapp.clock.advance(31) // a new code from the same session
+    await c.form('/2fa/one-time-password/register', { csrf })
+    const second = new URL(lastRegistrationLink(tapp))
+    tapp.clock.advance(250)
+    await c.state()
+    tapp.clock.advance(50)
+    const expired = await c.get(`${second.pathname}${second.search}`)
+    expect(expired.statusCode).toBe(400)
+    expect(expired.body).toContain('This registration link has expired.')
   })
 
   test('with a device and rd: the code form continues to rd', async () => {
