@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startTestServer, realTimeClock, type TestApp } from '../support/app.js'
 import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../support/browser.js'
-import { lastRegistrationLink, codeFor } from '../http/portal-helpers.js'
+import { lastOneTimeCode, codeFor } from '../http/portal-helpers.js'
 
 // Runs in the page; typed loosely because the test build has no DOM library.
 const activeElementId = (): string | undefined => (globalThis as unknown as { document: { activeElement?: { id: string } } }).document.activeElement?.id
@@ -42,7 +42,7 @@ afterAll(async () => {
 })
 
 test.skipIf(Boolean(skip))(
-  'a person signs in, registers TOTP from the emailed link, signs out, signs in with password and code, reaches the target, signs out',
+  'a person signs in, registers TOTP with the notified one-time code, signs out, signs in with password and code, reaches the target, signs out',
   async () => {
     const { page } = browser!
     const shot = browser!.screenshot
@@ -63,16 +63,13 @@ test.skipIf(Boolean(skip))(
     await page.waitForURL(`${url}/2fa/one-time-password`)
     await shot('one-time-code-no-device')
 
-    // 2. Register a device through the link written by the filesystem notifier.
+    // 2. Register a device with the one-time code written by the filesystem notifier.
     await page.click('button:has-text("Register your device")')
-    await page.waitForURL(`${url}/2fa/one-time-password?notice=check-email`)
-    expect(await page.textContent('[role=status]')).toContain('We sent you an email')
-    await shot('check-email')
-    const link = lastRegistrationLink(server!)
-    expect(link.startsWith(`${url}/one-time-password/register?token=`)).toBe(true)
-    await page.goto(link)
-    await shot('register-confirm')
-    await page.click('button:has-text("Show my QR code")')
+    await page.waitForURL(`${url}/one-time-password/identity`)
+    expect(await page.textContent('main')).toContain("written to this server's notification file")
+    await shot('identity-code')
+    await page.fill('#code', lastOneTimeCode(server!))
+    await page.click('button:has-text("Continue")')
     await page.waitForURL(`${url}/one-time-password/register`)
     expect(await page.locator('.qr svg').count()).toBe(1)
     const secret = (await page.textContent('#secret'))!.trim()
