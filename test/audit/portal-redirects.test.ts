@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, test } from 'vitest'
 import { startTestServer, type TestApp, type TestAppOptions } from '../support/app.js'
 import { signedInCookie } from '../support/oidc.js'
-import { Browser, HOST, KASM_REDIRECT, authorizeQuery, req, setCookies, totpCode } from './probe.js'
+import { Browser, HOST, KASM_REDIRECT, authorizeQuery, registerDevice, req, setCookies, totpCode } from './probe.js'
 
 /** docs/security.md O1 and docs/authelia-compat.md §2.4 over real HTTP: every place a target URL enters the portal. */
 
@@ -77,10 +77,7 @@ describe('O1: targetURL of /api/firstfactor', () => {
     await b.signIn()
     expect((await b.postJson('/api/checks/safe-redirection', { uri: 'https://App.Example.com:8443/x' })).body).toBe('{"status":"OK","data":{"ok":true}}')
     for (const uri of REJECTED) expect((await b.postJson('/api/checks/safe-redirection', { uri })).body, uri).toBe('{"status":"OK","data":{"ok":false}}')
-    const start2 = await b.send('/api/secondfactor/totp/identity/start', { method: 'POST' })
-    expect(start2.status).toBe(200)
-    const link = /(https?:\/\/\S+\/one-time-password\/register\?token=[A-Za-z0-9._-]+)/.exec(readFileSync(s.notificationsFile, 'utf8'))![1]!
-    const secret = (await b.postJson('/api/secondfactor/totp/identity/finish', { token: new URL(link).searchParams.get('token') })).json().data.base32_secret
+    const secret = await registerDevice(s, b)
     const second = await b.postJson('/api/secondfactor/totp', { token: totpCode(secret, s.clock.now()), targetURL: 'https://App.Example.com:8443/x' })
     expect(second.body).toBe('{"status":"OK","data":{"redirect":"https://app.example.com:8443/x"}}')
     const out = await b.postJson('/api/logout', { targetURL: 'https://App.Example.com:8443/x' })
@@ -151,10 +148,9 @@ describe('compat §2.4: the 4.37 login flow with rd, over HTTPS through a truste
     const b = new Browser(s.url)
     // Register a device first (a separate earlier sign-in), then start from the relying party.
     await b.send('/api/firstfactor', { method: 'POST', body: '{"username":"john","password":"password"}', headers: { 'content-type': 'application/json', ...proxy } })
-    await b.send('/api/secondfactor/totp/identity/start', { method: 'POST', headers: proxy })
-    const link = /(https?:\/\/\S+\/one-time-password\/register\?token=[A-Za-z0-9._-]+)/.exec(readFileSync(s.notificationsFile, 'utf8'))![1]!
-    expect(link.startsWith('https://auth.example.com/one-time-password/register?token=')).toBe(true)
-    const secret = (await b.postJson('/api/secondfactor/totp/identity/finish', { token: new URL(link).searchParams.get('token') }, proxy)).json().data.base32_secret
+    const secret = await registerDevice(s, b, proxy)
+    // W6: no URL in the notification (no authelia_url configured), whatever the proxy said.
+    expect(readFileSync(s.notificationsFile, 'utf8')).not.toMatch(/https?:\/\//)
     await b.postJson('/api/logout', {}, proxy)
     expect(b.cookie).toBeUndefined()
 

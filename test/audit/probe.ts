@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 import { generateTotpCode, decodeBase32 } from '../../src/totp/index.js'
@@ -143,6 +144,28 @@ export class Browser {
 
 export function totpCode(base32: string, now: number): string {
   return generateTotpCode({ secret: decodeBase32(base32), algorithm: 'SHA1', digits: 6, periodSeconds: 30 }, now)
+}
+
+/** The newest one-time code the filesystem notifier wrote (its indented line). */
+export function lastNotifiedCode(notificationsFile: string): string {
+  const all = [...readFileSync(notificationsFile, 'utf8').matchAll(/^ {4}([A-Z0-9]{8})$/gm)]
+  if (all.length === 0) throw new Error('no one-time code in the notifications file')
+  return all.at(-1)![1]!
+}
+
+/**
+ * Registers a device over HTTP as a 4.37 script does: identity/start, the notified code to
+ * identity/finish, then the device (pending until then) confirmed with the previous step's code so
+ * the current one stays fresh. Resolves the base32 secret.
+ */
+export async function registerDevice(s: { notificationsFile: string; clock: { now(): number } }, b: Browser, headers: Record<string, string> = {}): Promise<string> {
+  const start = await b.send('/api/secondfactor/totp/identity/start', { method: 'POST', headers })
+  if (start.body !== '{"status":"OK"}') throw new Error(`identity/start: ${start.status} ${start.body}`)
+  const finish = await b.postJson('/api/secondfactor/totp/identity/finish', { token: lastNotifiedCode(s.notificationsFile) }, headers)
+  const secret = finish.json().data.base32_secret as string
+  const confirmed = await b.postJson('/api/secondfactor/totp/register', { token: totpCode(secret, s.clock.now() - 30) }, headers)
+  if (confirmed.body !== '{"status":"OK"}') throw new Error(`totp/register: ${confirmed.body}`)
+  return secret
 }
 
 export function authorizeQuery(extra: Record<string, string> = {}): string {

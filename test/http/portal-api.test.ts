@@ -363,7 +363,8 @@ describe('TOTP registration by identity verification', () => {
     const c = new Client(tapp.app)
     await c.signIn()
     // evil.example.com is inside the cookie domain, so the session matches; so do the others (Fastify's hostname).
-    for (const headers of [{ host: 'evil.example.com' }, { host: 'auth.example.com:1@evil.com' }, { 'x-forwarded-host': 'evil.example.com' }]) {
+    const forged: Array<Record<string, string>> = [{ host: 'evil.example.com' }, { host: 'auth.example.com:1@evil.com' }, { 'x-forwarded-host': 'evil.example.com' }]
+    for (const headers of forged) {
       expect((await start1(c, headers)).json()).toEqual({ status: 'OK' })
     }
     expect(count(tapp)).toBe(3)
