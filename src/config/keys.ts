@@ -147,7 +147,7 @@ const client = map('An OpenID Connect relying party.', {
 
 export const KEY_TREE: KeySpec = map('The configuration file.', {
   theme: str('`light`, `dark`, `grey`, `auto` or `oled`.', { default: 'light' }),
-  jwt_secret: str('Signs identity-verification link tokens (HS256).', { renamedTo: 'identity_validation.reset_password.jwt_secret' }),
+  jwt_secret: str('Signs identity-verification link tokens (HS256; links are sent only with authelia_url).', { renamedTo: 'identity_validation.reset_password.jwt_secret' }),
   default_redirection_url: str('Where the portal sends users who arrive without a target.'),
   default_2fa_method: ignored(str('Must be `totp` (the only second factor), otherwise no effect.')),
   certificates_directory: ignored(path('Must be an existing folder, otherwise no effect: Latchkey does not load extra CA certificates from it.')),
@@ -208,7 +208,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     'Identity verification.',
     {
       reset_password: map('Identity-verification links.', { jwt_secret: str('Signs identity-verification link tokens.', { since: '4.38' }) }, { open: true, since: '4.38' }),
-      elevated_session: any('Ignored.', { since: '4.38' }),
+      elevated_session: any('Ignored: fixed values (8-character code valid 5 minutes, elevation 10 minutes).', { since: '4.38' }),
     },
     { open: true, since: '4.38' },
   ),
