@@ -8,7 +8,7 @@ import type { Config, OidcClientConfig, OidcConfig } from '../config/schema.js'
 import { scopeClaims } from '../oidc/claims.js'
 import { ClientConfigError, loadClients } from '../oidc/clients.js'
 import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
-import { isLoopbackHost } from '../oidc/issuer.js'
+import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { openSqliteStorage } from '../storage/sqlite/index.js'
@@ -87,8 +87,7 @@ function httpsProblem(value: string, what: string): { level: 'problem' | 'warnin
   }
   if (url.hash) return { level: 'problem', text: `${what} '${value}' must not have a fragment (#…)` }
   if (url.protocol === 'https:') return undefined
-  const host = url.hostname.startsWith('[') ? url.hostname : url.hostname.toLowerCase()
-  if (url.protocol === 'http:' && isLoopbackHost(host)) {
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) {
     return { level: 'warning', text: `${what} '${value}' is plain HTTP on a loopback address: fine for a native app or a test, not for a deployed relying party` }
   }
   return { level: 'problem', text: `${what} '${value}' is not HTTPS (use https://; behind a TLS-terminating proxy the public URL is still https)` }

@@ -288,6 +288,16 @@ describe('values and conflicts', () => {
     ])
   })
 
+  test('plain http is loopback-only by the one rule: 127.example.com is a DNS name, not loopback', () => {
+    const base = readFileSync(KASM, 'utf8')
+    const withUris = (uris: string[]) => tempConfig(base.replace('          - https://kasm.example.com/api/oidc_callback\n', uris.map((u) => `          - ${u}\n`).join('')))
+    const { warnings } = loadConfig({ files: [withUris(['http://127.example.com/cb', 'http://[::1]:8080/cb', 'http://127.0.0.2/cb'])], env: {} })
+    expect(warnings.filter((w) => w.path.includes('redirect_uris')).map((w) => w.path)).toEqual(['identity_providers.oidc.clients[0].redirect_uris[0]'])
+    const withIssuer = (issuer: string) => tempConfig(base.replace('  oidc:\n', `  oidc:\n    issuer: ${issuer}\n`))
+    expect(errorsOf([withIssuer('http://127.example.com')]).map((p) => p.path)).toEqual(['identity_providers.oidc.issuer'])
+    expect(loadConfig({ files: [withIssuer('http://127.0.0.1:9091')], env: {} }).config.identityProviders.oidc!.issuer).toBe('http://127.0.0.1:9091')
+  })
+
   test('openid is added to a client scope list that lacks it', () => {
     const file = tempConfig(readFileSync(KASM, 'utf8').replace('          - openid\n', ''))
     expect(loadConfig({ files: [file], env: {} }).config.identityProviders.oidc!.clients[0]!.scopes).toEqual(['profile', 'groups', 'email', 'openid'])

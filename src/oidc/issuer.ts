@@ -1,17 +1,23 @@
 import type { FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
-import { isWellFormedHost } from '../session/cookie.js'
+import { isHostInDomain, isWellFormedHost } from '../session/cookie.js'
+import { canonicalIssuer } from '../server/public-url.js'
 
 export type IssuerResolver = (req: FastifyRequest) => string
+
+/**
+ * The request headers the issuer is derived from, for `Vary` on answers that embed it and may be
+ * cached (discovery; security.md W6): none when it is fixed by configuration.
+ */
+export function issuerVaryHeader(config: Config): string | undefined {
+  if (config.identityProviders.oidc?.issuer) return undefined
+  return config.server.trustedProxies.length > 0 ? 'Host, X-Forwarded-Host, X-Forwarded-Proto' : 'Host'
+}
 
 function hostnameOf(host: string): string {
   if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1).toLowerCase()
   const colon = host.lastIndexOf(':')
   return (colon === -1 ? host : host.slice(0, colon)).toLowerCase()
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
 }
 
 /**
@@ -20,22 +26,23 @@ export function isLoopbackHost(hostname: string): boolean {
  * 2. Otherwise Authelia's per-request issuer `<scheme>://<host><server.path>`, where scheme and host
  *    come from X-Forwarded-Proto/-Host only when the peer is a trusted proxy (Fastify trustProxy),
  *    else from the connection and Host — but only when that host is a configured session cookie
- *    domain or a subdomain of one; a loopback name/address only when a cookie domain is loopback
- *    (the demo and RFC 8252 development setups).
- * 3. Any other Host (e.g. `Host: evil`) cannot change the issuer: it falls back to the first cookie's
- *    `authelia_url` when set, else `https://<first cookie domain><server.path>`.
+ *    domain or a subdomain of one (an IP address only when it is the cookie domain itself).
+ * 3. Any other Host (e.g. `Host: evil`, or `localhost` for the 127.0.0.1 demo) cannot change the
+ *    issuer: it gets the canonical one (src/server/public-url.ts), the same `latchkey doctor` prints.
+ *    Discovery there advertises that issuer's endpoints, which answer (rather than a refusal, or
+ *    endpoints on a host the server would then refuse): what Keycloak with a configured hostname
+ *    and Authelia with `authelia_url` do, so a client that found us through an alias still gets a
+ *    consistent, working document.
  */
 export function createIssuerResolver(config: Config): IssuerResolver {
   const prefix = config.server.path ? `/${config.server.path}` : ''
   const fixed = config.identityProviders.oidc?.issuer?.replace(/\/+$/, '')
   if (fixed) return () => fixed
-  const domains = config.session.cookies.map((c) => c.domain.replace(/^\./, '').toLowerCase())
-  const first = config.session.cookies[0]
-  const fallback = first?.autheliaUrl ? first.autheliaUrl.replace(/\/+$/, '') : `https://${domains[0] ?? 'localhost'}${prefix}`
-  // A loopback Host is believed only when a cookie domain is itself a loopback name (the demo, local
-  // development): on a configured public domain, `Host: 127.0.0.1:1` must not rename the issuer.
-  const loopbackServed = domains.some(isLoopbackHost)
-  const accepted = (hostname: string) => (loopbackServed && isLoopbackHost(hostname)) || domains.some((d) => hostname === d || hostname.endsWith('.' + d))
+  const fallback = canonicalIssuer(config)
+  // The same test the session cookie uses (session/cookie.ts): an issuer host is one where the
+  // portal also works. A loopback Host is no exception: `localhost` on the 127.0.0.1 demo would
+  // advertise endpoints whose sign-in is then refused there (no cookie domain matches).
+  const accepted = (hostname: string) => config.session.cookies.some((c) => isHostInDomain(hostname, c.domain))
   const resolve = (host: string, scheme: 'http' | 'https') => {
     if (!host || !isWellFormedHost(host) || !accepted(hostnameOf(host))) return fallback
     return `${scheme}://${host.toLowerCase()}${prefix}`

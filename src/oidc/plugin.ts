@@ -9,6 +9,7 @@ import { rememberWorkflow } from '../session/workflows.js'
 import { createOidcContext, type OidcContext } from './context.js'
 import { OAuthError, logRefusal, sendOAuthError, sendServerError, toOAuthError, errorDescription } from './errors.js'
 import { authorize, type AuthorizeOutcome } from './authorize.js'
+import { issuerVaryHeader } from './issuer.js'
 import { Params, formBody } from './params.js'
 import { handleTokenRequest } from './token.js'
 import { handleUserinfo } from './userinfo.js'
@@ -51,8 +52,12 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   // ------------------------------------------------------------ discovery and keys
   // Constant documents, sent as pre-encoded Buffers with the content type set: no serialiser,
   // no per-request string encoding (these are the highest-rate endpoints).
+  // The documents embed the issuer, which follows the Host (and trusted X-Forwarded-*) unless it is
+  // configured: a shared cache must not hand one host's document to another (security.md W6).
+  const vary = issuerVaryHeader(deps.config)
   const discovery = (kind: 'openid' | 'oauth') => (req: FastifyRequest, reply: FastifyReply) => {
     const docs = ctx.discovery.get(ctx.issuer(req))
+    if (vary) reply.header('vary', vary)
     reply.header('access-control-allow-origin', '*').header('content-type', JSON_TYPE).send(kind === 'openid' ? docs.openid : docs.oauth)
   }
   app.get('/.well-known/openid-configuration', discovery('openid'))

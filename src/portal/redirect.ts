@@ -1,5 +1,6 @@
 import type { SessionCookieConfig } from '../config/schema.js'
-import { isHostInDomain, isIpLiteral, isLoopbackHost } from '../session/cookie.js'
+import { isIpLiteral, isLoopbackHost } from '../common/host.js'
+import { isHostInDomain } from '../session/cookie.js'
 
 export type RedirectCheck = { ok: true; url: string } | { ok: false; reason: string }
 

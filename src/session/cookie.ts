@@ -1,18 +1,6 @@
 import { isIP } from 'node:net'
 import type { SessionCookieConfig } from '../config/schema.js'
-
-/** `localhost`, `*.localhost`, 127.0.0.0/8 and ::1: hosts a browser treats as a secure context over http. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = stripBrackets(hostname.toLowerCase())
-  if (h === 'localhost' || h.endsWith('.localhost')) return true
-  if (isIP(h) === 4) return h.startsWith('127.')
-  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1'
-  return false
-}
-
-export function isIpLiteral(hostname: string): boolean {
-  return isIP(stripBrackets(hostname)) !== 0
-}
+import { isIpLiteral, isLoopbackHost, stripBrackets } from '../common/host.js'
 
 const HOST_SYNTAX = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i
 
@@ -23,10 +11,6 @@ const HOST_SYNTAX = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-
  */
 export function isWellFormedHost(host: string): boolean {
   return HOST_SYNTAX.test(host)
-}
-
-function stripBrackets(h: string): string {
-  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h
 }
 
 /** True when `hostname` is the cookie domain or a sub-domain of it (case-insensitive, no IP suffix tricks). */

@@ -9,6 +9,6 @@ export {
   cookieForRequest,
   type SignedInUser,
 } from './session.js'
-export { isLoopbackHost, isHostInDomain, isHostOnlyDomain, CookieDomains } from './cookie.js'
+export { isHostInDomain, isHostOnlyDomain, CookieDomains } from './cookie.js'
 export { isCrossSiteRequest, checkFormCsrf } from './csrf.js'
 export type { LoadedSession } from './types.js'

@@ -75,6 +75,30 @@ describe('discovery', () => {
     expect(bad.json().issuer).toBe('https://example.com')
   })
 
+  test('W6: discovery varies with the Host, and says so (Vary), unless the issuer is configured', async () => {
+    t = await buildTestApp()
+    expect((await get('/.well-known/openid-configuration')).headers.vary).toBe('Host')
+    expect((await get('/.well-known/oauth-authorization-server')).headers.vary).toBe('Host')
+    await t.close()
+    t = await buildTestApp({ patch: (y) => (y.server.trusted_proxies = ['127.0.0.1']) })
+    expect((await get('/.well-known/openid-configuration')).headers.vary).toBe('Host, X-Forwarded-Host, X-Forwarded-Proto')
+    await t.close()
+    t = await buildTestApp({ patch: (y) => (y.identity_providers.oidc.issuer = 'https://login.example.com') })
+    expect((await get('/.well-known/openid-configuration')).headers.vary).toBeUndefined()
+  })
+
+  test('a host the portal refuses (localhost on the 127.0.0.1 demo) gets the canonical issuer, whose endpoints answer', async () => {
+    t = await buildTestApp({ patch: (y) => (y.session.domain = '127.0.0.1') })
+    const onLocalhost = await get('/.well-known/openid-configuration', { host: 'localhost:9091' })
+    expect(onLocalhost.json().issuer).toBe('http://127.0.0.1:9091')
+    expect(onLocalhost.json().authorization_endpoint).toBe('http://127.0.0.1:9091/api/oidc/authorization')
+    // On that issuer's own host the sign-in the authorization endpoint leads to is served.
+    const signIn = await t.app.inject({ method: 'GET', url: '/', headers: { host: '127.0.0.1:9091' } })
+    expect(signIn.statusCode).toBe(200)
+    const onSelf = await get('/.well-known/openid-configuration', { host: '127.0.0.1:9091' })
+    expect(onSelf.json().issuer).toBe('http://127.0.0.1:9091')
+  })
+
   test('W6: a configured issuer wins over every header', async () => {
     t = await buildTestApp({ patch: (y) => (y.identity_providers.oidc.issuer = 'https://login.example.com') })
     const res = await get('/.well-known/openid-configuration', { host: 'auth.example.com' })

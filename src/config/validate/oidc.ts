@@ -16,7 +16,7 @@ import {
 } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 import { isAbsoluteUrl } from './core.js'
-import { isLoopbackHost } from './session.js'
+import { isLoopbackHost } from '../../common/host.js'
 
 const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 const SCOPES: readonly OidcScope[] = ['openid', 'email', 'profile', 'groups', 'offline_access']

@@ -1,16 +1,12 @@
 /** `session`: the 4.37 single domain and the 4.38+ `cookies[]` both become `cookies`. */
 import { isIP } from 'node:net'
+import { isLoopbackHost } from '../../common/host.js'
 import { DEFAULTS, type SameSite, type SessionConfig, type SessionCookieConfig } from '../schema.js'
 import type { MapView } from '../reader.js'
 import { isAbsoluteUrl, readDefaultRedirectionUrl } from './core.js'
 
 const SAME_SITE: readonly SameSite[] = ['none', 'lax', 'strict']
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?)*$/
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  return h === 'localhost' || h.endsWith('.localhost') || /^127\./.test(h) || h === '::1'
-}
 
 interface CookieDefaults {
   name: string
