@@ -4,7 +4,7 @@ import { isIP } from 'node:net'
 import { parseUsersFile, UsersFileError } from '../authn/users-file.js'
 import type { User } from '../authn/users.js'
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js'
-import type { Config, OidcClientConfig, OidcConfig } from '../config/schema.js'
+import type { Config, OidcClientConfig } from '../config/schema.js'
 import { scopeClaims } from '../oidc/claims.js'
 import { ClientConfigError, loadClients } from '../oidc/clients.js'
 import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
@@ -12,6 +12,7 @@ import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { openSqliteStorage } from '../storage/sqlite/index.js'
+import { canonicalIssuer, isIssuerDerived } from '../server/public-url.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
 import type { CliIo } from './io.js'
@@ -56,24 +57,20 @@ interface IssuerGuess {
 }
 
 /**
- * The issuer relying parties will see. With `identity_providers.oidc.issuer` it is fixed; otherwise
- * Latchkey (like Authelia 4.37) takes it from each request's scheme and host, so doctor can only
- * guess: the first session cookie's `authelia_url`, else `https://auth.<cookie domain>`.
+ * The issuer relying parties will see, by the server's own rule (canonicalIssuer): fixed by
+ * `identity_providers.oidc.issuer` or `authelia_url`; otherwise it follows each request's host
+ * inside the cookie domain, and doctor prints what every other request gets.
  */
-function guessIssuer(config: Config, oidc: OidcConfig): IssuerGuess {
-  const prefix = config.server.path ? `/${config.server.path}` : ''
-  if (oidc.issuer) return { url: oidc.issuer.replace(/\/+$/, '') }
-  const cookie = config.session.cookies[0]
-  if (cookie?.autheliaUrl) {
-    return {
-      url: cookie.autheliaUrl.replace(/\/+$/, ''),
-      assumption: `identity_providers.oidc.issuer is not set: the issuer follows the host each request uses; assuming the portal URL of the session cookie for '${cookie.domain}'`,
-    }
-  }
-  const domain = (cookie?.domain ?? 'example.com').replace(/^\./, '')
+function guessIssuer(config: Config): IssuerGuess {
+  const url = canonicalIssuer(config)
+  if (!isIssuerDerived(config)) return { url }
+  const domain = config.session.cookies[0]?.domain.replace(/^\./, '') ?? 'localhost'
+  const elsewhere = isLoopbackHost(domain)
+    ? `it is the address this server listens at (server.address), for this machine only`
+    : `if users reach the portal elsewhere (e.g. https://auth.${domain}), set identity_providers.oidc.issuer to that address`
   return {
-    url: `https://auth.${domain}${prefix}`,
-    assumption: `identity_providers.oidc.issuer is not set: the issuer follows the scheme and host each request uses (behind a proxy: X-Forwarded-Proto and X-Forwarded-Host); assuming the portal is served at https://auth.${domain}${prefix} — set identity_providers.oidc.issuer to make it explicit`,
+    url,
+    assumption: `identity_providers.oidc.issuer is not set: a request on a host inside '${domain}' gets that host as its issuer (behind a proxy: X-Forwarded-Proto and X-Forwarded-Host from server.trusted_proxies); any other request gets ${url}, the address used below: ${elsewhere}`,
   }
 }
 
@@ -227,7 +224,7 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
   }
 
   // 6. The issuer and the redirect URIs.
-  const issuer = guessIssuer(config, oidc)
+  const issuer = guessIssuer(config)
   const issuerIssue = httpsProblem(issuer.url, 'issuer')
   if (issuerIssue) f[issuerIssue.level]('issuer', issuerIssue.text)
   else f.ok('issuer', issuer.url)
