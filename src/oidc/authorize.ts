@@ -5,11 +5,11 @@ import type { LoadedSession } from '../session/types.js'
 import type { ConsentSession, GrantContext } from '../storage/storage.js'
 import type { FormParams } from '../server/form.js'
 import { OAuthError } from './errors.js'
-import { normaliseResponseType } from './clients.js'
+import { normaliseResponseType, type Client } from './clients.js'
 import type { OidcContext } from './context.js'
 import { CONSENT_SESSION_SECONDS } from './context.js'
 import { openAuthAfter, sealAuthAfter } from './auth-after.js'
-import { MAX_TARGET_LENGTH as MAX_WORKFLOW_RESUME } from '../portal/redirect.js'
+import { MAX_TARGET_LENGTH as MAX_WORKFLOW_RESUME, PORTAL_FRESH_SIGN_IN } from '../portal/redirect.js'
 import { Params } from './params.js'
 import { checkCodeChallenge } from './pkce.js'
 import { RESPONSE_MODES_SUPPORTED, RESPONSE_TYPES_SUPPORTED } from './discovery.js'
@@ -19,9 +19,8 @@ import { issueIdToken } from './id-token.js'
 export type AuthorizeOutcome =
   /** docs/security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
   | { kind: 'error-page'; error: OAuthError }
-  /** `endSession`: the caller ends the sign-in session first (prompt=login, max_age), through the session manager. */
   /** `workflow`: the caller remembers it in the session (src/session/workflows.ts) before answering. */
-  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError; endSession?: boolean; workflow?: { id: string; resume: string } }
+  | { kind: 'redirect'; status: 302 | 303; location: string; clientId?: string; error?: OAuthError; workflow?: { id: string; resume: string } }
   | { kind: 'form_post'; action: string; params: Record<string, string>; clientId: string; error?: OAuthError }
 
 export interface AuthorizeInput {
@@ -79,23 +78,91 @@ function toRecord(p: Params): Record<string, string> {
  */
 export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promise<AuthorizeOutcome> {
   const now = ctx.clock.now()
-  const session = input.session
-  let params = input.params
-  let consent: ConsentSession | undefined
+  const resumed = await resumeConsent(ctx, input, now)
+  if ('kind' in resumed) return resumed
+  const target = verifyClientAndRedirectUri(ctx, resumed.params)
+  if ('kind' in target) return target
+  const shape = readResponseShape(target, resumed.params)
+  try {
+    const request = await checkRequest(ctx, target, shape, resumed.params)
+    const signedIn = await checkSignIn(ctx, input, request, now)
+    if ('kind' in signedIn) return signedIn
+    const granted = await settleConsent(ctx, input, request, signedIn, resumed.consent, now)
+    if ('kind' in granted) return granted
+    return await issueResponse(ctx, input, request, signedIn, granted, now)
+  } catch (err) {
+    if (err instanceof OAuthError) return redirectError(ctx, input, target, shape, err)
+    throw err
+  }
+}
 
-  // O2: resuming after consent goes through the server-side consent session bound to this session;
-  // the stored request replaces whatever the URL says.
+/** The client and its verified redirect_uri: from here on, errors go to that URI (S1, S3). */
+interface VerifiedTarget {
+  client: Client
+  redirectUri: string
+}
+
+/** What decides how the response (or a redirected error) is sent. */
+interface ResponseShape {
+  state: string | undefined
+  rawType: string | undefined
+  responseType: string | undefined
+  words: Set<string>
+  returnsTokens: boolean
+  rawMode: string | undefined
+  modeAcceptable: boolean
+  mode: string
+}
+
+/** A request that passed every check (Q1–Q5, P2, P4); what the later steps need. */
+interface CheckedRequest extends VerifiedTarget {
+  params: Params
+  shape: ResponseShape
+  scopes: string[]
+  audience: string[]
+  nonce: string | undefined
+  pkce: ReturnType<typeof checkCodeChallenge> | undefined
+  prompt: Set<string>
+  maxAge: number | undefined
+  hintSubject: string | undefined
+}
+
+/** The signed-in user, at the client's level and fresh enough. */
+interface SignedIn {
+  session: LoadedSession
+  username: string
+  subject: string
+  authTime: number
+}
+
+interface Granted {
+  scopes: string[]
+  audience: string[]
+}
+
+/**
+ * O2: resuming after consent goes through the server-side consent session bound to this session;
+ * the stored request replaces whatever the URL says.
+ */
+async function resumeConsent(
+  ctx: OidcContext,
+  input: AuthorizeInput,
+  now: number,
+): Promise<{ params: Params; consent?: ConsentSession } | AuthorizeOutcome> {
+  const params = input.params
   if (params.isRepeated('consent_id')) return errorPage('invalid_request', "The request parameter 'consent_id' must be sent once.")
   const consentId = params.get('consent_id')
-  if (consentId !== undefined) {
-    consent = await ctx.storage.findConsentSession(consentId.slice(0, 100))
-    if (!consent || !session || consent.sessionId !== sha256Hex(session.id) || consent.expiresAt <= now) {
-      return errorPage('invalid_request', 'The consent session is unknown, has expired, or belongs to another sign-in session.', 'consent_id not valid for this session', consent?.clientId)
-    }
-    params = new Params(consent.form as FormParams)
+  if (consentId === undefined) return { params }
+  const session = input.session
+  const consent = await ctx.storage.findConsentSession(consentId.slice(0, 100))
+  if (!consent || !session || consent.sessionId !== sha256Hex(session.id) || consent.expiresAt <= now) {
+    return errorPage('invalid_request', 'The consent session is unknown, has expired, or belongs to another sign-in session.', 'consent_id not valid for this session', consent?.clientId)
   }
+  return { params: new Params(consent.form as FormParams), consent }
+}
 
-  // R1, R2: client_id, then redirect_uri by exact string comparison.
+/** R1, R2: client_id, then redirect_uri by exact string comparison; failures on a page (ERRPAGE). */
+function verifyClientAndRedirectUri(ctx: OidcContext, params: Params): VerifiedTarget | AuthorizeOutcome {
   if (params.isRepeated('client_id')) return errorPage('invalid_request', "The request parameter 'client_id' must be sent once.")
   const clientId = params.get('client_id')
   if (clientId === undefined) return errorPage('invalid_request', "The request is missing the 'client_id' parameter.")
@@ -107,7 +174,8 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   const redirectUri = params.get('redirect_uri')
   if (redirectUri === undefined) {
     return errorPage('invalid_request', "The request is missing the 'redirect_uri' parameter.", undefined, client.id)
-  } else if (!client.redirectUris.has(redirectUri)) {
+  }
+  if (!client.redirectUris.has(redirectUri)) {
     return errorPage(
       'invalid_request',
       "The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.",
@@ -115,251 +183,271 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
       client.id,
     )
   }
-  const verifiedRedirect = redirectUri
+  return { client, redirectUri }
+}
 
-  // From here on, errors go to the verified redirect_uri with state and iss (S1, S3).
+function readResponseShape({ client }: VerifiedTarget, params: Params): ResponseShape {
   const state = params.isRepeated('state') ? undefined : params.get('state')
   const rawType = params.isRepeated('response_type') ? undefined : params.get('response_type')
   const responseType = rawType === undefined ? undefined : normaliseResponseType(rawType)
   const words = new Set(responseType?.split(' ') ?? [])
   const returnsTokens = words.has('token') || words.has('id_token')
   const rawMode = params.isRepeated('response_mode') ? undefined : params.get('response_mode')
-  const defaultMode = returnsTokens ? 'fragment' : 'query'
   const modeAcceptable = rawMode !== undefined && RESPONSE_MODES_SUPPORTED.includes(rawMode) && client.responseModes.has(rawMode) && !(rawMode === 'query' && returnsTokens)
-  const mode = modeAcceptable ? rawMode! : defaultMode
-  const redirectError = (err: OAuthError): AuthorizeOutcome => {
-    err.clientId = client.id
-    const out: Record<string, string> = { error: err.code, error_description: err.description }
-    if (ctx.debug && err.detail) out.error_description = `${err.description} ${err.detail}`
-    out.error_description = out.error_description!.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ')
-    if (state !== undefined) out.state = state
-    out.iss = input.issuer
-    return authorizationResponse(verifiedRedirect, mode, out, client.id, err)
+  const mode = modeAcceptable ? rawMode! : returnsTokens ? 'fragment' : 'query'
+  return { state, rawType, responseType, words, returnsTokens, rawMode, modeAcceptable, mode }
+}
+
+/** S1, S3: an error sent to the verified redirect_uri with state and iss (RFC 9207). */
+function redirectError(ctx: OidcContext, input: AuthorizeInput, target: VerifiedTarget, shape: ResponseShape, err: OAuthError): AuthorizeOutcome {
+  err.clientId = target.client.id
+  const out: Record<string, string> = { error: err.code, error_description: err.description }
+  if (ctx.debug && err.detail) out.error_description = `${err.description} ${err.detail}`
+  out.error_description = out.error_description!.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ')
+  if (shape.state !== undefined) out.state = shape.state
+  out.iss = input.issuer
+  return authorizationResponse(target.redirectUri, shape.mode, out, target.client.id, err)
+}
+
+/** Every check after the redirect_uri (Q1–Q5, P2, P4, state and nonce entropy); throws OAuthError. */
+async function checkRequest(ctx: OidcContext, target: VerifiedTarget, shape: ResponseShape, params: Params): Promise<CheckedRequest> {
+  const { client } = target
+  const { responseType, rawType, words, returnsTokens, rawMode, modeAcceptable, state } = shape
+  params.assertNoDuplicates()
+  // Q3: request objects are not supported and never fetched.
+  if (params.get('request') !== undefined) throw new OAuthError('request_not_supported', 'The OP does not support use of the request parameter.')
+  if (params.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'The OP does not support use of the request_uri parameter.')
+  // Q2
+  if (responseType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'response_type' parameter.")
+  if (!SUPPORTED_TYPES.has(responseType)) throw new OAuthError('unsupported_response_type', `The authorization server does not support the response_type '${rawType!.slice(0, 64)}'.`)
+  if (!client.responseTypes.has(responseType)) {
+    throw new OAuthError('unsupported_response_type', `The client is not allowed to request response_type '${rawType!.slice(0, 64)}'.`, "not in the client's response_types")
   }
+  if (rawMode !== undefined && !modeAcceptable) {
+    throw new OAuthError('invalid_request', `The response_mode '${rawMode.slice(0, 32)}' is not allowed for this client and response type.`)
+  }
+  if ((words.has('code') || responseType === 'none') && !client.grantTypes.has('authorization_code')) {
+    throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'authorization_code' grant.")
+  }
+  if (returnsTokens && !client.grantTypes.has('implicit')) {
+    throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'implicit' grant.")
+  }
+  // Q1: openid required; every scope must be the client's; order ignored.
+  const scopes = [...new Set((params.get('scope') ?? '').split(' ').filter(Boolean))]
+  if (!scopes.includes('openid')) throw new OAuthError('invalid_scope', "The 'openid' scope is required.")
+  for (const s of scopes) {
+    if (!client.scopes.has(s)) throw new OAuthError('invalid_scope', `The OAuth 2.0 Client is not allowed to request scope '${s.slice(0, 64)}'.`)
+  }
+  const audienceParam = params.get('audience')
+  const audience = audienceParam === undefined ? client.config.audience : [...new Set(audienceParam.split(' ').filter(Boolean))]
+  for (const a of audience) {
+    if (!client.config.audience.includes(a)) throw new OAuthError('invalid_request', `The OAuth 2.0 Client is not allowed to request audience '${a.slice(0, 64)}'.`)
+  }
+  // State (issue #4): required with minimum_parameter_entropy characters, unless a PKCE S256
+  // challenge protects the request (RFC 9700 §2.1).
+  const minEntropy = ctx.oidc.minimumParameterEntropy
+  const challenge = params.get('code_challenge')
+  const challengeMethod = params.get('code_challenge_method')
+  if (minEntropy > 0) {
+    const s256 = challenge !== undefined && challengeMethod === 'S256'
+    if (state === undefined ? !s256 : codePoints(state) < minEntropy) {
+      throw new OAuthError('invalid_state', INVALID_STATE.replace('%d', String(minEntropy)), state === undefined ? 'state is missing' : 'state is too short')
+    }
+  }
+  const nonce = params.get('nonce')
+  if (nonce === undefined && words.has('id_token')) {
+    throw new OAuthError('invalid_request', "The 'nonce' parameter is required when the response type returns an ID token.")
+  }
+  if (nonce !== undefined && minEntropy > 0 && codePoints(nonce) < minEntropy) {
+    throw new OAuthError('invalid_request', `Parameter 'nonce' must be at least ${minEntropy} characters long to ensure sufficient entropy.`)
+  }
+  // P2, P4
+  const pkce = words.has('code')
+    ? checkCodeChallenge(challenge, challengeMethod, {
+        required: client.pkceRequired,
+        plainAllowed: ctx.oidc.enablePkcePlainChallenge,
+        ...(client.config.pkceChallengeMethod ? { pinnedMethod: client.config.pkceChallengeMethod } : {}),
+      })
+    : undefined
+  // Q4
+  const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean))
+  for (const p of prompt) if (!PROMPTS.has(p)) throw new OAuthError('invalid_request', `The prompt value '${p.slice(0, 32)}' is not supported.`)
+  if (prompt.has('none') && prompt.size > 1) throw new OAuthError('invalid_request', "The prompt value 'none' cannot be combined with other values.")
+  const maxAgeRaw = params.get('max_age')
+  if (maxAgeRaw !== undefined && !/^[0-9]{1,10}$/.test(maxAgeRaw)) throw new OAuthError('invalid_request', "The 'max_age' parameter must be a non-negative integer.")
+  const maxAge = maxAgeRaw === undefined ? undefined : Number(maxAgeRaw)
+  // Q5: a malformed or foreign id_token_hint is refused; other optional parameters are ignored.
+  const hintSubject = await checkIdTokenHint(ctx, params.get('id_token_hint'))
+  return { ...target, params, shape, scopes, audience, nonce, pkce, prompt, maxAge, hintSubject }
+}
 
-  try {
-    params.assertNoDuplicates()
-    // Q3: request objects are not supported and never fetched.
-    if (params.get('request') !== undefined) throw new OAuthError('request_not_supported', 'The OP does not support use of the request parameter.')
-    if (params.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'The OP does not support use of the request_uri parameter.')
-    // Q2
-    if (responseType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'response_type' parameter.")
-    if (!SUPPORTED_TYPES.has(responseType)) throw new OAuthError('unsupported_response_type', `The authorization server does not support the response_type '${rawType!.slice(0, 64)}'.`)
-    if (!client.responseTypes.has(responseType)) {
-      throw new OAuthError('unsupported_response_type', `The client is not allowed to request response_type '${rawType!.slice(0, 64)}'.`, "not in the client's response_types")
+/**
+ * The sign-in level against the client's authorization_policy, and Q4's fresh sign-in (prompt=login,
+ * select_account, max_age). Below either, the browser goes to the portal (or login_required with
+ * prompt=none).
+ */
+async function checkSignIn(ctx: OidcContext, input: AuthorizeInput, r: CheckedRequest, now: number): Promise<SignedIn | AuthorizeOutcome> {
+  const { session } = input
+  const { client, prompt, maxAge } = r
+  const required = client.config.authorizationPolicy === 'one_factor' ? 1 : 2
+  let level = session?.data.username ? session.data.level : 0
+  const username = session?.data.username
+  if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
+  const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
+  // select_account (OIDC Core §3.1.2.1): the portal has one account per browser, so choosing one
+  // is signing in again, where another account can be used; that is what login does.
+  const reauthenticate = prompt.has('login') || prompt.has('select_account')
+  const authAfter = openAuthAfter(ctx.authAfterKey, r.params.get(AUTH_AFTER_PARAM), client.id, now)
+  const freshEnough = authAfter !== undefined && authTime >= authAfter
+  // Any signed-in session, 1FA below a two_factor client included: prompt=login must ask for the
+  // password again, not just the missing code.
+  const needsFresh = level >= 1 && !freshEnough && (authAfter !== undefined || reauthenticate || (maxAge !== undefined && now - authTime > maxAge))
+  // After any sign-in hop, the resumed request must not ask for yet another one.
+  const wantsFresh = !freshEnough && (authAfter !== undefined || reauthenticate || maxAge !== undefined)
+  if (level < required || needsFresh) {
+    if (prompt.has('none')) {
+      throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')
     }
-    if (rawMode !== undefined && !modeAcceptable) {
-      throw new OAuthError('invalid_request', `The response_mode '${rawMode.slice(0, 32)}' is not allowed for this client and response type.`)
-    }
-    if ((words.has('code') || responseType === 'none') && !client.grantTypes.has('authorization_code')) {
-      throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'authorization_code' grant.")
-    }
-    if (returnsTokens && !client.grantTypes.has('implicit')) {
-      throw new OAuthError('unauthorized_client', "The client is not allowed to use the 'implicit' grant.")
-    }
-    // Q1: openid required; every scope must be the client's; order ignored.
-    const scopes = [...new Set((params.get('scope') ?? '').split(' ').filter(Boolean))]
-    if (!scopes.includes('openid')) throw new OAuthError('invalid_scope', "The 'openid' scope is required.")
-    for (const s of scopes) {
-      if (!client.scopes.has(s)) throw new OAuthError('invalid_scope', `The OAuth 2.0 Client is not allowed to request scope '${s.slice(0, 64)}'.`)
-    }
-    const audienceParam = params.get('audience')
-    const audience = audienceParam === undefined ? client.config.audience : [...new Set(audienceParam.split(' ').filter(Boolean))]
-    for (const a of audience) {
-      if (!client.config.audience.includes(a)) throw new OAuthError('invalid_request', `The OAuth 2.0 Client is not allowed to request audience '${a.slice(0, 64)}'.`)
-    }
-    // State (issue #4): required with minimum_parameter_entropy characters, unless a PKCE S256
-    // challenge protects the request (RFC 9700 §2.1).
-    const minEntropy = ctx.oidc.minimumParameterEntropy
-    const challenge = params.get('code_challenge')
-    const challengeMethod = params.get('code_challenge_method')
-    if (minEntropy > 0) {
-      const s256 = challenge !== undefined && challengeMethod === 'S256'
-      if (state === undefined ? !s256 : codePoints(state) < minEntropy) {
-        throw new OAuthError('invalid_state', INVALID_STATE.replace('%d', String(minEntropy)), state === undefined ? 'state is missing' : 'state is too short')
-      }
-    }
-    const nonce = params.get('nonce')
-    if (nonce === undefined && words.has('id_token')) {
-      throw new OAuthError('invalid_request', "The 'nonce' parameter is required when the response type returns an ID token.")
-    }
-    if (nonce !== undefined && minEntropy > 0 && codePoints(nonce) < minEntropy) {
-      throw new OAuthError('invalid_request', `Parameter 'nonce' must be at least ${minEntropy} characters long to ensure sufficient entropy.`)
-    }
-    // P2, P4
-    const pkce = words.has('code')
-      ? checkCodeChallenge(challenge, challengeMethod, {
-          required: client.pkceRequired,
-          plainAllowed: ctx.oidc.enablePkcePlainChallenge,
-          ...(client.config.pkceChallengeMethod ? { pinnedMethod: client.config.pkceChallengeMethod } : {}),
-        })
-      : undefined
-    // Q4
-    const prompt = new Set((params.get('prompt') ?? '').split(' ').filter(Boolean))
-    for (const p of prompt) if (!PROMPTS.has(p)) throw new OAuthError('invalid_request', `The prompt value '${p.slice(0, 32)}' is not supported.`)
-    if (prompt.has('none') && prompt.size > 1) throw new OAuthError('invalid_request', "The prompt value 'none' cannot be combined with other values.")
-    const maxAgeRaw = params.get('max_age')
-    if (maxAgeRaw !== undefined && !/^[0-9]{1,10}$/.test(maxAgeRaw)) throw new OAuthError('invalid_request', "The 'max_age' parameter must be a non-negative integer.")
-    const maxAge = maxAgeRaw === undefined ? undefined : Number(maxAgeRaw)
-    // Q5: a malformed or foreign id_token_hint is refused; other optional parameters are ignored.
-    const hintSubject = await checkIdTokenHint(ctx, params.get('id_token_hint'))
+    return redirectToPortal(ctx, input, r.params, { needsFresh, wantsFresh, level, required, now })
+  }
+  const subject = await subjectFor(ctx, client.config.sectorIdentifier, username!)
+  if (r.hintSubject !== undefined && r.hintSubject !== subject && prompt.has('none')) {
+    throw new OAuthError('login_required', 'The End-User identified by id_token_hint is not the signed-in user.')
+  }
+  return { session: session!, username: username!, subject, authTime }
+}
 
-    // Sign-in level against the client's authorization_policy.
-    const required = client.config.authorizationPolicy === 'one_factor' ? 1 : 2
-    let level = session?.data.username ? session.data.level : 0
-    const username = session?.data.username
-    if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
-    const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
-    // select_account (OIDC Core §3.1.2.1): the portal has one account per browser, so choosing one
-    // is signing in again, where another account can be used; that is what login does.
-    const reauthenticate = prompt.has('login') || prompt.has('select_account')
-    const authAfter = openAuthAfter(ctx.authAfterKey, params.get(AUTH_AFTER_PARAM), client.id, now)
-    const freshEnough = authAfter !== undefined && authTime >= authAfter
-    // Any signed-in session, 1FA below a two_factor client included: prompt=login must ask for the
-    // password again, not just the missing code.
-    const needsFresh =
-      level >= 1 && !freshEnough && (authAfter !== undefined || reauthenticate || (maxAge !== undefined && now - authTime > maxAge))
-    // After any sign-in hop, the resumed request must not ask for yet another one.
-    const wantsFresh = !freshEnough && (authAfter !== undefined || reauthenticate || maxAge !== undefined)
-    if (level < required || needsFresh) {
-      if (prompt.has('none')) {
-        throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')
-      }
-      return await redirectToPortal(ctx, input, params, session, { needsFresh, wantsFresh, level, required, now })
+/** Consent (docs/authelia-compat.md §4): implicit, pre-configured (remembered), explicit (page). */
+async function settleConsent(
+  ctx: OidcContext,
+  input: AuthorizeInput,
+  r: CheckedRequest,
+  user: SignedIn,
+  consent: ConsentSession | undefined,
+  now: number,
+): Promise<Granted | AuthorizeOutcome> {
+  const { client } = r
+  const consentPage = (id: string): AuthorizeOutcome => ({ kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location: `${input.issuer}/consent?id=${encodeURIComponent(id)}`, clientId: client.id })
+  if (consent) {
+    if (consent.clientId !== client.id || consent.username !== user.username) {
+      return errorPage('invalid_request', 'The consent session does not belong to this request.', 'consent session of another client or user', client.id)
     }
-    const subject = await subjectFor(ctx, client.config.sectorIdentifier, username!)
-    if (hintSubject !== undefined && hintSubject !== subject && prompt.has('none')) {
-      throw new OAuthError('login_required', 'The End-User identified by id_token_hint is not the signed-in user.')
+    if (consent.respondedAt === undefined) return consentPage(consent.id)
+    if (!(await ctx.storage.markConsentSessionUsed(consent.id))) {
+      throw new OAuthError('server_error', 'Could not perform consent.', 'the consent session was already used')
     }
+    if (!consent.granted) throw new OAuthError('access_denied', 'The resource owner or authorization server denied the request.', 'the user refused consent')
+    return { scopes: consent.grantedScopes ?? consent.requestedScopes, audience: consent.grantedAudience ?? consent.requestedAudience }
+  }
+  const mode = client.config.consentMode
+  const remembered =
+    mode === 'pre-configured' && !r.prompt.has('consent') ? await ctx.storage.findPreConfiguredConsent(user.subject, client.id, r.scopes, r.audience, now) : undefined
+  if (mode === 'implicit' || remembered) return { scopes: r.scopes, audience: r.audience }
+  if (r.prompt.has('none')) throw new OAuthError('consent_required', 'The Authorization Server requires End-User consent.')
+  const id = randomUUID()
+  const form = toRecord(r.params)
+  delete form.consent_id
+  delete form[AUTH_AFTER_PARAM]
+  await ctx.storage.saveConsentSession({
+    id,
+    clientId: client.id,
+    subject: user.subject,
+    username: user.username,
+    sessionId: sha256Hex(user.session.id),
+    requestedScopes: r.scopes,
+    requestedAudience: r.audience,
+    form,
+    createdAt: now,
+    expiresAt: now + CONSENT_SESSION_SECONDS,
+    used: false,
+  })
+  return consentPage(id)
+}
 
-    // Consent (docs/authelia-compat.md §4): implicit, pre-configured (remembered), explicit (page).
-    let grantedScopes = scopes
-    let grantedAudience = audience
-    if (consent) {
-      if (consent.clientId !== client.id || consent.username !== username) {
-        return errorPage('invalid_request', 'The consent session does not belong to this request.', 'consent session of another client or user', client.id)
-      }
-      if (consent.respondedAt === undefined) {
-        return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location: `${input.issuer}/consent?id=${encodeURIComponent(consent.id)}`, clientId: client.id }
-      }
-      if (!(await ctx.storage.markConsentSessionUsed(consent.id))) {
-        throw new OAuthError('server_error', 'Could not perform consent.', 'the consent session was already used')
-      }
-      if (!consent.granted) throw new OAuthError('access_denied', 'The resource owner or authorization server denied the request.', 'the user refused consent')
-      grantedScopes = consent.grantedScopes ?? consent.requestedScopes
-      grantedAudience = consent.grantedAudience ?? consent.requestedAudience
-    } else {
-      const mode = client.config.consentMode
-      const remembered =
-        mode === 'pre-configured' && !prompt.has('consent')
-          ? await ctx.storage.findPreConfiguredConsent(subject, client.id, scopes, audience, now)
-          : undefined
-      if (mode !== 'implicit' && !remembered) {
-        if (prompt.has('none')) throw new OAuthError('consent_required', 'The Authorization Server requires End-User consent.')
-        const id = randomUUID()
-        const form = toRecord(params)
-        delete form.consent_id
-        delete form[AUTH_AFTER_PARAM]
-        await ctx.storage.saveConsentSession({
-          id,
-          clientId: client.id,
-          subject,
-          username: username!,
-          sessionId: sha256Hex(session!.id),
-          requestedScopes: scopes,
-          requestedAudience: audience,
-          form,
-          createdAt: now,
-          expiresAt: now + CONSENT_SESSION_SECONDS,
-          used: false,
-        })
-        return { kind: 'redirect', status: input.method === 'POST' ? 303 : 302, location: `${input.issuer}/consent?id=${id}`, clientId: client.id }
-      }
-    }
-
-    // Issue the response.
-    const credentialFingerprint = ctx.users.findUser(username!)?.credentialFingerprint
-    const grant: GrantContext = {
-      grantId: randomUUID(),
+/** The response: code, tokens and ID token as the response type asks, in the response mode. */
+async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: CheckedRequest, user: SignedIn, granted: Granted, now: number): Promise<AuthorizeOutcome> {
+  const { client, shape, nonce, pkce } = r
+  const { words } = shape
+  const credentialFingerprint = ctx.users.findUser(user.username)?.credentialFingerprint
+  const grant: GrantContext = {
+    grantId: randomUUID(),
+    clientId: client.id,
+    username: user.username,
+    subject: user.subject,
+    scopes: granted.scopes,
+    audience: granted.audience,
+    authTime: user.authTime,
+    amr: user.session.data.amr,
+    ...(nonce !== undefined ? { nonce } : {}),
+    requestedAt: now,
+    sessionId: sha256Hex(user.session.id),
+    ...(credentialFingerprint ? { credentialFingerprint } : {}),
+  }
+  const out: Record<string, string> = {}
+  let code: string | undefined
+  let accessToken: string | undefined
+  if (words.has('code')) {
+    const issued = ctx.tokens.issue('ac')
+    await ctx.storage.saveAuthorizationCode({
+      ...grant,
+      codeHash: issued.hash,
+      redirectUri: r.redirectUri,
+      // Always sent now; the field stays for codes stored before redirect_uri became required.
+      redirectUriSent: true,
+      ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
+      issuedAt: now,
+      expiresAt: now + ctx.oidc.lifespans.authorizeCodeSeconds,
+    })
+    code = issued.value
+    out.code = code
+  }
+  if (words.has('token')) {
+    const at = ctx.tokens.issue('at')
+    await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + ctx.oidc.lifespans.accessTokenSeconds })
+    accessToken = at.value
+    out.access_token = at.value
+    out.token_type = 'Bearer'
+    out.expires_in = String(ctx.oidc.lifespans.accessTokenSeconds)
+  }
+  if (words.has('id_token')) {
+    const found = ctx.users.findUser(user.username)!
+    out.id_token = await issueIdToken(ctx.keys, {
+      issuer: input.issuer,
       clientId: client.id,
-      username: username!,
-      subject,
-      scopes: grantedScopes,
-      audience: grantedAudience,
-      authTime,
-      amr: session!.data.amr,
-      ...(nonce !== undefined ? { nonce } : {}),
+      subject: user.subject,
+      audience: granted.audience,
+      authTime: user.authTime,
+      amr: grant.amr,
       requestedAt: now,
-      sessionId: sha256Hex(session!.id),
-      ...(credentialFingerprint ? { credentialFingerprint } : {}),
-    }
-    const out: Record<string, string> = {}
-    let code: string | undefined
-    let accessToken: string | undefined
-    if (words.has('code')) {
-      const issued = ctx.tokens.issue('ac')
-      await ctx.storage.saveAuthorizationCode({
-        ...grant,
-        codeHash: issued.hash,
-        redirectUri: verifiedRedirect,
-        // Always sent now; the field stays for codes stored before redirect_uri became required.
-        redirectUriSent: true,
-        ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
-        issuedAt: now,
-        expiresAt: now + ctx.oidc.lifespans.authorizeCodeSeconds,
-      })
-      code = issued.value
-      out.code = code
-    }
-    if (words.has('token')) {
-      const at = ctx.tokens.issue('at')
-      await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + ctx.oidc.lifespans.accessTokenSeconds })
-      accessToken = at.value
-      out.access_token = at.value
-      out.token_type = 'Bearer'
-      out.expires_in = String(ctx.oidc.lifespans.accessTokenSeconds)
-    }
-    if (words.has('id_token')) {
-      const user = ctx.users.findUser(username!)!
-      out.id_token = await issueIdToken(ctx.keys, {
-        issuer: input.issuer,
-        clientId: client.id,
-        subject,
-        audience: grantedAudience,
-        authTime,
-        amr: grant.amr,
-        requestedAt: now,
-        ...(nonce !== undefined ? { nonce } : {}),
-        ...(accessToken ? { accessToken } : {}),
-        ...(code ? { code } : {}),
-        now,
-        lifespanSeconds: ctx.oidc.lifespans.idTokenSeconds,
-        alg: client.config.idTokenSigningAlgorithm,
-        claims: scopeClaims(user, grantedScopes),
-      })
-    }
-    out.scope = grantedScopes.join(' ')
-    if (state !== undefined) out.state = state
-    out.iss = input.issuer
-    return authorizationResponse(verifiedRedirect, mode, out, client.id)
-  } catch (err) {
-    if (err instanceof OAuthError) return redirectError(err)
-    throw err
+      ...(nonce !== undefined ? { nonce } : {}),
+      ...(accessToken ? { accessToken } : {}),
+      ...(code ? { code } : {}),
+      now,
+      lifespanSeconds: ctx.oidc.lifespans.idTokenSeconds,
+      alg: client.config.idTokenSigningAlgorithm,
+      claims: scopeClaims(found, granted.scopes),
+    })
   }
+  out.scope = granted.scopes.join(' ')
+  if (shape.state !== undefined) out.state = shape.state
+  out.iss = input.issuer
+  return authorizationResponse(r.redirectUri, shape.mode, out, client.id)
 }
 
 /**
  * Below the client's policy: to the portal with the full authorization URL as `rd` (docs/authelia-compat.md §2.4).
- * A forced fresh sign-in (prompt=login, max_age) ends the current session first and marks the resume
- * URL with `auth_after`, so the resumed request accepts only a sign-in made from now on.
+ * A forced fresh sign-in (prompt=login, max_age) marks the resume URL with `auth_after`, so the
+ * resumed request accepts only a sign-in made from now on, and asks the portal for the sign-in form
+ * even though a session exists. The session itself is kept (docs/security.md W7): a top-level GET from
+ * any site can start this flow, and it must not sign anybody out; the new sign-in replaces the
+ * session only when it succeeds.
  */
-async function redirectToPortal(
+function redirectToPortal(
   ctx: OidcContext,
   input: AuthorizeInput,
   params: Params,
-  session: LoadedSession | null,
   s: { needsFresh: boolean; wantsFresh: boolean; level: number; required: number; now: number },
-): Promise<AuthorizeOutcome> {
+): AuthorizeOutcome {
   const resume = toRecord(params)
   delete resume.consent_id
   if (s.wantsFresh) {
@@ -374,7 +462,7 @@ async function redirectToPortal(
   const rd = `${input.issuer}/api/oidc/authorization?${sorted.toString()}`
   const status = input.method === 'POST' ? 303 : 302
   const clientId = resume.client_id ?? ''
-  if (!s.needsFresh && session && s.level >= 1 && s.required === 2) {
+  if (!s.needsFresh && input.session && s.level >= 1 && s.required === 2) {
     // Signed in, second factor missing: Authelia's workflow id rides along with our `rd`, so a
     // script that sends `workflowID` with its code resumes here too.
     const location = `${input.issuer}/2fa/one-time-password?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
@@ -383,9 +471,8 @@ async function redirectToPortal(
     const id = randomUUID()
     return { kind: 'redirect', status, location: `${location}&workflow_id=${id}`, clientId, workflow: { id, resume: rd } }
   }
-  const location = `${input.issuer}/?rd=${encodeURIComponent(rd)}&workflow=openid_connect`
-  // A still-valid session would let the portal skip the sign-in: it is ended (prompt=login, max_age).
-  return { kind: 'redirect', status, location, clientId, ...(s.needsFresh && session ? { endSession: true } : {}) }
+  const fresh = s.needsFresh ? `&${PORTAL_FRESH_SIGN_IN.name}=${PORTAL_FRESH_SIGN_IN.value}` : ''
+  return { kind: 'redirect', status, location: `${input.issuer}/?rd=${encodeURIComponent(rd)}&workflow=openid_connect${fresh}`, clientId }
 }
 
 /** The stored pairwise/public `sub`, created on first use (docs/authelia-compat.md §3), cached once read. */

@@ -4,7 +4,7 @@ import '../session/types.js'
 import { noStore } from '../server/headers.js'
 import { parseForm, rawQuery, type FormParams } from '../server/form.js'
 import { safeEqual } from '../common/hashing.js'
-import { destroySession, saveSession } from '../session/index.js'
+import { saveSession } from '../session/index.js'
 import { rememberWorkflow } from '../session/workflows.js'
 import { createOidcContext, type OidcContext } from './context.js'
 import { OAuthError, logRefusal, sendOAuthError, sendServerError, toOAuthError, errorDescription } from './errors.js'
@@ -93,7 +93,6 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       }
     }
     const outcome = await authorize(ctx, { params, session: req.session, issuer: ctx.issuer(req), method: req.method === 'POST' ? 'POST' : 'GET' })
-    if (outcome.kind === 'redirect' && outcome.endSession) await destroySession(req, reply)
     if (outcome.kind === 'redirect' && outcome.workflow && req.session) {
       rememberWorkflow(req.session.data, outcome.workflow.id, outcome.workflow.resume, ctx.clock.now())
       await saveSession(req)

@@ -2,6 +2,12 @@ import type { SessionCookieConfig } from '../config/schema.js'
 import { isIpLiteral, isLoopbackHost } from '../common/host.js'
 import { isHostInDomain } from '../session/cookie.js'
 
+/**
+ * The portal query flag that asks for the sign-in form although a session exists: the
+ * authorization endpoint's fresh sign-in (prompt=login, max_age; security.md Q4, W7).
+ */
+export const PORTAL_FRESH_SIGN_IN = { name: 'prompt', value: 'login' } as const
+
 export type RedirectCheck = { ok: true; url: string } | { ok: false; reason: string }
 
 /** A longer target is refused (and a longer resume URL never kept, src/oidc/authorize.ts). */

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildTestApp, type TestApp } from '../support/app.js'
+import { generateTotpConfiguration } from '../../src/totp/index.js'
+import { Client, codeFor } from './portal-helpers.js'
 import {
   HOST, ISSUER, KASM, NONCE, STATE, addTestClients, authorizePath, decodeJwtPayload, getAuthorize, getCode, kasmParams, pkcePair,
   postForm, redeem, responseParams, signedInCookie,
@@ -12,6 +15,13 @@ beforeEach(async () => {
   cookie = await signedInCookie(t)
 })
 afterEach(async () => t.close())
+
+/** A browser reaching the server through a TLS-terminating proxy (X-Forwarded-Proto: https). */
+class HttpsBrowser extends Client {
+  override request(opts: InjectOptions): Promise<LightMyRequestResponse> {
+    return super.request({ ...opts, headers: { ...(opts.headers as Record<string, string>), 'x-forwarded-proto': 'https' } })
+  }
+}
 
 /** docs/security.md ERRPAGE: 400 HTML, no Location. */
 async function expectErrorPage(res: Awaited<ReturnType<typeof getAuthorize>>, error: string) {
@@ -283,18 +293,19 @@ describe('Q4: prompt and max_age', () => {
     expectRedirectError(await getAuthorize(t, kasmParams({ prompt: 'foo' }), cookie), 'invalid_request')
     expectRedirectError(await getAuthorize(t, kasmParams({ max_age: '-1' }), cookie), 'invalid_request')
   })
-  test('prompt=login ends the session and resumes only with a sign-in made afterwards', async () => {
+  test('prompt=login keeps the session (W7) and resumes only with a sign-in made afterwards', async () => {
     const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
     const res = await getAuthorize(t, kasmParams({ prompt: 'login' }), old)
     expect(res.statusCode).toBe(302)
+    expect(res.headers['set-cookie']).toBeUndefined()
     const location = new URL(String(res.headers.location))
     expect(location.origin + location.pathname).toBe(`${ISSUER}/`)
+    expect(location.searchParams.get('prompt')).toBe('login')
     const rd = new URL(location.searchParams.get('rd')!)
     expect(rd.searchParams.get('prompt')).toBeNull()
     expect(rd.searchParams.get('auth_after')).toMatch(new RegExp(`^${t.clock.now()}\\.[A-Za-z0-9_-]{22}$`))
-    // The old session is gone.
-    const again = await getAuthorize(t, kasmParams(), old)
-    expect(again.statusCode).toBe(302)
+    // The old session still works for everything else.
+    expect((await getAuthorize(t, kasmParams(), old)).statusCode).toBe(303)
     // A sign-in older than auth_after does not satisfy it; a newer one does, with the newer auth_time.
     const stale = await signedInCookie(t, 'john', 2, { authAgo: 50 })
     expect((await t.app.inject({ method: 'GET', url: rd.pathname + rd.search, headers: { host: HOST, cookie: stale } })).statusCode).toBe(302)
@@ -305,12 +316,60 @@ describe('Q4: prompt and max_age', () => {
     const tok = await redeem(t, responseParams(done).get('code')!)
     expect(decodeJwtPayload(tok.json().id_token).auth_time).toBe(t.clock.now())
   })
+  test('W7: a top-level GET with prompt=login or max_age signs nobody out; the portal asks for the password, and only its success replaces the session', async () => {
+    // Behind a TLS-terminating proxy, as deployed: the resume URL is https, so the portal follows it.
+    await t.close()
+    t = await buildTestApp({ patch: (y) => (addTestClients(y), (y.server = { ...y.server, trusted_proxies: ['127.0.0.1'] })) })
+    const totp = generateTotpConfiguration(t.deps.config.totp, 'john', t.clock.now() - 200)
+    await t.storage.saveTotpConfiguration(totp.configuration)
+    for (const extra of [{ prompt: 'login' }, { max_age: '10' }] as Record<string, string>[]) {
+      const browser = new HttpsBrowser(t.app, HOST)
+      browser.cookie = (await signedInCookie(t, 'john', 2, { authAgo: 100 })).split('=')[1]
+      const before = t.clock.now() - 100
+      // What any site can make the browser do: a top-level navigation to the authorization endpoint.
+      const start = await browser.get(authorizePath(kasmParams(extra)), { 'sec-fetch-site': 'cross-site' })
+      expect(start.statusCode).toBe(302)
+      expect(await browser.state()).toMatchObject({ username: 'john', authentication_level: 2 })
+      const portal = new URL(String(start.headers.location))
+      const rd = portal.searchParams.get('rd')!
+      // The portal shows the password form although the session exists; the session stays.
+      const form = await browser.get(portal.pathname + portal.search)
+      expect(form.statusCode).toBe(200)
+      expect(form.body.slice(form.body.indexOf('<main'))).toContain('<h1>Sign in again</h1>')
+      expect(form.body).toContain('<input type="hidden" name="prompt" value="login">')
+      // A wrong password changes nothing: still signed in, back on the form.
+      const wrong = await browser.form('/', { csrf: 'csrf-token-for-tests', rd, prompt: 'login', username: 'john', password: 'wrong' })
+      expect(wrong.statusCode).toBe(303)
+      expect(new URL(String(wrong.headers.location), 'https://auth.example.com').searchParams.get('prompt')).toBe('login')
+      expect(await browser.state()).toMatchObject({ username: 'john', authentication_level: 2 })
+      // Following the resume URL without signing in again leads back to the form, not to a code.
+      const skip = await browser.get(new URL(rd).pathname + new URL(rd).search)
+      expect(new URL(String(skip.headers.location)).searchParams.get('prompt')).toBe('login')
+      // The password, then the code (Kasm is two_factor): the flow ends with a newer auth_time.
+      t.clock.advance(31)
+      const right = await browser.form('/', { csrf: 'csrf-token-for-tests', rd, prompt: 'login', username: 'john', password: 'password' })
+      expect(right.statusCode).toBe(303)
+      expect(await browser.state()).toMatchObject({ username: 'john', authentication_level: 1 })
+      const back = await browser.get(new URL(String(right.headers.location)).pathname + new URL(String(right.headers.location)).search)
+      const codePage = new URL(String(back.headers.location))
+      expect(codePage.pathname).toBe('/2fa/one-time-password')
+      const csrf = /name="csrf" value="([^"]+)"/.exec((await browser.get(codePage.pathname + codePage.search)).body)![1]!
+      const second = await browser.form('/2fa/one-time-password', { csrf, rd: codePage.searchParams.get('rd')!, token: codeFor(totp.base32Secret, t.clock.now()) })
+      const resumed = await browser.get(new URL(String(second.headers.location)).pathname + new URL(String(second.headers.location)).search)
+      expect(resumed.statusCode).toBe(303)
+      const tok = await redeem(t, responseParams(resumed).get('code')!)
+      const authTime = decodeJwtPayload(tok.json().id_token).auth_time
+      expect(authTime).toBe(t.clock.now())
+      expect(authTime).toBeGreaterThan(before)
+      t.clock.advance(31)
+    }
+  })
   test('an auth_after the client makes up, alters, moves to another client or keeps too long does not switch the fresh sign-in off', async () => {
     const old = await signedInCookie(t, 'john', 2, { authAgo: 100 })
     const rd = new URL(new URL(String((await getAuthorize(t, kasmParams({ prompt: 'login' }), old)).headers.location)).searchParams.get('rd')!)
     const sealed = rd.searchParams.get('auth_after')!
     t.clock.advance(5)
-    // A sign-in made after the seal; each refused request ends its session, so each gets a new one.
+    // A sign-in made after the seal (one session per request, as before sessions were kept).
     const session = () => signedInCookie(t, 'john', 2, { authAgo: 3 })
     const [time, mac] = sealed.split('.')
     for (const forged of ['1', `1.${mac}`, `${Number(time) - 10}.${mac}`, `${time}.${'A'.repeat(22)}`]) {
@@ -335,7 +394,7 @@ describe('Q4: prompt and max_age', () => {
     const rd = new URL(new URL(String(res.headers.location)).searchParams.get('rd')!)
     expect(rd.searchParams.get('prompt')).toBeNull()
     expect(rd.searchParams.get('auth_after')).toMatch(/^\d+\.[A-Za-z0-9_-]{22}$/)
-    expect((await getAuthorize(t, kasmParams(), old)).statusCode).toBe(302)
+    expect((await getAuthorize(t, kasmParams(), old)).statusCode).toBe(303)
     expectRedirectError(await getAuthorize(t, kasmParams({ prompt: 'none select_account' }), cookie), 'invalid_request')
   })
   test('prompt=login or select_account on a 1FA session below a two_factor client asks for the password again, not just the code', async () => {
@@ -345,9 +404,10 @@ describe('Q4: prompt and max_age', () => {
       expect(res.statusCode).toBe(302)
       const location = new URL(String(res.headers.location))
       expect([prompt, location.pathname]).toEqual([prompt, '/'])
-      // The 1FA session is gone.
+      expect(location.searchParams.get('prompt')).toBe('login')
+      // The 1FA session is kept: without prompt=login it still just lacks the code.
       const again = new URL(String((await getAuthorize(t, kasmParams(), one)).headers.location))
-      expect(again.pathname).toBe('/')
+      expect(again.pathname).toBe('/2fa/one-time-password')
       // After a new first factor the resumed request goes on to the code page (no loop).
       const rd = new URL(location.searchParams.get('rd')!)
       t.clock.advance(1)

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { formToken } from '../../session/session.js'
+import { PORTAL_FRESH_SIGN_IN } from '../redirect.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
@@ -104,7 +105,10 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const q = params(req.query)
     const rd = rdOf(req, q)
     const lvl = level(req)
-    if (lvl >= 1) {
+    // The authorization endpoint asks for a sign-in the session in place must not skip (prompt=login,
+    // max_age): the form, with the session kept until it succeeds (security.md W7, Q4).
+    const again = lvl >= 1 && rd !== undefined && field(q, PORTAL_FRESH_SIGN_IN.name) === PORTAL_FRESH_SIGN_IN.value
+    if (lvl >= 1 && !again) {
       if (rd && lvl >= requiredLevelForTarget(ctx, req, rd)) return seeOther(reply, rd)
       if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd }))
       const s = req.session!
@@ -117,13 +121,26 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
     }
     const rememberMe = form.cookie.rememberMeSeconds > 0
-    return page(reply, signInView({ theme, prefix, csrf: form.csrf, rd, rememberMe, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+    return page(
+      reply,
+      signInView({
+        theme,
+        prefix,
+        csrf: form.csrf,
+        rd,
+        rememberMe,
+        again: again ? { username: req.session!.data.username! } : undefined,
+        error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
+        notice: pick<NoticeCode>(q, 'notice', NOTICES),
+      }),
+    )
   })
 
   app.post('/', async (req, reply) => {
     const p = params(req.body)
     const rd = rdOf(req, p)
-    const refused = refuseForm(req, reply, p, to('/', { rd, error: 'expired' }))
+    const prompt = field(p, PORTAL_FRESH_SIGN_IN.name) === PORTAL_FRESH_SIGN_IN.value ? PORTAL_FRESH_SIGN_IN.value : undefined
+    const refused = refuseForm(req, reply, p, to('/', { rd, prompt, error: 'expired' }))
     if (refused) return refused
     const result = await firstFactor(ctx, req, reply, {
       username: field(p, 'username'),
@@ -131,7 +148,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       keepMeLoggedIn: field(p, 'remember_me') !== undefined,
       targetURL: rd,
     })
-    if (!result.ok) return seeOther(reply, to('/', { rd, error: 'credentials' }))
+    if (!result.ok) return seeOther(reply, to('/', { rd, prompt, error: 'credentials' }))
     if (result.redirect && result.target) return seeOther(reply, result.redirect)
     if (ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd: result.target }))
     return seeOther(reply, result.target ?? afterSignIn(req))

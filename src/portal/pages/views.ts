@@ -57,17 +57,21 @@ function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary
   return html`<form method="post" action="${prefix}/logout">${csrfField(csrf)}<button type="submit"${raw(secondary ? ' class="secondary"' : '')}>${label}</button></form>`
 }
 
-export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean }): string {
+/**
+ * The sign-in form. `again`: a signed-in user whose application asked for a fresh sign-in
+ * (prompt=login, max_age): the session stays until this form succeeds (security.md W7).
+ */
+export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined }): string {
   return renderPage({
-    title: 'Sign in',
+    title: c.again ? 'Sign in again' : 'Sign in',
     theme: c.theme,
-    body: html`${messages(c)}
+    body: html`${messages(c)}${c.again ? html`<p>The application asks you to confirm who you are. You stay signed in as <strong>${c.again.username}</strong> until you sign in here.</p>` : ''}
 <form method="post" action="${c.prefix}/" novalidate>
-${csrfField(c.csrf)}${rdField(c.rd)}
+${csrfField(c.csrf)}${rdField(c.rd)}${c.again ? html`<input type="hidden" name="prompt" value="login">` : ''}
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required${c.again ? html` value="${c.again.username}"` : raw(' autofocus')}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
+<input type="password" id="password" name="password" autocomplete="current-password" required${raw(c.again ? ' autofocus' : '')}>
 ${c.rememberMe ? html`<div class="check"><input type="checkbox" id="remember_me" name="remember_me" value="1"><label for="remember_me">Remember me</label></div>` : ''}
 <button type="submit">Sign in</button>
 </form>`,
