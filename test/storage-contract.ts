@@ -65,6 +65,7 @@ function session(overrides: Partial<SessionData> = {}): SessionData {
     firstFactorAt: NOW - 20,
     secondFactorAt: NOW - 10,
     amr: ['pwd', 'otp', 'mfa'],
+    credentialFingerprint: '0123456789abcdef',
     rememberMe: false,
     csrfToken: 'csrf-' + randomUUID(),
     createdAt: NOW - 20,

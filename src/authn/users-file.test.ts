@@ -144,9 +144,24 @@ describe('users file', () => {
       expect(provider.reload()).toBe(false)
       expect(provider.findUser('john')).toBeDefined()
     }
-    expect(logs.some((l) => l.startsWith('error users file reload refused: the file lists no users'))).toBe(true)
+    // Loud, with the file and what to do.
+    const refused =
+      `error users file reload refused: ${path} lists no users; the previous 2 user(s) stay in effect until it lists some again. ` +
+      'Restore the file (an editor or a script may have emptied it); to lock everybody out on purpose, set `disabled: true` on each user'
+    expect(logs.filter((l) => l.startsWith(refused))).toHaveLength(2)
     writeFileSync(path, FIXTURE.replace(/  harry:[\s\S]*$/, ''))
     expect(provider.reload()).toBe(true)
     expect(provider.findUser('harry')).toBeUndefined()
+  })
+
+  test('a users file that starts, or is reloaded, with no users at all says at warn that nobody can sign in, and how to add one', async () => {
+    const path = join(dir, 'users.yml')
+    writeFileSync(path, 'users: {}\n')
+    logs.length = 0
+    provider = await FileUserProvider.open(backend(), log)
+    const warning = `warn the users file ${path} lists no users: nobody can sign in. Add a user under \`users:\` with a password digest from \`latchkey crypto hash generate argon2 --password '...'\` (docs/configuration.md)`
+    expect(logs).toEqual([warning])
+    expect(provider.reload()).toBe(true)
+    expect(logs.filter((l) => l === warning)).toHaveLength(2)
   })
 })

@@ -214,6 +214,7 @@ export class FileUserProvider implements UserProvider {
       )
     }
     const provider = new FileUserProvider(config, await dummyDigest(), log)
+    if (provider.size === 0) provider.warnNoUsers()
     if (config.watch) provider.startWatching()
     return provider
   }
@@ -255,17 +256,30 @@ export class FileUserProvider implements UserProvider {
       // Taken as is, it would sign everybody out and end every grant: keep the users until the file
       // lists some again.
       if (next.byLogin.size === 0 && this.index.byLogin.size > 0) {
-        this.log?.error({ path: this.config.path }, 'users file reload refused: the file lists no users; keeping the previous users')
+        this.log?.error(
+          { path: this.config.path, keptUsers: this.size },
+          `users file reload refused: ${this.config.path} lists no users; the previous ${this.size} user(s) stay in effect until it lists some again. ` +
+            'Restore the file (an editor or a script may have emptied it); to lock everybody out on purpose, set `disabled: true` on each user',
+        )
         return false
       }
       this.index = next
       this.log?.info({ path: this.config.path, users: this.size }, 'users file reloaded')
+      if (this.size === 0) this.warnNoUsers()
       return true
     } catch (err) {
       const problems = err instanceof UsersFileError ? err.problems : [(err as Error).message]
       this.log?.error({ path: this.config.path, problems }, 'users file reload failed: keeping the previous users')
       return false
     }
+  }
+
+  /** Nobody can sign in: said at warn, with the file and the way out. */
+  private warnNoUsers(): void {
+    this.log?.warn(
+      { path: this.config.path },
+      `the users file ${this.config.path} lists no users: nobody can sign in. Add a user under \`users:\` with a password digest from \`latchkey crypto hash generate argon2 --password '...'\` (docs/configuration.md)`,
+    )
   }
 
   close(): void {

@@ -54,7 +54,7 @@ export class SessionManager {
     readonly config: Config,
     private readonly store: SessionStore,
     readonly clock: Clock,
-    /** When given, a signed-in session ends once its user is removed or disabled in the users file. */
+    /** When given, a signed-in session ends once its user is removed, disabled or given a new password in the users file. */
     private readonly users?: Pick<UserProvider, 'findUser'>,
   ) {
     this.domains = new CookieDomains(config.session.cookies)
@@ -90,16 +90,32 @@ export class SessionManager {
       req.log.info({ username: data.username, inactiveSeconds: now - data.lastActivityAt }, 'session ended after inactivity')
       return
     }
-    if (data.level > 0 && data.username !== undefined && this.users && !this.users.findUser(data.username)) {
-      await this.forget(id)
-      req.log.info({ username: data.username }, 'session ended: the user was removed or disabled in the users file')
-      return
+    if (data.level > 0 && data.username !== undefined && this.users) {
+      const ended = this.endedByUsersFile(data, data.username)
+      if (ended) {
+        await this.forget(id)
+        req.log.info({ username: data.username }, `session ended: ${ended}`)
+        return
+      }
     }
     if (data.level > 0 && now - data.lastActivityAt >= TOUCH_INTERVAL_SECONDS) {
       data.lastActivityAt = now
       await this.write(id, data, cookie)
     }
     req.session = { id, data, cookie }
+  }
+
+  /**
+   * Why the users file ends this session, if it does: the user was removed or disabled, or their
+   * password changed (as a changed password also stops their refresh tokens, security.md T3).
+   */
+  private endedByUsersFile(data: SessionData, username: string): string | undefined {
+    const user = this.users!.findUser(username)
+    if (!user) return 'the user was removed or disabled in the users file'
+    if (data.credentialFingerprint !== undefined && data.credentialFingerprint !== user.credentialFingerprint) {
+      return 'the password of the user changed in the users file'
+    }
+    return undefined
   }
 
   /** A shallow copy per request: handlers replace fields (and save), never mutate shared arrays. */
@@ -233,6 +249,7 @@ export interface SignedInUser {
   displayName: string
   emails: string[]
   groups: string[]
+  credentialFingerprint?: string
 }
 
 /**
@@ -254,6 +271,7 @@ export async function establishSession(
   data.level = 1
   data.firstFactorAt = opts.now
   data.amr = ['pwd']
+  if (user.credentialFingerprint !== undefined) data.credentialFingerprint = user.credentialFingerprint
   data.rememberMe = opts.rememberMe
   return m.issue(req, reply, data)
 }

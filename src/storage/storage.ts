@@ -109,6 +109,11 @@ export interface SessionData {
   secondFactorAt?: number
   /** RFC 8176 values earned in this session, e.g. ['pwd','otp','mfa']. */
   amr: string[]
+  /**
+   * The user's credential fingerprint at sign-in (User.credentialFingerprint): once the password in
+   * the users file changes, the session ends. Absent in sessions made before it was recorded.
+   */
+  credentialFingerprint?: string
   rememberMe: boolean
   /** Per-session anti-CSRF token for the HTML forms. */
   csrfToken: string

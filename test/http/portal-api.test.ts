@@ -259,6 +259,33 @@ describe('the users file changes under a signed-in session', () => {
     expect(t!.logs()).toContain('session ended: the user was removed or disabled in the users file')
     expect((await c.get('/api/user/info')).statusCode).toBe(403)
   })
+
+  test('a new password in the users file signs that user out at the next request; other edits and other users keep their sessions', async () => {
+    const { app } = await start()
+    const john = new Client(app)
+    const harry = new Client(app)
+    expect((await john.signIn()).statusCode).toBe(200)
+    expect((await harry.signIn('harry')).statusCode).toBe(200)
+    const { readFileSync, writeFileSync } = await import('node:fs')
+    const { generateDigest } = await import('../../src/authn/hashes/index.js')
+    const users = `${t!.dir}/users_database.yml`
+    const reload = () => expect((t!.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
+    // A display name is not a credential.
+    writeFileSync(users, readFileSync(users, 'utf8').replace('"John Doe"', '"John D."'))
+    reload()
+    expect((await john.state()).authentication_level).toBe(1)
+    const text = readFileSync(users, 'utf8')
+    const johnDigest = /^  john:\n(?:    .*\n)*?    password: "([^"]+)"/m.exec(text)![1]!
+    const newDigest = await generateDigest('a new password', 'argon2')
+    writeFileSync(users, text.replace(`  john:\n    displayname: "John D."\n    password: "${johnDigest}"`, `  john:\n    displayname: "John D."\n    password: "${newDigest}"`))
+    reload()
+    expect(await john.state()).toEqual({ username: '', authentication_level: 0, default_redirection_url: expect.any(String) })
+    expect(t!.logs()).toContain('session ended: the password of the user changed in the users file')
+    expect(await harry.state()).toMatchObject({ username: 'harry', authentication_level: 1 })
+    // The new password signs in again, and that session stays.
+    expect((await john.signIn('john', 'a new password')).statusCode).toBe(200)
+    expect(await john.state()).toMatchObject({ username: 'john', authentication_level: 1 })
+  })
 })
 
 describe('1FA routes', () => {
