@@ -15,6 +15,7 @@ import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
 import { registerMalformedInputChecks, replyMalformed } from './server/malformed.js'
 import { LazyChildLogger } from './server/logger.js'
+import { replyNotFound } from './server/not-found.js'
 import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
 import { oidcPlugin } from './oidc/plugin.js'
@@ -97,7 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (allowed && !allowed.has(req.method)) {
       return reply.code(405).header('allow', [...allowed].sort().join(', ')).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send('405 Method Not Allowed')
     }
-    return reply.code(404).type('text/plain; charset=utf-8').send('404 Not Found')
+    return replyNotFound(req, reply, config)
   })
   registerUntrustedProxyWarning(app, isTrustedProxy)
   registerMalformedInputChecks(app)

@@ -149,6 +149,18 @@ describe('sign-in page', () => {
     expect(t.logs()).toContain('sign-in page refused: the host matches no session cookie domain')
   })
 
+  test('issue 9.13: on the 127.0.0.1 demo, the localhost page links to the portal address (with the target), which serves the sign-in', async () => {
+    t = await portalTestApp({ patch: (y) => ((y.session.domain = '127.0.0.1'), (y.server = { host: '127.0.0.1', port: 9091 })) })
+    const res = await new Client(t.app, 'localhost:9091').get('/?rd=http%3A%2F%2F127.0.0.1%3A9091%2Fapi%2Foidc%2Fauthorization%3Fclient_id%3Dkasm')
+    expect(res.statusCode).toBe(400)
+    const href = /<a class="button" href="([^"]+)">Go to http:\/\/127\.0\.0\.1:9091<\/a>/.exec(res.body)?.[1]
+    expect(href).toBe('http://127.0.0.1:9091/?rd=http%3A%2F%2F127.0.0.1%3A9091%2Fapi%2Foidc%2Fauthorization%3Fclient_id%3Dkasm')
+    const there = new URL(href!)
+    const signIn = await new Client(t.app, there.host).get(there.pathname + there.search)
+    expect(signIn.statusCode).toBe(200)
+    expect(signIn.body).toContain('<input type="hidden" name="rd" value="http://127.0.0.1:9091/api/oidc/authorization?client_id=kasm">')
+  })
+
   test('a form without the CSRF token, with a wrong one, or from another site is refused', async () => {
     const { app } = await start()
     const c = new Client(app)

@@ -52,11 +52,30 @@ describe('server shell', () => {
     }
   })
 
-  test('an unknown route is a plain 404', async () => {
+  test('issue 9.13: an unknown page is a 404 page in the portal style with the security headers; an unknown API path is KO JSON', async () => {
     t = await buildTestApp()
-    const res = await t.app.inject({ method: 'GET', url: '/nope' })
+    const res = await t.app.inject({ method: 'GET', url: '/nope?x=<script>', headers: { host: 'auth.example.com', accept: 'text/html' } })
     expect(res.statusCode).toBe(404)
-    expect(res.body).toBe('404 Not Found')
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(res.body).toMatch(/^<!doctype html>/)
+    expect(res.body).toContain('<h1>Page not found</h1>')
+    expect(res.body).toContain('<a class="button" href="/">Go to sign in</a>')
+    expect(res.body).not.toContain('<script>')
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'")
+    expect(res.headers['x-content-type-options']).toBe('nosniff')
+    expect(res.headers['x-frame-options']).toBe('DENY')
+    for (const url of ['/api/nothing-here', '/api/oidc/nothing', '/api']) {
+      const api = await t.app.inject({ method: 'GET', url, headers: { host: 'auth.example.com' } })
+      expect([url, api.statusCode, api.headers['content-type']]).toEqual([url, 404, 'application/json; charset=utf-8'])
+      expect(api.json()).toEqual({ status: 'KO', message: 'Not Found' })
+      expect(api.headers['x-content-type-options']).toBe('nosniff')
+    }
+    await t.close()
+    // Under server.path the link and the API test follow the prefix.
+    t = await buildTestApp({ patch: (y) => (y.server.path = 'auth') })
+    const prefixed = await t.app.inject({ method: 'GET', url: '/auth/nope', headers: { host: 'auth.example.com' } })
+    expect(prefixed.body).toContain('<a class="button" href="/auth/">Go to sign in</a>')
+    expect((await t.app.inject({ method: 'GET', url: '/auth/api/nope', headers: { host: 'auth.example.com' } })).json()).toEqual({ status: 'KO', message: 'Not Found' })
   })
 })
 

@@ -3,6 +3,7 @@ import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { formToken } from '../../session/session.js'
 import { PORTAL_FRESH_SIGN_IN } from '../redirect.js'
+import { canonicalIssuer } from '../../server/public-url.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
@@ -117,8 +118,11 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const form = formToken(req, reply)
     if (!form) {
       // No session.cookies[] domain matches this Host (e.g. http://localhost:9091 for a 127.0.0.1 demo).
+      // The button leads to the portal's own address (the canonical issuer rule), with the same
+      // query: a link back to this page would loop. The target is checked again over there.
       req.log.info({ host: req.hostname }, 'sign-in page refused: the host matches no session cookie domain')
-      return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
+      const search = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : ''
+      return page(reply, errorView({ theme, prefix, error: 'host', link: `${canonicalIssuer(config)}/${search}` }), 400)
     }
     const rememberMe = form.cookie.rememberMeSeconds > 0
     return page(

@@ -21,7 +21,7 @@ export const ERROR_MESSAGES = {
   operation: 'Something went wrong. Please try again.',
   'cross-site': 'This form was sent from another site, so it was refused.',
   'not-found': 'This page does not exist.',
-  host: 'This sign-in portal is not served at this address: open it at the address it was set up for (the demo: http://127.0.0.1 with its port, not localhost).',
+  host: 'This sign-in portal is not served at this address: its session cookie would not be kept here. Open it at the address it was set up for.',
 } as const
 export type ErrorCode = keyof typeof ERROR_MESSAGES
 
@@ -191,11 +191,22 @@ export function logoutView(c: Common & { username: string; rd?: string | undefin
   })
 }
 
-export function errorView(c: { theme: Theme; prefix: string; error: ErrorCode }): string {
+/** Any path no route serves (src/app.ts): a page, not bare text, with a way back. */
+export function notFoundView(c: { theme: Theme; prefix: string }): string {
+  return renderPage({
+    title: 'Page not found',
+    theme: c.theme,
+    body: html`<p>${ERROR_MESSAGES['not-found']} Check the address, or start again from the sign-in page.</p>
+<p><a class="button" href="${c.prefix}/">Go to sign in</a></p>`,
+  })
+}
+
+/** `link`: where the button goes instead of this portal's sign-in page (another address). */
+export function errorView(c: { theme: Theme; prefix: string; error: ErrorCode; link?: string }): string {
   return renderPage({
     title: 'Something went wrong',
     theme: c.theme,
     body: html`<p class="error" role="alert">${ERROR_MESSAGES[c.error]}</p>
-<p><a class="button" href="${c.prefix}/">Back to sign in</a></p>`,
+<p>${c.link ? html`<a class="button" href="${c.link}">Go to ${new URL(c.link).origin}</a>` : html`<a class="button" href="${c.prefix}/">Back to sign in</a>`}</p>`,
   })
 }
