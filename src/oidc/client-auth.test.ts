@@ -84,19 +84,22 @@ describe('TokenFactory', () => {
 describe('issuer (W6)', () => {
   const config = (issuer?: string, autheliaUrl?: string, domain = 'example.com') =>
     ({
-      server: { path: '' },
+      server: { path: '', port: 9091 },
       session: { cookies: [{ domain, ...(autheliaUrl ? { autheliaUrl } : {}) }] },
       identityProviders: { oidc: issuer ? { issuer } : {} },
     }) as never
   const req = (host: string, protocol = 'http') => ({ host, protocol }) as never
-  test('hosts inside the cookie domain follow the request (loopback only on a loopback domain); others fall back', () => {
+  test('hosts inside the cookie domain follow the request (an IP only when it is the domain); others get the canonical issuer', () => {
     const r = createIssuerResolver(config())
     expect(r(req('auth.example.com', 'https'))).toBe('https://auth.example.com')
     expect(r(req('127.0.0.1:1'))).toBe('https://example.com')
     expect(r(req('localhost:9091'))).toBe('https://example.com')
     const local = createIssuerResolver(config(undefined, undefined, '127.0.0.1'))
     expect(local(req('127.0.0.1:9091'))).toBe('http://127.0.0.1:9091')
-    expect(local(req('localhost:9091'))).toBe('http://localhost:9091')
+    // localhost is outside the 127.0.0.1 cookie domain: the portal refuses it, so it is not an issuer
+    // host; it gets the demo's own address (issue 9.13).
+    expect(local(req('localhost:9091'))).toBe('http://127.0.0.1:9091')
+    expect(local(req('127.0.0.2:9091'))).toBe('http://127.0.0.1:9091')
     expect(r(req('evil'))).toBe('https://example.com')
     expect(r(req('example.com.evil.com'))).toBe('https://example.com')
     expect(r(req('a"b.example.com'))).toBe('https://example.com')
