@@ -30,10 +30,7 @@ export function canonicalIssuer(config: Config): string {
   return `${scheme}://${host}${port && port !== defaultPort ? `:${port}` : ''}${prefix}`
 }
 
-/**
- * Which explained part of the canonical issuer came from guessing rather than from configuration:
- * undefined when the issuer or `authelia_url` fixes it.
- */
+/** True when neither the issuer nor `authelia_url` is configured: the issuer follows each request's host. */
 export function isIssuerDerived(config: Config): boolean {
   return !config.identityProviders.oidc?.issuer && !config.session.cookies[0]?.autheliaUrl
 }
