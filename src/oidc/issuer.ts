@@ -7,7 +7,7 @@ export type IssuerResolver = (req: FastifyRequest) => string
 
 /**
  * The request headers the issuer is derived from, for `Vary` on answers that embed it and may be
- * cached (discovery; security.md W6): none when it is fixed by configuration.
+ * cached (discovery; docs/security.md W6): none when it is fixed by configuration.
  */
 export function issuerVaryHeader(config: Config): string | undefined {
   if (config.identityProviders.oidc?.issuer) return undefined

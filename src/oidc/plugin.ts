@@ -53,7 +53,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   // Constant documents, sent as pre-encoded Buffers with the content type set: no serialiser,
   // no per-request string encoding (these are the highest-rate endpoints).
   // The documents embed the issuer, which follows the Host (and trusted X-Forwarded-*) unless it is
-  // configured: a shared cache must not hand one host's document to another (security.md W6).
+  // configured: a shared cache must not hand one host's document to another (docs/security.md W6).
   const vary = issuerVaryHeader(deps.config)
   const discovery = (kind: 'openid' | 'oauth') => (req: FastifyRequest, reply: FastifyReply) => {
     const docs = ctx.discovery.get(ctx.issuer(req))

@@ -4,7 +4,7 @@ import { isHostInDomain } from '../session/cookie.js'
 
 /**
  * The portal query flag that asks for the sign-in form although a session exists: the
- * authorization endpoint's fresh sign-in (prompt=login, max_age; security.md Q4, W7).
+ * authorization endpoint's fresh sign-in (prompt=login, max_age; docs/security.md Q4, W7).
  */
 export const PORTAL_FRESH_SIGN_IN = { name: 'prompt', value: 'login' } as const
 

@@ -107,7 +107,7 @@ export class SessionManager {
 
   /**
    * Why the users file ends this session, if it does: the user was removed or disabled, or their
-   * password changed (as a changed password also stops their refresh tokens, security.md T3).
+   * password changed (as a changed password also stops their refresh tokens, docs/security.md T3).
    */
   private endedByUsersFile(data: SessionData, username: string): string | undefined {
     const user = this.users!.findUser(username)

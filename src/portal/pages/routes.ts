@@ -107,7 +107,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const rd = rdOf(req, q)
     const lvl = level(req)
     // The authorization endpoint asks for a sign-in the session in place must not skip (prompt=login,
-    // max_age): the form, with the session kept until it succeeds (security.md W7, Q4).
+    // max_age): the form, with the session kept until it succeeds (docs/security.md W7, Q4).
     const again = lvl >= 1 && rd !== undefined && field(q, PORTAL_FRESH_SIGN_IN.name) === PORTAL_FRESH_SIGN_IN.value
     if (lvl >= 1 && !again) {
       if (rd && lvl >= requiredLevelForTarget(ctx, req, rd)) return seeOther(reply, rd)

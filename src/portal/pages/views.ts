@@ -59,7 +59,7 @@ function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary
 
 /**
  * The sign-in form. `again`: a signed-in user whose application asked for a fresh sign-in
- * (prompt=login, max_age): the session stays until this form succeeds (security.md W7).
+ * (prompt=login, max_age): the session stays until this form succeeds (docs/security.md W7).
  */
 export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined }): string {
   return renderPage({
