@@ -33,7 +33,7 @@ async function signIn(port: number): Promise<string> {
 }
 
 /** Median time of one argon2id verification of the fixture digest (m=65536 KiB, t=3, p=4). */
-async function hashTimeMs(): Promise<number> {
+export async function hashTimeMs(): Promise<number> {
   const users = readFileSync(join(projectRoot(), 'fixtures/config/users_database.yml'), 'utf8')
   const digest = parseDigest(/password: "(\$argon2id\$[^"]+)"/.exec(users)![1]!)
   const times: number[] = []
