@@ -5,6 +5,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pai
 import { binaryProblem, flowDepthProblem, readTextFile } from '../config/read-text.js'
 import type { FileBackendConfig } from '../config/schema.js'
 import { dummyDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
+import { createHashGate, type BudgetRun, type HashGate } from './hash-budget.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
 
 /** Passwords longer than this are refused unhashed: a 1 MB password must not cost a KDF run (docs/security.md B4). */
@@ -192,16 +193,21 @@ export class FileUserProvider implements UserProvider {
   private watcher?: FSWatcher
   private reloadTimer?: NodeJS.Timeout
 
+  private refusedSinceWarning = { known: 0, unknown: 0 }
+  private lastRefusalWarningMs = -Infinity
+
   private constructor(
     private readonly config: FileBackendConfig,
     private readonly dummy: PasswordDigest,
-    private readonly log?: Log,
+    private readonly log: Log | undefined,
+    /** Bounds the hashing (security.md B5); exposed for tests and counts. */
+    readonly hashGate: HashGate,
   ) {
     this.index = FileUserProvider.read(config)
   }
 
   /** Loads the file; when it does not exist, writes a commented template there and fails like Authelia. */
-  static async open(config: FileBackendConfig, log?: Log): Promise<FileUserProvider> {
+  static async open(config: FileBackendConfig, log?: Log, opts: { hashGate?: HashGate } = {}): Promise<FileUserProvider> {
     if (!existsSync(config.path)) {
       try {
         writeFileSync(config.path, TEMPLATE, { mode: 0o600, flag: 'wx' })
@@ -213,7 +219,7 @@ export class FileUserProvider implements UserProvider {
         config.path,
       )
     }
-    const provider = new FileUserProvider(config, await dummyDigest(), log)
+    const provider = new FileUserProvider(config, await dummyDigest(), log, opts.hashGate ?? createHashGate())
     if (provider.size === 0) provider.warnNoUsers()
     if (config.watch) provider.startWatching()
     return provider
@@ -241,11 +247,31 @@ export class FileUserProvider implements UserProvider {
     if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return { ok: false, reason: 'too_long' }
     const entry = this.lookup(login)
     if (!entry || entry.disabled) {
-      // Same work as a wrong password, so timing does not reveal who exists (docs/security.md B2).
-      await this.dummy.verify(password)
+      // Same work as a wrong password, so timing does not reveal who exists (security.md B2), in
+      // the dummy's own small budget so made-up names never take a known user's slot (B5).
+      const dummy = await this.hashGate.unknown.run(() => this.dummy.verify(password))
+      if (!dummy.ran) return this.refused('unknown', dummy)
       return { ok: false, reason: entry ? 'disabled' : 'unknown_user' }
     }
-    return (await entry.digest.verify(password)) ? { ok: true, user: entry.user } : { ok: false, reason: 'wrong_password' }
+    const checked = await this.hashGate.known.run(() => entry.digest.verify(password))
+    if (!checked.ran) return this.refused('known', checked)
+    return checked.value ? { ok: true, user: entry.user } : { ok: false, reason: 'wrong_password' }
+  }
+
+  private refused(budget: 'known' | 'unknown', run: BudgetRun<unknown> & { ran: false }): FirstFactorResult {
+    this.refusedSinceWarning[budget]++
+    const now = performance.now()
+    // At most once a minute: under a flood this fires hundreds of times a second.
+    if (now - this.lastRefusalWarningMs >= 60_000) {
+      const { known, unknown } = this.hashGate
+      this.log?.warn(
+        { refusedKnownUsers: this.refusedSinceWarning.known, refusedUnknownUsers: this.refusedSinceWarning.unknown, reason: run.reason, knownLimits: known.limits, unknownLimits: unknown.limits },
+        'sign-ins refused unchecked: password hashing is at its per-instance bound (a flood of sign-ins?)',
+      )
+      this.lastRefusalWarningMs = now
+      this.refusedSinceWarning = { known: 0, unknown: 0 }
+    }
+    return { ok: false, reason: 'busy' }
   }
 
   /** Re-reads the file now; resolves false (keeping the old users) when it is broken. */

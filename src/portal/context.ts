@@ -2,15 +2,15 @@ import type { FastifyRequest } from 'fastify'
 import type { AppDeps } from '../app.js'
 import type { Config, SessionCookieConfig } from '../config/schema.js'
 import { Regulator } from '../regulation/regulator.js'
-import { FailureDelay } from './failure-delay.js'
+import { FailureDelay, type FailureDelayOptions } from './failure-delay.js'
 
 /**
  * Optional tuning read from AppDeps (not part of the configuration file): the suite sets the
  * first-factor failure delay to zero so it stays fast; one test keeps the real floor.
  */
 export interface PortalTuning {
-  /** Default 250 ms floor, 85 ms jitter (Authelia). */
-  failureDelay?: { minimumMs: number; jitterMs: number }
+  /** Default 250 ms floor, 85 ms jitter (Authelia), 1 s ceiling (security.md B5). */
+  failureDelay?: FailureDelayOptions
 }
 
 export interface PortalContext {
@@ -33,12 +33,11 @@ export function createPortalContext(deps: AppDeps): PortalContext {
     config.accessControl.rules.some((r) => r.policy === 'two_factor') ||
     (config.identityProviders.oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor') ?? false)
   const twoFactorEnabled = twoFactorPolicy && !config.totp.disable
-  const delay = deps.portal?.failureDelay
   return {
     deps,
     config,
     regulator: new Regulator(config.regulation, deps.storage),
-    failureDelay: delay ? new FailureDelay(delay.minimumMs, delay.jitterMs) : new FailureDelay(),
+    failureDelay: new FailureDelay(deps.portal?.failureDelay),
     prefix: config.server.path ? `/${config.server.path}` : '',
     twoFactorEnabled,
     availableMethods: twoFactorEnabled ? ['totp'] : [],

@@ -54,7 +54,7 @@ export interface FirstFactorInput {
 export type FirstFactorResult = { ok: true; redirect?: string; target?: string } | { ok: false }
 
 export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: FirstFactorInput): Promise<FirstFactorResult> {
-  const started = performance.now()
+  const started = ctx.failureDelay.now()
   const { deps, regulator } = ctx
   const fail = async (username: string, reason: string): Promise<FirstFactorResult> => {
     req.log.info({ username, reason, ip: req.ip }, 'first factor failed: %s', reason)
@@ -91,6 +91,16 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
     throw err
   }
   const after = deps.clock.now()
+  if (!result.ok && result.reason === 'busy') {
+    // Never checked, so not a failure of this password: recording it would let a flood push a
+    // real user towards a ban and grow the log without a hash (security.md B5).
+    // Logged at debug: a flood would write hundreds of lines a second; the users provider
+    // warns once a minute with the counts.
+    await slot.finish()
+    req.log.debug({ username, ip: req.ip }, 'first factor refused unchecked: password hashing is at its bound')
+    await ctx.failureDelay.waitSince(started)
+    return { ok: false }
+  }
   if (!result.ok) {
     await slot.finish({ ...attempt, time: after, successful: false, banned: false })
     const next = await regulator.banState(username, after)
@@ -102,7 +112,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   // remember_me -1 disables "keep me logged in" (docs/authelia-compat.md §1.6).
   const rememberMe = input.keepMeLoggedIn === true && (cookieForRequest(req)?.rememberMeSeconds ?? -1) > 0
   await establishSession(req, reply, result.user, { rememberMe, now: after })
-  ctx.failureDelay.recordSuccess(performance.now() - started)
+  ctx.failureDelay.recordSuccess(ctx.failureDelay.now() - started)
   req.log.info({ username: result.user.username, ip: req.ip, rememberMe }, 'first factor succeeded')
 
   const target = resolveTarget(ctx, req, input.targetURL)

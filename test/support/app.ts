@@ -9,6 +9,7 @@ import { buildApp, type AppDeps } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
 import { ManualClock } from '../../src/common/clock.js'
 import { FileUserProvider } from '../../src/authn/users-file.js'
+import type { HashGate } from '../../src/authn/hash-budget.js'
 import { openStorage } from '../../src/storage/index.js'
 import type { Storage } from '../../src/storage/storage.js'
 import { createNotifier } from '../../src/notifier/index.js'
@@ -44,6 +45,8 @@ export interface TestAppOptions {
   https?: { key: Buffer; cert: Buffer }
   /** Portal knobs; the default keeps Authelia's sign-in failure delay. */
   portal?: AppDeps['portal']
+  /** The users provider's hash budgets (default: the production ones). */
+  hashGate?: HashGate
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -80,7 +83,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   })
   const logger = pino({ ...loggerOptions({ ...config.log, level: 'debug' }), level: 'debug' }, sink)
   const storage = await openStorage(config.storage, logger)
-  const users = await FileUserProvider.open(config.authenticationBackend.file, logger)
+  const users = await FileUserProvider.open(config.authenticationBackend.file, logger, { hashGate: opts.hashGate })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
   const deps: AppDeps = { config, storage, users, clock, notifier, logger, https: opts.https, portal: opts.portal }
