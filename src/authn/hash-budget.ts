@@ -116,8 +116,8 @@ export class HashBudget {
  * 200 parallel sign-ins used to queue 200 hashes and a real user's hash waited behind all of them.
  * - `known`: users in the users file: two slots (one on one core), so with the dummy's slot three
  *   of the pool's four threads at most, one left for file and DNS work. Its line is short enough
- *   to drain in well under a second at the default cost. A flood on one known name is serialized
- *   by regulation's per-user slot and banned after `max_retries`, so it holds at most one slot.
+ *   to drain in well under a second at the default cost. A flood on one known name is held to a
+ *   few attempts in flight by regulation's per-user slot and banned after `max_retries` failures.
  * - `unknown`: the dummy hash of unknown and disabled users (security.md B2). One slot, a short
  *   line. Its answer is a failure whatever the hash says, so refusing it under load changes
  *   nothing a real user sees, and a flood of made-up names can never take the known users' slots.
