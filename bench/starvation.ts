@@ -21,8 +21,8 @@ import { prepareKasmConfig, PRODUCTION_NODE_FLAGS, startServer, stopServer } fro
 
 const BOGUS_CONNECTIONS = Number(process.env.BENCH_FLOOD_CONNECTIONS ?? 200)
 /** Timed legitimate sign-ins under the flood: this many, or fewer when they run out of time. */
-const LEGIT_SAMPLES = 20
-const LEGIT_BUDGET_MS = 40_000
+const LEGIT_SAMPLES = 40
+const LEGIT_BUDGET_MS = 60_000
 const FLOOD_WARMUP_MS = 2_000
 
 function signInRequest(port: number, username: string, password: string): Buffer {
