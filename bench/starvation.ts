@@ -1,6 +1,6 @@
 /**
  * Sign-in under a password-hash flood (issue #9 point 3, security.md B5): the p95 of a legitimate
- * sign-in (john, right password, one at a time) while 200 connections keep sending wrong sign-ins
+ * sign-in (real users in turn, right password, one at a time) while 200 connections keep sending wrong sign-ins
  * with made-up names (a new name each time, so regulation never bans them and each would cost a
  * dummy argon2id). Beside it, from the same run: the machine's calibration (one argon2id
  * verification, a sign-in with nothing else running, a bare Fastify route) and, once the flood
@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,6 +31,22 @@ function signInRequest(port: number, username: string, password: string): Buffer
     `POST /api/firstfactor HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   )
+}
+
+/**
+ * Real users signing in in turn: until regulation stops counting successes (issue #9 point 2),
+ * ~23 successes of one user inside find_time would ban him mid-bench.
+ */
+const LEGIT_USERS = ['john', 'harry', ...Array.from({ length: 6 }, (_, i) => `user${i}`)]
+
+/** Adds user0… to the copied fixture users file, with john's digest (password `password`). */
+function addLegitUsers(usersFile: string): void {
+  const text = readFileSync(usersFile, 'utf8')
+  const digest = /password: "(\$argon2id\$[^"]+)"/.exec(text)![1]!
+  const extra = LEGIT_USERS.filter((u) => !text.includes(`  ${u}:`))
+    .map((u) => `  ${u}:\n    displayname: "${u}"\n    password: "${digest}"\n    email: ${u}@example.com\n`)
+    .join('')
+  writeFileSync(usersFile, text.replace(/\n*$/, '\n') + extra)
 }
 
 const madeUpName = () => `nobody-${randomBytes(8).toString('hex')}`
@@ -129,13 +145,12 @@ export async function benchStarvation(): Promise<Record<string, unknown>> {
   let child: ChildProcess | undefined
   try {
     const configFile = prepareKasmConfig(dir)
+    addLegitUsers(join(dir, 'users_database.yml'))
     const server = await startServer(configFile)
     child = server.child
     const { port } = server
-    // john and harry (same password) in turn: until regulation stops counting successes (issue #9
-    // point 2), ~23 successes of one user inside find_time would ban him mid-bench.
     let turn = 0
-    const legit = () => signInRequest(port, turn++ % 2 ? 'harry' : 'john', 'password')
+    const legit = () => signInRequest(port, LEGIT_USERS[turn++ % LEGIT_USERS.length]!, 'password')
 
     const perHashMs = await hashTimeMs()
     const bare = await benchCalibration(2, 2000, 32, PRODUCTION_NODE_FLAGS)
