@@ -83,7 +83,7 @@ describe('HashBudget', () => {
 
   test('the default gate gives made-up names one slot of their own beside the known users', () => {
     expect(defaultHashGateLimits(2)).toEqual({
-      known: { concurrency: 2, queue: 16, maxWaitMs: 2000 },
+      known: { concurrency: 2, queue: 32, maxWaitMs: 5000 },
       unknown: { concurrency: 1, queue: 2, maxWaitMs: 500 },
     })
     expect(defaultHashGateLimits(1).known.concurrency).toBe(1)

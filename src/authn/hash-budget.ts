@@ -115,8 +115,9 @@ export class HashBudget {
  * pool (4 threads, an unbounded FIFO queue behind them) and sha-crypt in a small worker pool, so
  * 200 parallel sign-ins used to queue 200 hashes and a real user's hash waited behind all of them.
  * - `known`: users in the users file: two slots (one on one core), so with the dummy's slot three
- *   of the pool's four threads at most, one left for file and DNS work. Its line is short enough
- *   to drain in well under a second at the default cost. A flood on one known name is held to a
+ *   of the pool's four threads at most, one left for file and DNS work. A real user would rather
+ *   wait a few seconds than be refused, so its line is long (16 per slot, 5 s): a burst of real
+ *   sign-ins on a busy machine still gets through. A flood on one known name is held to a
  *   few attempts in flight by regulation's per-user slot and banned after `max_retries` failures.
  * - `unknown`: the dummy hash of unknown and disabled users (security.md B2). One slot, a short
  *   line. Its answer is a failure whatever the hash says, so refusing it under load changes
@@ -134,7 +135,7 @@ export interface HashGate {
 export function defaultHashGateLimits(cores = availableParallelism()): { known: HashBudgetLimits; unknown: HashBudgetLimits } {
   const known = Math.max(1, Math.min(cores, 2))
   return {
-    known: { concurrency: known, queue: 8 * known, maxWaitMs: 2000 },
+    known: { concurrency: known, queue: 16 * known, maxWaitMs: 5000 },
     unknown: { concurrency: 1, queue: 2, maxWaitMs: 500 },
   }
 }
