@@ -1,5 +1,5 @@
 /**
- * Sign-in under a password-hash flood (issue #9 point 3, security.md B5): the p95 of a legitimate
+ * Sign-in under a password-hash flood (issue #9 point 3, docs/security.md B5): the p95 of a legitimate
  * sign-in (real users in turn, right password, one at a time) while 200 connections keep sending wrong sign-ins
  * with made-up names (a new name each time, so regulation never bans them and each would cost a
  * dummy argon2id). Beside it, from the same run: the machine's calibration (one argon2id

@@ -30,7 +30,7 @@ interface Waiter {
 /**
  * A counting semaphore with a bounded FIFO queue and a wait deadline. An attempt runs at once when
  * a slot is free, else waits in line; when the line is full, or its wait reaches `maxWaitMs`, it is
- * refused, so nothing waits behind an unbounded backlog (security.md B5). Per process.
+ * refused, so nothing waits behind an unbounded backlog (docs/security.md B5). Per process.
  */
 export class HashBudget {
   private running = 0
@@ -111,7 +111,7 @@ export class HashBudget {
 }
 
 /**
- * Password hashing is split in two budgets (security.md B5). Why: argon2 runs in libuv's thread
+ * Password hashing is split in two budgets (docs/security.md B5). Why: argon2 runs in libuv's thread
  * pool (4 threads, an unbounded FIFO queue behind them) and sha-crypt in a small worker pool, so
  * 200 parallel sign-ins used to queue 200 hashes and a real user's hash waited behind all of them.
  * - `known`: users in the users file: two slots (one on one core), so with the dummy's slot three
@@ -119,7 +119,7 @@ export class HashBudget {
  *   wait a few seconds than be refused, so its line is long (16 per slot, 5 s): a burst of real
  *   sign-ins on a busy machine still gets through. A flood on one known name is held to a
  *   few attempts in flight by regulation's per-user slot and banned after `max_retries` failures.
- * - `unknown`: the dummy hash of unknown and disabled users (security.md B2). One slot, a short
+ * - `unknown`: the dummy hash of unknown and disabled users (docs/security.md B2). One slot, a short
  *   line. Its answer is a failure whatever the hash says, so refusing it under load changes
  *   nothing a real user sees, and a flood of made-up names can never take the known users' slots.
  * A refused attempt is answered as any other failed sign-in, after the same failure delay (a

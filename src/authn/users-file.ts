@@ -200,7 +200,7 @@ export class FileUserProvider implements UserProvider {
     private readonly config: FileBackendConfig,
     private readonly dummy: PasswordDigest,
     private readonly log: Log | undefined,
-    /** Bounds the hashing (security.md B5); exposed for tests and counts. */
+    /** Bounds the hashing (docs/security.md B5); exposed for tests and counts. */
     readonly hashGate: HashGate,
   ) {
     this.index = FileUserProvider.read(config)
@@ -247,7 +247,7 @@ export class FileUserProvider implements UserProvider {
     if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return { ok: false, reason: 'too_long' }
     const entry = this.lookup(login)
     if (!entry || entry.disabled) {
-      // Same work as a wrong password, so timing does not reveal who exists (security.md B2), in
+      // Same work as a wrong password, so timing does not reveal who exists (docs/security.md B2), in
       // the dummy's own small budget so made-up names never take a known user's slot (B5).
       const dummy = await this.hashGate.unknown.run(() => this.dummy.verify(password))
       if (!dummy.ran) return this.refused('unknown', dummy)

@@ -16,8 +16,8 @@ export interface User {
 export type FirstFactorResult =
   | { ok: true; user: User }
   /**
-   * The reason is for the log only; every failure looks the same on the wire (security.md B2).
-   * `busy`: refused unchecked because password hashing is at its bound (security.md B5).
+   * The reason is for the log only; every failure looks the same on the wire (docs/security.md B2).
+   * `busy`: refused unchecked because password hashing is at its bound (docs/security.md B5).
    */
   | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'too_long' | 'busy' }
 

@@ -9,7 +9,7 @@ import { FailureDelay, type FailureDelayOptions } from './failure-delay.js'
  * first-factor failure delay to zero so it stays fast; one test keeps the real floor.
  */
 export interface PortalTuning {
-  /** Default 250 ms floor, 85 ms jitter (Authelia), 1 s ceiling (security.md B5). */
+  /** Default 250 ms floor, 85 ms jitter (Authelia), 1 s ceiling (docs/security.md B5). */
   failureDelay?: FailureDelayOptions
 }
 

@@ -24,7 +24,7 @@ describe('FailureDelay', () => {
     expect(delay.targetMs()).toBe(400)
   })
 
-  test('successes slowed by a flood teach it at most the ceiling (security.md B5)', async () => {
+  test('successes slowed by a flood teach it at most the ceiling (docs/security.md B5)', async () => {
     const { delay, slept, at } = observed({ jitterMs: 85 })
     // The reported case: successes that took 30 s while 200 bogus sign-ins ran.
     for (let i = 0; i < 10; i++) delay.recordSuccess(30_000)

@@ -6,7 +6,7 @@ export interface FailureDelayOptions {
   minimumMs?: number
   /** Random 0–jitterMs added on top (Authelia: 85 ms). */
   jitterMs?: number
-  /** The ceiling of the learnt part (security.md B5). */
+  /** The ceiling of the learnt part (docs/security.md B5). */
   maximumMs?: number
   /** Successes averaged (Authelia: 10). */
   window?: number
@@ -21,7 +21,7 @@ export interface FailureDelayOptions {
  * 0–`jitterMs` of random jitter, measured from the start of the request. Unknown user, wrong
  * password, disabled and banned then read alike on the wire and in time.
  *
- * Unlike Authelia's, the learnt part never exceeds `maximumMs` (1 s; security.md B5): a flood
+ * Unlike Authelia's, the learnt part never exceeds `maximumMs` (1 s; docs/security.md B5): a flood
  * that slowed the successes used to teach the average 30 s, and every failure then waited that
  * long. A success slower than the ceiling measures a queue, not the hash the floor hides.
  */

@@ -93,7 +93,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   const after = deps.clock.now()
   if (!result.ok && result.reason === 'busy') {
     // Never checked, so not a failure of this password: recording it would let a flood push a
-    // real user towards a ban and grow the log without a hash (security.md B5).
+    // real user towards a ban and grow the log without a hash (docs/security.md B5).
     // Logged at debug: a flood would write hundreds of lines a second; the users provider
     // warns once a minute with the counts.
     await slot.finish()

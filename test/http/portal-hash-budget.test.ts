@@ -3,7 +3,7 @@ import { createHashGate, type Admission } from '../../src/authn/hash-budget.js'
 import type { TestApp } from '../support/app.js'
 import { Client, KO401, portalTestApp, withoutDate } from './portal-helpers.js'
 
-// security.md B5: password hashing is bounded per instance; what is beyond the bound is answered
+// docs/security.md B5: password hashing is bounded per instance; what is beyond the bound is answered
 // as any failed sign-in (B2) without hashing, and a flood of made-up names never takes the slots
 // of the users in the users file. Asserted by counts and order, never by time.
 
@@ -18,7 +18,7 @@ function held(a: Admission): () => void {
   return a.release
 }
 
-describe('first factor under a hash flood (security.md B5)', () => {
+describe('first factor under a hash flood (docs/security.md B5)', () => {
   test('beyond the bound, a known or unknown name gets the same answer as a wrong password, unhashed and unrecorded', async () => {
     const gate = createHashGate({
       known: { concurrency: 1, queue: 0, maxWaitMs: 60_000 },
