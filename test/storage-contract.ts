@@ -110,14 +110,25 @@ const parallel = <T>(n: number, run: () => Promise<T>): Promise<T[]> => Promise.
 /** A username with SQL meta-characters (docs/security.md X4): must be stored and matched literally. */
 const HOSTILE = "bob' OR '1'='1;--"
 
-export function runStorageContract(name: string, open: () => Promise<Storage>): void {
+export interface ContractOptions {
+  /**
+   * A second Storage on the database of the latest `open()` (another connection or pool, as a second
+   * instance would have): the races then run across both. Closed by the suite before the first.
+   */
+  openPeer?: () => Promise<Storage>
+}
+
+export function runStorageContract(name: string, open: () => Promise<Storage>, options: ContractOptions = {}): void {
   describe(`storage contract: ${name}`, () => {
     let storage: Storage
+    let peer: Storage | undefined
 
     beforeEach(async () => {
       storage = await open()
     })
     afterEach(async () => {
+      await peer?.close()
+      peer = undefined
       await storage.close()
     })
 
@@ -825,6 +836,102 @@ export function runStorageContract(name: string, open: () => Promise<Storage>): 
         // Once the grant has nothing live, it goes.
         await storage.deleteExpiredOidcArtifacts(NOW + 3600)
         expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 3600)).toEqual({ kind: 'missing' })
+      })
+    })
+
+    describe.runIf(options.openPeer !== undefined)('races between two instances (two connections to one database)', () => {
+      /** Alternates the calls between the two instances. */
+      const across = <T>(n: number, run: (s: Storage) => Promise<T>): Promise<T[]> =>
+        Promise.all(Array.from({ length: n }, (_, i) => run(i % 2 === 0 ? storage : peer!)))
+
+      beforeEach(async () => {
+        peer = await options.openPeer!()
+      })
+
+      test('what one instance saves the other finds at once', async () => {
+        const t = token()
+        await storage.saveToken(t)
+        expect(await peer!.findToken(t.tokenHash, NOW)).toEqual(t)
+        await peer!.revokeToken(t.tokenHash)
+        expect(await storage.findToken(t.tokenHash, NOW)).toBeUndefined()
+      })
+
+      test('20 parallel redemptions of one code: exactly one ok, the rest replayed', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const results = await across(20, (s) => s.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, () => true))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+      })
+
+      test('20 parallel uses of one refresh token: exactly one ok, and the replays revoke the family', async () => {
+        const rt = token({ kind: 'refresh' })
+        await storage.saveToken(rt)
+        const results = await across(20, (s) => s.consumeRefreshToken(rt.tokenHash, 'kasm', NOW))
+        const winner = results.filter((r) => r.kind === 'ok')
+        expect(winner).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+        // The winner's rotation, then what the token endpoint does on a replay (RFC 6819 §5.2.2.3).
+        const child = token({ ...rt, tokenHash: hash(), parentHash: rt.tokenHash })
+        await storage.saveToken(child)
+        expect(await peer!.findToken(child.tokenHash, NOW)).toBeDefined()
+        await Promise.all(results.flatMap((r) => (r.kind === 'replayed' ? [peer!.revokeGrant(r.grantId)] : [])))
+        expect(await storage.findToken(child.tokenHash, NOW)).toBeUndefined()
+        expect(await storage.consumeRefreshToken(child.tokenHash, 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('20 parallel submissions of one TOTP step: exactly one accepted', async () => {
+        await storage.saveTotpConfiguration(totp())
+        const results = await across(20, (s) => s.recordTotpUse('alice', 3000, NOW))
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
+
+      test('two different TOTP steps in parallel: never an older step after a newer one', async () => {
+        await storage.saveTotpConfiguration(totp())
+        for (let round = 0; round < 10; round++) {
+          const newer = 4000 + round * 10
+          // The older step goes to the other instance; each call leaves its own `now` in lastUsedAt.
+          const [acceptedNewer, acceptedOlder] = await Promise.all([storage.recordTotpUse('alice', newer, NOW + 2), peer!.recordTotpUse('alice', newer - 1, NOW + 1)])
+          // The newer step wins in any order; the older one only if it came first, so both accepted
+          // means the newer one was recorded last.
+          expect(acceptedNewer).toBe(true)
+          if (acceptedOlder) expect((await storage.findTotpConfiguration('alice'))?.lastUsedAt).toBe(NOW + 2)
+          expect(await peer!.recordTotpUse('alice', newer - 1, NOW + 3)).toBe(false)
+          expect(await storage.recordTotpUse('alice', newer, NOW + 3)).toBe(false)
+        }
+      })
+
+      test('20 parallel uses of one identity-verification token and of one code: exactly one ok each', async () => {
+        const link: IdentityVerification = { id: randomUUID(), username: 'alice', action: 'ResetPassword', issuedAt: NOW, expiresAt: NOW + 300, remoteIp: '192.0.2.1' }
+        await storage.saveIdentityVerification(link)
+        const links = await across(20, (s) => s.consumeIdentityVerification(link.id, NOW + 1))
+        expect(links.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        const codeHash = hash()
+        await storage.saveIdentityVerification({ ...link, id: randomUUID(), sessionHash: 's1', codeHash })
+        const codes = await across(20, (s) => s.consumeIdentityVerificationCode({ sessionHash: 's1', username: 'alice', action: 'ResetPassword', codeHash, now: NOW + 1, maxAttempts: 5 }))
+        expect(codes.filter((r) => r.kind === 'ok')).toHaveLength(1)
+      })
+
+      test('20 parallel starts of identity verification from one session: exactly the limit passes', async () => {
+        const limits = { windowSeconds: 600, maxPerUser: 10, maxPerSession: 3 }
+        const results = await across(20, (s) =>
+          s.startIdentityVerification({ id: randomUUID(), username: 'alice', action: 'RegisterTotp', issuedAt: NOW, expiresAt: NOW + 300, remoteIp: '192.0.2.1', sessionHash: 's2' }, limits),
+        )
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(3)
+      })
+
+      test('20 parallel uses of one consent session and confirmations of one pending device: exactly one each', async () => {
+        const cs = consent()
+        await storage.saveConsentSession(cs)
+        expect((await across(20, (s) => s.markConsentSessionUsed(cs.id))).filter(Boolean)).toHaveLength(1)
+        const device: PendingTotpConfiguration = { ...totp(), id: randomUUID(), sessionHash: hash(), expiresAt: NOW + 600 }
+        await storage.savePendingTotpConfiguration(device)
+        expect((await across(20, (s) => s.confirmPendingTotpConfiguration('alice', device.id, 5000, NOW))).filter(Boolean)).toHaveLength(1)
+      })
+
+      test('parallel first uses of a subject on both instances agree on one subject', async () => {
+        const subjects = await across(10, (s) => s.ensureSubjectIdentifier('sector.example.com', 'carol', randomUUID()))
+        expect(new Set(subjects).size).toBe(1)
       })
     })
   })

@@ -2,7 +2,7 @@ import type { ConsentSession, ConsentStore, PreConfiguredConsent } from '../stor
 import type { SqliteDatabase } from './database.js'
 import { fromJsonList, lazyPrepare, toFlag, toJsonList } from './database.js'
 
-interface ConsentRow {
+export interface ConsentRow {
   id: string
   client_id: string
   subject: string
@@ -20,7 +20,7 @@ interface ConsentRow {
   used: number
 }
 
-interface PreConfiguredRow {
+export interface PreConfiguredRow {
   subject: string
   client_id: string
   scopes: string
@@ -30,7 +30,7 @@ interface PreConfiguredRow {
 }
 
 /** Sorted and de-duplicated, so "exactly these scopes, any order" is a string equality in SQL. */
-const asSet = (values: readonly string[]): string => toJsonList([...new Set(values)].sort())
+export const asSet = (values: readonly string[]): string => toJsonList([...new Set(values)].sort())
 
 export function createConsentStore(db: SqliteDatabase): ConsentStore {
   const insert = lazyPrepare(
@@ -98,7 +98,7 @@ export function createConsentStore(db: SqliteDatabase): ConsentStore {
   }
 }
 
-function toConsentSession(r: ConsentRow): ConsentSession {
+export function toConsentSession(r: ConsentRow): ConsentSession {
   const session: ConsentSession = {
     id: r.id,
     clientId: r.client_id,
@@ -119,7 +119,7 @@ function toConsentSession(r: ConsentRow): ConsentSession {
   return session
 }
 
-function toPreConfigured(r: PreConfiguredRow): PreConfiguredConsent {
+export function toPreConfigured(r: PreConfiguredRow): PreConfiguredConsent {
   return {
     subject: r.subject,
     clientId: r.client_id,

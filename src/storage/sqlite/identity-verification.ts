@@ -2,7 +2,7 @@ import type { ConsumeCodeResult, IdentityVerification, IdentityVerificationLimit
 import type { SqliteDatabase } from './database.js'
 import { lazyPrepare, orNull } from './database.js'
 
-interface VerificationRow {
+export interface VerificationRow {
   jti: string
   username: string
   action: string
@@ -15,9 +15,9 @@ interface VerificationRow {
   failed_attempts: number
 }
 
-const COLUMNS = 'jti, username, action, issued_at, expires_at, consumed_at, remote_ip, session_hash, code_hash, failed_attempts'
+export const COLUMNS = 'jti, username, action, issued_at, expires_at, consumed_at, remote_ip, session_hash, code_hash, failed_attempts'
 
-type ConsumeOutcome = Awaited<ReturnType<IdentityVerificationStore['consumeIdentityVerification']>>
+export type ConsumeOutcome = Awaited<ReturnType<IdentityVerificationStore['consumeIdentityVerification']>>
 
 export function createIdentityVerificationStore(db: SqliteDatabase): IdentityVerificationStore {
   const insert = lazyPrepare(db, 'INSERT INTO identity_verification (' + COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
@@ -96,7 +96,7 @@ export function createIdentityVerificationStore(db: SqliteDatabase): IdentityVer
   }
 }
 
-function toRecord(row: VerificationRow): IdentityVerification {
+export function toRecord(row: VerificationRow): IdentityVerification {
   const record: IdentityVerification = {
     id: row.jti,
     username: row.username,

@@ -5,15 +5,16 @@ import { createConsentStore } from './consent.js'
 import { openDatabase } from './database.js'
 import { checkEncryptionKey } from './encryption.js'
 import { createIdentityVerificationStore } from './identity-verification.js'
-import type { StorageLogger } from './migrate.js'
-import { Migrator, defaultMigrationsDir, readMigrationFiles } from './migrate.js'
+import type { StorageLogger } from '../common/migration-files.js'
+import { defaultMigrationsDir, readMigrationFiles } from '../common/migration-files.js'
+import { Migrator } from './migrate.js'
 import { createOidcStore } from './oidc.js'
 import { createRegulationStore } from './regulation.js'
 import { createSessionStore } from './sessions.js'
 import { createSubjectStore } from './subjects.js'
 import { createTotpStore } from './totp.js'
 
-export type { StorageLogger } from './migrate.js'
+export type { StorageLogger } from '../common/migration-files.js'
 
 export interface SqliteStorageOptions {
   /** The database file; its folder is created (owner-only) when missing. ':memory:' for tests. */
@@ -35,21 +36,21 @@ export interface SqliteStorageOptions {
 export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Storage> {
   if (opts.encryptionKey.length === 0) throw new StorageError('OPEN_FAILED', 'storage: storage.encryption_key is empty')
   const box = createSecretBox(opts.encryptionKey)
-  const files = readMigrationFiles(opts.migrationsDir ?? defaultMigrationsDir())
+  const files = readMigrationFiles(opts.migrationsDir ?? defaultMigrationsDir('sqlite'))
   const db = openDatabase(opts.path)
   const migrator = new Migrator(db, files, opts.logger)
 
-  const verifyKey = () => {
-    if (checkEncryptionKey(db, box) === 'created') opts.logger?.info({ path: opts.path }, 'storage: created the encryption check value')
+  const verifyKey = async () => {
+    if ((await checkEncryptionKey(db, box)) === 'created') opts.logger?.info({ path: opts.path }, 'storage: created the encryption check value')
   }
 
   try {
     migrator.prepare()
     // Check the key before migrating, so a wrong key never changes the file.
-    verifyKey()
+    await verifyKey()
     if (opts.migrate ?? true) {
       migrator.up()
-      verifyKey()
+      await verifyKey()
     } else if (migrator.currentVersion() < (files.at(-1)?.version ?? 0)) {
       opts.logger?.warn({ path: opts.path, version: migrator.currentVersion() }, 'storage: the database has pending migrations')
     }
@@ -73,7 +74,7 @@ export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Sto
     },
     async migrateUp(target) {
       const applied = migrator.up(target)
-      verifyKey()
+      await verifyKey()
       return applied
     },
     async migrateDown(target) {

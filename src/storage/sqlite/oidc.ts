@@ -2,7 +2,7 @@ import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, T
 import type { SqliteDatabase } from './database.js'
 import { fromJsonList, lazyPrepare, orNull, toFlag, toJsonList } from './database.js'
 
-interface GrantColumns {
+export interface GrantColumns {
   grant_id: string
   client_id: string
   username: string
@@ -17,7 +17,7 @@ interface GrantColumns {
   credential_fingerprint: string | null
 }
 
-interface CodeRow extends GrantColumns {
+export interface CodeRow extends GrantColumns {
   code_hash: string
   redirect_uri: string
   redirect_uri_sent: number
@@ -34,7 +34,7 @@ interface CodeRow extends GrantColumns {
  * token lookup is the userinfo and introspection hot path, and raw rows skip building an
  * 18-property object per row (~3 µs of the ~10 µs lookup).
  */
-type TokenRow = [
+export type TokenRow = [
   token_hash: string,
   kind: 'access' | 'refresh',
   grant_id: string,
@@ -55,16 +55,16 @@ type TokenRow = [
   credential_fingerprint: string | null,
 ]
 /** Positions in TokenRow of the columns read outside toToken. */
-const KIND = 1
-const GRANT_ID = 2
-const CLIENT_ID = 3
-const CONSUMED = 15
+export const KIND = 1
+export const GRANT_ID = 2
+export const CLIENT_ID = 3
+export const CONSUMED = 15
 
-const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
+export const GRANT_COLUMNS = 'grant_id, client_id, username, subject, scopes, audience, auth_time, amr, nonce, requested_at, session_id'
 const GRANT_PARAMS = '@grant_id, @client_id, @username, @subject, @scopes, @audience, @auth_time, @amr, @nonce, @requested_at, @session_id'
-const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed, revoked, credential_fingerprint'
+export const CODE_COLUMNS = 'code_hash, ' + GRANT_COLUMNS + ', redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at, consumed, revoked, credential_fingerprint'
 // credential_fingerprint last (migration 0002): TokenRow positions follow this order.
-const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash, credential_fingerprint'
+export const TOKEN_COLUMNS = 'token_hash, kind, ' + GRANT_COLUMNS + ', issued_at, expires_at, consumed, parent_hash, credential_fingerprint'
 
 /**
  * Authorization codes and tokens, stored by hash. Every single-use transition is a guarded
@@ -216,7 +216,7 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   }
 }
 
-function grantParams(g: GrantContext): GrantColumns {
+export function grantParams(g: GrantContext): GrantColumns {
   return {
     grant_id: g.grantId,
     client_id: g.clientId,
@@ -235,7 +235,7 @@ function grantParams(g: GrantContext): GrantColumns {
 
 // Flat object literals on purpose: spreading a shared grant object cost ~7 µs per row (more than
 // the SQLite lookup itself) on the userinfo hot path; a literal costs ~1 µs.
-function toCode(r: CodeRow): AuthorizationCodeRecord {
+export function toCode(r: CodeRow): AuthorizationCodeRecord {
   const code: AuthorizationCodeRecord = {
     codeHash: r.code_hash,
     grantId: r.grant_id,
@@ -260,7 +260,7 @@ function toCode(r: CodeRow): AuthorizationCodeRecord {
   return code
 }
 
-function toToken(r: TokenRow): TokenRecord {
+export function toToken(r: TokenRow): TokenRecord {
   const [tokenHash, kind, grantId, clientId, username, subject, scopes, audience, authTime, amr, nonce, requestedAt, sessionId, issuedAt, expiresAt, , parentHash, credentialFingerprint] = r
   const token: TokenRecord = {
     tokenHash,

@@ -2,7 +2,7 @@ import type { AuthenticationAttempt, RegulationStore } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
 import { lazyPrepare, orNull, orUndefined, toFlag } from './database.js'
 
-interface AttemptRow {
+export interface AttemptRow {
   time: number
   successful: number
   banned: number
@@ -29,21 +29,23 @@ export function createRegulationStore(db: SqliteDatabase): RegulationStore {
       insert().run(a.time, toFlag(a.successful), toFlag(a.banned), a.username, a.type, a.remoteIp, orNull(a.requestUri), orNull(a.requestMethod))
     },
     async listAuthenticationAttempts(username, since, limit) {
-      return (list().all(username, since, limit) as AttemptRow[]).map((r) => {
-        const attempt: AuthenticationAttempt = {
-          time: r.time,
-          successful: r.successful === 1,
-          banned: r.banned === 1,
-          username: r.username,
-          type: r.auth_type,
-          remoteIp: r.remote_ip,
-        }
-        const uri = orUndefined(r.request_uri)
-        const method = orUndefined(r.request_method)
-        if (uri !== undefined) attempt.requestUri = uri
-        if (method !== undefined) attempt.requestMethod = method
-        return attempt
-      })
+      return (list().all(username, since, limit) as AttemptRow[]).map(toAttempt)
     },
   }
+}
+
+export function toAttempt(r: AttemptRow): AuthenticationAttempt {
+  const attempt: AuthenticationAttempt = {
+    time: r.time,
+    successful: r.successful === 1,
+    banned: r.banned === 1,
+    username: r.username,
+    type: r.auth_type,
+    remoteIp: r.remote_ip,
+  }
+  const uri = orUndefined(r.request_uri)
+  const method = orUndefined(r.request_method)
+  if (uri !== undefined) attempt.requestUri = uri
+  if (method !== undefined) attempt.requestMethod = method
+  return attempt
 }

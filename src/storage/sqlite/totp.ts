@@ -5,7 +5,7 @@ import { StorageError } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
 import { lazyPrepare } from './database.js'
 
-interface TotpRow {
+export interface TotpRow {
   username: string
   issuer: string
   algorithm: TotpConfiguration['algorithm']
@@ -81,36 +81,15 @@ export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
     return true
   })
 
-  const open = (sealed: Buffer, username: string): Buffer => {
-    try {
-      return box.open(sealed, username)
-    } catch (err) {
-      if (!(err instanceof SecretBoxError)) throw err
-      // Never hand back unauthenticated bytes: a copied row or a changed key must fail here.
-      throw new StorageError('DECRYPT_FAILED', `storage: the TOTP secret of user ${username} failed to decrypt (wrong storage.encryption_key, or the row was altered or copied from another user)`)
-    }
-  }
+  const open = (sealed: Buffer, username: string): Buffer => openTotpSecret(box, sealed, username)
 
   return {
     async savePendingTotpConfiguration(c) {
       upsertPending().run(c.username, c.id, c.sessionHash, c.issuer, c.algorithm, c.digits, c.periodSeconds, box.seal(c.secret, c.username), c.createdAt, c.expiresAt)
     },
     async findPendingTotpConfiguration(username, now) {
-      const row = findPending().get(username, now) as (TotpRow & { id: string; session_hash: string; expires_at: number }) | undefined
-      if (row === undefined) return undefined
-      const pending: PendingTotpConfiguration = {
-        username: row.username,
-        id: row.id,
-        sessionHash: row.session_hash,
-        issuer: row.issuer,
-        algorithm: row.algorithm,
-        digits: row.digits,
-        periodSeconds: row.period,
-        secret: open(row.secret, row.username),
-        createdAt: row.created_at,
-        expiresAt: row.expires_at,
-      }
-      return pending
+      const row = findPending().get(username, now) as PendingTotpRow | undefined
+      return row === undefined ? undefined : toPendingTotpConfiguration(row, open(row.secret, row.username))
     },
     async deletePendingTotpConfiguration(username) {
       removePending().run(username)
@@ -123,19 +102,7 @@ export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
     },
     async findTotpConfiguration(username) {
       const row = find().get(username) as TotpRow | undefined
-      if (row === undefined) return undefined
-      const secret = open(row.secret, row.username)
-      const config: TotpConfiguration = {
-        username: row.username,
-        issuer: row.issuer,
-        algorithm: row.algorithm,
-        digits: row.digits,
-        periodSeconds: row.period,
-        secret,
-        createdAt: row.created_at,
-      }
-      if (row.last_used_at !== null) config.lastUsedAt = row.last_used_at
-      return config
+      return row === undefined ? undefined : toTotpConfiguration(row, open(row.secret, row.username))
     },
     async deleteTotpConfiguration(username) {
       return del.immediate(username)
@@ -143,5 +110,46 @@ export function createTotpStore(db: SqliteDatabase, box: SecretBox): TotpStore {
     async recordTotpUse(username, step, now) {
       return record.immediate(username, step, now)
     },
+  }
+}
+
+export type PendingTotpRow = TotpRow & { id: string; session_hash: string; expires_at: number }
+
+/** Never hands back unauthenticated bytes: a copied row or a changed key fails here. */
+export function openTotpSecret(box: SecretBox, sealed: Buffer, username: string): Buffer {
+  try {
+    return box.open(sealed, username)
+  } catch (err) {
+    if (!(err instanceof SecretBoxError)) throw err
+    throw new StorageError('DECRYPT_FAILED', `storage: the TOTP secret of user ${username} failed to decrypt (wrong storage.encryption_key, or the row was altered or copied from another user)`)
+  }
+}
+
+export function toTotpConfiguration(row: TotpRow, secret: Buffer): TotpConfiguration {
+  const config: TotpConfiguration = {
+    username: row.username,
+    issuer: row.issuer,
+    algorithm: row.algorithm,
+    digits: row.digits,
+    periodSeconds: row.period,
+    secret,
+    createdAt: row.created_at,
+  }
+  if (row.last_used_at !== null) config.lastUsedAt = row.last_used_at
+  return config
+}
+
+export function toPendingTotpConfiguration(row: PendingTotpRow, secret: Buffer): PendingTotpConfiguration {
+  return {
+    username: row.username,
+    id: row.id,
+    sessionHash: row.session_hash,
+    issuer: row.issuer,
+    algorithm: row.algorithm,
+    digits: row.digits,
+    periodSeconds: row.period,
+    secret,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
   }
 }

@@ -1,0 +1,101 @@
+import type { ConnectionOptions } from 'node:tls'
+import pg from 'pg'
+import type { PoolClient, QueryResultRow } from 'pg'
+import { StorageError } from '../storage.js'
+
+export type PgPool = pg.Pool
+export type PgClient = PoolClient
+/** A pool or a client inside a transaction: both run queries. */
+export type PgQueryable = Pick<pg.Pool, 'query'> | PoolClient
+
+export interface PgConnectionOptions {
+  /** A host name or address, or the absolute path of the folder holding the server's unix socket. */
+  host: string
+  port: number
+  database: string
+  /** Unquoted identifier (validated by the configuration): the search_path of every connection. */
+  schema: string
+  username: string
+  password?: string
+  connectTimeoutSeconds: number
+  /** TLS towards the server; absent: plain TCP (or the unix socket). */
+  ssl?: ConnectionOptions
+  /** Pool size (default 10). */
+  maxConnections?: number
+}
+
+// BIGINT (Unix seconds, TOTP steps, COUNT(*)) as a JS number, like better-sqlite3's INTEGER: every
+// value stored is far below 2^53. Per pool, not the global pg.types, so nothing else is affected.
+const INT8_OID = 20
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+}
+
+export const describeServer = (o: PgConnectionOptions): string =>
+  `PostgreSQL at ${o.host.startsWith('/') ? `unix socket ${o.host}` : `${o.host}:${o.port}`} (database ${o.database}, schema ${o.schema}, user ${o.username})`
+
+export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void): PgPool {
+  const pool = new pg.Pool({
+    host: o.host,
+    port: o.port,
+    database: o.database,
+    user: o.username,
+    password: o.password,
+    ssl: o.ssl ?? false,
+    connectionTimeoutMillis: o.connectTimeoutSeconds * 1000,
+    // search_path as a start-up parameter: set before the first query of every pooled connection.
+    options: `-c search_path=${o.schema}`,
+    max: o.maxConnections ?? 10,
+    application_name: 'latchkey',
+    types,
+  })
+  // An idle connection the server dropped (restart, failover) must not crash the process: the pool
+  // discards it and the next query opens a new one.
+  pool.on('error', onIdleError)
+  return pool
+}
+
+export async function queryRows<R extends QueryResultRow>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
+  return (await db.query<R>(sql, params)).rows
+}
+
+export async function queryArrays<R extends unknown[]>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
+  return (await db.query<R>({ text: sql, values: params, rowMode: 'array' })).rows
+}
+
+export async function execute(db: PgQueryable, sql: string, params: unknown[] = []): Promise<number> {
+  return (await db.query(sql, params)).rowCount ?? 0
+}
+
+/**
+ * Runs `fn` in one READ COMMITTED transaction on one pooled connection. Decisions that need a read
+ * take row locks (`SELECT … FOR UPDATE`) or an advisory lock inside `fn`; a connection whose
+ * ROLLBACK failed is discarded, not returned to the pool.
+ */
+export async function inTransaction<T>(pool: PgPool, fn: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr
+    })
+    throw err
+  } finally {
+    client.release(broken)
+  }
+}
+
+/** Serialises transactions on one key (released at COMMIT/ROLLBACK); keys are namespaced strings. */
+export async function lockKey(client: PgClient, key: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key])
+}
+
+export function connectionError(o: PgConnectionOptions, err: unknown): StorageError {
+  return new StorageError('OPEN_FAILED', `storage: cannot use ${describeServer(o)}: ${(err as Error).message}`)
+}

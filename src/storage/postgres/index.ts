@@ -1,0 +1,111 @@
+import { createSecretBox } from '../../common/secret-box.js'
+import type { StorageLogger } from '../common/migration-files.js'
+import { defaultMigrationsDir, readMigrationFiles } from '../common/migration-files.js'
+import { checkEncryptionKey } from '../common/encryption-check.js'
+import type { Storage } from '../storage.js'
+import { StorageError } from '../storage.js'
+import { createPgConsentStore } from './consent.js'
+import type { PgClient, PgConnectionOptions } from './database.js'
+import { connectionError, createPool, describeServer, execute, queryRows } from './database.js'
+import { createPgIdentityVerificationStore } from './identity-verification.js'
+import { PgMigrator } from './migrate.js'
+import { createPgRegulationStore, createPgSessionStore, createPgSubjectStore } from './misc.js'
+import { createPgOidcStore } from './oidc.js'
+import { createPgTotpStore } from './totp.js'
+
+export type { PgConnectionOptions } from './database.js'
+
+export interface PostgresStorageOptions extends PgConnectionOptions {
+  /** storage.encryption_key: seals TOTP secrets and is checked against the database at open. */
+  encryptionKey: string
+  /** Apply pending migrations at open (default true); the CLI passes false to list or roll back. */
+  migrate?: boolean
+  logger?: StorageLogger
+  /** Defaults to migrations/postgres at the package root. */
+  migrationsDir?: string
+}
+
+/**
+ * Connects a pool to PostgreSQL, refuses a schema newer than this code and a wrong encryption key,
+ * and applies pending migrations, all under the schema's migration lock so several instances can
+ * start together. Each method is atomic across every process sharing the database (see oidc.ts).
+ */
+export async function openPostgresStorage(opts: PostgresStorageOptions): Promise<Storage> {
+  if (opts.encryptionKey.length === 0) throw new StorageError('OPEN_FAILED', 'storage: storage.encryption_key is empty')
+  const box = createSecretBox(opts.encryptionKey)
+  const files = readMigrationFiles(opts.migrationsDir ?? defaultMigrationsDir('postgres'))
+  const server = describeServer(opts)
+  // One line per dropped idle connection; the pool replaces it on the next query.
+  const pool = createPool(opts, (err) => opts.logger?.warn({ err: err.message }, `storage: lost an idle connection to ${server}`))
+  const migrator = new PgMigrator(pool, opts.schema, files, opts.logger)
+
+  const verifyKey = async (client: PgClient) => {
+    const result = await checkEncryptionKey(
+      {
+        tableExists: async () => (await queryRows(client, "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'encryption'")).length > 0,
+        read: async (name) => (await queryRows<{ value: Buffer }>(client, 'SELECT value FROM encryption WHERE name = $1', [name]))[0]?.value,
+        insertIfMissing: async (name, value) => {
+          await execute(client, 'INSERT INTO encryption (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value])
+        },
+      },
+      box,
+    )
+    if (result === 'created') opts.logger?.info({ server }, 'storage: created the encryption check value')
+  }
+
+  try {
+    await migrator.locked(async (client) => {
+      await migrator.prepare(client)
+      // Check the key before migrating, so a wrong key never changes the database.
+      await verifyKey(client)
+      if (opts.migrate ?? true) {
+        await migrator.up(client)
+        await verifyKey(client)
+      } else {
+        const version = await migrator.currentVersion(client)
+        if (version < migrator.latest) opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')
+      }
+    })
+  } catch (err) {
+    await pool.end().catch(() => undefined)
+    throw err instanceof StorageError ? err : connectionError(opts, err)
+  }
+
+  let closed = false
+  return {
+    ...createPgSubjectStore(pool),
+    ...createPgTotpStore(pool, box),
+    ...createPgRegulationStore(pool),
+    ...createPgSessionStore(pool),
+    ...createPgIdentityVerificationStore(pool),
+    ...createPgConsentStore(pool),
+    ...createPgOidcStore(pool),
+
+    async listMigrations() {
+      return migrator.locked((client) => migrator.list(client))
+    },
+    async migrateUp(target) {
+      return migrator.locked(async (client) => {
+        const applied = await migrator.up(client, target)
+        await verifyKey(client)
+        return applied
+      })
+    },
+    async migrateDown(target) {
+      return migrator.locked((client) => migrator.down(client, target))
+    },
+    async ping() {
+      if (closed) return false
+      try {
+        return (await queryRows(pool, 'SELECT 1 AS ok')).length === 1
+      } catch {
+        return false
+      }
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      await pool.end()
+    },
+  }
+}

@@ -1,0 +1,133 @@
+import type { MigrationInfo } from '../storage.js'
+import { StorageError } from '../storage.js'
+import type { MigrationFile, StorageLogger } from '../common/migration-files.js'
+import { migrationLabel } from '../common/migration-files.js'
+import type { PgClient, PgPool } from './database.js'
+import { queryRows } from './database.js'
+
+/**
+ * Applies and reverts numbered SQL files (migrations/postgres, the same numbers as SQLite's), each
+ * in its own transaction, recorded in `migrations`. Every operation holds a session advisory lock
+ * named after the schema, so instances starting together migrate one after the other: the second
+ * finds the work done.
+ */
+export class PgMigrator {
+  readonly latest: number
+
+  constructor(
+    private readonly pool: PgPool,
+    private readonly schema: string,
+    private readonly files: MigrationFile[],
+    private readonly logger?: StorageLogger,
+  ) {
+    this.latest = files.at(-1)?.version ?? 0
+  }
+
+  /** Runs `fn` on one connection holding the migration lock of this schema. */
+  async locked<T>(fn: (client: PgClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    const key = `latchkey:migrations:${this.schema}`
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key])
+      try {
+        return await fn(client)
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key])
+      }
+    } finally {
+      client.release()
+    }
+  }
+
+  /** Creates the bookkeeping table and refuses a database this code cannot understand. */
+  async prepare(client: PgClient): Promise<void> {
+    const [current] = await queryRows<{ schema: string | null }>(client, 'SELECT current_schema() AS schema')
+    if (!current?.schema) {
+      throw new StorageError(
+        'OPEN_FAILED',
+        `storage: the schema '${this.schema}' does not exist in this database (hint: CREATE SCHEMA ${this.schema} AUTHORIZATION <username>; or leave storage.postgres.schema unset for 'public')`,
+      )
+    }
+    const shape = await queryRows<{ column_name: string }>(
+      client,
+      "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'migrations'",
+    )
+    if (shape.length === 0) {
+      await client.query('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)')
+    } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.column_name === column))) {
+      // Authelia's own database also has a `migrations` table, with other columns.
+      throw new StorageError(
+        'NOT_LATCHKEY',
+        `storage: this database was not created by Latchkey (its migrations table has another shape, as in an Authelia database): point storage.postgres at a new database or schema`,
+      )
+    }
+    const version = await this.currentVersion(client)
+    if (version > this.latest) {
+      throw new StorageError(
+        'SCHEMA_TOO_NEW',
+        `the database schema is at version ${version} but this Latchkey only knows up to ${this.latest}: upgrade Latchkey or restore a backup`,
+      )
+    }
+  }
+
+  async currentVersion(client: PgClient): Promise<number> {
+    const [row] = await queryRows<{ version: number | null }>(client, 'SELECT MAX(version) AS version FROM migrations')
+    return row?.version ?? 0
+  }
+
+  async list(client: PgClient): Promise<MigrationInfo[]> {
+    const all = new Map<number, MigrationInfo>()
+    for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
+    // Applied rows win: they also list versions this code no longer ships.
+    for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(client, 'SELECT version, name, applied_at FROM migrations')) {
+      all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
+    }
+    return [...all.values()].sort((a, b) => a.version - b.version)
+  }
+
+  async up(client: PgClient, target = this.latest): Promise<number[]> {
+    await this.prepare(client)
+    if (target > this.latest) throw new StorageError('MIGRATION_FAILED', `storage: no migration ${target}; the latest is ${this.latest}`)
+    const current = await this.currentVersion(client)
+    const done: number[] = []
+    for (const file of this.files) {
+      if (file.version <= current || file.version > target) continue
+      await this.run(client, file, 'up', async () => {
+        await client.query(file.up)
+        await client.query('INSERT INTO migrations (version, name, applied_at) VALUES ($1, $2, EXTRACT(EPOCH FROM now())::bigint)', [file.version, file.name])
+      })
+      done.push(file.version)
+    }
+    return done
+  }
+
+  /** Reverts every applied migration above `target`, newest first; `target` itself stays. */
+  async down(client: PgClient, target: number): Promise<number[]> {
+    await this.prepare(client)
+    const applied = (await queryRows<{ version: number }>(client, 'SELECT version FROM migrations WHERE version > $1 ORDER BY version DESC', [target])).map((r) => r.version)
+    const done: number[] = []
+    for (const version of applied) {
+      const file = this.files.find((f) => f.version === version)
+      if (file?.down === undefined) throw new StorageError('MIGRATION_FAILED', `storage: migration ${version} has no .down.sql file, cannot roll back past it`)
+      await this.run(client, file, 'down', async () => {
+        await client.query(file.down!)
+        await client.query('DELETE FROM migrations WHERE version = $1', [version])
+      })
+      done.push(version)
+    }
+    return done
+  }
+
+  private async run(client: PgClient, file: MigrationFile, direction: 'up' | 'down', body: () => Promise<void>): Promise<void> {
+    const label = migrationLabel(file)
+    try {
+      await client.query('BEGIN')
+      await body()
+      await client.query('COMMIT')
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw new StorageError('MIGRATION_FAILED', `storage: migration ${label} (${direction}) failed and was rolled back: ${(err as Error).message}`)
+    }
+    this.logger?.info({ version: file.version, name: file.name, direction }, `storage: migration ${label} ${direction === 'up' ? 'applied' : 'reverted'}`)
+  }
+}

@@ -1,0 +1,139 @@
+import { afterAll, afterEach, describe, expect, test } from 'vitest'
+import { openPostgresStorage } from '../../src/storage/postgres/index.js'
+import type { Storage } from '../../src/storage/storage.js'
+import { StorageError } from '../../src/storage/storage.js'
+import { runStorageContract } from '../storage-contract.js'
+import type { TestSchema } from '../support/postgres.js'
+import { adminQuery, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
+
+const KEY = 'a-very-long-test-encryption-key-of-64-characters-0123456789abcdef'
+const available = await postgresAvailable()
+
+const schemas: TestSchema[] = []
+afterEach(async () => {
+  for (const s of schemas.splice(0)) await s.drop()
+})
+
+let latest: TestSchema | undefined
+const openFresh = async (): Promise<Storage> => {
+  latest = await createTestSchema()
+  schemas.push(latest)
+  return openPostgresStorage({ ...latest.options, encryptionKey: KEY })
+}
+
+// The contract suite shares one schema, emptied before each test: a fresh schema per test would
+// spend most of the suite's time creating and migrating tables.
+let contractSchema: TestSchema | undefined
+afterAll(async () => {
+  await contractSchema?.drop()
+})
+const openContract = async (): Promise<Storage> => {
+  if (contractSchema === undefined) contractSchema = await createTestSchema()
+  else await emptyTestSchema(contractSchema)
+  latest = contractSchema
+  return openPostgresStorage({ ...contractSchema.options, encryptionKey: KEY })
+}
+
+describe.runIf(available)('postgres', () => {
+  runStorageContract('postgres', openContract, { openPeer: () => openPostgresStorage({ ...latest!.options, encryptionKey: KEY }) })
+
+  describe('postgres storage', () => {
+    test('two instances opening one fresh schema together both start, and each migration is applied once', async () => {
+      const schema = await createTestSchema()
+      schemas.push(schema)
+      const [a, b] = await Promise.all([openPostgresStorage({ ...schema.options, encryptionKey: KEY }), openPostgresStorage({ ...schema.options, encryptionKey: KEY })])
+      try {
+        const versions = (await a.listMigrations()).map((m) => m.version)
+        expect(new Set(versions).size).toBe(versions.length)
+        expect(await b.listMigrations()).toEqual(await a.listMigrations())
+        const rows = await adminQuery<{ n: number }>(`SELECT COUNT(*)::int AS n FROM ${schema.name}.encryption`)
+        expect(rows[0]!.n).toBe(1)
+      } finally {
+        await Promise.all([a.close(), b.close()])
+      }
+    })
+
+    test('a schema newer than this code is refused with SCHEMA_TOO_NEW', async () => {
+      const storage = await openFresh()
+      await storage.close()
+      await adminQuery(`INSERT INTO ${latest!.name}.migrations (version, name, applied_at) VALUES (9999, 'future', 0)`)
+      const err = await openPostgresStorage({ ...latest!.options, encryptionKey: KEY }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StorageError)
+      expect((err as StorageError).code).toBe('SCHEMA_TOO_NEW')
+      expect((err as Error).message).toContain('version 9999')
+    })
+
+    test('a wrong encryption key is refused at open with ENCRYPTION_KEY_MISMATCH, and changes nothing', async () => {
+      const storage = await openFresh()
+      await storage.close()
+      const err = await openPostgresStorage({ ...latest!.options, encryptionKey: 'another-key-of-twenty-characters-or-more' }).catch((e: unknown) => e)
+      expect((err as StorageError).code).toBe('ENCRYPTION_KEY_MISMATCH')
+      const reopened = await openPostgresStorage({ ...latest!.options, encryptionKey: KEY })
+      expect(await reopened.ping()).toBe(true)
+      await reopened.close()
+    })
+
+    test('an Authelia-shaped migrations table is refused with NOT_LATCHKEY', async () => {
+      const schema = await createTestSchema()
+      schemas.push(schema)
+      await adminQuery(`CREATE TABLE ${schema.name}.migrations (id SERIAL PRIMARY KEY, applied TIMESTAMP, version_before INTEGER, version_after INTEGER, application_version TEXT)`)
+      const err = await openPostgresStorage({ ...schema.options, encryptionKey: KEY }).catch((e: unknown) => e)
+      expect((err as StorageError).code).toBe('NOT_LATCHKEY')
+    })
+
+    test('a schema that does not exist is named in the error, with the statement that creates it', async () => {
+      const schema = await createTestSchema()
+      await schema.drop()
+      const err = await openPostgresStorage({ ...schema.options, encryptionKey: KEY }).catch((e: unknown) => e)
+      expect((err as StorageError).code).toBe('OPEN_FAILED')
+      expect((err as Error).message).toContain(`the schema '${schema.name}' does not exist`)
+      expect((err as Error).message).toContain('CREATE SCHEMA')
+    })
+
+    test('an unreachable server is an OPEN_FAILED naming the server, within the timeout', async () => {
+      const schema = await createTestSchema()
+      schemas.push(schema)
+      const err = await openPostgresStorage({ ...schema.options, port: 1, encryptionKey: KEY, connectTimeoutSeconds: 2 }).catch((e: unknown) => e)
+      expect((err as StorageError).code).toBe('OPEN_FAILED')
+      expect((err as Error).message).toContain('PostgreSQL at 127.0.0.1:1')
+    })
+
+    test('migrate down to 0 then up again; times are stored as Unix seconds like SQLite', async () => {
+      const storage = await openFresh()
+      try {
+        const all = (await storage.listMigrations()).map((m) => m.version)
+        expect(await storage.migrateDown(0)).toEqual([...all].reverse())
+        expect(await adminQuery(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [latest!.name])).toEqual([{ table_name: 'migrations' }])
+        expect(await storage.migrateUp()).toEqual(all)
+        await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: 1_700_000_000, lastActivityAt: 1_700_000_000 }, 1_700_000_600)
+        const [row] = await adminQuery<{ expires_at: string; type: string }>(`SELECT expires_at::text, pg_typeof(expires_at)::text AS type FROM ${latest!.name}.sessions`)
+        expect(row).toEqual({ expires_at: '1700000600', type: 'bigint' })
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('no TOTP secret and no session id is stored in clear (security.md F2, C5)', async () => {
+      const storage = await openFresh()
+      try {
+        const secret = Buffer.from('0123456789abcdefghij')
+        await storage.saveTotpConfiguration({ username: 'alice', issuer: 'Latchkey', algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret, createdAt: 1 })
+        await storage.saveSession('the-cookie-value', { level: 1, amr: [], rememberMe: false, csrfToken: 'x', createdAt: 1, lastActivityAt: 1 }, 10)
+        const [totp] = await adminQuery<{ secret: Buffer }>(`SELECT secret FROM ${latest!.name}.totp_configurations`)
+        expect(totp!.secret.includes(secret)).toBe(false)
+        const sessions = await adminQuery<{ id_hash: string }>(`SELECT id_hash FROM ${latest!.name}.sessions`)
+        expect(sessions.map((s) => s.id_hash)).not.toContain('the-cookie-value')
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('every SQLite migration has a PostgreSQL twin with the same number and name, up and down', async () => {
+      const { readdirSync } = await import('node:fs')
+      const { defaultMigrationsDir } = await import('../../src/storage/common/migration-files.js')
+      expect(readdirSync(defaultMigrationsDir('postgres')).filter((f) => f.endsWith('.sql')).sort()).toEqual(
+        readdirSync(defaultMigrationsDir('sqlite')).filter((f) => f.endsWith('.sql')).sort(),
+      )
+    })
+  })
+})
