@@ -11,8 +11,9 @@ import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
 import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
-import { openSqliteStorage } from '../storage/sqlite/index.js'
 import { canonicalIssuer, isIssuerDerived } from '../server/public-url.js'
+import { openStorage, postgresOptions } from '../storage/index.js'
+import { describeServer } from '../storage/postgres/database.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
 import type { CliIo } from './io.js'
@@ -301,32 +302,37 @@ function checkStateFiles(config: Config, f: Findings): boolean {
 
 async function checkStorage(config: Config, f: Findings): Promise<void> {
   const s = config.storage
-  if (s.postgres || s.mysql) {
-    f.problem('storage', `${s.postgres ? 'postgres' : 'mysql'} is not available in this version of Latchkey: use storage.local (SQLite)`)
+  if (s.mysql) {
+    f.problem('storage', 'mysql is not available in this version of Latchkey: use storage.local (SQLite) or storage.postgres')
     return
   }
-  if (!s.local) {
-    f.problem('storage', 'no storage backend configured (storage.local.path)')
-    return
-  }
-  if (!existsSync(s.local.path)) {
-    f.ok('storage', `${s.local.path} does not exist yet: latchkey serve creates and migrates it at first start`)
+  let where: string
+  if (s.postgres) where = describeServer(postgresOptions(s))
+  else if (s.local) {
+    where = s.local.path
+    if (!existsSync(s.local.path)) {
+      f.ok('storage', `${s.local.path} does not exist yet: latchkey serve creates and migrates it at first start`)
+      return
+    }
+  } else {
+    f.problem('storage', 'no storage backend configured (storage.local.path or storage.postgres)')
     return
   }
   try {
-    const storage = await openSqliteStorage({ path: s.local.path, encryptionKey: s.encryptionKey, migrate: false })
+    const storage = await openStorage(s, undefined, { migrate: false })
     try {
       const migrations = await storage.listMigrations()
       const pending = migrations.filter((m) => m.appliedAt === undefined)
       const current = Math.max(0, ...migrations.filter((m) => m.appliedAt !== undefined).map((m) => m.version))
       if (pending.length) {
-        f.warning('storage', `${s.local.path}: schema at version ${current}, ${pending.length} migration(s) pending (${pending.map((m) => m.version).join(', ')}): latchkey serve applies them at start (back the file up first), or run latchkey storage migrate up`)
-      } else f.ok('storage', `${s.local.path}: opens, encryption key matches, schema current (version ${current})`)
+        const backup = s.postgres ? 'back the database up first (pg_dump)' : 'back the file up first'
+        f.warning('storage', `${where}: schema at version ${current}, ${pending.length} migration(s) pending (${pending.map((m) => m.version).join(', ')}): latchkey serve applies them at start (${backup}), or run latchkey storage migrate up`)
+      } else f.ok('storage', `${where}: opens, encryption key matches, schema current (version ${current})`)
     } finally {
       await storage.close()
     }
   } catch (err) {
-    f.problem('storage', `${s.local.path}: ${(err as Error).message}`)
+    f.problem('storage', `${where}: ${(err as Error).message}`)
   }
 }
 

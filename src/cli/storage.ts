@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Config } from '../config/schema.js'
-import { openSqliteStorage } from '../storage/sqlite/index.js'
+import { openStorage } from '../storage/index.js'
 import type { Storage } from '../storage/storage.js'
 import { FileUserProvider } from '../authn/users-file.js'
 import { systemClock } from '../common/clock.js'
@@ -41,13 +41,8 @@ function loadFor(flags: Record<string, unknown>, io: CliIo): Config | undefined 
   return loadConfigOrReport(files, io, { quiet: true })
 }
 
-async function open(config: Config, migrateNow: boolean): Promise<Storage> {
-  if (!config.storage.local) throw new UsageError('storage: only the local (SQLite) backend is available in this version')
-  return openSqliteStorage({ path: config.storage.local.path, encryptionKey: config.storage.encryptionKey, migrate: migrateNow })
-}
-
 async function withStorage<T>(config: Config, migrateNow: boolean, fn: (s: Storage) => Promise<T>): Promise<T> {
-  const storage = await open(config, migrateNow)
+  const storage = await openStorage(config.storage, undefined, { migrate: migrateNow })
   try {
     return await fn(storage)
   } finally {

@@ -102,6 +102,15 @@ const smtpTls = map('TLS towards the SMTP server.', {
   private_key: ignored(str('Client key (ignored).')),
 })
 
+const databaseTls = map('TLS towards the database server; absent: no TLS.', {
+  server_name: str('Name checked in the server certificate.', { default: 'the host' }),
+  skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
+  minimum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.2' }),
+  maximum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.3' }),
+  certificate_chain: str('PEM client certificate chain, for client-certificate authentication.', { secret: false }),
+  private_key: str('PEM key of the client certificate.'),
+})
+
 const client = map('An OpenID Connect relying party.', {
   id: str('Client identifier.', { renamedTo: 'client_id' }),
   client_id: str('Client identifier; unique, case-insensitive.', { since: '4.38' }),
@@ -298,22 +307,22 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       'MySQL. Refused: the configuration does not load; use `local` (SQLite).',
       { host: str('Host.', { renamedTo: 'address' }), port: int('Port.', { renamedTo: 'address' }), address: str('`tcp://host:port`.', { since: '4.38' }), database: str('Database.'), username: str('User.'), password: str('Password.'), timeout: dur('Timeout.', { default: '5s' }), tls: any('TLS.') },
     ), 'storage.mysql'),
-    postgres: refused(map(
-      'PostgreSQL. Refused: the configuration does not load (not supported by this version yet); use `local` (SQLite).',
+    postgres: map(
+      'PostgreSQL, for several instances sharing one database (docs/deploy.md#postgresql).',
       {
-        host: str('Host.', { renamedTo: 'address' }),
+        host: str('Host name or address, or the folder of the unix socket (an absolute path).', { renamedTo: 'address' }),
         port: int('Port.', { renamedTo: 'address', default: '5432' }),
-        address: str('`tcp://host:port`.', { since: '4.38' }),
+        address: str('`tcp://host:port` (also `tcp4://`, `tcp6://`, `[v6]:port`), or `unix:///run/postgresql` (the socket folder, or the socket file `…/.s.PGSQL.5432`).', { since: '4.38' }),
         database: str('Database.'),
-        schema: str('Schema.', { default: 'public' }),
+        schema: str('Schema, which must exist; a plain identifier.', { default: 'public' }),
         username: str('User.'),
-        password: str('Password.'),
-        timeout: dur('Timeout.', { default: '5s' }),
-        tls: any('TLS.'),
-        ssl: any('Old TLS options.'),
-        servers: any('Fail-over servers.', { since: '4.38' }),
+        password: str('Password (not needed with peer or trust authentication on the unix socket).'),
+        timeout: dur('Connection timeout.', { default: '5s' }),
+        tls: databaseTls,
+        ssl: any('Authelia 4.37\'s `sslmode` options. Refused: the configuration does not load; use `tls`.', { ignored: false }),
+        servers: any('Fail-over servers. Refused: the configuration does not load; give one address (a proxy in front of the replicas).', { since: '4.38', ignored: false }),
       },
-    ), 'storage.postgres'),
+    ),
   }),
   notifier: map('How emails are sent.', {
     disable_startup_check: bool('Skip the start-up check.', { default: 'false' }),

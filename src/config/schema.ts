@@ -118,8 +118,33 @@ export interface RegulationConfig {
 export interface StorageConfig {
   encryptionKey: string
   local?: { path: string }
-  postgres?: { host: string; port: number; database: string; schema: string; username: string; password?: string; timeoutSeconds: number }
+  postgres?: PostgresConfig
   mysql?: { host: string; port: number; database: string; username: string; password?: string; timeoutSeconds: number }
+}
+
+export type TlsVersion = 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
+
+/** `storage.postgres.tls`: present means the connection uses TLS. */
+export interface DatabaseTlsConfig {
+  serverName?: string
+  skipVerify: boolean
+  minimumVersion: TlsVersion
+  maximumVersion?: TlsVersion
+  /** PEM client certificate chain and its key, for client-certificate authentication. */
+  certificateChain?: string
+  privateKey?: string
+}
+
+export interface PostgresConfig {
+  /** A host name or address, or the absolute path of the folder holding the unix socket. */
+  host: string
+  port: number
+  database: string
+  schema: string
+  username: string
+  password?: string
+  timeoutSeconds: number
+  tls?: DatabaseTlsConfig
 }
 
 export interface SmtpConfig {

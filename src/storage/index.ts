@@ -1,15 +1,59 @@
-import type { StorageConfig } from '../config/schema.js'
+import type { ConnectionOptions, SecureVersion } from 'node:tls'
+import type { DatabaseTlsConfig, StorageConfig } from '../config/schema.js'
+import type { StorageLogger } from './common/migration-files.js'
+import type { PostgresStorageOptions } from './postgres/index.js'
+import { openPostgresStorage } from './postgres/index.js'
 import type { Storage } from './storage.js'
-import type { StorageLogger } from './sqlite/index.js'
 import { openSqliteStorage } from './sqlite/index.js'
 
 export type * from './storage.js'
 export { StorageError } from './storage.js'
 export { openSqliteStorage } from './sqlite/index.js'
-export type { SqliteStorageOptions, StorageLogger } from './sqlite/index.js'
+export { openPostgresStorage } from './postgres/index.js'
+export type { SqliteStorageOptions } from './sqlite/index.js'
+export type { PostgresStorageOptions } from './postgres/index.js'
+export type { StorageLogger } from './common/migration-files.js'
 
-/** Opens the configured backend, migrated. Only `local` (SQLite) exists in this version. */
-export async function openStorage(config: StorageConfig, logger?: StorageLogger): Promise<Storage> {
-  if (config.local) return openSqliteStorage({ path: config.local.path, encryptionKey: config.encryptionKey, logger })
-  throw new Error('storage: only the local (SQLite) backend is available in this version; PostgreSQL support is planned')
+export interface OpenStorageOptions {
+  /** Apply pending migrations at open (default true); the CLI passes false to list or roll back. */
+  migrate?: boolean
+}
+
+/** Opens the configured backend: `local` (SQLite) or `postgres`. */
+export async function openStorage(config: StorageConfig, logger?: StorageLogger, opts: OpenStorageOptions = {}): Promise<Storage> {
+  if (config.local) return openSqliteStorage({ path: config.local.path, encryptionKey: config.encryptionKey, logger, migrate: opts.migrate })
+  if (config.postgres) return openPostgresStorage({ ...postgresOptions(config), logger, migrate: opts.migrate })
+  throw new Error('storage: only the local (SQLite) and postgres backends are available in this version')
+}
+
+/** The plain options the PostgreSQL backend takes, from `storage.postgres`. */
+export function postgresOptions(config: StorageConfig): PostgresStorageOptions {
+  const p = config.postgres!
+  const options: PostgresStorageOptions = {
+    host: p.host,
+    port: p.port,
+    database: p.database,
+    schema: p.schema,
+    username: p.username,
+    connectTimeoutSeconds: p.timeoutSeconds,
+    encryptionKey: config.encryptionKey,
+  }
+  if (p.password !== undefined) options.password = p.password
+  if (p.tls) options.ssl = tlsOptions(p.tls, p.host)
+  return options
+}
+
+const nodeVersion = (v: string): SecureVersion => v.replace('TLS', 'TLSv') as SecureVersion
+
+/** Authelia's `tls` block as Node's TLS options; the server is verified against the system CAs. */
+function tlsOptions(tls: DatabaseTlsConfig, host: string): ConnectionOptions {
+  const out: ConnectionOptions = {
+    servername: tls.serverName ?? host,
+    rejectUnauthorized: !tls.skipVerify,
+    minVersion: nodeVersion(tls.minimumVersion),
+  }
+  if (tls.maximumVersion) out.maxVersion = nodeVersion(tls.maximumVersion)
+  if (tls.certificateChain) out.cert = tls.certificateChain
+  if (tls.privateKey) out.key = tls.privateKey
+  return out
 }

@@ -4,7 +4,7 @@ import type { Storage } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
 import type { TestSchema } from '../support/postgres.js'
-import { adminQuery, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
+import { adminQuery, closeAdmin, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
 
 const KEY = 'a-very-long-test-encryption-key-of-64-characters-0123456789abcdef'
 const available = await postgresAvailable()
@@ -26,6 +26,7 @@ const openFresh = async (): Promise<Storage> => {
 let contractSchema: TestSchema | undefined
 afterAll(async () => {
   await contractSchema?.drop()
+  await closeAdmin()
 })
 const openContract = async (): Promise<Storage> => {
   if (contractSchema === undefined) contractSchema = await createTestSchema()

@@ -27,7 +27,13 @@ afterEach(() => {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
-runStorageContract('sqlite', async () => openSqliteStorage({ path: join(newDir(), 'db.sqlite3'), encryptionKey: KEY }))
+let contractPath = ''
+runStorageContract(
+  'sqlite',
+  async () => openSqliteStorage({ path: (contractPath = join(newDir(), 'db.sqlite3')), encryptionKey: KEY }),
+  // A second connection to the same file, as a second process would open it.
+  { openPeer: () => openSqliteStorage({ path: contractPath, encryptionKey: KEY }) },
+)
 
 /** Rejection with a StorageError of this code. */
 async function expectStorageError(promise: Promise<unknown>, code: StorageError['code']): Promise<StorageError> {

@@ -81,9 +81,25 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
 
 /** Deletes every row except the schema's bookkeeping (migrations, the encryption check value). */
 export async function emptyTestSchema(schema: TestSchema): Promise<void> {
-  const tables = await adminQuery<{ table_name: string }>(
-    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name NOT IN ('migrations', 'encryption')",
+  // One connection kept for the whole file (closed by closeAdmin), one round trip per call.
+  keptAdmin ??= admin()
+  if (!keptAdminReady) {
+    await keptAdmin.connect()
+    keptAdminReady = true
+  }
+  const { rows } = await keptAdmin.query<{ table_name: string }>(
+    "SELECT tablename AS table_name FROM pg_tables WHERE schemaname = $1 AND tablename NOT IN ('migrations', 'encryption')",
     [schema.name],
   )
-  if (tables.length) await adminQuery(`TRUNCATE ${tables.map((t) => `${schema.name}.${t.table_name}`).join(', ')} RESTART IDENTITY`)
+  // DELETE, not TRUNCATE: on a dozen near-empty tables TRUNCATE's file work costs ~0.7 s.
+  if (rows.length) await keptAdmin.query(rows.map((t) => `DELETE FROM ${schema.name}.${t.table_name}`).join('; '))
+}
+
+let keptAdmin: pg.Client | undefined
+let keptAdminReady = false
+
+export async function closeAdmin(): Promise<void> {
+  await keptAdmin?.end().catch(() => undefined)
+  keptAdmin = undefined
+  keptAdminReady = false
 }

@@ -1,5 +1,6 @@
 /** `storage` and `notifier`. */
-import { DEFAULTS, type NotifierConfig, type SmtpConfig, type StorageConfig } from '../schema.js'
+import { posix } from 'node:path'
+import { DEFAULTS, type DatabaseTlsConfig, type NotifierConfig, type PostgresConfig, type SmtpConfig, type StorageConfig, type TlsVersion } from '../schema.js'
 import type { MapView } from '../reader.js'
 
 /** `tcp://host:port`, `host:port` or `host` (4.38 `address` for databases). */
@@ -26,6 +27,70 @@ function readDatabase(v: MapView, defaultPort: number): { host: string; port: nu
   return { host, port }
 }
 
+/**
+ * `unix:///run/postgresql` (the socket folder) or `unix:///run/postgresql/.s.PGSQL.5433` (the socket
+ * file, which also names the port): node-postgres wants the folder and the port.
+ */
+function parseUnixAddress(v: string): { host: string; port: number } | undefined {
+  const m = /^unix:\/\/(\/[^?#]*)$/.exec(v)
+  if (!m) return undefined
+  const path = posix.normalize(m[1]!).replace(/(.)\/$/, '$1')
+  const socket = /^\.s\.PGSQL\.(\d{1,5})$/.exec(posix.basename(path))
+  return socket ? { host: posix.dirname(path), port: Number(socket[1]) } : { host: path, port: 5432 }
+}
+
+const TLS_VERSIONS = ['TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3'] as const
+
+function readDatabaseTls(t: MapView): DatabaseTlsConfig {
+  const version = (key: string) =>
+    t.oneOf(key, TLS_VERSIONS, (x) => `option '${key}' must be one of 'TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3' but it's configured as '${x}'`, { normalise: (x) => x.toUpperCase() })
+  const tls: DatabaseTlsConfig = { skipVerify: t.bool('skip_verify') ?? false, minimumVersion: version('minimum_version') ?? 'TLS1.2' }
+  const maximum: TlsVersion | undefined = version('maximum_version')
+  if (maximum) {
+    tls.maximumVersion = maximum
+    if (TLS_VERSIONS.indexOf(maximum) < TLS_VERSIONS.indexOf(tls.minimumVersion))
+      t.error('maximum_version', `option 'maximum_version' (${maximum}) must not be lower than 'minimum_version' (${tls.minimumVersion})`)
+  }
+  const serverName = t.str('server_name')
+  if (serverName) tls.serverName = serverName
+  const chain = t.str('certificate_chain')
+  const key = t.str('private_key')
+  if (chain && !chain.includes('-----BEGIN CERTIFICATE-----')) t.error('certificate_chain', "option 'certificate_chain' must be PEM certificates (-----BEGIN CERTIFICATE-----)")
+  if (key && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) t.error('private_key', "option 'private_key' must be a PEM private key")
+  if (chain && !key) t.missing('private_key', "option 'private_key' is required when option 'certificate_chain' is set")
+  if (key && !chain) t.missing('certificate_chain', "option 'certificate_chain' is required when option 'private_key' is set")
+  if (chain) tls.certificateChain = chain
+  if (key) tls.privateKey = key
+  return tls
+}
+
+function readPostgres(p: MapView): PostgresConfig {
+  let host = ''
+  let port = 5432
+  if (p.has('address')) {
+    const raw = p.str('address') ?? ''
+    const parsed = raw.startsWith('unix:') ? parseUnixAddress(raw) : parseHostPort(raw, 5432)
+    if (parsed) ({ host, port } = parsed)
+    else p.error('address', `could not parse address '${raw}'`, 'e.g. tcp://db.example.com:5432 or unix:///run/postgresql')
+  } else {
+    host = p.str('host') ?? ''
+    port = p.int('port') ?? 5432
+    if (!host) p.missing('host', "option 'host' is required", 'or the 4.38+ address, e.g. tcp://db:5432')
+  }
+  if (port < 1 || port > 65535) p.error(p.has('address') ? 'address' : 'port', `the port must be between 1 and 65535, got ${port}`)
+  for (const key of ['database', 'username']) if (!p.str(key)) p.missing(key, `option '${key}' is required`)
+  const schema = p.str('schema') || 'public'
+  // Passed as the connection's search_path: a plain identifier keeps it one schema, never a list.
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) p.error('schema', `option 'schema' must be a plain identifier (letters, digits, _), got '${schema}'`)
+  if (p.has('ssl')) p.error('ssl', "option 'ssl' (Authelia 4.37's sslmode options) is not supported", "use 'tls' (e.g. tls: { server_name: db.example.com })")
+  if (p.has('servers')) p.error('servers', "option 'servers' (fail-over servers) is not supported", 'give one address, e.g. a proxy in front of the replicas')
+  const out: PostgresConfig = { host, port, database: p.str('database') ?? '', schema, username: p.str('username') ?? '', timeoutSeconds: p.duration('timeout') || 5 }
+  const password = p.str('password')
+  if (password) out.password = password
+  if (p.has('tls')) out.tls = readDatabaseTls(p.map('tls'))
+  return out
+}
+
 export function readStorage(root: MapView): StorageConfig {
   const v = root.map('storage')
   const key = v.str('encryption_key')
@@ -47,14 +112,7 @@ export function readStorage(root: MapView): StorageConfig {
     if (!path) local.missing('path', "option 'path' is required", 'e.g. db.sqlite3')
     out.local = { path: path ?? '' }
   }
-  if (v.has('postgres')) {
-    const p = v.map('postgres')
-    const { host, port } = readDatabase(p, 5432)
-    p.problems.error(p.path, "the 'postgres' storage backend is not supported by this version of Latchkey yet", p.src, "use 'local' (SQLite)")
-    out.postgres = { host, port, database: p.str('database') ?? '', schema: p.str('schema') || 'public', username: p.str('username') ?? '', timeoutSeconds: p.duration('timeout') || 5 }
-    const password = p.str('password')
-    if (password) out.postgres.password = password
-  }
+  if (v.has('postgres')) out.postgres = readPostgres(v.map('postgres'))
   if (v.has('mysql')) {
     const m = v.map('mysql')
     const { host, port } = readDatabase(m, 3306)

@@ -74,6 +74,20 @@ export async function execute(db: PgQueryable, sql: string, params: unknown[] = 
  * ROLLBACK failed is discarded, not returned to the pool.
  */
 export async function inTransaction<T>(pool: PgPool, fn: (client: PgClient) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once(pool, fn)
+    } catch (err) {
+      // A deadlock between instances (housekeeping against a revocation, say) aborts one side whole;
+      // running it again is safe because nothing of it was committed.
+      if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt === 3) throw err
+    }
+  }
+}
+
+const DEADLOCK_DETECTED = '40P01'
+
+async function once<T>(pool: PgPool, fn: (client: PgClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   let broken: Error | undefined
   try {

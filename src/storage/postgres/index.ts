@@ -42,7 +42,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
   const verifyKey = async (client: PgClient) => {
     const result = await checkEncryptionKey(
       {
-        tableExists: async () => (await queryRows(client, "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'encryption'")).length > 0,
+        tableExists: async () => (await queryRows<{ found: boolean }>(client, "SELECT to_regclass('encryption') IS NOT NULL AS found"))[0]!.found,
         read: async (name) => (await queryRows<{ value: Buffer }>(client, 'SELECT value FROM encryption WHERE name = $1', [name]))[0]?.value,
         insertIfMissing: async (name, value) => {
           await execute(client, 'INSERT INTO encryption (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value])

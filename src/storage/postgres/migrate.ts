@@ -48,9 +48,10 @@ export class PgMigrator {
         `storage: the schema '${this.schema}' does not exist in this database (hint: CREATE SCHEMA ${this.schema} AUTHORIZATION <username>; or leave storage.postgres.schema unset for 'public')`,
       )
     }
+    // pg_catalog, not information_schema: its views cost ~50 ms per query on a busy server.
     const shape = await queryRows<{ column_name: string }>(
       client,
-      "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'migrations'",
+      "SELECT attname AS column_name FROM pg_attribute WHERE attrelid = to_regclass('migrations') AND attnum > 0 AND NOT attisdropped",
     )
     if (shape.length === 0) {
       await client.query('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)')

@@ -3,7 +3,7 @@ import { toFlag } from '../sqlite/database.js'
 import type { CodeRow, TokenRow } from '../sqlite/oidc.js'
 import { CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, grantParams, toCode, toToken } from '../sqlite/oidc.js'
 import type { PgPool } from './database.js'
-import { execute, inTransaction, queryArrays, queryRows } from './database.js'
+import { execute, inTransaction, lockKey, queryArrays, queryRows } from './database.js'
 
 /** $from, $from+1, … for `count` parameters. */
 const params = (from: number, count: number): string => Array.from({ length: count }, (_, i) => `$${from + i}`).join(', ')
@@ -83,12 +83,13 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
       return row === undefined ? undefined : toToken(row)
     },
     async revokeGrant(grantId) {
-      // One statement: the code and every token of the grant together.
-      await execute(
-        pool,
-        'WITH codes AS (UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = $1) UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1',
-        [grantId],
-      )
+      await inTransaction(pool, async (tx) => {
+        // Parallel replays all revoke the same grant: one at a time, or their multi-row updates
+        // lock the same rows in different orders and deadlock.
+        await lockKey(tx, `latchkey:grant:${grantId}`)
+        await execute(tx, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
+        await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
+      })
     },
     async deleteExpiredOidcArtifacts(now) {
       return inTransaction(pool, async (tx) => {
