@@ -286,12 +286,12 @@ describe('sqlite storage', () => {
     await expectStorageError(openSqliteStorage({ path, encryptionKey: '' }), 'OPEN_FAILED')
   })
 
-  test('openStorage picks SQLite for local and refuses the other backends clearly', async () => {
+  test('openStorage picks SQLite for local and refuses MySQL clearly', async () => {
     storage = await openStorage({ encryptionKey: KEY, local: { path } })
     expect(await storage.ping()).toBe(true)
     await expect(
-      openStorage({ encryptionKey: KEY, postgres: { host: 'db', port: 5432, database: 'latchkey', schema: 'public', username: 'l', timeoutSeconds: 5 } }),
-    ).rejects.toThrow('storage: only the local (SQLite) backend is available in this version; PostgreSQL support is planned')
+      openStorage({ encryptionKey: KEY, mysql: { host: 'db', port: 3306, database: 'latchkey', username: 'l', timeoutSeconds: 5 } }),
+    ).rejects.toThrow('storage: only the local (SQLite) and postgres backends are available in this version')
   })
 
   test('kill -9 mid-burst loses no reported commit and leaves integrity ok (security.md D1)', async () => {
