@@ -7,7 +7,7 @@ import { runCli } from '../../src/cli/index.js'
 import type { CliIo } from '../../src/cli/io.js'
 import { ROOT } from '../support/app.js'
 import type { TestSchema } from '../support/postgres.js'
-import { createTestSchema, PG_DATABASE, PG_HOST, PG_PORT, PG_USER, postgresAvailable } from '../support/postgres.js'
+import { adminQuery, createTestSchema, PG_DATABASE, PG_HOST, PG_PORT, PG_USER, postgresAvailable } from '../support/postgres.js'
 
 const available = await postgresAvailable()
 
@@ -47,6 +47,9 @@ describe.runIf(available)('latchkey storage on PostgreSQL', () => {
   test('validate-config accepts it; migrate up, list and down work on the schema', async () => {
     const config = postgresConfig()
     expect((await cli('validate-config', '--config', config)).code).toBe(0)
+    // doctor and list leave a fresh schema as it was.
+    expect((await cli('doctor', '--config', config)).out).toMatch(/\[warning\] storage: .*schema at version 0, \d+ migration\(s\) pending/)
+    expect(await adminQuery(`SELECT tablename FROM pg_tables WHERE schemaname = $1`, [schema.name])).toEqual([])
     expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/^Version  Applied +Name\n +1  pending +initial\n/)
     expect((await cli('storage', 'migrate', 'up', '--config', config, '--target', '1')).out).toBe('Applied migration 1.\n')
     const rest = await cli('storage', 'migrate', 'up', '--config', config)

@@ -55,7 +55,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
 
   try {
     await migrator.locked(async (client) => {
-      await migrator.prepare(client)
+      await migrator.prepare(client, opts.migrate ?? true)
       // Check the key before migrating, so a wrong key never changes the database.
       await verifyKey(client)
       if (opts.migrate ?? true) {

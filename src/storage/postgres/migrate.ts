@@ -39,8 +39,11 @@ export class PgMigrator {
     }
   }
 
-  /** Creates the bookkeeping table and refuses a database this code cannot understand. */
-  async prepare(client: PgClient): Promise<void> {
+  /**
+   * Refuses a database this code cannot understand, and creates the bookkeeping table unless
+   * `create` is false (listing and `doctor` leave a fresh database untouched).
+   */
+  async prepare(client: PgClient, create = true): Promise<void> {
     const [current] = await queryRows<{ schema: string | null }>(client, 'SELECT current_schema() AS schema')
     if (!current?.schema) {
       throw new StorageError(
@@ -54,6 +57,7 @@ export class PgMigrator {
       "SELECT attname AS column_name FROM pg_attribute WHERE attrelid = to_regclass('migrations') AND attnum > 0 AND NOT attisdropped",
     )
     if (shape.length === 0) {
+      if (!create) return
       await client.query('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)')
     } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.column_name === column))) {
       // Authelia's own database also has a `migrations` table, with other columns.
@@ -72,6 +76,7 @@ export class PgMigrator {
   }
 
   async currentVersion(client: PgClient): Promise<number> {
+    if (!(await hasMigrationsTable(client))) return 0
     const [row] = await queryRows<{ version: number | null }>(client, 'SELECT MAX(version) AS version FROM migrations')
     return row?.version ?? 0
   }
@@ -79,6 +84,7 @@ export class PgMigrator {
   async list(client: PgClient): Promise<MigrationInfo[]> {
     const all = new Map<number, MigrationInfo>()
     for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
+    if (!(await hasMigrationsTable(client))) return [...all.values()]
     // Applied rows win: they also list versions this code no longer ships.
     for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(client, 'SELECT version, name, applied_at FROM migrations')) {
       all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
@@ -131,4 +137,8 @@ export class PgMigrator {
     }
     this.logger?.info({ version: file.version, name: file.name, direction }, `storage: migration ${label} ${direction === 'up' ? 'applied' : 'reverted'}`)
   }
+}
+
+async function hasMigrationsTable(client: PgClient): Promise<boolean> {
+  return (await queryRows<{ found: boolean }>(client, "SELECT to_regclass('migrations') IS NOT NULL AS found"))[0]!.found
 }
