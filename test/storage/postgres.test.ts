@@ -1,4 +1,9 @@
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
+import { loadConfig } from '../../src/config/load.js'
+import { openStorage } from '../../src/storage/index.js'
 import { openPostgresStorage } from '../../src/storage/postgres/index.js'
 import type { Storage } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
@@ -7,6 +12,14 @@ import type { TestSchema } from '../support/postgres.js'
 import { adminQuery, closeAdmin, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
 
 const KEY = 'a-very-long-test-encryption-key-of-64-characters-0123456789abcdef'
+
+/** The Kasm fixture with this storage backend block instead of its `local` one. */
+function fixtureWith(backend: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-pg-config-'))
+  copyFileSync('fixtures/config/users_database.yml', join(dir, 'users_database.yml'))
+  writeFileSync(join(dir, 'configuration.yml'), readFileSync('fixtures/config/kasm-authelia.yml', 'utf8').replace(/  local:\n    path: db\.sqlite3\n/, backend))
+  return join(dir, 'configuration.yml')
+}
 const available = await postgresAvailable()
 
 const schemas: TestSchema[] = []
@@ -89,6 +102,27 @@ describe.runIf(available)('postgres', () => {
       expect((err as StorageError).code).toBe('OPEN_FAILED')
       expect((err as Error).message).toContain(`the schema '${schema.name}' does not exist`)
       expect((err as Error).message).toContain('CREATE SCHEMA')
+    })
+
+    // Debian's socket folder; CI's PostgreSQL is Debian's too. LATCHKEY_TEST_PG_SOCKET names another.
+    const socketDir = process.env.LATCHKEY_TEST_PG_SOCKET ?? '/var/run/postgresql'
+    test.runIf(existsSync(`${socketDir}/.s.PGSQL.5432`))('openStorage connects through the unix socket folder that address unix:// names', async () => {
+      const schema = await createTestSchema()
+      schemas.push(schema)
+      const { config } = loadConfig({
+        files: [fixtureWith(`  postgres:\n    address: 'unix://${socketDir}/.s.PGSQL.5432'\n    database: ${schema.options.database}\n    schema: ${schema.name}\n    username: ${schema.options.username}\n`)],
+        env: {},
+      })
+      expect(config.storage.postgres).toMatchObject({ host: socketDir, port: 5432 })
+      const storage = await openStorage(config.storage)
+      try {
+        expect(await storage.ping()).toBe(true)
+        expect(await storage.recordTotpUse('alice', 1, 1)).toBe(true)
+        const [row] = await adminQuery<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = 'latchkey' AND client_port = -1 AND datname = $1`, [schema.options.database])
+        expect(row!.n).toBeGreaterThan(0)
+      } finally {
+        await storage.close()
+      }
     })
 
     test('an unreachable server is an OPEN_FAILED naming the server, within the timeout', async () => {
