@@ -14,7 +14,7 @@ import { replyInternalError } from './server/errors.js'
 import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
 import { registerMalformedInputChecks, replyMalformed } from './server/malformed.js'
-import { LazyChildLogger } from './server/logger.js'
+import { LazyChildLogger, registerClientAddressLogging } from './server/logger.js'
 import { replyNotFound } from './server/not-found.js'
 import { sessionPlugin } from './session/plugin.js'
 import { portalPlugin } from './portal/plugin.js'
@@ -73,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.server.closeIdleConnections?.()
   })
   registerSecurityHeaders(app, () => closing)
+  registerClientAddressLogging(app)
   // One line per request at debug: method, path without query (codes and tokens travel there), status.
   // Registered only when debug is on: an empty hook still costs every request.
   if (deps.logger?.isLevelEnabled('debug')) {

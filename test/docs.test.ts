@@ -144,6 +144,14 @@ describe('configuration examples in docs/ load', () => {
     }
   })
 
+  test('docs/deploy.md: the regulation example merges onto the Kasm configuration with both modes', () => {
+    const m = /^( *)```yaml\n((?:\1 *regulation:\n)[\s\S]*?)^\1```/m.exec(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8'))
+    expect(m).not.toBeNull()
+    const block = m![2]!.split('\n').map((l) => l.slice(m![1]!.length)).join('\n')
+    const { config } = load(kasmBase(), block)
+    expect(config.regulation).toEqual({ modes: ['user', 'ip'], maxRetries: 3, findTimeSeconds: 120, banTimeSeconds: 300 })
+  })
+
   test('docs/integrations/kasm.md: the client block replaces the clients and validates', () => {
     const [block] = yamlBlocks('docs/integrations/kasm.md')
     const { config } = load(kasmBase(), fill(block!))

@@ -19,6 +19,7 @@ import type {
 
 const NOW = 1_700_000_000
 const hash = () => randomBytes(32).toString('hex')
+const attemptTimes = (list: AuthenticationAttempt[]) => list.map((a) => a.time)
 
 function grant(overrides: Partial<GrantContext> = {}): GrantContext {
   return {
@@ -343,6 +344,68 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         const bare = attempt({ time: NOW + 1 })
         await storage.recordAuthenticationAttempt(bare)
         expect(await storage.listAuthenticationAttempts('alice', 0, 1)).toEqual([bare])
+      })
+
+      describe('counted failures (security.md B1)', () => {
+        const user = { kind: 'user' as const, username: 'alice' }
+        const times = (list: AuthenticationAttempt[]) => list.map((a) => a.time)
+
+        test('only failures, newest first, since `since`, at most `limit`; successes and refused attempts are never listed', async () => {
+          for (let i = 0; i < 5; i++) await storage.recordAuthenticationAttempt(attempt({ time: NOW + i }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 5, banned: true }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 6, username: 'bob' }))
+          expect(times(await storage.listCountedFailures(user, NOW + 1, 3))).toEqual([NOW + 4, NOW + 3, NOW + 2])
+          expect(times(await storage.listCountedFailures(user, NOW + 1, 10))).toEqual([NOW + 4, NOW + 3, NOW + 2, NOW + 1])
+        })
+
+        test('a success forgives the earlier failures of its own factor only', async () => {
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW, type: 'totp' }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 1 }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 2, type: 'totp' }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 3, successful: true }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 4 }))
+          // The password success at +3 forgives the password failure at +1, not the wrong codes.
+          expect(times(await storage.listCountedFailures(user, NOW, 10))).toEqual([NOW + 4, NOW + 2, NOW])
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 5, type: 'totp', successful: true }))
+          expect(times(await storage.listCountedFailures(user, NOW, 10))).toEqual([NOW + 4])
+        })
+
+        test('within one second the recording order decides what a success forgives', async () => {
+          await storage.recordAuthenticationAttempt(attempt({ remoteIp: '192.0.2.1' }))
+          await storage.recordAuthenticationAttempt(attempt({ successful: true }))
+          await storage.recordAuthenticationAttempt(attempt({ remoteIp: '192.0.2.3' }))
+          expect((await storage.listCountedFailures(user, NOW, 10)).map((a) => a.remoteIp)).toEqual(['192.0.2.3'])
+        })
+
+        test('by client address: every user from that address, no other address', async () => {
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW, username: 'alice' }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 1, username: 'bob' }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 2, remoteIp: '198.51.100.1' }))
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 3, username: 'carol', banned: true }))
+          const list = await storage.listCountedFailures({ kind: 'ip', remoteIp: '192.0.2.10' }, NOW, 10)
+          expect(list.map((a) => a.username)).toEqual(['bob', 'alice'])
+          await storage.recordAuthenticationAttempt(attempt({ time: NOW + 4, username: 'dave', successful: true }))
+          expect(await storage.listCountedFailures({ kind: 'ip', remoteIp: '192.0.2.10' }, NOW, 10)).toEqual([])
+        })
+      })
+
+      test('refused attempts are counted per address since `since`', async () => {
+        await storage.recordAuthenticationAttempt(attempt({ time: NOW, banned: true }))
+        await storage.recordAuthenticationAttempt(attempt({ time: NOW + 1, banned: true, username: 'bob' }))
+        await storage.recordAuthenticationAttempt(attempt({ time: NOW + 2 }))
+        await storage.recordAuthenticationAttempt(attempt({ time: NOW + 2, banned: true, remoteIp: '198.51.100.1' }))
+        expect(await storage.countRefusedAttempts('192.0.2.10', NOW)).toBe(2)
+        expect(await storage.countRefusedAttempts('192.0.2.10', NOW + 1)).toBe(1)
+        expect(await storage.countRefusedAttempts('203.0.113.9', NOW)).toBe(0)
+      })
+
+      test('pruning deletes only attempts older than `before`, oldest first, at most `limit`', async () => {
+        for (let i = 0; i < 5; i++) await storage.recordAuthenticationAttempt(attempt({ time: NOW + i }))
+        expect(await storage.pruneAuthenticationAttempts(NOW + 3, 2)).toBe(2)
+        expect(attemptTimes(await storage.listAuthenticationAttempts('alice', 0, 10))).toEqual([NOW + 4, NOW + 3, NOW + 2])
+        expect(await storage.pruneAuthenticationAttempts(NOW + 3, 10)).toBe(1)
+        expect(await storage.pruneAuthenticationAttempts(NOW + 3, 10)).toBe(0)
+        expect(attemptTimes(await storage.listAuthenticationAttempts('alice', 0, 10))).toEqual([NOW + 4, NOW + 3])
       })
     })
 

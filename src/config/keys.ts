@@ -298,7 +298,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     max_retries: int('Failures before a ban, 0 disables.', { default: '3' }),
     find_time: dur('Window the failures must fall in.', { default: '2m' }),
     ban_time: dur('Ban length.', { default: '5m' }),
-    modes: ignored(strs('Ignored.', { since: '4.38' })),
+    modes: strs('What a ban applies to: `user` (the account, for every address), `ip` (the client address, for every account), or both. Empty means `[user]`.', { since: '4.38', default: '[user]' }),
   }),
   storage: map('Persistent storage.', {
     encryption_key: str('Encrypts TOTP secrets; 20 characters or more.'),

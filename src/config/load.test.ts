@@ -252,6 +252,20 @@ describe('values and conflicts', () => {
     expect(errorsOf([file]).map(shown)).toEqual(['configuration.yml:92:9: identity_providers.oidc.clients[0].pubic: configuration key not expected: identity_providers.oidc.clients[0].pubic'])
   })
 
+  test('regulation.modes (Authelia 4.39): user and ip, a single string or a list, default [user]; anything else names the item and its line', () => {
+    const kasm = readFileSync(KASM, 'utf8')
+    const load = (text: string) => loadConfig({ files: [tempConfig(text)], env: {} }).config.regulation.modes
+    expect(load(kasm)).toEqual(['user'])
+    expect(load(kasm.replace('  max_retries: 3\n', '  modes: [ip, user]\n  max_retries: 3\n'))).toEqual(['ip', 'user'])
+    expect(load(kasm.replace('  max_retries: 3\n', '  modes: ip\n  max_retries: 3\n'))).toEqual(['ip'])
+    expect(load(kasm.replace('  max_retries: 3\n', '  modes: []\n  max_retries: 3\n'))).toEqual(['user'])
+    const file = tempConfig(kasm.replace('  max_retries: 3\n', '  modes:\n    - user\n    - IP\n    - address\n  max_retries: 3\n'))
+    expect(errorsOf([file]).map(shown)).toEqual([
+      "configuration.yml:44:7: regulation.modes[1]: option 'modes' must only contain the values 'user', 'ip' but contains the value 'IP'",
+      "configuration.yml:45:7: regulation.modes[2]: option 'modes' must only contain the values 'user', 'ip' but contains the value 'address'",
+    ])
+  })
+
   test('every problem is reported at once', () => {
     expect(errorsOf(['fixtures/config/three-problems.yml']).map(shown)).toEqual([
       "three-problems.yml:3:8: theme: option 'theme' must be one of 'light', 'dark', 'grey', 'auto', 'oled' but it's configured as 'blue'",

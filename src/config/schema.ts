@@ -109,7 +109,12 @@ export interface SessionConfig {
   redis?: { host: string; port: number; username?: string; password?: string; databaseIndex: number }
 }
 
+/** Authelia 4.39 `regulation.modes`: what a ban applies to. */
+export type RegulationMode = 'user' | 'ip'
+
 export interface RegulationConfig {
+  /** Non-empty; default `['user']`. */
+  modes: RegulationMode[]
   maxRetries: number
   findTimeSeconds: number
   banTimeSeconds: number
@@ -261,7 +266,7 @@ export const DEFAULTS = {
   },
   accessControl: { defaultPolicy: 'deny' },
   session: { name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000 },
-  regulation: { maxRetries: 3, findTimeSeconds: 120, banTimeSeconds: 300 },
+  regulation: { modes: ['user'] as RegulationMode[], maxRetries: 3, findTimeSeconds: 120, banTimeSeconds: 300 },
   smtp: { port: 25, identifier: 'localhost', subject: '[Authelia] {title}', timeoutSeconds: 5, startupCheckAddress: 'test@authelia.com' },
   oidc: {
     lifespans: { accessTokenSeconds: 3600, authorizeCodeSeconds: 60, idTokenSeconds: 3600, refreshTokenSeconds: 5400 },

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { isCrossSiteRequest } from '../session/csrf.js'
 import { type PortalContext, defaultRedirectionUrl } from './context.js'
-import { MESSAGES, finishTotpRegistration, firstFactor, logout, secondFactorTotp, userInfo } from './handlers.js'
+import { MESSAGES, finishTotpRegistration, firstFactor, logout, pausedMessage, secondFactorTotp, userInfo } from './handlers.js'
 import { IDENTITY_MESSAGES, type StartResult, elevationSecondsLeft, revokeIdentityVerification, startIdentityVerification, verifyIdentityCode } from './identity.js'
 import { REGISTRATION_MESSAGES, beginTotpRegistration, cancelTotpRegistration, confirmPendingDevice, registrationOptions } from './registration.js'
 import { checkRedirect } from './redirect.js'
@@ -20,6 +20,11 @@ function ok(reply: FastifyReply, data?: unknown): FastifyReply {
 
 function ko(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).send({ status: 'KO', message })
+}
+
+/** A refusal during a ban says so and for how long (issue 9.12); Retry-After helps scripts. */
+function paused(reply: FastifyReply, status: number, until: number, now: number): FastifyReply {
+  return ko(reply.header('retry-after', String(Math.max(0, until - now))), status, pausedMessage(until, now))
 }
 
 export function forbidden(reply: FastifyReply): FastifyReply {
@@ -101,7 +106,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
   app.post('/api/firstfactor', { onRequest: post() }, async (req, reply) => {
     const b = body(req)
     const result = await firstFactor(ctx, req, reply, b)
-    if (!result.ok) return ko(reply, 401, MESSAGES.authenticationFailed)
+    if (!result.ok) {
+      if (result.pausedUntil !== undefined) return paused(reply, 401, result.pausedUntil, ctx.deps.clock.now())
+      return ko(reply, 401, MESSAGES.authenticationFailed)
+    }
     return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)
   })
 
@@ -135,7 +143,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
     // workflowID (4.37) and flowID (4.38+) name a pending OpenID Connect authorization to resume.
     const result = await secondFactorTotp(ctx, req, reply, { token: b.token, targetURL: b.targetURL, workflowID: b.workflowID ?? b.flowID })
     // docs/security.md F1: 403 (Authelia 4.37 answers 401 with the same body).
-    if (!result.ok) return ko(reply, 403, MESSAGES.mfaFailed)
+    if (!result.ok) {
+      if (result.pausedUntil !== undefined) return paused(reply, 403, result.pausedUntil, ctx.deps.clock.now())
+      return ko(reply, 403, MESSAGES.mfaFailed)
+    }
     return result.redirect ? ok(reply, { redirect: result.redirect }) : ok(reply)
   })
 

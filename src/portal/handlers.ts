@@ -20,6 +20,18 @@ export const MESSAGES = {
   noTotp: 'Could not find TOTP Configuration for user.',
 } as const
 
+/**
+ * The answer while a ban runs (issue 9.12): it says so and for how long, instead of "Authentication
+ * failed" for a right password. Unknown names are banned by their own failures exactly like real
+ * ones, so this tells nothing about which names exist (docs/security.md B2).
+ */
+export function pausedMessage(until: number, now: number): string {
+  const seconds = until - now
+  if (seconds <= 0) return 'Sign-in was paused after too many failed attempts. You can try again now.'
+  const minutes = Math.ceil(seconds / 60)
+  return `Sign-in is paused after too many failed attempts. Try again in ${minutes === 1 ? '1 minute' : `${minutes} minutes`}.`
+}
+
 export const MAX_PASSWORD_BYTES = 1024
 
 /** Resolves a target to follow, logging (without the URL: it may carry codes) why one is refused. */
@@ -51,15 +63,15 @@ export interface FirstFactorInput {
  * `redirect`: where the API tells the SPA to go now (4.37 rules). `target`: the safe target, kept
  * for the second factor when it needs more than one factor.
  */
-export type FirstFactorResult = { ok: true; redirect?: string; target?: string } | { ok: false }
+export type FirstFactorResult = { ok: true; redirect?: string; target?: string } | { ok: false; pausedUntil?: number }
 
 export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, input: FirstFactorInput): Promise<FirstFactorResult> {
   const started = ctx.failureDelay.now()
   const { deps, regulator } = ctx
-  const fail = async (username: string, reason: string): Promise<FirstFactorResult> => {
-    req.log.info({ username, reason, ip: req.ip }, 'first factor failed: %s', reason)
+  const fail = async (username: string, reason: string, pausedUntil?: number): Promise<FirstFactorResult> => {
+    req.log.info({ username, reason }, 'first factor failed: %s', reason)
     await ctx.failureDelay.waitSince(started)
-    return { ok: false }
+    return pausedUntil === undefined ? { ok: false } : { ok: false, pausedUntil }
   }
   if (typeof input.username !== 'string' || typeof input.password !== 'string' || input.username === '' || input.password === '') {
     return fail(typeof input.username === 'string' ? input.username.slice(0, 100) : '', 'malformed_request')
@@ -78,10 +90,10 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   const attempt = { username, type: '1fa' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
 
   // The slot keeps parallel guesses from all passing the ban check at once (docs/security.md B1).
-  const slot = await regulator.acquire(username, now)
+  const slot = await regulator.acquire({ username, remoteIp: req.ip }, now)
   if (slot.ban.banned) {
     await slot.finish({ ...attempt, time: now, successful: false, banned: true })
-    return fail(username, `banned until ${new Date(slot.ban.until * 1000).toISOString()}`)
+    return fail(username, `banned until ${new Date(slot.ban.until * 1000).toISOString()}`, slot.ban.until)
   }
   let result: Awaited<ReturnType<typeof deps.users.checkPassword>>
   try {
@@ -97,15 +109,16 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
     // Logged at debug: a flood would write hundreds of lines a second; the users provider
     // warns once a minute with the counts.
     await slot.finish()
-    req.log.debug({ username, ip: req.ip }, 'first factor refused unchecked: password hashing is at its bound')
+    req.log.debug({ username }, 'first factor refused unchecked: password hashing is at its bound')
     await ctx.failureDelay.waitSince(started)
     return { ok: false }
   }
   if (!result.ok) {
     await slot.finish({ ...attempt, time: after, successful: false, banned: false })
-    const next = await regulator.banState(username, after)
-    if (next.banned) req.log.warn({ username, until: next.until }, 'user banned by regulation after repeated failures')
-    return fail(username, result.reason)
+    const next = await regulator.banState({ username, remoteIp: req.ip }, after)
+    if (!next.banned) return fail(username, result.reason)
+    req.log.warn({ username, until: next.until }, 'user banned by regulation after repeated failures')
+    return fail(username, result.reason, next.until)
   }
   await slot.finish({ ...attempt, username: result.user.username, time: after, successful: true, banned: false })
 
@@ -113,7 +126,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   const rememberMe = input.keepMeLoggedIn === true && (cookieForRequest(req)?.rememberMeSeconds ?? -1) > 0
   await establishSession(req, reply, result.user, { rememberMe, now: after })
   ctx.failureDelay.recordSuccess(ctx.failureDelay.now() - started)
-  req.log.info({ username: result.user.username, ip: req.ip, rememberMe }, 'first factor succeeded')
+  req.log.info({ username: result.user.username, rememberMe }, 'first factor succeeded')
 
   const target = resolveTarget(ctx, req, input.targetURL)
   if (target) {
@@ -128,7 +141,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
 
 // ------------------------------------------------------------------ second factor (TOTP)
 
-export type SecondFactorResult = { ok: true; redirect?: string } | { ok: false }
+export type SecondFactorResult = { ok: true; redirect?: string } | { ok: false; pausedUntil?: number }
 
 export async function secondFactorTotp(
   ctx: PortalContext,
@@ -142,17 +155,21 @@ export async function secondFactorTotp(
   const now = deps.clock.now()
   const attempt = { username, type: 'totp' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
   // The slot keeps a parallel burst of codes from all passing the ban check at once (docs/security.md B1).
-  const slot = await regulator.acquire(username, now)
+  const slot = await regulator.acquire({ username, remoteIp: req.ip }, now)
   const fail = async (reason: string, record: boolean): Promise<SecondFactorResult> => {
     await slot.finish(record ? { ...attempt, time: now, successful: false, banned: false } : undefined)
-    req.log.info({ username, reason, ip: req.ip }, 'second factor failed: %s', reason)
-    return { ok: false }
+    req.log.info({ username, reason }, 'second factor failed: %s', reason)
+    if (!record) return { ok: false }
+    const next = await regulator.banState({ username, remoteIp: req.ip }, now)
+    if (!next.banned) return { ok: false }
+    req.log.warn({ username, until: next.until }, 'user banned by regulation after repeated failures')
+    return { ok: false, pausedUntil: next.until }
   }
   if (slot.ban.banned) {
     await slot.finish({ ...attempt, time: now, successful: false, banned: true })
     const reason = `banned until ${new Date(slot.ban.until * 1000).toISOString()}`
-    req.log.info({ username, reason, ip: req.ip }, 'second factor failed: %s', reason)
-    return { ok: false }
+    req.log.info({ username, reason }, 'second factor failed: %s', reason)
+    return { ok: false, pausedUntil: slot.ban.until }
   }
   try {
     if (typeof input.token !== 'string') return await fail('malformed_request', true)
@@ -184,7 +201,7 @@ export async function secondFactorTotp(
   }
   const workflowTarget = takeWorkflow(session.data, input.workflowID, now)
   await elevateSession(req, reply, { amr: 'otp', now })
-  req.log.info({ username, ip: req.ip }, 'second factor succeeded')
+  req.log.info({ username }, 'second factor succeeded')
 
   const target = resolveTarget(ctx, req, input.targetURL ?? workflowTarget ?? afterRegistration)
   if (target) return { ok: true, redirect: target }

@@ -89,7 +89,7 @@ export async function startIdentityVerification(ctx: PortalContext, req: Fastify
   }
   const started = await deps.storage.startIdentityVerification(record, START_LIMITS)
   if (started.kind === 'limited') {
-    req.log.warn({ username, scope: started.scope, ip: req.ip }, 'identity verification refused: too many requests from this %s', started.scope)
+    req.log.warn({ username, scope: started.scope }, 'identity verification refused: too many requests from this %s', started.scope)
     return { ok: false, reason: 'limited', retryAfterSeconds: Math.max(1, started.retryAt - now) }
   }
   const user = deps.users.findUser(username)
@@ -151,7 +151,7 @@ export async function verifyIdentityCode(ctx: PortalContext, req: FastifyRequest
     maxAttempts: MAX_CODE_ATTEMPTS,
   })
   if (result.kind !== 'ok') {
-    req.log.info({ username, ip: req.ip, reason: result.kind === 'wrong' ? 'wrong_code' : 'no_live_code' }, 'identity verification refused: %s', result.kind === 'wrong' ? 'wrong code' : 'no live code for this session')
+    req.log.info({ username, reason: result.kind === 'wrong' ? 'wrong_code' : 'no_live_code' }, 'identity verification refused: %s', result.kind === 'wrong' ? 'wrong code' : 'no live code for this session')
     return { ok: false, message: IDENTITY_MESSAGES.codeRefused, reason: 'code' }
   }
   await elevate(ctx, req, result.record.id)

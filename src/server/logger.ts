@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { LogConfig } from '../config/schema.js'
 
 /**
@@ -94,6 +94,8 @@ interface ParentLogger {
  */
 export class LazyChildLogger {
   private real?: ParentLogger & Record<string, LogFn>
+  /** Fields known only once Fastify has built the request (its client address), read at the first line. */
+  lateBindings?: () => object
   constructor(
     private readonly parent: ParentLogger,
     private readonly bindings: object,
@@ -134,6 +136,19 @@ export class LazyChildLogger {
     if (this.parent.isLevelEnabled(level)) this.get()[level]!(...args)
   }
   private get() {
-    return (this.real ??= this.parent.child(this.bindings, this.options))
+    return (this.real ??= this.parent.child(this.lateBindings ? { ...this.bindings, ...this.lateBindings() } : this.bindings, this.options))
   }
+}
+
+/**
+ * Every line a request logs carries its client address as `ip` (request.ip: the peer, or the
+ * rightmost X-Forwarded-For address not in server.trusted_proxies), so fail2ban can act on any
+ * refusal (issue 14.6). Only the closure is set per request; the address is read when a line is.
+ */
+export function registerClientAddressLogging(app: FastifyInstance): void {
+  app.addHook('onRequest', (req, _reply, done) => {
+    const log: unknown = req.log
+    if (log instanceof LazyChildLogger) log.lateBindings = () => ({ ip: req.ip })
+    done()
+  })
 }

@@ -21,7 +21,8 @@ export function replyMalformed(req: FastifyRequest, reply: FastifyReply, badPath
   if (badPath) setSecurityHeaders(reply)
   // A bad path is not logged either: it is attacker-chosen bytes.
   const path = badPath ? '(malformed)' : req.url.split('?')[0]!
-  req.log.info({ path }, 'request refused: invalid percent-encoding or invalid UTF-8')
+  // A bad path is answered before the hooks, so the address binding (logger.ts) is not there yet.
+  req.log.info(badPath ? { path, ip: req.ip } : { path }, 'request refused: invalid percent-encoding or invalid UTF-8')
   reply.code(400)
   if (path.includes('/api/oidc/') || path.startsWith('/.well-known/') || path.endsWith('/jwks.json')) {
     reply.send({ error: 'invalid_request', error_description: DESCRIPTION })

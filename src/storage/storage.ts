@@ -90,10 +90,24 @@ export interface AuthenticationAttempt {
   requestMethod?: string
 }
 
+/** Whom a ban is about: a user, or a client address (Authelia 4.39 `regulation.modes`). */
+export type RegulationSubject = { kind: 'user'; username: string } | { kind: 'ip'; remoteIp: string }
+
 export interface RegulationStore {
   recordAuthenticationAttempt(attempt: AuthenticationAttempt): Promise<void>
-  /** Newest first, at most `limit`, with `time >= since`. */
+  /** The user's attempts of every kind (the audit view): newest first, at most `limit`, with `time >= since`. */
   listAuthenticationAttempts(username: string, since: number, limit: number): Promise<AuthenticationAttempt[]>
+  /**
+   * The failures that still count toward a ban of `subject` (docs/security.md B1): not refused by a
+   * ban, with `time >= since`, and recorded after the subject's latest success of the same type
+   * (a password success does not forgive wrong codes). Newest first (time, then recording order),
+   * at most `limit`.
+   */
+  listCountedFailures(subject: RegulationSubject, since: number, limit: number): Promise<AuthenticationAttempt[]>
+  /** How many attempts refused because of a ban were recorded from `remoteIp` with `time >= since`. */
+  countRefusedAttempts(remoteIp: string, since: number): Promise<number>
+  /** Deletes up to `limit` attempts with `time < before`, oldest first; resolves how many went. */
+  pruneAuthenticationAttempts(before: number, limit: number): Promise<number>
 }
 
 // ---------------------------------------------------------------- sessions

@@ -177,7 +177,7 @@ describe('W6: Host header', () => {
 describe('crash safety', () => {
   test('a storage failure inside a portal handler gives a fixed 500 sentence, no stack, and the server keeps serving', async () => {
     const s = await start()
-    vi.spyOn(s.storage, 'listAuthenticationAttempts').mockRejectedValue(new Error('disk I/O error at /var/lib/secret/db.sqlite3'))
+    vi.spyOn(s.storage, 'listCountedFailures').mockRejectedValue(new Error('disk I/O error at /var/lib/secret/db.sqlite3'))
     const r = await req(s.url, '/api/firstfactor', { method: 'POST', body: '{"username":"john","password":"password"}', headers: { 'content-type': 'application/json' } })
     expect(r.status).toBe(500)
     expect(r.body).toBe('{"status":"KO","message":"Internal server error."}')

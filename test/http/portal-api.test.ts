@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import { SEPARATOR } from '../../src/notifier/index.js'
 import { Client, COOKIE_RE, HOST, KO401, KO_TOTP, codeFor, lastOneTimeCode, lastRegistrationLink, portalTestApp, registerTotp, withoutDate } from './portal-helpers.js'
 
+const PAUSED_5 = { status: 'KO', message: 'Sign-in is paused after too many failed attempts. Try again in 5 minutes.' }
+
 let t: TestApp | undefined
 afterEach(async () => {
   await t?.close()
@@ -87,7 +89,7 @@ describe('POST /api/firstfactor', () => {
     expect(res.body).toBe('{"status":"OK"}')
   })
 
-  test('unknown user, wrong password, disabled user and banned user get byte-identical answers', async () => {
+  test('unknown user, wrong password and disabled user get byte-identical answers; a banned real name and a banned made-up name too', async () => {
     let first = await start({ keepDir: true })
     const dir = first.dir
     await first.close()
@@ -101,15 +103,23 @@ describe('POST /api/firstfactor', () => {
     answers.push(await new Client(app).signIn('nobody', 'password'))
     answers.push(await new Client(app).signIn('john', 'wrong'))
     answers.push(await new Client(app).signIn('dora', 'password'))
-    // harry: three failures, then the right password while banned.
-    for (let i = 0; i < 3; i++) await new Client(app).signIn('harry', `bad${i}`)
-    clock.advance(1)
-    answers.push(await new Client(app).signIn('harry', 'password'))
     for (const a of answers) {
       expect(a.statusCode).toBe(401)
       expect(a.body).toBe(JSON.stringify(KO401))
       expect(a.headers['set-cookie']).toBeUndefined()
       expect(withoutDate(a.headers)).toEqual(withoutDate(answers[0]!.headers))
+    }
+    // harry and a made-up name: three failures each, then the right password (or any) while banned.
+    for (let i = 0; i < 3; i++) await new Client(app).signIn('harry', `bad${i}`)
+    for (let i = 0; i < 3; i++) await new Client(app).signIn('nobody-at-all', `bad${i}`)
+    clock.advance(1)
+    const banned = [await new Client(app).signIn('harry', 'password'), await new Client(app).signIn('nobody-at-all', 'password')]
+    for (const a of banned) {
+      expect(a.statusCode).toBe(401)
+      expect(a.json()).toEqual(PAUSED_5)
+      expect(a.headers['retry-after']).toBe('299')
+      expect(a.headers['set-cookie']).toBeUndefined()
+      expect(withoutDate(a.headers)).toEqual(withoutDate(banned[0]!.headers))
     }
     const logs = t!.logs()
     expect(logs).toContain('first factor failed: unknown_user')
@@ -117,6 +127,64 @@ describe('POST /api/firstfactor', () => {
     expect(logs).toContain('first factor failed: disabled')
     expect(logs).toMatch(/first factor failed: banned until/)
     expect(logs).toContain('user banned by regulation after repeated failures')
+  })
+
+  test('issue 9.2: 25 successful sign-ins inside find_time (12 with 2FA record 24) never lock the account', async () => {
+    const { app, clock } = await start()
+    for (let i = 0; i < 25; i++) {
+      const res = await new Client(app).signIn()
+      expect(res.statusCode, `sign-in ${i + 1}`).toBe(200)
+      if (i % 5 === 4) clock.advance(10)
+    }
+  })
+
+  test('issue 9.2: sign-ins refused during a ban do not extend it; it ends 5 minutes after the last real failure', async () => {
+    const { app, clock } = await start()
+    const start0 = clock.now()
+    for (let i = 0; i < 3; i++) {
+      await new Client(app).signIn('john', 'nope')
+      clock.advance(10)
+    }
+    // The right password every 20 s while banned: each says how long remains, and none extends it.
+    const seen: string[] = []
+    while (clock.now() < start0 + 20 + 300) {
+      const res = await new Client(app).signIn()
+      expect(res.statusCode).toBe(401)
+      seen.push(res.json().message)
+      clock.advance(20)
+    }
+    expect(seen[0]).toBe(PAUSED_5.message)
+    expect(seen.at(-1)).toBe('Sign-in is paused after too many failed attempts. Try again in 1 minute.')
+    clock.set(start0 + 20 + 300)
+    expect((await new Client(app).signIn()).statusCode).toBe(200)
+  })
+
+  test('issue 9.12: the failure that causes the ban already says that sign-in is paused', async () => {
+    const { app } = await start()
+    expect((await new Client(app).signIn('john', 'nope')).json()).toEqual(KO401)
+    expect((await new Client(app).signIn('john', 'nope')).json()).toEqual(KO401)
+    const third = await new Client(app).signIn('john', 'nope')
+    expect(third.statusCode).toBe(401)
+    expect(third.json()).toEqual(PAUSED_5)
+    expect(third.headers['retry-after']).toBe('300')
+  })
+
+  test('regulation.modes [ip] behind a trusted proxy: failures on made-up names ban the client address, not john elsewhere', async () => {
+    const { app } = await start({
+      patch: (y) => {
+        y.regulation = { ...y.regulation, modes: ['ip'] }
+        y.server = { ...y.server, trusted_proxies: ['127.0.0.1'] }
+      },
+    })
+    const from = (ip: string) => ({ 'x-forwarded-for': `${ip}, 10.9.9.9` })
+    // The rightmost address not in trusted_proxies is the client: 10.9.9.9 here, not 203.0.113.5.
+    for (const name of ['a', 'b', 'c']) await new Client(app).post('/api/firstfactor', { username: name, password: 'x' }, { 'x-forwarded-for': '10.9.9.9' })
+    const banned = await new Client(app).post('/api/firstfactor', { username: 'john', password: 'password' }, from('203.0.113.5'))
+    expect(banned.json()).toEqual(PAUSED_5)
+    const elsewhere = await new Client(app).post('/api/firstfactor', { username: 'john', password: 'password' }, { 'x-forwarded-for': '10.9.9.8' })
+    expect(elsewhere.statusCode).toBe(200)
+    const lines = t!.logs().split('\n').filter((l) => l.includes('first factor failed'))
+    expect(lines.map((l) => JSON.parse(l).ip)).toEqual(['10.9.9.9', '10.9.9.9', '10.9.9.9', '10.9.9.9'])
   })
 
   test('regulation: 3 failures ban for 5 minutes, even the right password; then sign-in works again', async () => {
@@ -628,10 +696,25 @@ describe('POST /api/secondfactor/totp', () => {
 
   test('TOTP failures count towards the ban, which then refuses the password too', async () => {
     const { tapp, c } = await registered()
-    for (let i = 0; i < 3; i++) await c.post('/api/secondfactor/totp', { token: '000000' })
+    for (let i = 0; i < 2; i++) expect((await c.post('/api/secondfactor/totp', { token: '000000' })).json()).toEqual(KO_TOTP)
+    const third = await c.post('/api/secondfactor/totp', { token: '000000' })
+    expect(third.statusCode).toBe(403)
+    expect(third.json()).toEqual(PAUSED_5)
     const res = await new Client(tapp.app).signIn()
     expect(res.statusCode).toBe(401)
-    expect(res.json()).toEqual(KO401)
+    expect(res.json()).toEqual(PAUSED_5)
+  })
+
+  test('issue 9.8: a new password sign-in does not reset the count of wrong codes', async () => {
+    const { tapp, c } = await registered()
+    for (let i = 0; i < 2; i++) await c.post('/api/secondfactor/totp', { token: '000000' })
+    const fresh = new Client(tapp.app)
+    expect((await fresh.signIn()).statusCode).toBe(200)
+    const third = await fresh.post('/api/secondfactor/totp', { token: '000000' })
+    expect(third.statusCode).toBe(403)
+    expect(third.json()).toEqual(PAUSED_5)
+    // Banned: even the right password is refused now.
+    expect((await new Client(tapp.app).signIn()).statusCode).toBe(401)
   })
 })
 

@@ -83,16 +83,45 @@ describe('sign-in page', () => {
     expect(again.headers.location).toBe(rd)
   })
 
-  test('wrong credentials: 303 back with a fixed message, no username reflected', async () => {
+  test('wrong credentials: 303 back with a fixed message; the username stays in its field, escaped, the password does not', async () => {
     const { app } = await start()
     const c = new Client(app)
     const csrf = csrfOf((await c.get('/')).body)
-    const res = await c.form('/', { csrf, username: '<b>john', password: 'nope' })
+    const res = await c.form('/', { csrf, username: '<b>john"', password: 'nope' })
     expect(res.statusCode).toBe(303)
-    expect(res.headers.location).toBe('/?error=credentials')
+    expect(res.headers.location).toBe('/?error=credentials&username=%3Cb%3Ejohn%22')
     const page = await c.get(res.headers.location as string)
     expect(page.body).toContain('<p class="error" role="alert">Authentication failed. Check your credentials.</p>')
+    expect(page.body).toContain('name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required value="&lt;b&gt;john&quot;">')
+    expect(page.body).toContain('name="password" autocomplete="current-password" required autofocus>')
     expect(page.body).not.toContain('<b>john')
+    expect(page.body).not.toContain('nope')
+  })
+
+  test('issue 9.12: during a ban the page says sign-in is paused and for how long, keeps the username, and a made-up name reads the same', async () => {
+    const { app, clock } = await start()
+    const c = new Client(app)
+    const attempt = async (username: string, password: string) => c.form('/', { csrf: csrfOf((await c.get('/')).body), username, password })
+    for (let i = 0; i < 2; i++) expect((await attempt('john', 'nope')).headers.location).toBe('/?error=credentials&username=john')
+    const third = await attempt('john', 'nope')
+    expect(third.headers.location).toBe(`/?error=paused&until=${clock.now() + 300}&username=john`)
+    clock.advance(130)
+    const right = await attempt('john', 'password')
+    expect(right.headers.location).toBe(`/?error=paused&until=${clock.now() + 170}&username=john`)
+    const page = await c.get(right.headers.location as string)
+    expect(page.body).toContain('<p class="error" role="alert">Sign-in is paused after too many failed attempts. Try again in 3 minutes.</p>')
+    expect(page.body).toContain('value="john"')
+    // A made-up name banned by its own failures gets the same page (security.md B2).
+    for (let i = 0; i < 3; i++) await attempt('nobody', 'nope')
+    clock.advance(130)
+    const ghost = await c.get((await attempt('nobody', 'password')).headers.location as string)
+    expect(ghost.body.replace('value="nobody"', 'value="john"')).toBe(page.body.replace(csrfOf(page.body), csrfOf(ghost.body)))
+    // An edited `until` cannot make the page claim more than ban_time.
+    const edited = await c.get(`/?error=paused&until=${clock.now() + 99999}`)
+    expect(edited.body).toContain('Try again in 5 minutes.')
+    clock.advance(300)
+    expect((await attempt('john', 'password')).statusCode).toBe(303)
+    expect((await c.state()).authentication_level).toBe(1)
   })
 
   test('loading the sign-in page writes nothing to the database; its cookie and token are tied by a MAC', async () => {

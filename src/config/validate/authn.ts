@@ -1,5 +1,5 @@
 /** `authentication_backend`, `totp`, `regulation`. */
-import { DEFAULTS, type FileBackendConfig, type PasswordHashConfig, type RegulationConfig, type TotpAlgorithm, type TotpConfig } from '../schema.js'
+import { DEFAULTS, type FileBackendConfig, type PasswordHashConfig, type RegulationConfig, type RegulationMode, type TotpAlgorithm, type TotpConfig } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 
 const HASH_ALGORITHMS = ['argon2', 'sha2crypt', 'pbkdf2', 'bcrypt', 'scrypt'] as const
@@ -153,6 +153,7 @@ export function readRegulation(root: MapView): RegulationConfig {
   const v = root.map('regulation')
   const d = DEFAULTS.regulation
   const out: RegulationConfig = {
+    modes: readRegulationModes(v),
     maxRetries: v.int('max_retries') ?? d.maxRetries,
     findTimeSeconds: v.duration('find_time') ?? d.findTimeSeconds,
     banTimeSeconds: v.duration('ban_time') ?? d.banTimeSeconds,
@@ -164,4 +165,19 @@ export function readRegulation(root: MapView): RegulationConfig {
   if (out.findTimeSeconds > out.banTimeSeconds)
     v.error('find_time', "option 'find_time' must be less than or equal to option 'ban_time'", `find_time is ${out.findTimeSeconds}s, ban_time ${out.banTimeSeconds}s`)
   return out
+}
+
+const REGULATION_MODES: readonly RegulationMode[] = ['user', 'ip']
+
+/** Authelia 4.39: an empty or absent list means `['user']`; anything but `user` and `ip` is an error. */
+function readRegulationModes(v: MapView): RegulationMode[] {
+  const modes: RegulationMode[] = []
+  for (const item of v.stringItems('modes')) {
+    if ((REGULATION_MODES as readonly string[]).includes(item.value)) {
+      if (!modes.includes(item.value as RegulationMode)) modes.push(item.value as RegulationMode)
+    } else {
+      v.problems.error(item.path, `option 'modes' must only contain the values ${quoteList(REGULATION_MODES)} but contains the value '${item.value}'`, item.src)
+    }
+  }
+  return modes.length > 0 ? modes : [...DEFAULTS.regulation.modes]
 }

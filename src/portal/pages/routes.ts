@@ -7,7 +7,7 @@ import { canonicalIssuer } from '../../server/public-url.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
-import { firstFactor, logout, resolveTarget, secondFactorTotp } from '../handlers.js'
+import { firstFactor, logout, pausedMessage, resolveTarget, secondFactorTotp } from '../handlers.js'
 import { type RefusalReason, inspectIdentityLink, notificationChannel, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from '../identity.js'
 import { beginTotpRegistration, findPendingDevice, registrationTarget, rememberRegistrationTarget } from '../registration.js'
 import {
@@ -29,7 +29,8 @@ import {
 /**
  * The HTML portal (docs/authelia-compat.md §2.7 pages): GET renders, POST runs the same handler as the JSON API
  * after the form CSRF check, then redirects with 303 (post/redirect/get). Messages travel as fixed
- * codes in the query, never as text.
+ * codes in the query, never as text; after a failed sign-in the query also carries the typed
+ * username (shown escaped in its field) and, during a ban, its end time.
  */
 
 type Params = Record<string, unknown>
@@ -97,6 +98,18 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return undefined
   }
 
+  /**
+   * The sentence for `error=paused&until=…`: the time left, never more than ban_time (the query is
+   * the browser's to edit, so it can only shorten or lengthen what is shown, not what is enforced).
+   */
+  const pausedText = (p: Params): string | undefined => {
+    const until = Number(field(p, 'until'))
+    if (field(p, 'error') !== 'paused' || !Number.isSafeInteger(until)) return undefined
+    const now = ctx.deps.clock.now()
+    return pausedMessage(Math.min(until, now + config.regulation.banTimeSeconds), now)
+  }
+  const pausedQuery = (until: number | undefined) => (until === undefined ? {} : { until: String(until) })
+
   /** After a complete sign-in without a target: the default URL, else the signed-in page. */
   const afterSignIn = (req: FastifyRequest): string => defaultRedirectionUrl(ctx, req.session?.cookie) ?? to('/')
 
@@ -134,7 +147,9 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         rd,
         rememberMe,
         again: again ? { username: req.session!.data.username! } : undefined,
+        username: field(q, 'username')?.slice(0, 256),
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
+        pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
       }),
     )
@@ -146,13 +161,18 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const prompt = field(p, PORTAL_FRESH_SIGN_IN.name) === PORTAL_FRESH_SIGN_IN.value ? PORTAL_FRESH_SIGN_IN.value : undefined
     const refused = refuseForm(req, reply, p, to('/', { rd, prompt, error: 'expired' }))
     if (refused) return refused
+    const username = field(p, 'username')
     const result = await firstFactor(ctx, req, reply, {
-      username: field(p, 'username'),
+      username,
       password: field(p, 'password'),
       keepMeLoggedIn: field(p, 'remember_me') !== undefined,
       targetURL: rd,
     })
-    if (!result.ok) return seeOther(reply, to('/', { rd, prompt, error: 'credentials' }))
+    if (!result.ok) {
+      // The name stays in the field (issue 9.12); the password never travels back.
+      const error = result.pausedUntil === undefined ? 'credentials' : 'paused'
+      return seeOther(reply, to('/', { rd, prompt, error, ...pausedQuery(result.pausedUntil), username: username?.slice(0, 256) }))
+    }
     if (result.redirect && result.target) return seeOther(reply, result.redirect)
     if (ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd: result.target }))
     return seeOther(reply, result.target ?? afterSignIn(req))
@@ -180,6 +200,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         digits: totp?.digits ?? config.totp.digits,
         channel,
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
+        pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
       }),
     )
@@ -195,7 +216,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     if (!result.ok) {
       // A wrong first code of a device being registered goes back to its QR code.
       const back = req.session && (await findPendingDevice(ctx, req)) ? '/one-time-password/register' : '/2fa/one-time-password'
-      return seeOther(reply, to(back, { rd, error: 'code' }))
+      return seeOther(reply, to(back, { rd, ...(result.pausedUntil === undefined ? { error: 'code' } : { error: 'paused', ...pausedQuery(result.pausedUntil) }) }))
     }
     return seeOther(reply, result.redirect ?? to('/'))
   })
@@ -269,7 +290,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     )
     return page(
       reply,
-      registerShowView({ theme, prefix, csrf: s.data.csrfToken, rd, qrSvg, base32Secret: encodeBase32(pending.secret), otpauthUrl, digits: pending.digits, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+      registerShowView({ theme, prefix, csrf: s.data.csrfToken, rd, qrSvg, base32Secret: encodeBase32(pending.secret), otpauthUrl, digits: pending.digits, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), pausedText: pausedText(q) }),
     )
   })
 

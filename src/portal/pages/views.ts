@@ -9,6 +9,8 @@ import { renderPage } from './layout.js'
 
 export const ERROR_MESSAGES = {
   credentials: 'Authentication failed. Check your credentials.',
+  // Shown when the page has no usable end time; otherwise `pausedText` says how long (issue 9.12).
+  paused: 'Sign-in is paused after too many failed attempts. Try again in a few minutes.',
   code: 'The code was not accepted. Wait for the next code from your app and try again.',
   expired: 'Your session expired or this form was already used. Please try again.',
   register: 'This registration link is invalid. Ask for a new code below.',
@@ -37,10 +39,13 @@ interface Common {
   csrf: string
   error?: ErrorCode | undefined
   notice?: NoticeCode | undefined
+  /** With error `paused`: the sentence with the remaining time, computed on the server. */
+  pausedText?: string | undefined
 }
 
-function messages(c: { error?: ErrorCode | undefined; notice?: NoticeCode | undefined }): SafeHtml {
-  return html`${c.error ? html`<p class="error" role="alert">${ERROR_MESSAGES[c.error]}</p>` : ''}${
+function messages(c: { error?: ErrorCode | undefined; notice?: NoticeCode | undefined; pausedText?: string | undefined }): SafeHtml {
+  const error = c.error === 'paused' && c.pausedText ? c.pausedText : c.error ? ERROR_MESSAGES[c.error] : undefined
+  return html`${error ? html`<p class="error" role="alert">${error}</p>` : ''}${
     c.notice ? html`<p class="ok" role="status">${NOTICES[c.notice]}</p>` : ''
   }`
 }
@@ -60,8 +65,11 @@ function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary
 /**
  * The sign-in form. `again`: a signed-in user whose application asked for a fresh sign-in
  * (prompt=login, max_age): the session stays until this form succeeds (docs/security.md W7).
+ * `username`: what was typed before a failed attempt, kept so only the password is typed again.
  */
-export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined }): string {
+export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined; username?: string | undefined }): string {
+  // What was typed before a failure wins over the signed-in name of a fresh sign-in.
+  const name = (c.username === '' ? undefined : c.username) ?? c.again?.username
   return renderPage({
     title: c.again ? 'Sign in again' : 'Sign in',
     theme: c.theme,
@@ -69,9 +77,9 @@ export function signInView(c: Common & { rd?: string | undefined; rememberMe: bo
 <form method="post" action="${c.prefix}/" novalidate>
 ${csrfField(c.csrf)}${rdField(c.rd)}${c.again ? html`<input type="hidden" name="prompt" value="login">` : ''}
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required${c.again ? html` value="${c.again.username}"` : raw(' autofocus')}>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required${name !== undefined ? html` value="${name}"` : raw(' autofocus')}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required${raw(c.again ? ' autofocus' : '')}>
+<input type="password" id="password" name="password" autocomplete="current-password" required${raw(name !== undefined ? ' autofocus' : '')}>
 ${c.rememberMe ? html`<div class="check"><input type="checkbox" id="remember_me" name="remember_me" value="1"><label for="remember_me">Remember me</label></div>` : ''}
 <button type="submit">Sign in</button>
 </form>`,

@@ -53,6 +53,36 @@ export function createPgRegulationStore(pool: PgPool): RegulationStore {
       )
       return rows.map(toAttempt)
     },
+    async listCountedFailures(subject, since, limit) {
+      const user = subject.kind === 'user'
+      const key = user ? subject.username : subject.remoteIp
+      // Spelled out per column: nothing is interpolated into SQL (docs/security.md X4).
+      const successes = await queryRows<{ auth_type: string; id: number }>(
+        pool,
+        user
+          ? 'SELECT auth_type, MAX(id) AS id FROM authentication_logs WHERE username = $1 AND banned = 0 AND time >= $2 AND successful = 1 GROUP BY auth_type'
+          : 'SELECT auth_type, MAX(id) AS id FROM authentication_logs WHERE remote_ip = $1 AND banned = 0 AND time >= $2 AND successful = 1 GROUP BY auth_type',
+        [key, since],
+      )
+      const last: Record<string, number> = {}
+      for (const r of successes) last[r.auth_type] = Number(r.id)
+      const rows = await queryRows<AttemptRow>(
+        pool,
+        (user
+          ? 'SELECT time, successful, banned, username, auth_type, remote_ip, request_uri, request_method FROM authentication_logs WHERE username = $1 '
+          : 'SELECT time, successful, banned, username, auth_type, remote_ip, request_uri, request_method FROM authentication_logs WHERE remote_ip = $1 ') +
+          "AND banned = 0 AND time >= $2 AND successful = 0 AND ((auth_type = '1fa' AND id > $3) OR (auth_type = 'totp' AND id > $4)) ORDER BY time DESC, id DESC LIMIT $5",
+        [key, since, last['1fa'] ?? 0, last['totp'] ?? 0, limit],
+      )
+      return rows.map(toAttempt)
+    },
+    async countRefusedAttempts(remoteIp, since) {
+      const [row] = await queryRows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM authentication_logs WHERE remote_ip = $1 AND banned = 1 AND time >= $2', [remoteIp, since])
+      return Number(row?.n ?? 0)
+    },
+    async pruneAuthenticationAttempts(before, limit) {
+      return execute(pool, 'DELETE FROM authentication_logs WHERE id IN (SELECT id FROM authentication_logs WHERE time < $1 ORDER BY time LIMIT $2)', [before, limit])
+    },
   }
 }
 
