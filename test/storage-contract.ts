@@ -108,6 +108,25 @@ function totp(overrides: Partial<TotpConfiguration> = {}): TotpConfiguration {
 
 const parallel = <T>(n: number, run: () => Promise<T>): Promise<T[]> => Promise.all(Array.from({ length: n }, run))
 
+/** The grant a code or token carries, without its own fields (hash, kind, times). */
+function grantOf(r: GrantContext): GrantContext {
+  const keys = ['grantId', 'clientId', 'username', 'subject', 'scopes', 'audience', 'authTime', 'amr', 'nonce', 'requestedAt', 'sessionId', 'credentialFingerprint'] as const
+  return Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]])) as unknown as GrantContext
+}
+
+/**
+ * What the token endpoint does with a refresh token (grants/refresh-token.ts), in storage calls:
+ * consume it; a replay revokes the grant; the winner saves its new access and refresh token in
+ * one step that rotates the old ones out. Resolves the tokens the winner handed out, if any.
+ */
+async function refreshLikeTheTokenEndpoint(s: Storage, rt: TokenRecord): Promise<TokenRecord[] | undefined> {
+  const found = await s.consumeRefreshToken(rt.tokenHash, rt.clientId, NOW)
+  if (found.kind === 'replayed') await s.revokeGrant(found.grantId)
+  if (found.kind !== 'ok') return undefined
+  const tokens = [token({ ...rt, kind: 'access', tokenHash: hash() }), token({ ...rt, tokenHash: hash(), parentHash: rt.tokenHash })]
+  return (await s.saveIssuedTokens({ kind: 'refresh', hash: rt.tokenHash }, tokens)) ? tokens : undefined
+}
+
 /** A username with SQL meta-characters (docs/security.md X4): must be stored and matched literally. */
 const HOSTILE = "bob' OR '1'='1;--"
 
@@ -866,6 +885,116 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
+    describe('tokens issued from a consumed code or refresh token (saveIssuedTokens)', () => {
+      /** The access and refresh token a redemption of `parent` issues. */
+      const issued = (g: GrantContext, parentHash?: string): TokenRecord[] => [
+        token({ ...grantOf(g), kind: 'access' }),
+        token({ ...grantOf(g), kind: 'refresh', ...(parentHash ? { parentHash } : {}) }),
+      ]
+      const live = async (s: Storage, tokens: TokenRecord[], now = NOW) => (await Promise.all(tokens.map((t) => s.findToken(t.tokenHash, now)))).filter(Boolean)
+
+      test('code: a replay that revokes the grant before the winner saves makes the save refused, and nothing of it is live (security.md C1)', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        expect((await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)).kind).toBe('ok')
+        const loser = await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        expect(loser).toEqual({ kind: 'replayed', grantId: c.grantId })
+        await storage.revokeGrant(c.grantId)
+        const tokens = issued(c)
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, tokens)).toBe(false)
+        expect(await live(storage, tokens)).toEqual([])
+        expect(await storage.consumeRefreshToken(tokens[1]!.tokenHash, 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('code: saved first, then the replay revokes them', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        expect((await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)).kind).toBe('ok')
+        const tokens = issued(c)
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, tokens)).toBe(true)
+        expect(await live(storage, tokens)).toEqual(tokens)
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 1)).toEqual({ kind: 'replayed', grantId: c.grantId })
+        await storage.revokeGrant(c.grantId)
+        expect(await live(storage, tokens, NOW + 1)).toEqual([])
+      })
+
+      test('refresh: a replay that revokes the grant before the winner saves makes the save refused, and no token of the family is live (security.md T1)', async () => {
+        const g = grant()
+        const [at1, rt1] = issued(g)
+        await storage.saveToken(at1!)
+        await storage.saveToken(rt1!)
+        expect((await storage.consumeRefreshToken(rt1!.tokenHash, 'kasm', NOW)).kind).toBe('ok')
+        expect(await storage.consumeRefreshToken(rt1!.tokenHash, 'kasm', NOW)).toEqual({ kind: 'replayed', grantId: g.grantId })
+        await storage.revokeGrant(g.grantId)
+        const next = issued(g, rt1!.tokenHash)
+        expect(await storage.saveIssuedTokens({ kind: 'refresh', hash: rt1!.tokenHash }, next)).toBe(false)
+        expect(await live(storage, [at1!, rt1!, ...next])).toEqual([])
+        expect(await storage.consumeRefreshToken(next[1]!.tokenHash, 'kasm', NOW)).toEqual({ kind: 'missing' })
+      })
+
+      test('refresh: the save rotates (the previous tokens of the grant stop, the new ones live), then a replay revokes the new ones', async () => {
+        const g = grant()
+        const [at1, rt1] = issued(g)
+        const other = token()
+        await storage.saveToken(at1!)
+        await storage.saveToken(rt1!)
+        await storage.saveToken(other)
+        expect((await storage.consumeRefreshToken(rt1!.tokenHash, 'kasm', NOW)).kind).toBe('ok')
+        const next = issued(g, rt1!.tokenHash)
+        expect(await storage.saveIssuedTokens({ kind: 'refresh', hash: rt1!.tokenHash }, next)).toBe(true)
+        expect(await storage.findToken(at1!.tokenHash, NOW)).toBeUndefined()
+        expect(await live(storage, next)).toEqual(next)
+        expect(await storage.findToken(other.tokenHash, NOW)).toEqual(other)
+        expect(await storage.consumeRefreshToken(rt1!.tokenHash, 'kasm', NOW + 1)).toEqual({ kind: 'replayed', grantId: g.grantId })
+        await storage.revokeGrant(g.grantId)
+        expect(await live(storage, next, NOW + 1)).toEqual([])
+        expect(await storage.findToken(other.tokenHash, NOW + 1)).toEqual(other)
+      })
+
+      test('a parent that is unknown, unconsumed, of another grant, or singly revoked is refused and saves nothing', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const unconsumed = issued(c)
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, unconsumed)).toBe(false)
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: hash() }, unconsumed)).toBe(false)
+        await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, issued(grant()))).toBe(false)
+        // A code's hash is not a refresh token's.
+        expect(await storage.saveIssuedTokens({ kind: 'refresh', hash: c.codeHash }, unconsumed)).toBe(false)
+        expect(await live(storage, unconsumed)).toEqual([])
+
+        const rt = token({ kind: 'refresh' })
+        await storage.saveToken(rt)
+        await storage.consumeRefreshToken(rt.tokenHash, 'kasm', NOW)
+        await storage.revokeToken(rt.tokenHash)
+        const next = issued(rt, rt.tokenHash)
+        expect(await storage.saveIssuedTokens({ kind: 'refresh', hash: rt.tokenHash }, next)).toBe(false)
+        expect(await live(storage, next)).toEqual([])
+      })
+
+      test('tokens of no grant or of two grants are a caller mistake: rejected, nothing saved', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW)
+        await expect(storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, [])).rejects.toThrow()
+        const mixed = [token({ ...grantOf(c) }), token()]
+        await expect(storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, mixed)).rejects.toThrow()
+        expect(await live(storage, mixed)).toEqual([])
+        // The code is still a valid parent afterwards.
+        expect(await storage.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, issued(c))).toBe(true)
+      })
+
+      test('20 parallel token requests with one refresh token: at most one gets tokens, and afterwards none of the family is live', async () => {
+        const g = grant()
+        const [at1, rt1] = issued(g)
+        await storage.saveToken(at1!)
+        await storage.saveToken(rt1!)
+        const all = await parallel(20, () => refreshLikeTheTokenEndpoint(storage, rt1!))
+        expect(all.filter((r) => r !== undefined).length).toBeLessThanOrEqual(1)
+        expect(await live(storage, [at1!, rt1!, ...all.flatMap((r) => r ?? [])])).toEqual([])
+      })
+    })
+
     describe('housekeeping of OIDC artifacts', () => {
       test('expired codes, tokens, consents and remembered consents are removed; live ones stay', async () => {
         const expiredCode = code({ expiresAt: NOW })
@@ -925,6 +1054,35 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         const results = await across(20, (s) => s.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, () => true))
         expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
         expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+      })
+
+      test('20 parallel token requests with one refresh token on both instances: at most one gets tokens, and afterwards none of the family is live (security.md T1)', async () => {
+        for (let round = 0; round < 5; round++) {
+          const rt = token({ kind: 'refresh' })
+          await storage.saveToken(rt)
+          const all = await across(20, (s) => refreshLikeTheTokenEndpoint(s, rt))
+          const winners = all.filter((r) => r !== undefined)
+          expect(winners.length).toBeLessThanOrEqual(1)
+          const family = [rt, ...all.flatMap((r) => r ?? [])]
+          expect((await Promise.all(family.map((t) => peer!.findToken(t.tokenHash, NOW)))).filter(Boolean)).toEqual([])
+        }
+      })
+
+      test('20 parallel token requests with one code on both instances: at most one gets tokens, and afterwards none is live (security.md C1)', async () => {
+        for (let round = 0; round < 5; round++) {
+          const c = code()
+          await storage.saveAuthorizationCode(c)
+          const all = await across(20, async (s) => {
+            const found = await s.consumeAuthorizationCode(c.codeHash, 'kasm', NOW, () => true)
+            if (found.kind === 'replayed') await s.revokeGrant(found.grantId)
+            if (found.kind !== 'ok') return undefined
+            const tokens = [token({ ...grantOf(c) }), token({ ...grantOf(c), kind: 'refresh' })]
+            return (await s.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, tokens)) ? tokens : undefined
+          })
+          expect(all.filter((r) => r !== undefined).length).toBeLessThanOrEqual(1)
+          const issued = all.flatMap((r) => r ?? [])
+          expect((await Promise.all(issued.map((t) => peer!.findToken(t.tokenHash, NOW)))).filter(Boolean)).toEqual([])
+        }
       })
 
       test('20 parallel uses of one refresh token: exactly one ok, and the replays revoke the family', async () => {

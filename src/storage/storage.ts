@@ -311,6 +311,13 @@ export interface TokenRecord extends GrantContext {
   parentHash?: string
 }
 
+/** The consumed code or refresh token that a set of tokens is issued from. */
+export interface TokenParent {
+  kind: 'code' | 'refresh'
+  /** `codeHash` of the code, or `tokenHash` of the refresh token. */
+  hash: string
+}
+
 export interface OidcStore {
   saveAuthorizationCode(code: AuthorizationCodeRecord): Promise<void>
   /**
@@ -327,14 +334,38 @@ export interface OidcStore {
     now: number,
     accept?: (code: AuthorizationCodeRecord) => boolean,
   ): Promise<ConsumeResult<AuthorizationCodeRecord>>
+  /** Saves a token issued from no parent (client_credentials, the implicit flow). */
   saveToken(token: TokenRecord): Promise<void>
+  /**
+   * Saves the tokens issued from a code or refresh token that the caller just consumed (the
+   * `parent`), in one atomic step that cannot interleave with `revokeGrant` of the same grant
+   * (docs/security.md C1, T1). A replay of the parent revokes the grant while the winner is still
+   * issuing; without this step the winner's tokens, saved after that revocation, would stay live.
+   * - Every token in `tokens` carries the parent's `grantId` (one grant; at least one token; else
+   *   the call rejects).
+   * - Resolves false, saving and changing nothing, unless the parent row of that grant (an
+   *   authorization code by `code_hash`, or a refresh token by `token_hash` with kind 'refresh')
+   *   still exists, is consumed, and is not revoked. `revokeGrant` marks every code and token of
+   *   the grant revoked, the consumed parent included, so its `revoked` flag is the tombstone
+   *   telling the winner that a replay (or a revocation) came first. The caller then answers
+   *   `invalid_grant`: the tokens it would hand out are dead.
+   * - Refresh rotation (`parent.kind === 'refresh'`): every token of the grant stored before this
+   *   step (the previous access and refresh tokens) is revoked in the same step, then the new
+   *   ones are inserted live. The grant's code is left as it is.
+   * - Otherwise inserts every token and resolves true.
+   * Both orders are safe: a `revokeGrant` that runs after this step sees the new rows and revokes
+   * them. An implementation where a statement may miss rows committed while it runs (PostgreSQL
+   * READ COMMITTED, MySQL) serialises this step and `revokeGrant` on one per-grant lock, and
+   * locks the parent row while it reads the flag.
+   */
+  saveIssuedTokens(parent: TokenParent, tokens: TokenRecord[]): Promise<boolean>
   /** An unexpired, unrevoked, unconsumed token. */
   findToken(tokenHash: string, now: number): Promise<TokenRecord | undefined>
   /** Refresh rotation: marks the refresh token consumed atomically; reuse reports 'replayed'. */
   consumeRefreshToken(tokenHash: string, clientId: string, now: number): Promise<ConsumeResult<TokenRecord>>
   /** Revokes one token; resolves the record it revoked (any state), or undefined. */
   revokeToken(tokenHash: string): Promise<TokenRecord | undefined>
-  /** Revokes the code and every token of the grant. */
+  /** Revokes the code and every token of the grant; atomic against `saveIssuedTokens` of that grant. */
   revokeGrant(grantId: string): Promise<void>
   /**
    * Housekeeping of expired codes, tokens, consent sessions (and remembered consents, pending TOTP

@@ -193,6 +193,66 @@ describe('C1–C6: codes', () => {
   })
 })
 
+/**
+ * Holds the request whose consume wins between its consume and its save (where a replay can slip
+ * in on a busy server or another instance), until `release`: a deterministic interleaving on the
+ * real storage, not a stand-in for it.
+ */
+function pauseWinnerAfterConsume(method: 'consumeAuthorizationCode' | 'consumeRefreshToken') {
+  const storage = t.storage as unknown as Record<string, (...args: unknown[]) => Promise<{ kind: string }>>
+  const original = storage[method]!
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  let consumed!: () => void
+  const winnerConsumed = new Promise<void>((resolve) => (consumed = resolve))
+  storage[method] = async (...args) => {
+    const found = await original(...args)
+    if (found.kind === 'ok') {
+      consumed()
+      await gate
+    }
+    return found
+  }
+  return { winnerConsumed, release }
+}
+
+describe('C1, T1: a replay racing the winner revokes what the winner issues', () => {
+  test("C1: a code replay that revokes the grant before the first redemption's tokens are saved: both get invalid_grant", async () => {
+    const code = await codeFor(A)
+    const { winnerConsumed, release } = pauseWinnerAfterConsume('consumeAuthorizationCode')
+    const winner = redeemA(code)
+    await winnerConsumed
+    expectTokError(await redeemA(code), 400, 'invalid_grant')
+    release()
+    expectTokError(await winner, 400, 'invalid_grant')
+    expect(t.logs()).toContain('the grant was revoked while its authorization code was being redeemed')
+  })
+
+  test('T1: a refresh token replay that revokes the grant before the rotation is saved: both get invalid_grant, and the family is dead', async () => {
+    const first = (await redeemA(await codeFor(A))).json()
+    const { winnerConsumed, release } = pauseWinnerAfterConsume('consumeRefreshToken')
+    const winner = refreshA(first.refresh_token)
+    await winnerConsumed
+    expectTokError(await refreshA(first.refresh_token), 400, 'invalid_grant')
+    release()
+    expectTokError(await winner, 400, 'invalid_grant')
+    expect(t.logs()).toContain('the grant was revoked while its refresh token was being redeemed')
+    expect((await userinfo(t, first.access_token)).statusCode).toBe(401)
+  })
+
+  test('T1: twenty racing uses of one refresh token: at most one 200, and afterwards no token of the family works', async () => {
+    const first = (await redeemA(await codeFor(A))).json()
+    const results = await Promise.all(Array.from({ length: 20 }, () => refreshA(first.refresh_token)))
+    const ok = results.filter((r) => r.statusCode === 200)
+    expect(ok.length).toBeLessThanOrEqual(1)
+    for (const r of results.filter((r) => r.statusCode !== 200)) expect(r.json().error).toBe('invalid_grant')
+    for (const tokens of [first, ...ok.map((r) => r.json())]) {
+      expect((await userinfo(t, tokens.access_token)).statusCode).toBe(401)
+      expectTokError(await refreshA(tokens.refresh_token), 400, 'invalid_grant')
+    }
+  })
+})
+
 describe('A1–A4: client authentication', () => {
   test('A1: wrong secret, unknown id, empty secret, none: 401 invalid_client, Basic challenge when Basic was used', async () => {
     const code = await getCode(t, cookie)

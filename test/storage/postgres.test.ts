@@ -1,15 +1,18 @@
+import { randomBytes, randomUUID } from 'node:crypto'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type pg from 'pg'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { loadConfig } from '../../src/config/load.js'
 import { openStorage } from '../../src/storage/index.js'
 import { openPostgresStorage } from '../../src/storage/postgres/index.js'
-import type { Storage } from '../../src/storage/storage.js'
+import type { Storage, TokenRecord } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
 import type { TestSchema } from '../support/postgres.js'
-import { adminQuery, closeAdmin, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
+import { adminQuery, adminSession, closeAdmin, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
 
 const KEY = 'a-very-long-test-encryption-key-of-64-characters-0123456789abcdef'
 
@@ -161,6 +164,84 @@ describe.runIf(available)('postgres', () => {
       } finally {
         await storage.close()
       }
+    })
+
+    describe('one grant: saving issued tokens and revoking the grant never overlap (security.md C1, T1)', () => {
+      // Under READ COMMITTED, revokeGrant's UPDATE misses token rows committed while it runs, so both
+      // take the grant's lock. An admin session plays one side by hand inside that lock, held open
+      // until the storage call is seen waiting for it: the order is fixed, not timed.
+      const NOW = 1_700_000_000
+      const grantId = randomUUID()
+      const rt = (overrides: Partial<TokenRecord> = {}): TokenRecord => ({
+        grantId, clientId: 'kasm', username: 'alice', subject: 's', scopes: ['openid', 'offline_access'], audience: ['kasm'], authTime: NOW, amr: ['pwd'], requestedAt: NOW,
+        tokenHash: randomBytes(32).toString('hex'), kind: 'refresh', issuedAt: NOW, expiresAt: NOW + 3600, ...overrides,
+      })
+      const LOCK = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))'
+
+      /** Resolves once a session waits for the grant's lock; fails if `call` settles first. */
+      async function untilWaitingForGrantLock(admin: pg.Client, call: Promise<unknown>): Promise<void> {
+        let settled = false
+        call.then(() => (settled = true), () => (settled = true))
+        for (;;) {
+          const { rows } = await admin.query<{ n: number }>(
+            "SELECT COUNT(*)::int AS n FROM pg_locks l, hashtextextended($1, 0) AS k WHERE l.locktype = 'advisory' AND NOT l.granted " +
+              'AND l.classid::bigint = (k >> 32) & 4294967295 AND l.objid::bigint = k & 4294967295',
+            [`latchkey:grant:${grantId}`],
+          )
+          if (rows[0]!.n > 0) return
+          if (settled) throw new Error('the storage call finished without waiting for the grant lock')
+          await sleep(10)
+        }
+      }
+
+      test('a revocation holding the lock first: the save waits for it, then is refused and saves nothing', async () => {
+        const storage = await openFresh()
+        const admin = await adminSession()
+        try {
+          const parent = rt()
+          await storage.saveToken(parent)
+          expect((await storage.consumeRefreshToken(parent.tokenHash, 'kasm', NOW)).kind).toBe('ok')
+          await admin.query('BEGIN')
+          await admin.query(LOCK, [`latchkey:grant:${grantId}`])
+          const next = [rt({ kind: 'access' }), rt({ parentHash: parent.tokenHash })]
+          const save = storage.saveIssuedTokens({ kind: 'refresh', hash: parent.tokenHash }, next)
+          await untilWaitingForGrantLock(admin, save)
+          // What revokeGrant does inside the lock.
+          await admin.query(`UPDATE ${latest!.name}.oauth2_token SET revoked = 1 WHERE grant_id = $1`, [grantId])
+          await admin.query('COMMIT')
+          expect(await save).toBe(false)
+          for (const t of next) expect(await storage.findToken(t.tokenHash, NOW)).toBeUndefined()
+        } finally {
+          await admin.end()
+          await storage.close()
+        }
+      })
+
+      test('a save holding the lock first: the revocation waits for it, then revokes the new rows too', async () => {
+        const storage = await openFresh()
+        const admin = await adminSession()
+        try {
+          await admin.query('BEGIN')
+          await admin.query(LOCK, [`latchkey:grant:${grantId}`])
+          // What saveIssuedTokens does inside the lock: a new token of the grant, not committed yet.
+          const child = rt()
+          await admin.query(
+            `INSERT INTO ${latest!.name}.oauth2_token (token_hash, kind, grant_id, client_id, username, subject, scopes, audience, auth_time, amr, requested_at, issued_at, expires_at) ` +
+              "VALUES ($1, 'refresh', $2, 'kasm', 'alice', 's', '[\"openid\"]', '[\"kasm\"]', $3, '[\"pwd\"]', $3, $3, $4)",
+            [child.tokenHash, grantId, NOW, NOW + 3600],
+          )
+          const revoke = storage.revokeGrant(grantId)
+          await untilWaitingForGrantLock(admin, revoke)
+          await admin.query('COMMIT')
+          await revoke
+          expect(await storage.findToken(child.tokenHash, NOW)).toBeUndefined()
+          const [row] = await adminQuery<{ revoked: number }>(`SELECT revoked FROM ${latest!.name}.oauth2_token WHERE token_hash = $1`, [child.tokenHash])
+          expect(row).toEqual({ revoked: 1 })
+        } finally {
+          await admin.end()
+          await storage.close()
+        }
+      })
     })
 
     test('every SQLite migration has a PostgreSQL twin with the same number and name, up and down', async () => {

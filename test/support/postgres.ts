@@ -79,6 +79,13 @@ export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
+/** A connected admin session of its own (to hold a transaction open across calls); the caller ends it. */
+export async function adminSession(): Promise<pg.Client> {
+  const client = admin()
+  await client.connect()
+  return client
+}
+
 /** Deletes every row except the schema's bookkeeping (migrations, the encryption check value). */
 export async function emptyTestSchema(schema: TestSchema): Promise<void> {
   // One connection kept for the whole file (closed by closeAdmin), one round trip per call.

@@ -1,11 +1,14 @@
 import type { User } from '../../authn/users.js'
-import type { GrantContext } from '../../storage/storage.js'
+import type { GrantContext, TokenParent, TokenRecord } from '../../storage/storage.js'
 import type { Client } from '../clients.js'
 import { OAuthError } from '../errors.js'
 import type { OidcContext } from '../context.js'
 import { REFRESH_ABSOLUTE_CAP_SECONDS } from '../context.js'
 import { scopeClaims } from '../claims.js'
 import { issueIdToken } from '../id-token.js'
+
+/** RFC 6749 §5.2 `invalid_grant`, one description for every cause (the cause goes to the log). */
+export const INVALID_GRANT = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
 
 export interface TokenResponse {
   access_token: string
@@ -29,7 +32,12 @@ export interface IssueOptions {
   refresh: boolean
   /** Scopes of the new refresh token when they differ from the access token's (refresh narrowing). */
   refreshScopes?: string[]
-  parentHash?: string
+  /**
+   * The code or refresh token the caller consumed for this set (absent for client_credentials).
+   * The set is then saved only if the grant was not revoked meanwhile (a racing replay), else
+   * `invalid_grant`; a refresh token parent is rotated out with the grant's previous tokens.
+   */
+  parent?: TokenParent
 }
 
 /** Saves a new access token (and refresh token) of the grant and signs the ID token. */
@@ -63,20 +71,26 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
         })
       : undefined
   idToken?.catch(() => undefined)
-  await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + lifespans.accessTokenSeconds })
+  const records: TokenRecord[] = [{ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + lifespans.accessTokenSeconds }]
   if (opts.refresh) {
     const rt = ctx.tokens.issue('rt')
     const cap = grant.requestedAt + Math.max(REFRESH_ABSOLUTE_CAP_SECONDS, lifespans.refreshTokenSeconds)
-    await ctx.storage.saveToken({
+    records.push({
       ...grant,
       ...(opts.refreshScopes ? { scopes: opts.refreshScopes } : {}),
       tokenHash: rt.hash,
       kind: 'refresh',
       issuedAt: now,
       expiresAt: Math.min(now + lifespans.refreshTokenSeconds, cap),
-      ...(opts.parentHash ? { parentHash: opts.parentHash } : {}),
+      ...(opts.parent?.kind === 'refresh' ? { parentHash: opts.parent.hash } : {}),
     })
     response.refresh_token = rt.value
+  }
+  if (opts.parent === undefined) {
+    for (const record of records) await ctx.storage.saveToken(record)
+  } else if (!(await ctx.storage.saveIssuedTokens(opts.parent, records))) {
+    // docs/security.md C1, T1: a replay revoked the grant between our consume and this save.
+    throw new OAuthError('invalid_grant', INVALID_GRANT, `the grant was revoked while its ${opts.parent.kind === 'code' ? 'authorization code' : 'refresh token'} was being redeemed (a replay or a revocation); no token is issued`)
   }
   if (idToken) response.id_token = await idToken
   return response

@@ -3,9 +3,7 @@ import type { Client } from '../clients.js'
 import type { OidcContext } from '../context.js'
 import type { Params } from '../params.js'
 import { hashArtifact } from '../tokens.js'
-import { isRefreshAllowed, issueTokenSet, requireGrantUser, type TokenResponse } from './issue.js'
-
-const INVALID_RT = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
+import { INVALID_GRANT, isRefreshAllowed, issueTokenSet, requireGrantUser, type TokenResponse } from './issue.js'
 
 export function parseScope(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined
@@ -19,7 +17,7 @@ export function parseScope(value: string | undefined): string[] | undefined {
 export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Params, issuer: string): Promise<TokenResponse> {
   const value = p.get('refresh_token')
   if (value === undefined) throw new OAuthError('invalid_request', "The request is missing the 'refresh_token' parameter.")
-  if (!ctx.tokens.isWellFormed('rt', value)) throw new OAuthError('invalid_grant', INVALID_RT, 'the value is not a refresh token issued here')
+  if (!ctx.tokens.isWellFormed('rt', value)) throw new OAuthError('invalid_grant', INVALID_GRANT, 'the value is not a refresh token issued here')
   const hash = hashArtifact(value)
   const requested = parseScope(p.get('scope'))
 
@@ -33,17 +31,18 @@ export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Pa
   const found = await ctx.storage.consumeRefreshToken(hash, client.id, ctx.clock.now())
   if (found.kind === 'replayed') {
     await ctx.storage.revokeGrant(found.grantId)
-    throw new OAuthError('invalid_grant', INVALID_RT, 'the refresh token was already used; its whole grant is revoked')
+    throw new OAuthError('invalid_grant', INVALID_GRANT, 'the refresh token was already used; its whole grant is revoked')
   }
-  if (found.kind === 'missing') throw new OAuthError('invalid_grant', INVALID_RT, 'the refresh token is unknown, expired, revoked or was issued to another client')
+  if (found.kind === 'missing') throw new OAuthError('invalid_grant', INVALID_GRANT, 'the refresh token is unknown, expired, revoked or was issued to another client')
   const rec = found.record
   if (requested) {
     const extra = requested.find((s) => !rec.scopes.includes(s))
     if (extra !== undefined) throw new OAuthError('invalid_scope', `The requested scope '${extra}' was not granted to this refresh token.`)
   }
-  const user = await requireGrantUser(ctx, rec, INVALID_RT)
-  // Rotation: the previous access and refresh tokens of this grant stop working now.
-  await ctx.storage.revokeGrant(rec.grantId)
+  const user = await requireGrantUser(ctx, rec, INVALID_GRANT)
+  // Rotation (the grant's previous tokens stop working) happens in the same storage step that saves
+  // the new ones, and only if no replay revoked the grant meanwhile: revoking the grant here
+  // instead would leave the new tokens live after a replay's revocation that ran first.
   const { tokenHash, kind: _k, issuedAt: _i, expiresAt: _e, parentHash: _p, ...grant } = rec
   const scopes = requested ?? rec.scopes
   return issueTokenSet(ctx, client, { ...grant, scopes, nonce: undefined }, {
@@ -52,6 +51,6 @@ export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Pa
     idToken: scopes.includes('openid'),
     refresh: isRefreshAllowed(client, rec.scopes),
     refreshScopes: rec.scopes,
-    parentHash: tokenHash,
+    parent: { kind: 'refresh', hash: tokenHash },
   })
 }

@@ -1,8 +1,10 @@
 import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenRecord } from '../storage.js'
 import { toFlag } from '../sqlite/database.js'
-import type { CodeRow, TokenRow } from '../sqlite/oidc.js'
-import { CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, grantParams, toCode, toToken } from '../sqlite/oidc.js'
-import type { PgPool } from './database.js'
+import type { CodeRow, ParentRow, TokenRow } from '../sqlite/oidc.js'
+import {
+  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, grantParams, isLiveParent, issuedGrantId, toCode, toToken,
+} from '../sqlite/oidc.js'
+import type { PgClient, PgPool } from './database.js'
 import { execute, inTransaction, lockKey, queryArrays, queryRows } from './database.js'
 
 /** $from, $from+1, … for `count` parameters. */
@@ -18,6 +20,15 @@ const INSERT_CODE =
   'INSERT INTO oauth2_authorization_code (' + GRANT_COLUMNS + ', credential_fingerprint, code_hash, redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
   `VALUES (${params(1, 19)})`
 const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' + `VALUES (${params(1, 17)})`
+const tokenValues = (t: TokenRecord): unknown[] => [...grantValues(t), t.tokenHash, t.kind, t.issuedAt, t.expiresAt, t.parentHash ?? null]
+
+/**
+ * revokeGrant and saveIssuedTokens of one grant run one at a time. Under READ COMMITTED an UPDATE
+ * does not see rows inserted by a transaction that commits while it runs, so without this lock a
+ * replay's revocation could miss the tokens its winner is saving; and parallel replays' multi-row
+ * updates would lock the same rows in different orders and deadlock.
+ */
+const lockGrant = (tx: PgClient, grantId: string): Promise<void> => lockKey(tx, `latchkey:grant:${grantId}`)
 
 /**
  * Codes and tokens on PostgreSQL. Every single-use transition is decided by the row lock of one
@@ -54,7 +65,26 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
       })
     },
     async saveToken(t) {
-      await execute(pool, INSERT_TOKEN, [...grantValues(t), t.tokenHash, t.kind, t.issuedAt, t.expiresAt, t.parentHash ?? null])
+      await execute(pool, INSERT_TOKEN, tokenValues(t))
+    },
+    async saveIssuedTokens(parent, tokens) {
+      const grantId = issuedGrantId(tokens)
+      return inTransaction(pool, async (tx) => {
+        await lockGrant(tx, grantId)
+        // FOR UPDATE: a single-token revocation of the parent (revokeToken) waits for this decision too.
+        const [row] = await queryRows<ParentRow>(
+          tx,
+          parent.kind === 'code'
+            ? 'SELECT consumed, revoked FROM oauth2_authorization_code WHERE code_hash = $1 AND grant_id = $2 FOR UPDATE'
+            : "SELECT consumed, revoked FROM oauth2_token WHERE token_hash = $1 AND grant_id = $2 AND kind = 'refresh' FOR UPDATE",
+          [parent.hash, grantId],
+        )
+        if (!isLiveParent(row)) return false
+        // Rotation: the previous access and refresh tokens of this grant stop working now.
+        if (parent.kind === 'refresh') await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
+        for (const t of tokens) await execute(tx, INSERT_TOKEN, tokenValues(t))
+        return true
+      })
     },
     async findToken(tokenHash, now) {
       const [row] = await queryArrays<TokenRow>(
@@ -84,9 +114,7 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
     },
     async revokeGrant(grantId) {
       await inTransaction(pool, async (tx) => {
-        // Parallel replays all revoke the same grant: one at a time, or their multi-row updates
-        // lock the same rows in different orders and deadlock.
-        await lockKey(tx, `latchkey:grant:${grantId}`)
+        await lockGrant(tx, grantId)
         await execute(tx, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
         await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
       })

@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenRecord } from '../storage.js'
+import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenParent, TokenRecord } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
 import { fromJsonList, lazyPrepare, orNull, toFlag, toJsonList } from './database.js'
 
@@ -104,6 +104,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
     "UPDATE oauth2_token SET consumed = 1, consumed_at = @now WHERE token_hash = @hash AND kind = 'refresh' AND client_id = @client_id " +
       'AND consumed = 0 AND revoked = 0 AND expires_at > @now',
   )
+  // The parent of saveIssuedTokens: its `revoked` flag tells whether revokeGrant came first.
+  const findParentCode = lazyPrepare(db, 'SELECT consumed, revoked FROM oauth2_authorization_code WHERE code_hash = ? AND grant_id = ?')
+  const findParentRefresh = lazyPrepare(db, "SELECT consumed, revoked FROM oauth2_token WHERE token_hash = ? AND grant_id = ? AND kind = 'refresh'")
   const revokeOneToken = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE token_hash = ?')
   const revokeGrantCodes = lazyPrepare(db, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = ?')
   const revokeGrantTokens = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = ?')
@@ -150,6 +153,15 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
     return { kind: 'missing' }
   })
 
+  const saveIssued = db.transaction((parent: TokenParent, grantId: string, tokens: TokenRecord[]): boolean => {
+    const row = (parent.kind === 'code' ? findParentCode : findParentRefresh)().get(parent.hash, grantId) as ParentRow | undefined
+    if (!isLiveParent(row)) return false
+    // Rotation: the previous access and refresh tokens of this grant stop working now.
+    if (parent.kind === 'refresh') revokeGrantTokens().run(grantId)
+    for (const t of tokens) insertToken().run(tokenParams(t))
+    return true
+  })
+
   const revokeOne = db.transaction((hash: string): TokenRecord | undefined => {
     if (revokeOneToken().run(hash).changes === 0) return undefined
     return toToken(findAnyToken().get(hash) as TokenRow)
@@ -188,14 +200,10 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       return consumeCodeOnce.immediate(codeHash, clientId, now, accept)
     },
     async saveToken(t) {
-      insertToken().run({
-        token_hash: t.tokenHash,
-        kind: t.kind,
-        ...grantParams(t),
-        issued_at: t.issuedAt,
-        expires_at: t.expiresAt,
-        parent_hash: orNull(t.parentHash),
-      })
+      insertToken().run(tokenParams(t))
+    },
+    async saveIssuedTokens(parent, tokens) {
+      return saveIssued.immediate(parent, issuedGrantId(tokens), tokens)
     },
     async findToken(tokenHash, now) {
       const row = findLiveToken().get(tokenHash, now) as TokenRow | undefined
@@ -214,6 +222,28 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       return housekeeping.immediate(now)
     },
   }
+}
+
+function tokenParams(t: TokenRecord) {
+  return { token_hash: t.tokenHash, kind: t.kind, ...grantParams(t), issued_at: t.issuedAt, expires_at: t.expiresAt, parent_hash: orNull(t.parentHash) }
+}
+
+/** The parent row of saveIssuedTokens, as far as its decision needs it. */
+export interface ParentRow {
+  consumed: number
+  revoked: number
+}
+
+/** saveIssuedTokens saves only under a parent that is still there, consumed, and not revoked. */
+export function isLiveParent(row: ParentRow | undefined): boolean {
+  return row !== undefined && row.consumed === 1 && row.revoked === 0
+}
+
+/** The one grant of the tokens given to saveIssuedTokens (a caller's mistake otherwise: it rejects). */
+export function issuedGrantId(tokens: readonly TokenRecord[]): string {
+  const grantId = tokens[0]?.grantId
+  if (grantId === undefined || tokens.some((t) => t.grantId !== grantId)) throw new Error('saveIssuedTokens: tokens of exactly one grant are required')
+  return grantId
 }
 
 export function grantParams(g: GrantContext): GrantColumns {
