@@ -354,9 +354,12 @@ export interface OidcStore {
    *   ones are inserted live. The grant's code is left as it is.
    * - Otherwise inserts every token and resolves true.
    * Both orders are safe: a `revokeGrant` that runs after this step sees the new rows and revokes
-   * them. An implementation where a statement may miss rows committed while it runs (PostgreSQL
-   * READ COMMITTED, MySQL) serialises this step and `revokeGrant` on one per-grant lock, and
-   * locks the parent row while it reads the flag.
+   * them. A backend whose transactions run concurrently (PostgreSQL, MySQL) serialises this step
+   * and `revokeGrant` of one grant on one per-grant lock taken first in both (PostgreSQL: the
+   * transaction advisory lock on `latchkey:grant:<grantId>`; under READ COMMITTED the revocation's
+   * UPDATE would otherwise miss rows committed while it runs), and reads the parent's flags with a
+   * locking read (`SELECT … FOR UPDATE`) so a `revokeToken` of the parent cannot slip past either.
+   * SQLite needs only one IMMEDIATE transaction (one writer at a time).
    */
   saveIssuedTokens(parent: TokenParent, tokens: TokenRecord[]): Promise<boolean>
   /** An unexpired, unrevoked, unconsumed token. */
