@@ -128,6 +128,7 @@ export async function benchOidc(): Promise<Record<string, unknown>> {
       id,
       { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now },
       now + 3600,
+      now,
     )
     await storage.close()
     const cookie = `authelia_session=${id}`

@@ -93,6 +93,15 @@ const signingKey = map('A signing key.', {
   certificate_chain: str('PEM certificate chain; the first certificate must match the key.'),
 })
 
+const redisTls = map('TLS towards Redis (and the sentinels).', {
+  server_name: str('Name checked in the server certificate.', { default: 'the host' }),
+  skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
+  minimum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.2' }),
+  maximum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.3' }),
+  certificate_chain: str('Client certificate chain (PEM), for mutual TLS.', { secret: false }),
+  private_key: str('Client private key (PEM).'),
+})
+
 const smtpTls = map('TLS towards the SMTP server.', {
   server_name: str('Name checked in the server certificate.', { default: 'the host' }),
   skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
@@ -269,7 +278,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     name: str('Cookie name.', { default: 'authelia_session' }),
     domain: str('Cookie domain.', { renamedTo: 'cookies' }),
     same_site: str('`none`, `lax` or `strict`.', { default: 'lax' }),
-    secret: ignored(str('Session encryption secret. Validated, otherwise no effect: sessions live in the SQLite storage.')),
+    secret: str('Encrypts the sessions kept in Redis (AES-256-GCM); required with `redis`. Without `redis`, sessions live in the storage backend and this has no effect.'),
     expiration: dur('Session lifetime.', { default: '1h' }),
     inactivity: dur('Idle limit.', { default: '5m' }),
     remember_me_duration: dur('"Remember me" lifetime, -1 disables it.', { renamedTo: 'remember_me', default: '1M' }),
@@ -288,11 +297,27 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       }),
       { since: '4.38' },
     ),
-    redis: map(
-      'Redis session store. Validated, otherwise no effect: sessions live in the SQLite storage.',
-      { host: str('Host.'), port: int('Port.', { default: '6379' }), username: str('User.'), password: str('Password.'), database_index: int('Database.', { default: '0' }) },
-      { open: true, ignored: true },
-    ),
+    redis: map('Keep sessions in Redis instead of the storage backend, so several instances share them (`session.secret` encrypts them there).', {
+      host: str('Host name or address; an absolute path is a unix socket (with `port: 0`). With `high_availability`: a Sentinel.'),
+      port: int('Port; 0 with a unix socket.', { default: '6379 (26379 with high_availability)' }),
+      username: str('ACL user.'),
+      password: str('Password.'),
+      database_index: int('Database number.', { default: '0' }),
+      timeout: dur('Bounds connecting and each command: during an outage requests fail after at most this long.', { default: '5s' }),
+      max_retries: int('Retries of a command interrupted by a broken connection.', { default: '0' }),
+      maximum_active_connections: int('Accepted; Latchkey pipelines every command on one connection per instance.', { default: '8' }),
+      minimum_idle_connections: int('Accepted; see maximum_active_connections.', { default: '0' }),
+      key_prefix: str('Starts every key Latchkey writes, so several deployments can share one Redis.', { default: 'latchkey:', since: 'latchkey' }),
+      tls: redisTls,
+      high_availability: map('Redis Sentinel: the sentinels named here (and `host`) say which server is the master.', {
+        sentinel_name: str('Master name the sentinels monitor.'),
+        sentinel_username: str('ACL user on the sentinels.'),
+        sentinel_password: str('Password of the sentinels.'),
+        nodes: list('More sentinels.', map('A sentinel.', { host: str('Host.'), port: int('Port.', { default: '26379' }) })),
+        route_by_latency: bool('Accepted; reads always go to the master, so a sign-out is seen at once.', { default: 'false' }),
+        route_randomly: bool('Accepted; see route_by_latency.', { default: 'false' }),
+      }),
+    }),
   }),
   regulation: map('Sign-in throttling.', {
     max_retries: int('Failures before a ban, 0 disables.', { default: '3' }),

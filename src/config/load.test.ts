@@ -348,7 +348,7 @@ describe('key catalogue', () => {
       expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
     }
     // Accepted and checked, but without effect.
-    for (const noEffect of ['session.secret', 'session.redis', 'session.redis.host', 'certificates_directory', 'default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
+    for (const noEffect of ['certificates_directory', 'default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
       expect(byPath.get(noEffect)?.status).toBe('ignored')
     }
     expect(byPath.get('server.disable_healthcheck')).toMatchObject({ status: 'supported', description: expect.stringContaining('GET /api/health') })

@@ -2,7 +2,7 @@
 import type { Config } from './schema.js'
 
 /** Model fields that hold secrets. `key` is an issuer key's PEM (server.tls.key is a path, kept). */
-const SECRET_FIELDS = new Set(['jwtSecret', 'secret', 'password', 'encryptionKey', 'hmacSecret'])
+const SECRET_FIELDS = new Set(['jwtSecret', 'secret', 'password', 'sentinelPassword', 'privateKey', 'encryptionKey', 'hmacSecret'])
 
 export const REDACTED = '[redacted]'
 

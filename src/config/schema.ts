@@ -106,7 +106,50 @@ export interface SessionConfig {
   /** Normalised: the 4.37 `session.domain` becomes one entry here. */
   cookies: SessionCookieConfig[]
   secret?: string
-  redis?: { host: string; port: number; username?: string; password?: string; databaseIndex: number }
+  /** Sessions in Redis instead of the storage backend (several instances share them). */
+  redis?: RedisSessionConfig
+}
+
+export type TlsVersion = 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
+
+/** Authelia's client `tls` block (towards Redis, a database...). PEM values are inline text. */
+export interface TlsClientConfig {
+  /** Name checked in the server certificate; defaults to the host. */
+  serverName?: string
+  skipVerify: boolean
+  minimumVersion: TlsVersion
+  maximumVersion: TlsVersion
+  /** Client certificate chain (PEM), with `privateKey`, for mutual TLS. */
+  certificateChain?: string
+  privateKey?: string
+}
+
+export interface RedisSessionConfig {
+  /** Host name or address; an absolute path is a unix socket (with `port: 0`). */
+  host: string
+  /** 6379 by default; 26379 (the Sentinel's) with `highAvailability`; 0 with a unix socket. */
+  port: number
+  username?: string
+  password?: string
+  databaseIndex: number
+  /** Bounds connecting and each command, so an outage fails requests fast instead of hanging them. */
+  timeoutSeconds: number
+  /** Retries of a command that failed on a broken connection (Authelia's `max_retries`). */
+  maxRetries: number
+  maximumActiveConnections: number
+  minimumIdleConnections: number
+  /** Latchkey extension: every key starts with it, so several deployments can share one Redis. */
+  keyPrefix: string
+  tls?: TlsClientConfig
+  highAvailability?: {
+    sentinelName: string
+    sentinelUsername?: string
+    sentinelPassword?: string
+    /** Sentinels besides `host`:`port`. */
+    nodes: Array<{ host: string; port: number }>
+    routeByLatency: boolean
+    routeRandomly: boolean
+  }
 }
 
 /** Authelia 4.39 `regulation.modes`: what a ban applies to. */

@@ -5,13 +5,15 @@ import { buildApp } from '../app.js'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { FileUserProvider } from '../authn/users-file.js'
-import { openStorage } from '../storage/index.js'
+import { openSessionStore, openStorage, type ConnectedSessionStore } from '../storage/index.js'
 import type { Storage } from '../storage/storage.js'
 import { createNotifier } from '../notifier/index.js'
 
 export interface RunningServer {
   app: FastifyInstance
   storage: Storage
+  /** The Redis session store (`session.redis`), when configured. */
+  sessions?: ConnectedSessionStore
   /** The address actually bound, e.g. http://127.0.0.1:9091. */
   url: string
   /** Stops accepting, lets in-flight requests finish, then closes storage and watchers. */
@@ -24,7 +26,10 @@ const HOUSEKEEPING_INTERVAL_MS = 5 * 60 * 1000
 export async function startServer(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const storage = await openStorage(config.storage, logger)
   let users: FileUserProvider | undefined
+  let sessions: ConnectedSessionStore | undefined
   try {
+    sessions = await openSessionStore(config.session, logger)
+    if (sessions) logger.info({ keyPrefix: config.session.redis!.keyPrefix }, 'sessions are kept in Redis')
     users = await FileUserProvider.open(config.authenticationBackend.file, logger)
     logger.info({ path: config.authenticationBackend.file.path, users: users.size }, 'users file loaded')
     const notifier = createNotifier(config.notifier, logger)
@@ -32,7 +37,7 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
     const https = config.server.tls
       ? { key: readFileSync(config.server.tls.key), cert: readFileSync(config.server.tls.certificate) }
       : undefined
-    const app = await buildApp({ config, storage, users, clock, notifier, logger, https })
+    const app = await buildApp({ config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https })
     await app.listen({ host: config.server.host, port: config.server.port })
     const address = app.server.address()
     const port = typeof address === 'object' && address ? address.port : config.server.port
@@ -41,7 +46,7 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
 
     const housekeeping = setInterval(() => {
       const now = clock.now()
-      Promise.all([storage.deleteExpiredSessions(now), storage.deleteExpiredOidcArtifacts(now)])
+      Promise.all([(sessions ?? storage).deleteExpiredSessions(now), storage.deleteExpiredOidcArtifacts(now)])
         .then(([sessions, artifacts]) => {
           if (sessions + artifacts > 0) logger.debug({ sessions, artifacts }, 'expired sessions and OIDC artifacts removed')
         })
@@ -50,17 +55,20 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
     housekeeping.unref()
 
     const openedUsers = users
+    const openedSessions = sessions
     let stopping: Promise<void> | undefined
     const stop = () =>
       (stopping ??= (async () => {
         clearInterval(housekeeping)
         await app.close()
         openedUsers.close()
+        await openedSessions?.close()
         await storage.close()
       })())
-    return { app, storage, url, stop }
+    return { app, storage, ...(sessions ? { sessions } : {}), url, stop }
   } catch (err) {
     users?.close()
+    await sessions?.close()
     await storage.close()
     throw err
   }

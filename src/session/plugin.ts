@@ -17,7 +17,7 @@ declare module 'fastify' {
  */
 export const sessionPlugin: FastifyPluginAsync<AppDeps> = fp(
   async (app: FastifyInstance, deps: AppDeps) => {
-    const manager = new SessionManager(deps.config, deps.storage, deps.clock, deps.users)
+    const manager = new SessionManager(deps.config, deps.sessions ?? deps.storage, deps.clock, deps.users)
     app.decorate('latchkeySessions', manager)
     app.decorateRequest('session', null)
     // Callback style, and nothing at all without a Cookie header: discovery, JWKS, token and

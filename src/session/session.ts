@@ -24,6 +24,8 @@ const TOUCH_INTERVAL_SECONDS = 5
  * manager (write-through), so the cache only guards against changes made by another process.
  */
 const CACHE_SECONDS = 5
+/** How long an inactive session's record outlives its limit (see SessionManager.expiresAt). */
+const INACTIVITY_GRACE_SECONDS = 60
 /** A sign-in form left open longer than this asks to be submitted again. */
 const ANONYMOUS_SESSION_SECONDS = 15 * 60
 const CACHE_MAX_ENTRIES = 10_000
@@ -67,6 +69,18 @@ export class SessionManager {
     // loading a page: they live at most ANONYMOUS_SESSION_SECONDS so a flood cannot pile up rows.
     if (data.level === 0) return Math.min(cookie.expirationSeconds, ANONYMOUS_SESSION_SECONDS)
     return data.rememberMe && cookie.rememberMeSeconds > 0 ? cookie.rememberMeSeconds : cookie.expirationSeconds
+  }
+
+  /**
+   * When the stored record may go: at the end of its lifetime, or once inactive for longer than
+   * allowed (signed in without "remember me"), so a store with its own expiry (Redis TTL) drops idle
+   * sessions too. The inactivity limit gets INACTIVITY_GRACE_SECONDS on top: until then load() still
+   * finds the record and says in the log why the session ended.
+   */
+  expiresAt(data: SessionData, cookie: SessionCookieConfig): number {
+    const end = data.createdAt + this.lifetimeSeconds(data, cookie)
+    if (data.level === 0 || data.rememberMe) return end
+    return Math.min(end, data.lastActivityAt + cookie.inactivitySeconds + INACTIVITY_GRACE_SECONDS)
   }
 
   /** onRequest: fills `request.session`, or null when absent, expired or inactive. */
@@ -146,8 +160,9 @@ export class SessionManager {
     // A request that loaded the session before a logout (or a rotation) finished must not write it
     // back afterwards: the old id would work again if replayed.
     if (this.ended.has(id)) return
-    await this.store.saveSession(id, data, data.createdAt + this.lifetimeSeconds(data, cookie))
-    this.remember(id, data, this.clock.now())
+    const now = this.clock.now()
+    await this.store.saveSession(id, data, this.expiresAt(data, cookie), now)
+    this.remember(id, data, now)
   }
 
   private async forget(id: string): Promise<void> {

@@ -1,13 +1,15 @@
 import type { ConnectionOptions, SecureVersion } from 'node:tls'
-import type { DatabaseTlsConfig, StorageConfig } from '../config/schema.js'
+import type { DatabaseTlsConfig, SessionConfig, StorageConfig } from '../config/schema.js'
 import type { StorageLogger } from './common/migration-files.js'
 import type { PostgresStorageOptions } from './postgres/index.js'
 import { openPostgresStorage } from './postgres/index.js'
 import type { Storage } from './storage.js'
 import { openSqliteStorage } from './sqlite/index.js'
+import { openRedisSessionStore, type ConnectedSessionStore } from './redis/sessions.js'
 
 export type * from './storage.js'
-export { StorageError } from './storage.js'
+export { StorageError, StorageUnavailableError } from './storage.js'
+export { openRedisSessionStore, type ConnectedSessionStore, type RedisSessionStoreOptions } from './redis/sessions.js'
 export { openSqliteStorage } from './sqlite/index.js'
 export { openPostgresStorage } from './postgres/index.js'
 export type { SqliteStorageOptions } from './sqlite/index.js'
@@ -56,4 +58,37 @@ function tlsOptions(tls: DatabaseTlsConfig, host: string): ConnectionOptions {
   if (tls.certificateChain) out.cert = tls.certificateChain
   if (tls.privateKey) out.key = tls.privateKey
   return out
+}
+
+/**
+ * The session store `session.redis` names, connected; undefined without it (sessions then stay in
+ * the storage backend). Rejects with StorageUnavailableError when Redis does not answer in time.
+ */
+export async function openSessionStore(session: SessionConfig, logger?: StorageLogger): Promise<ConnectedSessionStore | undefined> {
+  const r = session.redis
+  if (!r) return undefined
+  return openRedisSessionStore({
+    host: r.host,
+    port: r.port,
+    ...(r.username ? { username: r.username } : {}),
+    ...(r.password ? { password: r.password } : {}),
+    databaseIndex: r.databaseIndex,
+    timeoutMs: r.timeoutSeconds * 1000,
+    maxRetries: r.maxRetries,
+    keyPrefix: r.keyPrefix,
+    // Validation requires session.secret with redis.
+    secret: session.secret ?? '',
+    ...(r.tls ? { tls: r.tls } : {}),
+    ...(r.highAvailability
+      ? {
+          sentinel: {
+            name: r.highAvailability.sentinelName,
+            nodes: r.highAvailability.nodes,
+            ...(r.highAvailability.sentinelUsername ? { username: r.highAvailability.sentinelUsername } : {}),
+            ...(r.highAvailability.sentinelPassword ? { password: r.highAvailability.sentinelPassword } : {}),
+          },
+        }
+      : {}),
+    ...(logger ? { logger } : {}),
+  })
 }

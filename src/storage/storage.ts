@@ -137,17 +137,23 @@ export interface SessionData {
   extra?: Record<string, unknown>
 }
 
-/** Kept apart from Storage so Redis can replace just this later. */
+/**
+ * Kept apart from Storage so Redis (session/redis-store.ts, `session.redis`) can replace just this.
+ * A store that cannot reach its server rejects with StorageUnavailableError, promptly.
+ */
 export interface SessionStore {
   /**
    * `id` may be the raw cookie value: implementations store only its SHA-256, so a dump holds no
    * usable cookie. (Hashing it first as well is harmless.)
    */
   findSession(id: string, now: number): Promise<SessionData | undefined>
-  /** Creates or replaces; the row is gone (findSession → undefined) after `expiresAt`. */
-  saveSession(id: string, data: SessionData, expiresAt: number): Promise<void>
+  /**
+   * Creates or replaces; the record is gone (findSession → undefined) from `expiresAt` on. `now`
+   * lets a store that expires records by itself (Redis TTL) count the remaining seconds.
+   */
+  saveSession(id: string, data: SessionData, expiresAt: number, now: number): Promise<void>
   destroySession(id: string): Promise<void>
-  /** Housekeeping; resolves the number removed. */
+  /** Housekeeping; resolves the number removed (0 from a store whose records expire by themselves). */
   deleteExpiredSessions(now: number): Promise<number>
 }
 
@@ -411,10 +417,27 @@ export class StorageError extends Error {
     /** DECRYPT_FAILED: one sealed value (a TOTP secret) failed authentication: altered, or copied from another user. */
     /** NOT_LATCHKEY: the file is another program's database (Authelia's, typically). */
     /** NOT_WRITABLE: this user cannot create or write the database or its folder (the message says who owns what). */
-    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED' | 'NOT_LATCHKEY' | 'NOT_WRITABLE',
+    /** UNAVAILABLE: the server (Redis, a database) does not answer in time or refused; see StorageUnavailableError. */
+    readonly code: 'SCHEMA_TOO_NEW' | 'ENCRYPTION_KEY_MISMATCH' | 'MIGRATION_FAILED' | 'OPEN_FAILED' | 'DECRYPT_FAILED' | 'NOT_LATCHKEY' | 'NOT_WRITABLE' | 'UNAVAILABLE',
     message: string,
   ) {
     super(message)
     this.name = 'StorageError'
+  }
+}
+
+/**
+ * A dependency is down or too slow: the request cannot be served now but may succeed later (the
+ * client reconnects by itself). The HTTP layer answers 503 / `temporarily_unavailable`, never 500.
+ */
+export class StorageUnavailableError extends StorageError {
+  constructor(
+    /** Which dependency: 'redis', 'postgres'... (for the one log line per outage and /api/health). */
+    readonly dependency: string,
+    /** Why, from the driver (no secrets: addresses and error codes only). */
+    readonly reason: string,
+  ) {
+    super('UNAVAILABLE', `${dependency} is unavailable: ${reason}`)
+    this.name = 'StorageUnavailableError'
   }
 }

@@ -27,7 +27,7 @@ async function signedInSession(configFile: string): Promise<string> {
   const storage = await openStorage(config.storage)
   const id = 'C'.repeat(32)
   const now = Math.floor(Date.now() / 1000)
-  await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600)
+  await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
   await storage.close()
   return `authelia_session=${id}`
 }

@@ -114,7 +114,7 @@ describe('sqlite storage', () => {
 
   test('opening twice re-runs nothing (idempotent migrations) and keeps data', async () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
-    await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60)
+    await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     const first = await storage.listMigrations()
     await storage.close()
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
@@ -145,7 +145,7 @@ describe('sqlite storage', () => {
 
   test('migrate down to 0 then up again: tables dropped and recreated, statements still work', async () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
-    await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60)
+    await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     expect(await storage.findSession('before', NOW)).toBeDefined()
     expect(await storage.migrateDown(0)).toEqual([4, 3, 2, 1])
     expect(await storage.listMigrations()).toEqual([
@@ -240,7 +240,7 @@ describe('sqlite storage', () => {
   test('only hashes of session ids are stored', async () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
     const sid = 'raw-session-cookie-value-0123456789'
-    await storage.saveSession(sid, { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60)
+    await storage.saveSession(sid, { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     const raw = new Database(path, { readonly: true })
     const row = raw.prepare('SELECT id_hash FROM sessions').get() as { id_hash: string }
     raw.close()

@@ -115,6 +115,7 @@ export async function signedInCookie(
       lastActivityAt: now,
     },
     now + 3600,
+    now,
   )
   return `authelia_session=${id}`
 }

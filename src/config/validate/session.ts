@@ -1,9 +1,10 @@
 /** `session`: the 4.37 single domain and the 4.38+ `cookies[]` both become `cookies`. */
 import { isIP } from 'node:net'
 import { isLoopbackHost } from '../../common/host.js'
-import { DEFAULTS, type SameSite, type SessionConfig, type SessionCookieConfig } from '../schema.js'
+import { DEFAULTS, type RedisSessionConfig, type SameSite, type SessionConfig, type SessionCookieConfig } from '../schema.js'
 import type { MapView } from '../reader.js'
 import { isAbsoluteUrl, readDefaultRedirectionUrl } from './core.js'
+import { readTlsClient } from './tls.js'
 
 const SAME_SITE: readonly SameSite[] = ['none', 'lax', 'strict']
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?)*$/
@@ -103,16 +104,86 @@ export function readSession(root: MapView, legacyDefaultRedirectionUrl: string |
   const secret = v.str('secret')
   if (secret) out.secret = secret
   if (v.has('redis')) {
-    const r = v.map('redis')
-    const host = r.str('host')
-    if (!host) r.missing('host', "redis: option 'host' is required")
-    if (!secret) v.missing('secret', "option 'secret' is required when using the 'redis' provider")
-    const redis: NonNullable<SessionConfig['redis']> = { host: host ?? '', port: r.int('port') ?? 6379, databaseIndex: r.int('database_index') ?? 0 }
-    const username = r.str('username')
-    if (username) redis.username = username
-    const password = r.str('password')
-    if (password) redis.password = password
-    out.redis = redis
+    if (!secret) v.missing('secret', "option 'secret' is required when using the 'redis' provider", 'a random string of 64 characters or more; it encrypts the sessions kept in Redis')
+    out.redis = readRedis(v.map('redis'))
   }
   return out
+}
+
+const REDIS_PORT = 6379
+const SENTINEL_PORT = 26379
+
+function readPort(v: MapView, key: string, fallback: number): number {
+  const port = v.int(key)
+  if (port === undefined || port === 0) return fallback
+  if (port < 1 || port > 65535) {
+    v.error(key, `option '${key}' must be between 1 and 65535 but it's configured as '${port}'`)
+    return fallback
+  }
+  return port
+}
+
+/** `session.redis` (Authelia's checks and defaults: session/redis and session/redis-sentinel). */
+function readRedis(r: MapView): RedisSessionConfig {
+  const ha = r.has('high_availability') ? r.map('high_availability') : undefined
+  const host = r.str('host') ?? ''
+  const socket = host.startsWith('/')
+  const redis: RedisSessionConfig = {
+    host,
+    // A unix socket has no port (Authelia: an absolute `host` with `port: 0`).
+    port: socket && !ha ? 0 : readPort(r, 'port', ha ? SENTINEL_PORT : REDIS_PORT),
+    databaseIndex: 0,
+    timeoutSeconds: r.duration('timeout') || 5,
+    maxRetries: 0,
+    maximumActiveConnections: 8,
+    minimumIdleConnections: 0,
+    keyPrefix: 'latchkey:',
+  }
+  const index = r.int('database_index')
+  if (index !== undefined) {
+    if (index < 0) r.error('database_index', `option 'database_index' must be 0 or more but it's configured as '${index}'`)
+    else redis.databaseIndex = index
+  }
+  const nonNegative = (key: string): number | undefined => {
+    const n = r.int(key)
+    if (n !== undefined && n < 0) r.error(key, `option '${key}' must be 0 or more but it's configured as '${n}'`)
+    return n !== undefined && n >= 0 ? n : undefined
+  }
+  redis.maxRetries = nonNegative('max_retries') ?? redis.maxRetries
+  const active = nonNegative('maximum_active_connections')
+  if (active) redis.maximumActiveConnections = active
+  redis.minimumIdleConnections = nonNegative('minimum_idle_connections') ?? 0
+  const prefix = r.str('key_prefix')
+  if (prefix !== undefined) {
+    if (/^[\x21-\x7e]{1,64}$/.test(prefix)) redis.keyPrefix = prefix
+    else r.error('key_prefix', `option 'key_prefix' must be 1 to 64 printable characters without spaces, got '${prefix}'`)
+  }
+  const username = r.str('username')
+  if (username) redis.username = username
+  const password = r.str('password')
+  if (password) redis.password = password
+  const tls = readTlsClient(r.map('tls'))
+  if (tls) redis.tls = tls
+
+  if (!ha) {
+    if (!host) r.missing('host', "option 'host' is required", 'a host name, or the path of a unix socket with port: 0')
+    return redis
+  }
+  const name = ha.str('sentinel_name')
+  if (!name) ha.missing('sentinel_name', "option 'sentinel_name' is required", 'the master name the sentinels monitor')
+  const nodes: Array<{ host: string; port: number }> = []
+  let hostMissing = false
+  ha.list('nodes').forEach((n) => {
+    const nodeHost = n.str('host')
+    if (!nodeHost) hostMissing = true
+    else nodes.push({ host: nodeHost, port: readPort(n, 'port', SENTINEL_PORT) })
+  })
+  if (hostMissing) ha.error('nodes', "option 'nodes': option 'host' is required for each node but one or more nodes are missing this")
+  if (!host && nodes.length === 0 && !hostMissing) r.missing('host', "option 'host' or the 'high_availability' option 'nodes' is required")
+  redis.highAvailability = { sentinelName: name ?? '', nodes, routeByLatency: ha.bool('route_by_latency') ?? false, routeRandomly: ha.bool('route_randomly') ?? false }
+  const sentinelUsername = ha.str('sentinel_username')
+  if (sentinelUsername) redis.highAvailability.sentinelUsername = sentinelUsername
+  const sentinelPassword = ha.str('sentinel_password')
+  if (sentinelPassword) redis.highAvailability.sentinelPassword = sentinelPassword
+  return redis
 }

@@ -1,0 +1,202 @@
+/**
+ * Sessions in Redis (`session.redis`), so several Latchkey instances share them. One key per
+ * session: `<prefix>session:<SHA-256 of the id>` (the id itself, the cookie value, is never a key
+ * nor a value), holding the data sealed with `session.secret` (AES-256-GCM, bound to the key name),
+ * with a TTL that follows the record's `expiresAt`: Redis drops expired and idle sessions by itself.
+ */
+import type { ConnectionOptions } from 'node:tls'
+import { isIP } from 'node:net'
+import { Redis, type RedisOptions } from 'ioredis'
+import { sha256Hex } from '../../common/hashing.js'
+import { createSecretBox, SecretBoxError } from '../../common/secret-box.js'
+import type { SessionData, SessionStore } from '../storage.js'
+import { StorageUnavailableError } from '../storage.js'
+import type { StorageLogger } from '../sqlite/migrate.js'
+
+export interface RedisTlsOptions {
+  serverName?: string
+  skipVerify: boolean
+  minimumVersion: 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
+  maximumVersion: 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
+  certificateChain?: string
+  privateKey?: string
+}
+
+export interface RedisSessionStoreOptions {
+  /** Host, or with `port: 0` the path of a unix socket; with `sentinel`, a sentinel (may be empty). */
+  host: string
+  port: number
+  username?: string
+  password?: string
+  databaseIndex: number
+  /** Bounds connecting and every command. */
+  timeoutMs: number
+  /** Reconnections a command interrupted by a broken connection waits for before failing. */
+  maxRetries: number
+  /** Every key starts with it; tests use one per run. */
+  keyPrefix: string
+  /** `session.secret`: the values are sealed with it. */
+  secret: string
+  tls?: RedisTlsOptions
+  sentinel?: {
+    name: string
+    username?: string
+    password?: string
+    nodes: Array<{ host: string; port: number }>
+  }
+  /** One line when the connection is lost (with the reason) and one when it is back. */
+  logger?: StorageLogger
+}
+
+/** A session store with a connection of its own to watch and close. */
+export interface ConnectedSessionStore extends SessionStore {
+  /** True when the server answers a PING within the timeout. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+const NODE_TLS_VERSIONS = { 'TLS1.0': 'TLSv1', 'TLS1.1': 'TLSv1.1', 'TLS1.2': 'TLSv1.2', 'TLS1.3': 'TLSv1.3' } as const
+/** Reconnection delays grow by this much per attempt, up to RECONNECT_MAX_MS: a returning server is found within seconds. */
+const RECONNECT_STEP_MS = 100
+const RECONNECT_MAX_MS = 2000
+
+function tlsOptions(t: RedisTlsOptions, host: string): ConnectionOptions {
+  const servername = t.serverName ?? (host !== '' && isIP(host) === 0 && !host.startsWith('/') ? host : undefined)
+  return {
+    ...(servername ? { servername } : {}),
+    rejectUnauthorized: !t.skipVerify,
+    minVersion: NODE_TLS_VERSIONS[t.minimumVersion],
+    maxVersion: NODE_TLS_VERSIONS[t.maximumVersion],
+    ...(t.certificateChain && t.privateKey ? { cert: t.certificateChain, key: t.privateKey } : {}),
+  }
+}
+
+/** The ioredis options for these settings (exported for tests of the mapping). */
+export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
+  const common: RedisOptions = {
+    ...(o.username ? { username: o.username } : {}),
+    ...(o.password ? { password: o.password } : {}),
+    db: o.databaseIndex,
+    connectTimeout: o.timeoutMs,
+    commandTimeout: o.timeoutMs,
+    // Fail fast while disconnected (the request gets a 503) instead of queueing commands until the
+    // server returns; reconnecting goes on in the background, forever.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: o.maxRetries,
+    retryStrategy: (times) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS),
+    lazyConnect: true,
+    ...(o.tls ? { tls: tlsOptions(o.tls, o.host) } : {}),
+  }
+  if (o.sentinel) {
+    const sentinels = [...(o.host ? [{ host: o.host, port: o.port }] : []), ...o.sentinel.nodes]
+    return {
+      ...common,
+      sentinels,
+      name: o.sentinel.name,
+      role: 'master',
+      ...(o.sentinel.username ? { sentinelUsername: o.sentinel.username } : {}),
+      ...(o.sentinel.password ? { sentinelPassword: o.sentinel.password } : {}),
+      sentinelRetryStrategy: (times) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS),
+      sentinelCommandTimeout: o.timeoutMs,
+      ...(o.tls ? { enableTLSForSentinelMode: true, sentinelTLS: tlsOptions(o.tls, o.host) } : {}),
+    }
+  }
+  if (o.port === 0) return { ...common, path: o.host }
+  return { ...common, host: o.host, port: o.port }
+}
+
+/** What an operator may read in a log line: the driver's message, no data. */
+function reasonOf(err: unknown): string {
+  const e = err as { code?: string; message?: string }
+  return (e?.message ?? String(err)).slice(0, 300)
+}
+
+/** Connects (within the timeout) and returns the store; rejects with StorageUnavailableError. */
+export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promise<ConnectedSessionStore> {
+  const client = new Redis(redisClientOptions(o))
+  const box = createSecretBox(o.secret)
+  const where = o.sentinel ? `sentinel master '${o.sentinel.name}'` : o.port === 0 ? o.host : `${o.host}:${o.port}`
+  let up = false
+  let closing = false
+  let opened = false
+  client.on('error', (err: unknown) => {
+    // ioredis reports every failed reconnection: one line per outage is enough.
+    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason: reasonOf(err) }, 'session store (Redis) is unavailable')
+    up = false
+  })
+  client.on('close', () => {
+    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason: 'connection closed' }, 'session store (Redis) is unavailable')
+    up = false
+  })
+  client.on('ready', () => {
+    if (!up && opened) o.logger?.info({ dependency: 'redis', server: where }, 'session store (Redis) is available again')
+    up = true
+  })
+  try {
+    await client.connect()
+  } catch (err) {
+    closing = true
+    client.disconnect()
+    throw new StorageUnavailableError('redis', `cannot connect to ${where}: ${reasonOf(err)}`)
+  }
+  opened = true
+  up = client.status === 'ready'
+
+  const keyOf = (id: string) => `${o.keyPrefix}session:${sha256Hex(id)}`
+  const run = async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      return await command()
+    } catch (err) {
+      throw new StorageUnavailableError('redis', reasonOf(err))
+    }
+  }
+
+  return {
+    async findSession(id, now) {
+      const key = keyOf(id)
+      const sealed = await run(() => client.getBuffer(key))
+      if (sealed === null) return undefined
+      let record: { data: SessionData; expiresAt: number }
+      try {
+        record = JSON.parse(box.open(sealed, key).toString('utf8')) as { data: SessionData; expiresAt: number }
+      } catch (err) {
+        // Sealed under another session.secret (rotated), or altered: not a session of ours.
+        if (err instanceof SecretBoxError || err instanceof SyntaxError) return undefined
+        throw err
+      }
+      // Redis counts the TTL on its own clock; the caller's `now` is what decides.
+      return now < record.expiresAt ? record.data : undefined
+    },
+    async saveSession(id, data, expiresAt, now) {
+      const key = keyOf(id)
+      const ttl = expiresAt - now
+      if (ttl <= 0) {
+        await run(() => client.del(key))
+        return
+      }
+      const sealed = box.seal(Buffer.from(JSON.stringify({ data, expiresAt }), 'utf8'), key)
+      await run(() => client.set(key, sealed, 'EX', ttl))
+    },
+    async destroySession(id) {
+      await run(() => client.del(keyOf(id)))
+    },
+    async deleteExpiredSessions() {
+      return 0
+    },
+    async ping() {
+      try {
+        return (await client.ping()) === 'PONG'
+      } catch {
+        return false
+      }
+    },
+    async close() {
+      closing = true
+      try {
+        await client.quit()
+      } catch {
+        client.disconnect()
+      }
+    },
+  }
+}
