@@ -1,9 +1,11 @@
 /**
  * The storage contract suite (CONVENTIONS.md §3): every backend runs it, so SQLite now and
  * PostgreSQL later behave the same. Uses only the Storage interface: no SQL, no driver.
+ * A Storage is also a SessionStore: the session-store suite runs on it too.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { runSessionStoreContract } from './session-store-contract.js'
 import type {
   AuthenticationAttempt,
   AuthorizationCodeRecord,
@@ -11,7 +13,6 @@ import type {
   GrantContext,
   IdentityVerification,
   PendingTotpConfiguration,
-  SessionData,
   Storage,
   TokenRecord,
   TotpConfiguration,
@@ -54,26 +55,6 @@ function code(overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCo
 
 function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return { ...grant(), tokenHash: hash(), kind: 'access', issuedAt: NOW, expiresAt: NOW + 3600, ...overrides }
-}
-
-function session(overrides: Partial<SessionData> = {}): SessionData {
-  return {
-    username: 'alice',
-    displayName: 'Alice Liddell',
-    email: 'alice@example.com',
-    groups: ['admins', 'dev'],
-    level: 2,
-    firstFactorAt: NOW - 20,
-    secondFactorAt: NOW - 10,
-    amr: ['pwd', 'otp', 'mfa'],
-    credentialFingerprint: '0123456789abcdef',
-    rememberMe: false,
-    csrfToken: 'csrf-' + randomUUID(),
-    createdAt: NOW - 20,
-    lastActivityAt: NOW,
-    extra: { pendingFlow: 'abc', nested: { n: 1 } },
-    ...overrides,
-  }
 }
 
 function consent(overrides: Partial<ConsentSession> = {}): ConsentSession {
@@ -139,6 +120,23 @@ export interface ContractOptions {
 }
 
 export function runStorageContract(name: string, open: () => Promise<Storage>, options: ContractOptions = {}): void {
+  runSessionStoreContract(name, async () => {
+    const storage = await open()
+    const openPeer = options.openPeer
+    return {
+      store: storage,
+      close: () => storage.close(),
+      ...(openPeer
+        ? {
+            another: async () => {
+              const peer = await openPeer()
+              return { store: peer, close: () => peer.close() }
+            },
+          }
+        : {}),
+    }
+  })
+
   describe(`storage contract: ${name}`, () => {
     let storage: Storage
     let peer: Storage | undefined
@@ -425,53 +423,6 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         expect(await storage.pruneAuthenticationAttempts(NOW + 3, 10)).toBe(1)
         expect(await storage.pruneAuthenticationAttempts(NOW + 3, 10)).toBe(0)
         expect(attemptTimes(await storage.listAuthenticationAttempts('alice', 0, 10))).toEqual([NOW + 4, NOW + 3])
-      })
-    })
-
-    describe('sessions', () => {
-      test('absent: undefined', async () => {
-        expect(await storage.findSession('nope', NOW)).toBeUndefined()
-      })
-
-      test('save then find round-trips the data', async () => {
-        const data = session()
-        await storage.saveSession('sid-1', data, NOW + 3600)
-        expect(await storage.findSession('sid-1', NOW)).toEqual(data)
-      })
-
-      test('saving again replaces data and expiry', async () => {
-        await storage.saveSession('sid-1', session(), NOW + 10)
-        const next = session({ level: 1, lastActivityAt: NOW + 5 })
-        await storage.saveSession('sid-1', next, NOW + 3600)
-        expect(await storage.findSession('sid-1', NOW + 100)).toEqual(next)
-      })
-
-      test('a session is gone at its expiry', async () => {
-        await storage.saveSession('sid-1', session(), NOW + 10)
-        expect(await storage.findSession('sid-1', NOW + 9)).toBeDefined()
-        expect(await storage.findSession('sid-1', NOW + 10)).toBeUndefined()
-      })
-
-      test('destroy removes it', async () => {
-        await storage.saveSession('sid-1', session(), NOW + 10)
-        await storage.destroySession('sid-1')
-        expect(await storage.findSession('sid-1', NOW)).toBeUndefined()
-        await storage.destroySession('sid-1')
-      })
-
-      test('deleteExpiredSessions removes only expired ones and counts them', async () => {
-        await storage.saveSession('old-1', session(), NOW - 1)
-        await storage.saveSession('old-2', session(), NOW)
-        await storage.saveSession('live', session(), NOW + 1)
-        expect(await storage.deleteExpiredSessions(NOW)).toBe(2)
-        expect(await storage.findSession('live', NOW)).toBeDefined()
-        expect(await storage.deleteExpiredSessions(NOW)).toBe(0)
-      })
-
-      test('an id with SQL meta-characters is just an id', async () => {
-        await storage.saveSession(HOSTILE, session(), NOW + 10)
-        expect(await storage.findSession("' OR '1'='1", NOW)).toBeUndefined()
-        expect(await storage.findSession(HOSTILE, NOW)).toBeDefined()
       })
     })
 

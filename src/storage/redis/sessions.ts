@@ -116,37 +116,59 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
   const client = new Redis(redisClientOptions(o))
   const box = createSecretBox(o.secret)
   const where = o.sentinel ? `sentinel master '${o.sentinel.name}'` : o.port === 0 ? o.host : `${o.host}:${o.port}`
+  // One line when the store goes down (first failed command or lost connection, whichever comes
+  // first) and one when it answers again: ioredis reports every failed reconnection otherwise.
   let up = false
   let closing = false
   let opened = false
-  client.on('error', (err: unknown) => {
-    // ioredis reports every failed reconnection: one line per outage is enough.
-    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason: reasonOf(err) }, 'session store (Redis) is unavailable')
+  const markDown = (reason: string) => {
+    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason }, 'session store (Redis) is unavailable')
     up = false
-  })
-  client.on('close', () => {
-    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason: 'connection closed' }, 'session store (Redis) is unavailable')
-    up = false
-  })
-  client.on('ready', () => {
-    if (!up && opened) o.logger?.info({ dependency: 'redis', server: where }, 'session store (Redis) is available again')
+  }
+  const markUp = () => {
+    if (!up && opened && !closing) o.logger?.info({ dependency: 'redis', server: where }, 'session store (Redis) is available again')
     up = true
-  })
+  }
+  client.on('error', (err: unknown) => markDown(reasonOf(err)))
+  client.on('close', () => markDown('connection closed'))
+  client.on('ready', markUp)
+  let lastError = 'no answer'
+  const noteError = (err: unknown) => {
+    lastError = reasonOf(err)
+  }
+  client.on('error', noteError)
   try {
-    await client.connect()
+    // A sentinel that does not know the master makes ioredis retry forever: bound it here too.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no connection within ${o.timeoutMs} ms (${lastError})`)), o.timeoutMs + 100)
+      client.connect().then(
+        () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        (err: unknown) => {
+          clearTimeout(timer)
+          reject(err)
+        },
+      )
+    })
   } catch (err) {
     closing = true
     client.disconnect()
     throw new StorageUnavailableError('redis', `cannot connect to ${where}: ${reasonOf(err)}`)
   }
+  client.off('error', noteError)
   opened = true
   up = client.status === 'ready'
 
   const keyOf = (id: string) => `${o.keyPrefix}session:${sha256Hex(id)}`
   const run = async <T>(command: () => Promise<T>): Promise<T> => {
     try {
-      return await command()
+      const result = await command()
+      markUp()
+      return result
     } catch (err) {
+      markDown(reasonOf(err))
       throw new StorageUnavailableError('redis', reasonOf(err))
     }
   }
@@ -185,7 +207,7 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
     },
     async ping() {
       try {
-        return (await client.ping()) === 'PONG'
+        return (await run(() => client.ping())) === 'PONG'
       } catch {
         return false
       }

@@ -1,0 +1,237 @@
+/**
+ * The Redis session store (`session.redis`) against real servers: the shared Redis on loopback (a key
+ * prefix per run, deleted afterwards), and servers of the test's own for outages, a unix socket and
+ * a real redis-sentinel.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { sha256Hex } from '../../src/common/hashing.js'
+import { openRedisSessionStore, redisClientOptions, type ConnectedSessionStore, type RedisSessionStoreOptions } from '../../src/storage/redis/sessions.js'
+import { StorageError, StorageUnavailableError } from '../../src/storage/storage.js'
+import { runSessionStoreContract, session } from '../session-store-contract.js'
+import { deleteKeysUnder, freePort, keysUnder, SHARED_REDIS, sharedClient, sharedRedisAvailable, startOwnRedis, startOwnSentinel, uniquePrefix, type OwnRedis } from '../support/redis.js'
+
+const NOW = 1_700_000_000
+const SECRET = 'a-session-secret-for-the-redis-tests-only'
+const available = await sharedRedisAvailable()
+const redisDescribe = available ? describe : describe.skip
+
+function options(overrides: Partial<RedisSessionStoreOptions> = {}): RedisSessionStoreOptions {
+  return { ...SHARED_REDIS, databaseIndex: 0, timeoutMs: 2000, maxRetries: 0, keyPrefix: uniquePrefix(), secret: SECRET, ...overrides }
+}
+
+const admin = available ? sharedClient() : undefined
+afterAll(() => admin?.disconnect())
+
+const stores: ConnectedSessionStore[] = []
+const prefixes: string[] = []
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close()
+  for (const p of prefixes.splice(0)) await deleteKeysUnder(admin!, p)
+})
+
+async function openShared(overrides: Partial<RedisSessionStoreOptions> = {}): Promise<{ store: ConnectedSessionStore; prefix: string }> {
+  const o = options(overrides)
+  prefixes.push(o.keyPrefix)
+  const store = await openRedisSessionStore(o)
+  stores.push(store)
+  return { store, prefix: o.keyPrefix }
+}
+
+if (available) {
+  runSessionStoreContract('redis', async () => {
+    const o = options()
+    const connect = async () => {
+      const store = await openRedisSessionStore(o)
+      return { store, close: () => store.close() }
+    }
+    const first = await connect()
+    return {
+      ...first,
+      another: connect,
+      async close() {
+        await first.close()
+        await deleteKeysUnder(admin!, o.keyPrefix)
+      },
+    }
+  })
+} else {
+  test.skip('session-store contract: redis (no Redis on 127.0.0.1:6379)', () => {})
+}
+
+redisDescribe('redis session store', () => {
+  test('the key is the prefix and the SHA-256 of the id; neither the id nor the data appear in clear', async () => {
+    const { store, prefix } = await openShared()
+    const id = 'AbCdEfGhIjKlMnOpQrStUvWxYz012345'
+    await store.saveSession(id, session({ username: 'alice-in-clear' }), NOW + 600, NOW)
+    const keys = await keysUnder(admin!, prefix)
+    expect(keys).toEqual([`${prefix}session:${sha256Hex(id)}`])
+    const raw = await admin!.getBuffer(keys[0]!)
+    expect(raw).not.toBeNull()
+    for (const clear of [id, 'alice-in-clear', 'alice@example.com']) expect(raw!.includes(Buffer.from(clear))).toBe(false)
+  })
+
+  test('the TTL follows expiresAt: set on save, replaced on the next save', async () => {
+    const { store, prefix } = await openShared()
+    await store.saveSession('sid', session(), NOW + 360, NOW)
+    const [key] = await keysUnder(admin!, prefix)
+    expect(await admin!.ttl(key!)).toBeGreaterThan(350)
+    expect(await admin!.ttl(key!)).toBeLessThanOrEqual(360)
+    await store.saveSession('sid', session({ rememberMe: true }), NOW + 2_592_000, NOW)
+    expect(await admin!.ttl(key!)).toBeGreaterThan(2_591_990)
+  })
+
+  test('Redis removes the key by itself once its TTL has run out', async () => {
+    const { store, prefix } = await openShared()
+    const now = Math.floor(Date.now() / 1000)
+    await store.saveSession('short', session(), now + 1, now)
+    expect(await keysUnder(admin!, prefix)).toHaveLength(1)
+    const deadline = Date.now() + 10_000
+    while ((await keysUnder(admin!, prefix)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(await keysUnder(admin!, prefix)).toEqual([])
+  })
+
+  test('a session sealed under another session.secret (or altered) is not found', async () => {
+    const { store, prefix } = await openShared()
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    const other = await openRedisSessionStore(options({ keyPrefix: prefix, secret: 'another-secret-after-a-rotation' }))
+    stores.push(other)
+    expect(await other.findSession('sid', NOW)).toBeUndefined()
+    // A value moved under another session's key does not open there either (bound to the key).
+    const [key] = await keysUnder(admin!, prefix)
+    await admin!.copy(key!, `${prefix}session:${sha256Hex('stolen')}`)
+    expect(await store.findSession('stolen', NOW)).toBeUndefined()
+    expect(await store.findSession('sid', NOW)).toBeDefined()
+  })
+
+  test('database_index selects the database', async () => {
+    const { store, prefix } = await openShared({ databaseIndex: 3 })
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    expect(await keysUnder(admin!, prefix)).toEqual([])
+    await admin!.select(3)
+    try {
+      expect(await keysUnder(admin!, prefix)).toHaveLength(1)
+      await deleteKeysUnder(admin!, prefix)
+    } finally {
+      await admin!.select(0)
+    }
+  })
+
+  test('ping answers true while connected', async () => {
+    const { store } = await openShared()
+    expect(await store.ping()).toBe(true)
+  })
+})
+
+describe('redis session store: connection behaviour', () => {
+  let own: OwnRedis | undefined
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close()
+    await own?.dispose()
+    own = undefined
+  })
+
+  test('nothing listening: opening fails within the timeout with StorageUnavailableError naming the server', async () => {
+    const port = await freePort()
+    const err = await openRedisSessionStore(options({ port, timeoutMs: 500 })).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(StorageUnavailableError)
+    expect(err).toBeInstanceOf(StorageError)
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', dependency: 'redis', message: expect.stringContaining(`cannot connect to 127.0.0.1:${port}`) })
+  })
+
+  test('Redis goes away: operations fail at once with StorageUnavailableError, one log line; it comes back by itself', async () => {
+    own = await startOwnRedis()
+    const lines: Array<[string, unknown, string | undefined]> = []
+    const logger = { info: (o: object | string, m?: string) => lines.push(['info', o, m]), warn: (o: object | string, m?: string) => lines.push(['warn', o, m]) }
+    const store = await openRedisSessionStore(options({ host: '127.0.0.1', port: own.port, timeoutMs: 1000, logger }))
+    stores.push(store)
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    expect(await store.findSession('sid', NOW)).toBeDefined()
+
+    await own.stop()
+    const failures = await Promise.all([store.findSession('sid', NOW), store.saveSession('sid', session(), NOW + 600, NOW), store.destroySession('sid')].map((p) => p.then(() => 'answered', (e: unknown) => e)))
+    for (const f of failures) expect(f).toBeInstanceOf(StorageUnavailableError)
+    expect(await store.ping()).toBe(false)
+    expect(lines.filter(([level]) => level === 'warn')).toEqual([['warn', expect.objectContaining({ dependency: 'redis', server: `127.0.0.1:${own.port}` }), 'session store (Redis) is unavailable']])
+
+    await own.start()
+    const deadline = Date.now() + 15_000
+    while (!(await store.ping()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(await store.ping()).toBe(true)
+    // No persistence here: the session is gone, but the store works again without a restart.
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    expect(await store.findSession('sid', NOW)).toBeDefined()
+    expect(lines.filter(([level]) => level === 'warn')).toHaveLength(1)
+    expect(lines.filter(([level]) => level === 'info')).toEqual([['info', expect.objectContaining({ dependency: 'redis' }), 'session store (Redis) is available again']])
+  })
+
+  test('a unix socket: host is its path and port 0', async () => {
+    own = await startOwnRedis({ unixSocket: true })
+    const store = await openRedisSessionStore(options({ host: own.socket!, port: 0 }))
+    stores.push(store)
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    expect(await store.findSession('sid', NOW)).toEqual(session({ csrfToken: expect.any(String) }))
+  })
+})
+
+describe('redis session store: Sentinel (high_availability)', () => {
+  let own: OwnRedis | undefined
+  let sentinel: Awaited<ReturnType<typeof startOwnSentinel>> | undefined
+  beforeAll(async () => {
+    own = await startOwnRedis()
+    sentinel = await startOwnSentinel(own.port)
+  })
+  afterAll(async () => {
+    for (const s of stores.splice(0)) await s.close()
+    await sentinel?.stop()
+    await own?.dispose()
+  })
+
+  test('the store asks the sentinel for the master and keeps sessions there', async () => {
+    const store = await openRedisSessionStore(options({ host: '', port: 0, sentinel: { name: sentinel!.masterName, nodes: [{ host: '127.0.0.1', port: sentinel!.port }] } }))
+    stores.push(store)
+    await store.saveSession('sid', session(), NOW + 600, NOW)
+    expect(await store.findSession('sid', NOW)).toBeDefined()
+    expect(await store.ping()).toBe(true)
+    // The key is on the master the sentinel named, under its hashed name.
+    const { Redis } = await import('ioredis')
+    const master = new Redis({ host: '127.0.0.1', port: own!.port })
+    try {
+      expect((await master.keys('*session:*')).length).toBe(1)
+    } finally {
+      master.disconnect()
+    }
+  })
+
+  test('a master name the sentinels do not know: opening fails with StorageUnavailableError', async () => {
+    const err = await openRedisSessionStore(options({ host: '127.0.0.1', port: sentinel!.port, timeoutMs: 1000, sentinel: { name: 'no-such-master', nodes: [] } })).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(StorageUnavailableError)
+    expect((err as Error).message).toContain("sentinel master 'no-such-master'")
+  })
+
+  test('host and nodes are all sentinels; tls reaches both the master and the sentinels', () => {
+    const o = redisClientOptions(
+      options({
+        host: 's1.example.com',
+        port: 26379,
+        sentinel: { name: 'mymaster', username: 'watcher', password: 'sentinel-pw', nodes: [{ host: 's2.example.com', port: 26380 }] },
+        tls: { skipVerify: false, minimumVersion: 'TLS1.2', maximumVersion: 'TLS1.3' },
+      }),
+    )
+    expect(o).toMatchObject({
+      sentinels: [{ host: 's1.example.com', port: 26379 }, { host: 's2.example.com', port: 26380 }],
+      name: 'mymaster',
+      role: 'master',
+      sentinelUsername: 'watcher',
+      sentinelPassword: 'sentinel-pw',
+      enableTLSForSentinelMode: true,
+      tls: { servername: 's1.example.com', rejectUnauthorized: true, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' },
+      enableOfflineQueue: false,
+    })
+  })
+})
