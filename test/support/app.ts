@@ -10,10 +10,11 @@ import { loadConfig } from '../../src/config/load.js'
 import { ManualClock } from '../../src/common/clock.js'
 import { FileUserProvider } from '../../src/authn/users-file.js'
 import type { HashGate } from '../../src/authn/hash-budget.js'
-import { openStorage } from '../../src/storage/index.js'
+import { openSessionStore, openStorage, type ConnectedSessionStore } from '../../src/storage/index.js'
 import type { Storage } from '../../src/storage/storage.js'
 import { createNotifier } from '../../src/notifier/index.js'
 import { loggerOptions } from '../../src/server/logger.js'
+import { deleteKeysUnder, sharedClient, SHARED_REDIS, uniquePrefix } from './redis.js'
 
 export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '../..')
 export const KASM_CONFIG = join(ROOT, 'fixtures/config/kasm-authelia.yml')
@@ -47,6 +48,11 @@ export interface TestAppOptions {
   portal?: AppDeps['portal']
   /** The users provider's hash budgets (default: the production ones). */
   hashGate?: HashGate
+  /**
+   * 'redis': sessions in the shared test Redis (session.redis, a key prefix of this app's own,
+   * deleted at close) instead of the storage backend. Check sharedRedisAvailable() first.
+   */
+  sessionStore?: 'redis'
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -66,6 +72,7 @@ function prepareDir(opts: TestAppOptions): string {
   }
   yaml.storage = { ...yaml.storage, local: { path: 'db.sqlite3' } }
   yaml.notifier = { filesystem: { filename: 'notification.txt' } }
+  if (opts.sessionStore === 'redis') yaml.session.redis = { host: SHARED_REDIS.host, port: SHARED_REDIS.port, key_prefix: uniquePrefix() }
   opts.patch?.(yaml)
   writeFileSync(join(dir, 'configuration.yml'), stringify(yaml))
   return dir
@@ -83,10 +90,11 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   })
   const logger = pino({ ...loggerOptions({ ...config.log, level: 'debug' }), level: 'debug' }, sink)
   const storage = await openStorage(config.storage, logger)
+  const sessions: ConnectedSessionStore | undefined = await openSessionStore(config.session, logger)
   const users = await FileUserProvider.open(config.authenticationBackend.file, logger, { hashGate: opts.hashGate })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, users, clock, notifier, logger, https: opts.https, portal: opts.portal }
+  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false
@@ -104,6 +112,14 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       await app.close()
       users.close()
       await storage.close()
+      if (sessions) {
+        await sessions.close()
+        // A restart test (keepDir) reopens the same prefix: its keys go with the folder.
+        if (!opts.keepDir) {
+          const admin = sharedClient()
+          await deleteKeysUnder(admin, config.session.redis!.keyPrefix).finally(() => admin.disconnect())
+        }
+      }
       if (!opts.keepDir) rmSync(dir, { recursive: true, force: true })
     },
   }
