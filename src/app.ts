@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import type { Config } from './config/schema.js'
-import type { SessionStore, Storage } from './storage/storage.js'
+import type { ConnectedSessionStore, Storage } from './storage/storage.js'
 import type { UserProvider } from './authn/users.js'
 import type { Clock } from './common/clock.js'
 import type { Notifier } from './notifier/notifier.js'
@@ -25,7 +25,7 @@ export interface AppDeps {
   config: Config
   storage: Storage
   /** Where sessions live when not in `storage` (`session.redis`); the caller opens and closes it. */
-  sessions?: SessionStore
+  sessions?: ConnectedSessionStore
   users: UserProvider
   clock: Clock
   notifier: Notifier

@@ -157,6 +157,13 @@ export interface SessionStore {
   deleteExpiredSessions(now: number): Promise<number>
 }
 
+/** A session store apart from Storage (Redis), with a connection of its own to watch and close. */
+export interface ConnectedSessionStore extends SessionStore {
+  /** True when the server answers within the timeout; never rejects (for /api/health). */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
 // ---------------------------------------------------------------- identity verification
 
 export interface IdentityVerification {

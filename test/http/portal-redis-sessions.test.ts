@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { sha256Hex } from '../../src/common/hashing.js'
 import { ManualClock } from '../../src/common/clock.js'
 import type { TestApp } from '../support/app.js'
-import { keysUnder, sharedClient, sharedRedisAvailable } from '../support/redis.js'
+import { keysUnder, sharedClient, sharedRedisAvailable, startOwnRedis, type OwnRedis } from '../support/redis.js'
 import { Client, portalTestApp } from './portal-helpers.js'
 
 const available = await sharedRedisAvailable()
@@ -15,8 +15,11 @@ const admin = available ? sharedClient() : undefined
 afterAll(() => admin?.disconnect())
 
 const apps: TestApp[] = []
+let own: OwnRedis | undefined
 afterEach(async () => {
   while (apps.length) await apps.pop()!.close()
+  await own?.dispose()
+  own = undefined
 })
 
 async function start(opts: Parameters<typeof portalTestApp>[0] = {}): Promise<TestApp> {
@@ -74,5 +77,26 @@ describe.skipIf(!available)('portal sessions in Redis', () => {
     expect(await admin!.ttl(key!)).toBeGreaterThan(30 * 24 * 3600 - 60)
     t.clock.advance(3 * 3600)
     expect(await c.state()).toEqual(SIGNED_IN)
+  })
+
+  test('Redis goes away: requests fail at once with a server error (never as if signed out), and work again when it is back', async () => {
+    own = await startOwnRedis()
+    const port = own.port
+    const t = await start({ patch: (yaml) => (yaml.session.redis.port = port) })
+    const c = new Client(t.app)
+    await c.signIn()
+    expect(await c.state()).toEqual(SIGNED_IN)
+    await own.stop()
+    t.clock.advance(10) // past the session read cache
+    const down = await c.get('/api/state')
+    expect(down.statusCode).toBeGreaterThanOrEqual(500)
+    expect(down.body).not.toMatch(/StorageUnavailableError|at .*\.js:\d+/)
+    expect(t.logs()).toContain('session store (Redis) is unavailable')
+    await own.start()
+    const deadline = Date.now() + 15_000
+    while (!(await t.deps.sessions!.ping()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    // No persistence in this Redis: the old session is gone, a new sign-in works.
+    expect(await c.state()).toEqual(ANONYMOUS)
+    expect((await new Client(t.app).signIn()).statusCode).toBe(200)
   })
 })

@@ -9,9 +9,11 @@ import { isIP } from 'node:net'
 import { Redis, type RedisOptions } from 'ioredis'
 import { sha256Hex } from '../../common/hashing.js'
 import { createSecretBox, SecretBoxError } from '../../common/secret-box.js'
-import type { SessionData, SessionStore } from '../storage.js'
+import type { ConnectedSessionStore, SessionData } from '../storage.js'
 import { StorageUnavailableError } from '../storage.js'
 import type { StorageLogger } from '../sqlite/migrate.js'
+
+export type { ConnectedSessionStore }
 
 export interface RedisTlsOptions {
   serverName?: string
@@ -48,12 +50,6 @@ export interface RedisSessionStoreOptions {
   logger?: StorageLogger
 }
 
-/** A session store with a connection of its own to watch and close. */
-export interface ConnectedSessionStore extends SessionStore {
-  /** True when the server answers a PING within the timeout. */
-  ping(): Promise<boolean>
-  close(): Promise<void>
-}
 
 const NODE_TLS_VERSIONS = { 'TLS1.0': 'TLSv1', 'TLS1.1': 'TLSv1.1', 'TLS1.2': 'TLSv1.2', 'TLS1.3': 'TLSv1.3' } as const
 /** Reconnection delays grow by this much per attempt, up to RECONNECT_MAX_MS: a returning server is found within seconds. */
