@@ -46,8 +46,10 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
 
     const housekeeping = setInterval(() => {
       const now = clock.now()
-      Promise.all([(sessions ?? storage).deleteExpiredSessions(now), storage.deleteExpiredOidcArtifacts(now)])
-        .then(([sessions, artifacts]) => {
+      // The storage backend's sessions too with Redis: rows left from before the switch go as they expire.
+      Promise.all([storage.deleteExpiredSessions(now), sessions ? sessions.deleteExpiredSessions(now) : 0, storage.deleteExpiredOidcArtifacts(now)])
+        .then(([stored, kept, artifacts]) => {
+          const sessions = stored + kept
           if (sessions + artifacts > 0) logger.debug({ sessions, artifacts }, 'expired sessions and OIDC artifacts removed')
         })
         .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))

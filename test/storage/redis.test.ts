@@ -178,14 +178,18 @@ describe('redis session store: connection behaviour', () => {
 
 describe('redis session store: Sentinel (high_availability)', () => {
   let own: OwnRedis | undefined
+  let replica: OwnRedis | undefined
   let sentinel: Awaited<ReturnType<typeof startOwnSentinel>> | undefined
   beforeAll(async () => {
     own = await startOwnRedis()
+    // Attached before the sentinel starts, so its first look at the master lists the replica.
+    replica = await startOwnRedis({ replicaOf: own.port })
     sentinel = await startOwnSentinel(own.port)
   })
   afterAll(async () => {
     for (const s of stores.splice(0)) await s.close()
     await sentinel?.stop()
+    await replica?.dispose()
     await own?.dispose()
   })
 
@@ -202,6 +206,49 @@ describe('redis session store: Sentinel (high_availability)', () => {
       expect((await master.keys('*session:*')).length).toBe(1)
     } finally {
       master.disconnect()
+    }
+  })
+
+  test('a fail-over: the store follows the sentinel to the promoted replica, sessions included', async () => {
+    const { Redis } = await import('ioredis')
+    const watcher = new Redis({ host: '127.0.0.1', port: sentinel!.port })
+    const oldMaster = new Redis({ host: '127.0.0.1', port: own!.port })
+    try {
+      const until = async (what: string, check: () => Promise<boolean>) => {
+        const deadline = Date.now() + 30_000
+        while (!(await check().catch(() => false))) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      }
+      const replicaSeen = async () => ((await watcher.call('SENTINEL', 'replicas', sentinel!.masterName)) as unknown[]).length > 0
+      await until('the sentinel to see the replica', replicaSeen)
+      await until('the replica to be in sync', async () => (await oldMaster.info('replication')).includes('state=online'))
+      const o = options({ host: '127.0.0.1', port: sentinel!.port, sentinel: { name: sentinel!.masterName, nodes: [] } })
+      const store = await openRedisSessionStore(o)
+      stores.push(store)
+      const data = session()
+      await store.saveSession('before-failover', data, NOW + 600, NOW)
+      expect(await oldMaster.wait(1, 5000)).toBe(1)
+
+      await watcher.call('SENTINEL', 'failover', sentinel!.masterName)
+      const masterPort = async () => Number(((await watcher.call('SENTINEL', 'get-master-addr-by-name', sentinel!.masterName)) as string[])[1])
+      await until('the sentinel to promote the replica', async () => (await masterPort()) === replica!.port)
+      // The store now writes to the promoted replica (the old master refuses writes once demoted).
+      await until('a write through the store to succeed on the new master', async () => {
+        await store.saveSession('after-failover', data, NOW + 600, NOW)
+        const promoted = new Redis({ host: '127.0.0.1', port: replica!.port })
+        try {
+          return (await promoted.keys(`${o.keyPrefix}*`)).length === 2
+        } finally {
+          promoted.disconnect()
+        }
+      })
+      expect(await store.findSession('before-failover', NOW)).toEqual(data)
+      expect(await store.findSession('after-failover', NOW)).toEqual(data)
+    } finally {
+      watcher.disconnect()
+      oldMaster.disconnect()
     }
   })
 

@@ -113,13 +113,13 @@ export interface OwnRedis {
 }
 
 /** A redis-server of this test's own on a free loopback port, without persistence. */
-export async function startOwnRedis(opts: { unixSocket?: boolean } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(opts: { unixSocket?: boolean; replicaOf?: number } = {}): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-'))
   const socket = opts.unixSocket ? join(dir, 'redis.sock') : undefined
   let running: ReturnType<typeof spawnLogged> | undefined
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(socket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : [])]
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(socket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []), ...(opts.replicaOf ? ['--replicaof', '127.0.0.1', String(opts.replicaOf)] : [])]
     const r = spawnLogged('redis-server', args)
     running = r
     await waitFor('redis-server', () => answers({ host: '127.0.0.1', port }, async (c) => (await c.ping()) === 'PONG'), r.child, r.output)

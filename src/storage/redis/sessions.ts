@@ -81,6 +81,8 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
     maxRetriesPerRequest: o.maxRetries,
     retryStrategy: (times) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS),
     lazyConnect: true,
+    // After a fail-over the old master turns replica and refuses writes: find the new one.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
     ...(o.tls ? { tls: tlsOptions(o.tls, o.host) } : {}),
   }
   if (o.sentinel) {
@@ -94,6 +96,8 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
       ...(o.sentinel.password ? { sentinelPassword: o.sentinel.password } : {}),
       sentinelRetryStrategy: (times) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS),
       sentinelCommandTimeout: o.timeoutMs,
+      // Reconnect to the new master as soon as a sentinel announces a fail-over (+switch-master).
+      failoverDetector: true,
       ...(o.tls ? { enableTLSForSentinelMode: true, sentinelTLS: tlsOptions(o.tls, o.host) } : {}),
     }
   }
