@@ -49,8 +49,7 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
       // The storage backend's sessions too with Redis: rows left from before the switch go as they expire.
       Promise.all([storage.deleteExpiredSessions(now), sessions ? sessions.deleteExpiredSessions(now) : 0, storage.deleteExpiredOidcArtifacts(now)])
         .then(([stored, kept, artifacts]) => {
-          const sessions = stored + kept
-          if (sessions + artifacts > 0) logger.debug({ sessions, artifacts }, 'expired sessions and OIDC artifacts removed')
+          if (stored + kept + artifacts > 0) logger.debug({ sessions: stored + kept, artifacts }, 'expired sessions and OIDC artifacts removed')
         })
         .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))
     }, HOUSEKEEPING_INTERVAL_MS)
