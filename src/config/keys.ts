@@ -93,15 +93,6 @@ const signingKey = map('A signing key.', {
   certificate_chain: str('PEM certificate chain; the first certificate must match the key.'),
 })
 
-const redisTls = map('TLS towards Redis (and the sentinels).', {
-  server_name: str('Name checked in the server certificate.', { default: 'the host' }),
-  skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
-  minimum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.2' }),
-  maximum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.3' }),
-  certificate_chain: str('Client certificate chain (PEM), for mutual TLS.', { secret: false }),
-  private_key: str('Client private key (PEM).'),
-})
-
 const smtpTls = map('TLS towards the SMTP server.', {
   server_name: str('Name checked in the server certificate.', { default: 'the host' }),
   skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
@@ -111,7 +102,8 @@ const smtpTls = map('TLS towards the SMTP server.', {
   private_key: ignored(str('Client key (ignored).')),
 })
 
-const databaseTls = map('TLS towards the database server; absent: no TLS.', {
+/** Authelia's client `tls` block, the same wherever it appears (validate/tls.ts). */
+const clientTls = (towards: string) => map(`TLS towards ${towards}; absent: no TLS.`, {
   server_name: str('Name checked in the server certificate.', { default: 'the host' }),
   skip_verify: bool('Do not verify the certificate (testing only).', { default: 'false' }),
   minimum_version: str('`TLS1.0` … `TLS1.3`.', { default: 'TLS1.2' }),
@@ -308,7 +300,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       maximum_active_connections: ignored(int('Accepted; Latchkey pipelines every command on one connection per instance.', { default: '8' })),
       minimum_idle_connections: ignored(int('Accepted; see maximum_active_connections.', { default: '0' })),
       key_prefix: str('Starts every key Latchkey writes, so several deployments can share one Redis.', { default: 'latchkey:', since: 'latchkey' }),
-      tls: redisTls,
+      tls: clientTls('Redis and the sentinels'),
       high_availability: map('Redis Sentinel: the sentinels named here (and `host`) say which server is the master.', {
         sentinel_name: str('Master name the sentinels monitor.'),
         sentinel_username: str('ACL user on the sentinels.'),
@@ -343,7 +335,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         username: str('User.'),
         password: str('Password (not needed with peer or trust authentication on the unix socket).'),
         timeout: dur('Connection timeout.', { default: '5s' }),
-        tls: databaseTls,
+        tls: clientTls('the database server'),
         ssl: any('Authelia 4.37\'s `sslmode` options. Refused: the configuration does not load; use `tls`.', { ignored: false }),
         servers: any('Fail-over servers. Refused: the configuration does not load; give one address (a proxy in front of the replicas).', { since: '4.38', ignored: false }),
       },

@@ -110,20 +110,6 @@ export interface SessionConfig {
   redis?: RedisSessionConfig
 }
 
-export type TlsVersion = 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
-
-/** Authelia's client `tls` block (towards Redis, a database...). PEM values are inline text. */
-export interface TlsClientConfig {
-  /** Name checked in the server certificate; defaults to the host. */
-  serverName?: string
-  skipVerify: boolean
-  minimumVersion: TlsVersion
-  maximumVersion: TlsVersion
-  /** Client certificate chain (PEM), with `privateKey`, for mutual TLS. */
-  certificateChain?: string
-  privateKey?: string
-}
-
 export interface RedisSessionConfig {
   /** Host name or address; an absolute path is a unix socket (with `port: 0`). */
   host: string
@@ -173,7 +159,8 @@ export interface StorageConfig {
 export type TlsVersion = 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
 
 /** `storage.postgres.tls`: present means the connection uses TLS. */
-export interface DatabaseTlsConfig {
+/** Authelia's client `tls` block (storage.postgres, session.redis...). PEM values are inline text. */
+export interface TlsClientConfig {
   serverName?: string
   skipVerify: boolean
   minimumVersion: TlsVersion
@@ -192,7 +179,7 @@ export interface PostgresConfig {
   username: string
   password?: string
   timeoutSeconds: number
-  tls?: DatabaseTlsConfig
+  tls?: TlsClientConfig
 }
 
 export interface SmtpConfig {

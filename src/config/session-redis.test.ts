@@ -131,8 +131,8 @@ describe('session.redis', () => {
     ['host: redis\nhigh_availability:\n  route_randomly: true', 'high_availability:', "configuration.yml:LINE:5: session.redis.high_availability.sentinel_name: option 'sentinel_name' is required (hint: the master name the sentinels monitor)"],
     ['high_availability:\n  sentinel_name: m\n  nodes:\n    - port: 26379', '- port: 26379', "configuration.yml:LINE:9: session.redis.high_availability.nodes: option 'nodes': option 'host' is required for each node but one or more nodes are missing this"],
     ['high_availability:\n  sentinel_name: m', 'redis:', "configuration.yml:LINE:3: session.redis.host: option 'host' or the 'high_availability' option 'nodes' is required"],
-    ['host: redis\ntls:\n  private_key: x', 'private_key', "configuration.yml:LINE:20: session.redis.tls.private_key: option 'private_key' must also be accompanied by option 'certificate_chain'"],
-    ['host: redis\ntls:\n  minimum_version: TLS1.3\n  maximum_version: TLS1.2', 'minimum_version', "configuration.yml:LINE:24: session.redis.tls.minimum_version: option combination 'minimum_version' and 'maximum_version' is invalid: minimum version TLS1.3 is greater than the maximum version TLS1.2"],
+    ['host: redis\ntls:\n  private_key: "-----BEGIN PRIVATE KEY-----"', 'tls:', "configuration.yml:LINE:5: session.redis.tls.certificate_chain: option 'certificate_chain' is required when option 'private_key' is set"],
+    ['host: redis\ntls:\n  minimum_version: TLS1.3\n  maximum_version: TLS1.2', 'maximum_version', "configuration.yml:LINE:24: session.redis.tls.maximum_version: option 'maximum_version' (TLS1.2) must not be lower than 'minimum_version' (TLS1.3)"],
     ['host: redis\nsentinel: true', 'sentinel: true', 'configuration.yml:LINE:5: session.redis.sentinel: configuration key not expected: session.redis.sentinel'],
   ])('%j: one error with key path and line', (redis, at, message) => {
     const { file, text } = withRedis(redis)

@@ -1,11 +1,12 @@
+import { isIP } from 'node:net'
 import type { ConnectionOptions, SecureVersion } from 'node:tls'
-import type { DatabaseTlsConfig, SessionConfig, StorageConfig } from '../config/schema.js'
+import type { SessionConfig, StorageConfig, TlsClientConfig } from '../config/schema.js'
 import type { StorageLogger } from './common/migration-files.js'
 import type { PostgresStorageOptions } from './postgres/index.js'
 import { openPostgresStorage } from './postgres/index.js'
 import type { Storage } from './storage.js'
 import { openSqliteStorage } from './sqlite/index.js'
-import { openRedisSessionStore, type ConnectedSessionStore } from './redis/sessions.js'
+import { openRedisSessionStore, type ConnectedSessionStore, type RedisSessionStoreOptions } from './redis/sessions.js'
 
 export type * from './storage.js'
 export { StorageError, StorageUnavailableError } from './storage.js'
@@ -47,10 +48,14 @@ export function postgresOptions(config: StorageConfig): PostgresStorageOptions {
 
 const nodeVersion = (v: string): SecureVersion => v.replace('TLS', 'TLSv') as SecureVersion
 
-/** Authelia's `tls` block as Node's TLS options; the server is verified against the system CAs. */
-function tlsOptions(tls: DatabaseTlsConfig, host: string): ConnectionOptions {
+/**
+ * Authelia's `tls` block as Node's TLS options; the server is verified against the system CAs, by
+ * `server_name`, else by the host when it is a name (not an address, a socket or a sentinel list).
+ */
+export function tlsOptions(tls: TlsClientConfig, host: string): ConnectionOptions {
+  const servername = tls.serverName ?? (host !== '' && isIP(host) === 0 && !host.startsWith('/') ? host : undefined)
   const out: ConnectionOptions = {
-    servername: tls.serverName ?? host,
+    ...(servername ? { servername } : {}),
     rejectUnauthorized: !tls.skipVerify,
     minVersion: nodeVersion(tls.minimumVersion),
   }
@@ -65,9 +70,15 @@ function tlsOptions(tls: DatabaseTlsConfig, host: string): ConnectionOptions {
  * the storage backend). Rejects with StorageUnavailableError when Redis does not answer in time.
  */
 export async function openSessionStore(session: SessionConfig, logger?: StorageLogger): Promise<ConnectedSessionStore | undefined> {
+  const options = redisSessionOptions(session, logger)
+  return options ? openRedisSessionStore(options) : undefined
+}
+
+/** The plain options the Redis session store takes, from `session.redis` (undefined without it). */
+export function redisSessionOptions(session: SessionConfig, logger?: StorageLogger): RedisSessionStoreOptions | undefined {
   const r = session.redis
   if (!r) return undefined
-  return openRedisSessionStore({
+  return {
     host: r.host,
     port: r.port,
     ...(r.username ? { username: r.username } : {}),
@@ -78,7 +89,7 @@ export async function openSessionStore(session: SessionConfig, logger?: StorageL
     keyPrefix: r.keyPrefix,
     // Validation requires session.secret with redis.
     secret: session.secret ?? '',
-    ...(r.tls ? { tls: r.tls } : {}),
+    ...(r.tls ? { tls: tlsOptions(r.tls, r.highAvailability ? '' : r.host) } : {}),
     ...(r.highAvailability
       ? {
           sentinel: {
@@ -90,5 +101,5 @@ export async function openSessionStore(session: SessionConfig, logger?: StorageL
         }
       : {}),
     ...(logger ? { logger } : {}),
-  })
+  }
 }

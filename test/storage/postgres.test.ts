@@ -143,7 +143,7 @@ describe.runIf(available)('postgres', () => {
         expect(await storage.migrateDown(0)).toEqual([...all].reverse())
         expect(await adminQuery(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [latest!.name])).toEqual([{ table_name: 'migrations' }])
         expect(await storage.migrateUp()).toEqual(all)
-        await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: 1_700_000_000, lastActivityAt: 1_700_000_000 }, 1_700_000_600)
+        await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: 1_700_000_000, lastActivityAt: 1_700_000_000 }, 1_700_000_600, 1_700_000_000)
         const [row] = await adminQuery<{ expires_at: string; type: string }>(`SELECT expires_at::text, pg_typeof(expires_at)::text AS type FROM ${latest!.name}.sessions`)
         expect(row).toEqual({ expires_at: '1700000600', type: 'bigint' })
       } finally {
@@ -156,7 +156,7 @@ describe.runIf(available)('postgres', () => {
       try {
         const secret = Buffer.from('0123456789abcdefghij')
         await storage.saveTotpConfiguration({ username: 'alice', issuer: 'Latchkey', algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret, createdAt: 1 })
-        await storage.saveSession('the-cookie-value', { level: 1, amr: [], rememberMe: false, csrfToken: 'x', createdAt: 1, lastActivityAt: 1 }, 10)
+        await storage.saveSession('the-cookie-value', { level: 1, amr: [], rememberMe: false, csrfToken: 'x', createdAt: 1, lastActivityAt: 1 }, 10, 1)
         const [totp] = await adminQuery<{ secret: Buffer }>(`SELECT secret FROM ${latest!.name}.totp_configurations`)
         expect(totp!.secret.includes(secret)).toBe(false)
         const sessions = await adminQuery<{ id_hash: string }>(`SELECT id_hash FROM ${latest!.name}.sessions`)

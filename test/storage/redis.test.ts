@@ -7,6 +7,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { sha256Hex } from '../../src/common/hashing.js'
 import { openRedisSessionStore, redisClientOptions, type ConnectedSessionStore, type RedisSessionStoreOptions } from '../../src/storage/redis/sessions.js'
 import { StorageError, StorageUnavailableError } from '../../src/storage/storage.js'
+import { redisSessionOptions } from '../../src/storage/index.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { SessionConfig } from '../../src/config/schema.js'
 import { runSessionStoreContract, session } from '../session-store-contract.js'
 import { deleteKeysUnder, freePort, keysUnder, SHARED_REDIS, sharedClient, sharedRedisAvailable, startOwnRedis, startOwnSentinel, uniquePrefix, type OwnRedis } from '../support/redis.js'
 
@@ -261,24 +264,46 @@ describe('redis session store: Sentinel (high_availability)', () => {
     expect((err as Error).message).toContain("sentinel master 'no-such-master'")
   })
 
-  test('host and nodes are all sentinels; tls reaches both the master and the sentinels', () => {
-    const o = redisClientOptions(
-      options({
+  test('from the configuration: host and nodes are all sentinels; tls reaches both the master and the sentinels', () => {
+    const { config } = loadConfig({ files: ['fixtures/config/kasm-authelia.yml'], env: {} })
+    const session: SessionConfig = {
+      ...config.session,
+      redis: {
         host: 's1.example.com',
         port: 26379,
-        sentinel: { name: 'mymaster', username: 'watcher', password: 'sentinel-pw', nodes: [{ host: 's2.example.com', port: 26380 }] },
-        tls: { skipVerify: false, minimumVersion: 'TLS1.2', maximumVersion: 'TLS1.3' },
-      }),
-    )
-    expect(o).toMatchObject({
-      sentinels: [{ host: 's1.example.com', port: 26379 }, { host: 's2.example.com', port: 26380 }],
+        password: 'redis-pw',
+        databaseIndex: 2,
+        timeoutSeconds: 3,
+        maxRetries: 0,
+        maximumActiveConnections: 8,
+        minimumIdleConnections: 0,
+        keyPrefix: 'latchkey:',
+        tls: { serverName: 'redis.example.com', skipVerify: false, minimumVersion: 'TLS1.2', maximumVersion: 'TLS1.3' },
+        highAvailability: { sentinelName: 'mymaster', sentinelUsername: 'watcher', sentinelPassword: 'sentinel-pw', nodes: [{ host: 's2.example.com', port: 26380 }], routeByLatency: false, routeRandomly: false },
+      },
+    }
+    const tls = { servername: 'redis.example.com', rejectUnauthorized: true, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }
+    expect(redisClientOptions(redisSessionOptions(session)!)).toMatchObject({
+      sentinels: [
+        { host: 's1.example.com', port: 26379 },
+        { host: 's2.example.com', port: 26380 },
+      ],
       name: 'mymaster',
       role: 'master',
+      password: 'redis-pw',
+      db: 2,
+      connectTimeout: 3000,
+      commandTimeout: 3000,
       sentinelUsername: 'watcher',
       sentinelPassword: 'sentinel-pw',
       enableTLSForSentinelMode: true,
-      tls: { servername: 's1.example.com', rejectUnauthorized: true, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' },
+      tls,
+      sentinelTLS: tls,
       enableOfflineQueue: false,
     })
+    // Without a server_name, an address or a sentinel list names no certificate: none is asked for.
+    const plain = redisClientOptions(redisSessionOptions({ ...session, redis: { ...session.redis!, host: '10.0.0.5', port: 6379, highAvailability: undefined, tls: { skipVerify: false, minimumVersion: 'TLS1.2' } } })!)
+    expect(plain).toMatchObject({ host: '10.0.0.5', port: 6379, tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2' } })
+    expect(plain.tls).not.toHaveProperty('servername')
   })
 })

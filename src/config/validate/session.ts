@@ -162,8 +162,7 @@ function readRedis(r: MapView): RedisSessionConfig {
   if (username) redis.username = username
   const password = r.str('password')
   if (password) redis.password = password
-  const tls = readTlsClient(r.map('tls'))
-  if (tls) redis.tls = tls
+  if (r.has('tls')) redis.tls = readTlsClient(r.map('tls'))
 
   if (!ha) {
     if (!host) r.missing('host', "option 'host' is required", 'a host name, or the path of a unix socket with port: 0')

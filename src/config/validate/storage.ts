@@ -1,7 +1,8 @@
 /** `storage` and `notifier`. */
 import { posix } from 'node:path'
-import { DEFAULTS, type DatabaseTlsConfig, type NotifierConfig, type PostgresConfig, type SmtpConfig, type StorageConfig, type TlsVersion } from '../schema.js'
+import { DEFAULTS, type NotifierConfig, type PostgresConfig, type SmtpConfig, type StorageConfig } from '../schema.js'
 import type { MapView } from '../reader.js'
+import { readTlsClient } from './tls.js'
 
 /** `tcp://host:port`, `host:port` or `host` (4.38 `address` for databases). */
 function parseHostPort(v: string, defaultPort: number): { host: string; port: number } | undefined {
@@ -39,31 +40,6 @@ function parseUnixAddress(v: string): { host: string; port: number } | undefined
   return socket ? { host: posix.dirname(path), port: Number(socket[1]) } : { host: path, port: 5432 }
 }
 
-const TLS_VERSIONS = ['TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3'] as const
-
-function readDatabaseTls(t: MapView): DatabaseTlsConfig {
-  const version = (key: string) =>
-    t.oneOf(key, TLS_VERSIONS, (x) => `option '${key}' must be one of 'TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3' but it's configured as '${x}'`, { normalise: (x) => x.toUpperCase() })
-  const tls: DatabaseTlsConfig = { skipVerify: t.bool('skip_verify') ?? false, minimumVersion: version('minimum_version') ?? 'TLS1.2' }
-  const maximum: TlsVersion | undefined = version('maximum_version')
-  if (maximum) {
-    tls.maximumVersion = maximum
-    if (TLS_VERSIONS.indexOf(maximum) < TLS_VERSIONS.indexOf(tls.minimumVersion))
-      t.error('maximum_version', `option 'maximum_version' (${maximum}) must not be lower than 'minimum_version' (${tls.minimumVersion})`)
-  }
-  const serverName = t.str('server_name')
-  if (serverName) tls.serverName = serverName
-  const chain = t.str('certificate_chain')
-  const key = t.str('private_key')
-  if (chain && !chain.includes('-----BEGIN CERTIFICATE-----')) t.error('certificate_chain', "option 'certificate_chain' must be PEM certificates (-----BEGIN CERTIFICATE-----)")
-  if (key && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) t.error('private_key', "option 'private_key' must be a PEM private key")
-  if (chain && !key) t.missing('private_key', "option 'private_key' is required when option 'certificate_chain' is set")
-  if (key && !chain) t.missing('certificate_chain', "option 'certificate_chain' is required when option 'private_key' is set")
-  if (chain) tls.certificateChain = chain
-  if (key) tls.privateKey = key
-  return tls
-}
-
 function readPostgres(p: MapView): PostgresConfig {
   let host = ''
   let port = 5432
@@ -87,7 +63,7 @@ function readPostgres(p: MapView): PostgresConfig {
   const out: PostgresConfig = { host, port, database: p.str('database') ?? '', schema, username: p.str('username') ?? '', timeoutSeconds: p.duration('timeout') || 5 }
   const password = p.str('password')
   if (password) out.password = password
-  if (p.has('tls')) out.tls = readDatabaseTls(p.map('tls'))
+  if (p.has('tls')) out.tls = readTlsClient(p.map('tls'))
   return out
 }
 

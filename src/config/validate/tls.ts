@@ -1,43 +1,28 @@
-/** Authelia's client `tls` block (`session.redis.tls`; the same shape as the databases'). */
-import { X509Certificate, createPrivateKey } from 'node:crypto'
+/** Authelia's client `tls` block, the same shape wherever it appears (storage.postgres, session.redis). */
 import type { TlsClientConfig, TlsVersion } from '../schema.js'
 import type { MapView } from '../reader.js'
 
-const VERSIONS: readonly TlsVersion[] = ['TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3']
+const TLS_VERSIONS = ['TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3'] as const
 
-/** Reads `v` (the tls map itself); `undefined` when the block is absent. */
-export function readTlsClient(v: MapView): TlsClientConfig | undefined {
-  if (!v.present) return undefined
+export function readTlsClient(t: MapView): TlsClientConfig {
   const version = (key: string) =>
-    v.oneOf(key, VERSIONS, (x) => `option '${key}' must be one of ${VERSIONS.map((s) => `'${s}'`).join(', ')} but it's configured as '${x}'`, { normalise: (x) => x.toUpperCase() })
-  const out: TlsClientConfig = { skipVerify: v.bool('skip_verify') ?? false, minimumVersion: version('minimum_version') ?? 'TLS1.2', maximumVersion: version('maximum_version') ?? 'TLS1.3' }
-  if (VERSIONS.indexOf(out.minimumVersion) > VERSIONS.indexOf(out.maximumVersion))
-    v.error('minimum_version', `option combination 'minimum_version' and 'maximum_version' is invalid: minimum version ${out.minimumVersion} is greater than the maximum version ${out.maximumVersion}`)
-  const serverName = v.str('server_name')
-  if (serverName) out.serverName = serverName
-  const chain = v.str('certificate_chain')
-  const key = v.str('private_key')
-  if (chain && !key) v.error('certificate_chain', "option 'certificate_chain' must also be accompanied by option 'private_key'")
-  else if (key && !chain) v.error('private_key', "option 'private_key' must also be accompanied by option 'certificate_chain'")
-  else if (chain && key) {
-    let ok = true
-    try {
-      new X509Certificate(chain)
-    } catch {
-      ok = false
-      v.error('certificate_chain', "option 'certificate_chain' is not a PEM certificate")
-    }
-    try {
-      createPrivateKey(key)
-    } catch {
-      ok = false
-      // Never echo the value: it is a private key.
-      v.error('private_key', "option 'private_key' is not a PEM private key")
-    }
-    if (ok) {
-      out.certificateChain = chain
-      out.privateKey = key
-    }
+    t.oneOf(key, TLS_VERSIONS, (x) => `option '${key}' must be one of 'TLS1.0', 'TLS1.1', 'TLS1.2', 'TLS1.3' but it's configured as '${x}'`, { normalise: (x) => x.toUpperCase() })
+  const tls: TlsClientConfig = { skipVerify: t.bool('skip_verify') ?? false, minimumVersion: version('minimum_version') ?? 'TLS1.2' }
+  const maximum: TlsVersion | undefined = version('maximum_version')
+  if (maximum) {
+    tls.maximumVersion = maximum
+    if (TLS_VERSIONS.indexOf(maximum) < TLS_VERSIONS.indexOf(tls.minimumVersion))
+      t.error('maximum_version', `option 'maximum_version' (${maximum}) must not be lower than 'minimum_version' (${tls.minimumVersion})`)
   }
-  return out
+  const serverName = t.str('server_name')
+  if (serverName) tls.serverName = serverName
+  const chain = t.str('certificate_chain')
+  const key = t.str('private_key')
+  if (chain && !chain.includes('-----BEGIN CERTIFICATE-----')) t.error('certificate_chain', "option 'certificate_chain' must be PEM certificates (-----BEGIN CERTIFICATE-----)")
+  if (key && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) t.error('private_key', "option 'private_key' must be a PEM private key")
+  if (chain && !key) t.missing('private_key', "option 'private_key' is required when option 'certificate_chain' is set")
+  if (key && !chain) t.missing('certificate_chain', "option 'certificate_chain' is required when option 'private_key' is set")
+  if (chain) tls.certificateChain = chain
+  if (key) tls.privateKey = key
+  return tls
 }

@@ -5,7 +5,6 @@
  * with a TTL that follows the record's `expiresAt`: Redis drops expired and idle sessions by itself.
  */
 import type { ConnectionOptions } from 'node:tls'
-import { isIP } from 'node:net'
 import { Redis, type RedisOptions } from 'ioredis'
 import { sha256Hex } from '../../common/hashing.js'
 import { createSecretBox, SecretBoxError } from '../../common/secret-box.js'
@@ -14,15 +13,6 @@ import { StorageUnavailableError } from '../storage.js'
 import type { StorageLogger } from '../sqlite/migrate.js'
 
 export type { ConnectedSessionStore }
-
-export interface RedisTlsOptions {
-  serverName?: string
-  skipVerify: boolean
-  minimumVersion: 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
-  maximumVersion: 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
-  certificateChain?: string
-  privateKey?: string
-}
 
 export interface RedisSessionStoreOptions {
   /** Host, or with `port: 0` the path of a unix socket; with `sentinel`, a sentinel (may be empty). */
@@ -39,7 +29,8 @@ export interface RedisSessionStoreOptions {
   keyPrefix: string
   /** `session.secret`: the values are sealed with it. */
   secret: string
-  tls?: RedisTlsOptions
+  /** TLS towards Redis and the sentinels (Node's options: storage/index.ts tlsOptions). */
+  tls?: ConnectionOptions
   sentinel?: {
     name: string
     username?: string
@@ -51,21 +42,9 @@ export interface RedisSessionStoreOptions {
 }
 
 
-const NODE_TLS_VERSIONS = { 'TLS1.0': 'TLSv1', 'TLS1.1': 'TLSv1.1', 'TLS1.2': 'TLSv1.2', 'TLS1.3': 'TLSv1.3' } as const
 /** Reconnection delays grow by this much per attempt, up to RECONNECT_MAX_MS: a returning server is found within seconds. */
 const RECONNECT_STEP_MS = 100
 const RECONNECT_MAX_MS = 2000
-
-function tlsOptions(t: RedisTlsOptions, host: string): ConnectionOptions {
-  const servername = t.serverName ?? (host !== '' && isIP(host) === 0 && !host.startsWith('/') ? host : undefined)
-  return {
-    ...(servername ? { servername } : {}),
-    rejectUnauthorized: !t.skipVerify,
-    minVersion: NODE_TLS_VERSIONS[t.minimumVersion],
-    maxVersion: NODE_TLS_VERSIONS[t.maximumVersion],
-    ...(t.certificateChain && t.privateKey ? { cert: t.certificateChain, key: t.privateKey } : {}),
-  }
-}
 
 /** The ioredis options for these settings (exported for tests of the mapping). */
 export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
@@ -83,7 +62,7 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
     lazyConnect: true,
     // After a fail-over the old master turns replica and refuses writes: find the new one.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
-    ...(o.tls ? { tls: tlsOptions(o.tls, o.host) } : {}),
+    ...(o.tls ? { tls: o.tls } : {}),
   }
   if (o.sentinel) {
     const sentinels = [...(o.host ? [{ host: o.host, port: o.port }] : []), ...o.sentinel.nodes]
@@ -98,7 +77,7 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
       sentinelCommandTimeout: o.timeoutMs,
       // Reconnect to the new master as soon as a sentinel announces a fail-over (+switch-master).
       failoverDetector: true,
-      ...(o.tls ? { enableTLSForSentinelMode: true, sentinelTLS: tlsOptions(o.tls, o.host) } : {}),
+      ...(o.tls ? { enableTLSForSentinelMode: true, sentinelTLS: o.tls } : {}),
     }
   }
   if (o.port === 0) return { ...common, path: o.host }
