@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, test } from 'vitest'
 import { openSqliteStorage } from '../storage/sqlite/index.js'
 import { doctorCommand } from './doctor.js'
+import { freePort, sharedRedisAvailable } from '../../test/support/redis.js'
 import type { CliIo } from './io.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -177,6 +178,18 @@ describe('latchkey doctor', () => {
     const { code, err } = await run(['--config', file, '--user', 'nobody'])
     expect(code).toBe(2)
     expect(err).toContain(" - users file: --user 'nobody' is not in the users file")
+  })
+
+  test('session.redis: Redis answering is ok; nothing listening is a problem naming the address', async () => {
+    const redis = (port: number) => (t: string) => t.replace('  remember_me_duration: 1M\n', `  remember_me_duration: 1M\n  redis:\n    host: 127.0.0.1\n    port: ${port}\n    timeout: 1s\n`)
+    if (await sharedRedisAvailable()) {
+      const good = await run(['--config', kasmCopy(redis(6379))])
+      expect(good.out).toContain('[ok]      sessions: Redis at 127.0.0.1:6379 (database 0, key prefix latchkey:): answers')
+    }
+    const port = await freePort()
+    const bad = await run(['--config', kasmCopy(redis(port))])
+    expect(bad.code).not.toBe(0)
+    expect(bad.out).toContain(`sessions: Redis at 127.0.0.1:${port}: redis is unavailable: cannot connect to 127.0.0.1:${port}`)
   })
 
   test('--help prints the usage', async () => {

@@ -12,7 +12,7 @@ import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { canonicalIssuer, isIssuerDerived } from '../server/public-url.js'
-import { openStorage, postgresOptions } from '../storage/index.js'
+import { openSessionStore, openStorage, postgresOptions } from '../storage/index.js'
 import { describeServer } from '../storage/postgres/database.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
@@ -196,6 +196,7 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
   // 3. Storage: opened without migrating, so doctor never changes the schema; not tried when this
   // user could not even create it.
   if (checkStateFiles(config, f)) await checkStorage(config, f)
+  await checkSessionStore(config, f)
 
   // 4. TOTP registration path, since two_factor clients send first-time users through it.
   if (oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor')) {
@@ -333,6 +334,24 @@ async function checkStorage(config: Config, f: Findings): Promise<void> {
     }
   } catch (err) {
     f.problem('storage', `${where}: ${(err as Error).message}`)
+  }
+}
+
+/** `session.redis`: connects as serve would (within `timeout`), writes nothing. */
+async function checkSessionStore(config: Config, f: Findings): Promise<void> {
+  const r = config.session.redis
+  if (!r) return
+  const where = r.highAvailability ? `Redis master '${r.highAvailability.sentinelName}' through the sentinels` : `Redis at ${r.port === 0 ? r.host : `${r.host}:${r.port}`}`
+  try {
+    const store = (await openSessionStore(config.session))!
+    try {
+      if (await store.ping()) f.ok('sessions', `${where} (database ${r.databaseIndex}, key prefix ${r.keyPrefix}): answers`)
+      else f.problem('sessions', `${where}: connected, but does not answer PING`)
+    } finally {
+      await store.close()
+    }
+  } catch (err) {
+    f.problem('sessions', `${where}: ${(err as Error).message}`)
   }
 }
 
