@@ -11,11 +11,13 @@ import { redisSessionOptions } from '../../src/storage/index.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { SessionConfig } from '../../src/config/schema.js'
 import { runSessionStoreContract, session } from '../session-store-contract.js'
-import { deleteKeysUnder, freePort, keysUnder, SHARED_REDIS, sharedClient, sharedRedisAvailable, startOwnRedis, startOwnSentinel, uniquePrefix, type OwnRedis } from '../support/redis.js'
+import { deleteKeysUnder, freePort, keysUnder, redisProgramsAvailable, SHARED_REDIS, sharedClient, sharedRedisAvailable, startOwnRedis, startOwnSentinel, uniquePrefix, type OwnRedis } from '../support/redis.js'
 
 const NOW = 1_700_000_000
 const SECRET = 'a-session-secret-for-the-redis-tests-only'
 const available = await sharedRedisAvailable()
+const hasServer = redisProgramsAvailable('redis-server')
+const hasSentinel = hasServer && redisProgramsAvailable('redis-sentinel')
 const redisDescribe = available ? describe : describe.skip
 
 function options(overrides: Partial<RedisSessionStoreOptions> = {}): RedisSessionStoreOptions {
@@ -125,7 +127,7 @@ redisDescribe('redis session store', () => {
   })
 })
 
-describe('redis session store: connection behaviour', () => {
+describe.skipIf(!hasServer)('redis session store: connection behaviour', () => {
   let own: OwnRedis | undefined
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close()
@@ -179,7 +181,7 @@ describe('redis session store: connection behaviour', () => {
   })
 })
 
-describe('redis session store: Sentinel (high_availability)', () => {
+describe.skipIf(!hasSentinel)('redis session store: Sentinel (high_availability)', () => {
   let own: OwnRedis | undefined
   let replica: OwnRedis | undefined
   let sentinel: Awaited<ReturnType<typeof startOwnSentinel>> | undefined
@@ -263,7 +265,9 @@ describe('redis session store: Sentinel (high_availability)', () => {
     expect(err).toBeInstanceOf(StorageUnavailableError)
     expect((err as Error).message).toContain("sentinel master 'no-such-master'")
   })
+})
 
+describe('redis session store: options', () => {
   test('from the configuration: host and nodes are all sentinels; tls reaches both the master and the sentinels', () => {
     const { config } = loadConfig({ files: ['fixtures/config/kasm-authelia.yml'], env: {} })
     const session: SessionConfig = {

@@ -4,7 +4,7 @@
  * Sentinel start their own redis-server / redis-sentinel on free loopback ports and stop them.
  * On CI (CI=true) a missing Redis fails the run; elsewhere the Redis tests skip with a message.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -30,6 +30,19 @@ export async function sharedRedisAvailable(): Promise<boolean> {
   } finally {
     client.disconnect()
   }
+}
+
+/**
+ * True when these programs are on PATH (Debian: redis-server, redis-sentinel); on CI their absence
+ * throws (.ci/run installs them), elsewhere the tests needing them skip with a message.
+ */
+export function redisProgramsAvailable(...programs: string[]): boolean {
+  const missing = programs.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0)
+  if (missing.length === 0) return true
+  const message = `${missing.join(', ')} not found on PATH`
+  if (process.env.CI === 'true') throw new Error(`${message}: CI must install it (.ci/run)`)
+  console.warn(`${message}: the tests that start their own Redis are skipped`)
+  return false
 }
 
 /** A key prefix no other run uses. */
