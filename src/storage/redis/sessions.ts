@@ -10,7 +10,7 @@ import { sha256Hex } from '../../common/hashing.js'
 import { createSecretBox, SecretBoxError } from '../../common/secret-box.js'
 import type { ConnectedSessionStore, SessionData } from '../storage.js'
 import { StorageUnavailableError } from '../storage.js'
-import type { StorageLogger } from '../sqlite/migrate.js'
+import type { StorageLogger } from '../common/migration-files.js'
 
 export type { ConnectedSessionStore }
 
@@ -41,7 +41,6 @@ export interface RedisSessionStoreOptions {
   logger?: StorageLogger
 }
 
-
 /** Reconnection delays grow by this much per attempt, up to RECONNECT_MAX_MS: a returning server is found within seconds. */
 const RECONNECT_STEP_MS = 100
 const RECONNECT_MAX_MS = 2000
@@ -54,8 +53,8 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
     db: o.databaseIndex,
     connectTimeout: o.timeoutMs,
     commandTimeout: o.timeoutMs,
-    // Fail fast while disconnected (the request gets a 503) instead of queueing commands until the
-    // server returns; reconnecting goes on in the background, forever.
+    // Fail fast while disconnected (StorageUnavailableError: the request is refused at once) instead
+    // of queueing commands until the server returns; reconnecting goes on in the background, forever.
     enableOfflineQueue: false,
     maxRetriesPerRequest: o.maxRetries,
     retryStrategy: (times) => Math.min(times * RECONNECT_STEP_MS, RECONNECT_MAX_MS),
@@ -86,8 +85,7 @@ export function redisClientOptions(o: RedisSessionStoreOptions): RedisOptions {
 
 /** What an operator may read in a log line: the driver's message, no data. */
 function reasonOf(err: unknown): string {
-  const e = err as { code?: string; message?: string }
-  return (e?.message ?? String(err)).slice(0, 300)
+  return ((err as { message?: string } | undefined)?.message ?? String(err)).slice(0, 300)
 }
 
 /** Connects (within the timeout) and returns the store; rejects with StorageUnavailableError. */
