@@ -1,17 +1,27 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import { describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test } from 'vitest'
 import { createTestPki } from '../../test/support/tls.js'
 import { ConfigError, formatProblem, loadConfig, redactConfig, type ConfigProblem } from './load.js'
 
 const KASM = readFileSync('fixtures/config/kasm-authelia.yml', 'utf8')
 
+const dirs: string[] = []
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+function tempDir(name: string): string {
+  const d = mkdtempSync(join(tmpdir(), name))
+  dirs.push(d)
+  return d
+}
+
 /** The Kasm fixture with `redis` under `session` (indented two spaces) and optionally without the session secret. */
 function withRedis(redis: string, opts: { secret?: boolean } = {}): { file: string; text: string } {
   let text = KASM.replace('  remember_me_duration: 1M\n', `  remember_me_duration: 1M\n  redis:\n${redis.replace(/^/gm, '    ')}\n`)
   if (opts.secret === false) text = text.replace('  secret: insecure_session_secret_change_me_in_production\n', '')
-  const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-config-'))
+  const dir = tempDir('latchkey-redis-config-')
   writeFileSync(join(dir, 'configuration.yml'), text)
   writeFileSync(join(dir, 'users_database.yml'), 'users: {}\n')
   return { file: join(dir, 'configuration.yml'), text }
@@ -98,7 +108,7 @@ describe('session.redis', () => {
 
   test('high_availability: the sentinel port is the default, nodes are read, secrets come from _FILE variables', () => {
     const { file } = withRedis(['host: sentinel-1', 'high_availability:', '  sentinel_name: mymaster', '  sentinel_username: watcher', '  route_by_latency: true', '  nodes:', '    - host: sentinel-2', '    - host: sentinel-3', '      port: 26380'].join('\n'))
-    const dir = mkdtempSync(join(tmpdir(), 'latchkey-redis-secrets-'))
+    const dir = tempDir('latchkey-redis-secrets-')
     writeFileSync(join(dir, 'redis'), 'from-a-file\n')
     writeFileSync(join(dir, 'sentinel'), 'sentinel-from-a-file\n')
     const { config } = loadConfig({
