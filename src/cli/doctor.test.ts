@@ -185,6 +185,7 @@ describe('latchkey doctor', () => {
     if (await sharedRedisAvailable()) {
       const good = await run(['--config', kasmCopy(redis(6379))])
       expect(good.out).toContain('[ok]      sessions: Redis at 127.0.0.1:6379 (database 0, key prefix latchkey:): answers')
+      rmSync(dir!, { recursive: true, force: true })
     }
     const port = await freePort()
     const bad = await run(['--config', kasmCopy(redis(port))])
