@@ -153,7 +153,7 @@ export interface StorageConfig {
   encryptionKey: string
   local?: { path: string }
   postgres?: PostgresConfig
-  mysql?: { host: string; port: number; database: string; username: string; password?: string; timeoutSeconds: number }
+  mysql?: MysqlConfig
 }
 
 export type TlsVersion = 'TLS1.0' | 'TLS1.1' | 'TLS1.2' | 'TLS1.3'
@@ -168,6 +168,19 @@ export interface TlsClientConfig {
   /** PEM client certificate chain and its key, for client-certificate authentication. */
   certificateChain?: string
   privateKey?: string
+}
+
+export interface MysqlConfig {
+  /** A host name or address (also the name checked in the server certificate). */
+  host: string
+  port: number
+  /** The server's unix socket file, from `address: unix:///…`; host and port are then unused. */
+  socketPath?: string
+  database: string
+  username: string
+  password?: string
+  timeoutSeconds: number
+  tls?: DatabaseTlsConfig
 }
 
 export interface PostgresConfig {

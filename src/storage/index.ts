@@ -2,6 +2,8 @@ import { isIP } from 'node:net'
 import type { ConnectionOptions, SecureVersion } from 'node:tls'
 import type { SessionConfig, StorageConfig, TlsClientConfig } from '../config/schema.js'
 import type { StorageLogger } from './common/migration-files.js'
+import type { MysqlStorageOptions } from './mysql/index.js'
+import { openMysqlStorage } from './mysql/index.js'
 import type { PostgresStorageOptions } from './postgres/index.js'
 import { openPostgresStorage } from './postgres/index.js'
 import type { Storage } from './storage.js'
@@ -13,8 +15,10 @@ export { StorageError, StorageUnavailableError } from './storage.js'
 export { openRedisSessionStore, type ConnectedSessionStore, type RedisSessionStoreOptions } from './redis/sessions.js'
 export { openSqliteStorage } from './sqlite/index.js'
 export { openPostgresStorage } from './postgres/index.js'
+export { openMysqlStorage } from './mysql/index.js'
 export type { SqliteStorageOptions } from './sqlite/index.js'
 export type { PostgresStorageOptions } from './postgres/index.js'
+export type { MysqlStorageOptions } from './mysql/index.js'
 export type { StorageLogger } from './common/migration-files.js'
 
 export interface OpenStorageOptions {
@@ -22,11 +26,35 @@ export interface OpenStorageOptions {
   migrate?: boolean
 }
 
-/** Opens the configured backend: `local` (SQLite) or `postgres`. */
+/** Opens the configured backend: `local` (SQLite), `postgres` or `mysql`. */
 export async function openStorage(config: StorageConfig, logger?: StorageLogger, opts: OpenStorageOptions = {}): Promise<Storage> {
   if (config.local) return openSqliteStorage({ path: config.local.path, encryptionKey: config.encryptionKey, logger, migrate: opts.migrate })
   if (config.postgres) return openPostgresStorage({ ...postgresOptions(config), logger, migrate: opts.migrate })
-  throw new Error('storage: only the local (SQLite) and postgres backends are available in this version')
+  if (config.mysql) return openMysqlStorage({ ...mysqlOptions(config), logger, migrate: opts.migrate })
+  throw new Error('storage: no backend configured (storage.local, storage.postgres or storage.mysql)')
+}
+
+/** The plain options the MySQL/MariaDB backend takes, from `storage.mysql`. */
+export function mysqlOptions(config: StorageConfig): Omit<MysqlStorageOptions, 'logger' | 'migrate'> {
+  const m = config.mysql!
+  const options: Omit<MysqlStorageOptions, 'logger' | 'migrate'> = {
+    host: m.host,
+    port: m.port,
+    database: m.database,
+    username: m.username,
+    connectTimeoutSeconds: m.timeoutSeconds,
+    encryptionKey: config.encryptionKey,
+  }
+  if (m.socketPath !== undefined) options.socketPath = m.socketPath
+  if (m.password !== undefined) options.password = m.password
+  if (m.tls) {
+    // mysql2 checks the certificate against `host` (validation refuses another server_name).
+    options.ssl = { rejectUnauthorized: !m.tls.skipVerify, verifyIdentity: !m.tls.skipVerify, minVersion: nodeVersion(m.tls.minimumVersion) }
+    if (m.tls.maximumVersion) options.ssl.maxVersion = nodeVersion(m.tls.maximumVersion)
+    if (m.tls.certificateChain) options.ssl.cert = m.tls.certificateChain
+    if (m.tls.privateKey) options.ssl.key = m.tls.privateKey
+  }
+  return options
 }
 
 /** The plain options the PostgreSQL backend takes, from `storage.postgres`. */

@@ -21,7 +21,7 @@ const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$/
  * migrations/<engine> beside package.json, wherever the code runs from (src/, dist/ or the bundle).
  * Every engine has the same numbers: version N means the same schema on each.
  */
-export function defaultMigrationsDir(engine: 'sqlite' | 'postgres'): string {
+export function defaultMigrationsDir(engine: 'sqlite' | 'postgres' | 'mysql'): string {
   return join(projectRoot(), 'migrations', engine)
 }
 

@@ -1,0 +1,128 @@
+import type { Connection } from 'mysql2/promise'
+import type { MigrationInfo } from '../storage.js'
+import { StorageError } from '../storage.js'
+import type { MigrationFile, StorageLogger } from '../common/migration-files.js'
+import { migrationLabel } from '../common/migration-files.js'
+import type { MysqlConnectionOptions } from './database.js'
+import { connect, getLock, lockName, queryRows } from './database.js'
+
+/**
+ * Applies and reverts numbered SQL files (migrations/mysql, the same numbers as SQLite's), recorded
+ * in `migrations`. Every operation holds a GET_LOCK named after the database on its own connection
+ * (the only one allowed several statements per query), so instances starting together migrate one
+ * after the other: the second finds the work done.
+ *
+ * MySQL commits each DDL statement by itself: a migration cannot be rolled back as a whole. A file
+ * that fails part way is not recorded, and the error says so: restore the backup taken before.
+ */
+export class MysqlMigrator {
+  readonly latest: number
+
+  constructor(
+    private readonly options: MysqlConnectionOptions,
+    private readonly files: MigrationFile[],
+    private readonly logger?: StorageLogger,
+  ) {
+    this.latest = files.at(-1)?.version ?? 0
+  }
+
+  /** Runs `fn` on a fresh connection holding the migration lock of this database. */
+  async locked<T>(fn: (db: Connection) => Promise<T>): Promise<T> {
+    const db = await connect(this.options, { multipleStatements: true })
+    try {
+      // Long: a first start may wait for another instance's whole migration.
+      await getLock(db, lockName(`latchkey:${this.options.database}:migrations`), 600)
+      return await fn(db)
+    } finally {
+      // Ending the session releases the lock.
+      await db.end().catch(() => db.destroy())
+    }
+  }
+
+  /** Creates the bookkeeping table and refuses a database this code cannot understand. */
+  async prepare(db: Connection): Promise<void> {
+    const shape = await queryRows<{ column_name: string }>(
+      db,
+      "SELECT COLUMN_NAME AS column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'migrations'",
+    )
+    if (shape.length === 0) {
+      await db.query(
+        'CREATE TABLE IF NOT EXISTS migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
+      )
+    } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.column_name === column))) {
+      // Authelia's own database also has a `migrations` table, with other columns.
+      throw new StorageError(
+        'NOT_LATCHKEY',
+        'storage: this database was not created by Latchkey (its migrations table has another shape, as in an Authelia database): point storage.mysql at a new database',
+      )
+    }
+    const version = await this.currentVersion(db)
+    if (version > this.latest) {
+      throw new StorageError(
+        'SCHEMA_TOO_NEW',
+        `the database schema is at version ${version} but this Latchkey only knows up to ${this.latest}: upgrade Latchkey or restore a backup`,
+      )
+    }
+  }
+
+  async currentVersion(db: Connection): Promise<number> {
+    const [row] = await queryRows<{ version: number | null }>(db, 'SELECT MAX(version) AS version FROM migrations')
+    return row?.version ?? 0
+  }
+
+  async list(db: Connection): Promise<MigrationInfo[]> {
+    const all = new Map<number, MigrationInfo>()
+    for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
+    // Applied rows win: they also list versions this code no longer ships.
+    for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(db, 'SELECT version, name, applied_at FROM migrations')) {
+      all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
+    }
+    return [...all.values()].sort((a, b) => a.version - b.version)
+  }
+
+  async up(db: Connection, target = this.latest): Promise<number[]> {
+    await this.prepare(db)
+    if (target > this.latest) throw new StorageError('MIGRATION_FAILED', `storage: no migration ${target}; the latest is ${this.latest}`)
+    const current = await this.currentVersion(db)
+    const done: number[] = []
+    for (const file of this.files) {
+      if (file.version <= current || file.version > target) continue
+      await this.run(file, 'up', async () => {
+        await db.query(file.up)
+        await db.query('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, UNIX_TIMESTAMP())', [file.version, file.name])
+      })
+      done.push(file.version)
+    }
+    return done
+  }
+
+  /** Reverts every applied migration above `target`, newest first; `target` itself stays. */
+  async down(db: Connection, target: number): Promise<number[]> {
+    await this.prepare(db)
+    const applied = (await queryRows<{ version: number }>(db, 'SELECT version FROM migrations WHERE version > ? ORDER BY version DESC', [target])).map((r) => r.version)
+    const done: number[] = []
+    for (const version of applied) {
+      const file = this.files.find((f) => f.version === version)
+      if (file?.down === undefined) throw new StorageError('MIGRATION_FAILED', `storage: migration ${version} has no .down.sql file, cannot roll back past it`)
+      await this.run(file, 'down', async () => {
+        await db.query(file.down!)
+        await db.query('DELETE FROM migrations WHERE version = ?', [version])
+      })
+      done.push(version)
+    }
+    return done
+  }
+
+  private async run(file: MigrationFile, direction: 'up' | 'down', body: () => Promise<void>): Promise<void> {
+    const label = migrationLabel(file)
+    try {
+      await body()
+    } catch (err) {
+      throw new StorageError(
+        'MIGRATION_FAILED',
+        `storage: migration ${label} (${direction}) failed and was not recorded; MySQL commits each schema change by itself, so the statements before the failing one stay applied (restore the backup taken before migrating): ${(err as Error).message}`,
+      )
+    }
+    this.logger?.info({ version: file.version, name: file.name, direction }, `storage: migration ${label} ${direction === 'up' ? 'applied' : 'reverted'}`)
+  }
+}
