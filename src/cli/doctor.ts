@@ -12,8 +12,9 @@ import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { canonicalIssuer, isIssuerDerived } from '../server/public-url.js'
-import { openSessionStore, openStorage, postgresOptions } from '../storage/index.js'
+import { mysqlOptions, openSessionStore, openStorage, postgresOptions } from '../storage/index.js'
 import { describeServer } from '../storage/postgres/database.js'
+import { describeServer as describeMysqlServer } from '../storage/mysql/database.js'
 import { parseArgs, UsageError } from './args.js'
 import { resolveConfigFiles } from './config-files.js'
 import type { CliIo } from './io.js'
@@ -303,12 +304,9 @@ function checkStateFiles(config: Config, f: Findings): boolean {
 
 async function checkStorage(config: Config, f: Findings): Promise<void> {
   const s = config.storage
-  if (s.mysql) {
-    f.problem('storage', 'mysql is not available in this version of Latchkey: use storage.local (SQLite) or storage.postgres')
-    return
-  }
   let where: string
   if (s.postgres) where = describeServer(postgresOptions(s))
+  else if (s.mysql) where = describeMysqlServer(mysqlOptions(s))
   else if (s.local) {
     where = s.local.path
     if (!existsSync(s.local.path)) {
@@ -316,7 +314,7 @@ async function checkStorage(config: Config, f: Findings): Promise<void> {
       return
     }
   } else {
-    f.problem('storage', 'no storage backend configured (storage.local.path or storage.postgres)')
+    f.problem('storage', 'no storage backend configured (storage.local.path, storage.postgres or storage.mysql)')
     return
   }
   try {
@@ -326,7 +324,7 @@ async function checkStorage(config: Config, f: Findings): Promise<void> {
       const pending = migrations.filter((m) => m.appliedAt === undefined)
       const current = Math.max(0, ...migrations.filter((m) => m.appliedAt !== undefined).map((m) => m.version))
       if (pending.length) {
-        const backup = s.postgres ? 'back the database up first (pg_dump)' : 'back the file up first'
+        const backup = s.postgres ? 'back the database up first (pg_dump)' : s.mysql ? 'back the database up first (mysqldump --single-transaction)' : 'back the file up first'
         f.warning('storage', `${where}: schema at version ${current}, ${pending.length} migration(s) pending (${pending.map((m) => m.version).join(', ')}): latchkey serve applies them at start (${backup}), or run latchkey storage migrate up`)
       } else f.ok('storage', `${where}: opens, encryption key matches, schema current (version ${current})`)
     } finally {

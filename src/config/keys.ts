@@ -41,18 +41,6 @@ const any = (description: string, o: Partial<KeySpec> = {}): KeySpec => ({ kind:
 const map = (description: string, children: Record<string, KeySpec>, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'map', description, children, ...o })
 const list = (description: string, item: KeySpec, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'list', description, item, ...o })
 const ignored = (spec: KeySpec): KeySpec => ({ ...spec, ignored: true })
-/**
- * A section Latchkey reads only to refuse it (the configuration does not load). The catalogue has no
- * `refused` status: it shows `supported` (read by Latchkey) and every description says the truth.
- */
-const refused = (spec: KeySpec, section: string): KeySpec => ({
-  ...spec,
-  ignored: false,
-  ...(spec.children
-    ? { children: Object.fromEntries(Object.entries(spec.children).map(([k, c]) => [k, { ...c, ignored: false, description: `${c.description} Refused with \`${section}\`.` }])) }
-    : {}),
-})
-
 const passwordAlgorithms = {
   argon2: map('Argon2 parameters for new hashes.', {
     variant: str('`argon2id`, `argon2i` or `argon2d`.', { default: 'argon2id' }),
@@ -320,10 +308,19 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   storage: map('Persistent storage.', {
     encryption_key: str('Encrypts TOTP secrets; 20 characters or more.'),
     local: map('SQLite.', { path: path('Database file.') }),
-    mysql: refused(map(
-      'MySQL. Refused: the configuration does not load; use `local` (SQLite).',
-      { host: str('Host.', { renamedTo: 'address' }), port: int('Port.', { renamedTo: 'address' }), address: str('`tcp://host:port`.', { since: '4.38' }), database: str('Database.'), username: str('User.'), password: str('Password.'), timeout: dur('Timeout.', { default: '5s' }), tls: any('TLS.') },
-    ), 'storage.mysql'),
+    mysql: map(
+      'MySQL 8 or MariaDB 10.11, for several instances sharing one database (docs/deploy.md#mysql-and-mariadb).',
+      {
+        host: str('Host name or address (also the name checked in the server certificate).', { renamedTo: 'address' }),
+        port: int('Port.', { renamedTo: 'address', default: '3306' }),
+        address: str('`tcp://host:port` (also `tcp4://`, `tcp6://`, `[v6]:port`), or `unix:///run/mysqld/mysqld.sock` (the socket file).', { since: '4.38' }),
+        database: str('Database, which must exist (`CREATE DATABASE … CHARACTER SET utf8mb4`).'),
+        username: str('User.'),
+        password: str('Password (not needed with unix_socket authentication on the socket).'),
+        timeout: dur('Connection timeout.', { default: '5s' }),
+        tls: clientTls('the database server'),
+      },
+    ),
     postgres: map(
       'PostgreSQL, for several instances sharing one database (docs/deploy.md#postgresql).',
       {

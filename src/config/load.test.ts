@@ -344,7 +344,7 @@ describe('key catalogue', () => {
     expect(byPath.get('server.trusted_proxies')).toMatchObject({ status: 'latchkey', authelia437: null, authelia438: null })
     expect(byPath.get('totp.period')).toMatchObject({ default: '30', type: 'int' })
     // Refused sections have no status of their own: `supported` (read, to be refused), said in the description.
-    for (const refused of ['authentication_backend.ldap', 'storage.mysql', 'storage.postgres.ssl', 'storage.postgres.servers']) {
+    for (const refused of ['authentication_backend.ldap', 'storage.postgres.ssl', 'storage.postgres.servers']) {
       expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
     }
     // Accepted and checked, but without effect.

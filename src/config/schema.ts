@@ -180,7 +180,7 @@ export interface MysqlConfig {
   username: string
   password?: string
   timeoutSeconds: number
-  tls?: DatabaseTlsConfig
+  tls?: TlsClientConfig
 }
 
 export interface PostgresConfig {

@@ -289,12 +289,10 @@ describe('sqlite storage', () => {
     await expectStorageError(openSqliteStorage({ path, encryptionKey: '' }), 'OPEN_FAILED')
   })
 
-  test('openStorage picks SQLite for local and refuses MySQL clearly', async () => {
+  test('openStorage picks SQLite for local and names the keys when no backend is configured', async () => {
     storage = await openStorage({ encryptionKey: KEY, local: { path } })
     expect(await storage.ping()).toBe(true)
-    await expect(
-      openStorage({ encryptionKey: KEY, mysql: { host: 'db', port: 3306, database: 'latchkey', username: 'l', timeoutSeconds: 5 } }),
-    ).rejects.toThrow('storage: only the local (SQLite) and postgres backends are available in this version')
+    await expect(openStorage({ encryptionKey: KEY })).rejects.toThrow('storage: no backend configured (storage.local, storage.postgres or storage.mysql)')
   })
 
   test('kill -9 mid-burst loses no reported commit and leaves integrity ok (security.md D1)', async () => {

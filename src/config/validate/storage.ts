@@ -1,6 +1,6 @@
 /** `storage` and `notifier`. */
 import { posix } from 'node:path'
-import { DEFAULTS, type NotifierConfig, type PostgresConfig, type SmtpConfig, type StorageConfig } from '../schema.js'
+import { DEFAULTS, type MysqlConfig, type NotifierConfig, type PostgresConfig, type SmtpConfig, type StorageConfig } from '../schema.js'
 import type { MapView } from '../reader.js'
 import { readTlsClient } from './tls.js'
 
@@ -9,23 +9,6 @@ function parseHostPort(v: string, defaultPort: number): { host: string; port: nu
   const m = /^(?:tcp[46]?:\/\/)?(\[[^\]]+\]|[^:/[\]]+)(?::(\d+))?\/?$/.exec(v)
   if (!m) return undefined
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ? Number(m[2]) : defaultPort }
-}
-
-function readDatabase(v: MapView, defaultPort: number): { host: string; port: number } {
-  let host = ''
-  let port = defaultPort
-  if (v.has('address')) {
-    const raw = v.str('address') ?? ''
-    const parsed = parseHostPort(raw, defaultPort)
-    if (parsed) ({ host, port } = parsed)
-    else v.error('address', `could not parse address '${raw}'`, `e.g. tcp://db.example.com:${defaultPort}`)
-  } else {
-    host = v.str('host') ?? ''
-    port = v.int('port') ?? defaultPort
-    if (!host) v.missing('host', "option 'host' is required", 'or the 4.38+ address, e.g. tcp://db:5432')
-  }
-  for (const key of ['database', 'username', 'password']) if (!v.str(key)) v.missing(key, `option '${key}' is required`)
-  return { host, port }
 }
 
 /**
@@ -67,6 +50,45 @@ function readPostgres(p: MapView): PostgresConfig {
   return out
 }
 
+/**
+ * `storage.mysql`: 4.37 `host`/`port` or 4.38 `address` (`tcp://host:port`, or `unix:///path` to the
+ * server's socket file, which mysql2 opens directly).
+ */
+function readMysql(m: MapView): MysqlConfig {
+  let host = ''
+  let port = 3306
+  let socketPath: string | undefined
+  if (m.has('address')) {
+    const raw = m.str('address') ?? ''
+    const unix = /^unix:\/\/(\/[^?#]*[^/?#])$/.exec(raw)
+    const parsed = unix ? undefined : parseHostPort(raw, 3306)
+    if (unix) {
+      socketPath = posix.normalize(unix[1]!)
+      host = 'localhost'
+    } else if (parsed) ({ host, port } = parsed)
+    else m.error('address', `could not parse address '${raw}'`, 'e.g. tcp://db.example.com:3306 or unix:///run/mysqld/mysqld.sock')
+  } else {
+    host = m.str('host') ?? ''
+    port = m.int('port') ?? 3306
+    if (!host) m.missing('host', "option 'host' is required", 'or the 4.38+ address, e.g. tcp://db:3306')
+  }
+  if (port < 1 || port > 65535) m.error(m.has('address') ? 'address' : 'port', `the port must be between 1 and 65535, got ${port}`)
+  for (const key of ['database', 'username']) if (!m.str(key)) m.missing(key, `option '${key}' is required`)
+  const out: MysqlConfig = { host, port, database: m.str('database') ?? '', username: m.str('username') ?? '', timeoutSeconds: m.duration('timeout') || 5 }
+  if (socketPath) out.socketPath = socketPath
+  const password = m.str('password')
+  if (password) out.password = password
+  if (m.has('tls')) {
+    const t = m.map('tls')
+    out.tls = readTlsClient(t)
+    // mysql2 checks the server certificate against the host it connects to, and nothing else.
+    if (out.tls.serverName !== undefined && out.tls.serverName !== host && !out.tls.skipVerify)
+      t.error('server_name', `option 'server_name' must be the host connected to ('${host}') for mysql, got '${out.tls.serverName}'`, 'connect by the name in the certificate, or leave server_name unset')
+    if (socketPath) m.error('tls', "option 'tls' does not apply to a unix socket address", 'remove tls, or use tcp://host:3306')
+  }
+  return out
+}
+
 export function readStorage(root: MapView): StorageConfig {
   const v = root.map('storage')
   const key = v.str('encryption_key')
@@ -89,12 +111,7 @@ export function readStorage(root: MapView): StorageConfig {
     out.local = { path: path ?? '' }
   }
   if (v.has('postgres')) out.postgres = readPostgres(v.map('postgres'))
-  if (v.has('mysql')) {
-    const m = v.map('mysql')
-    const { host, port } = readDatabase(m, 3306)
-    m.problems.error(m.path, "the 'mysql' storage backend is not supported by Latchkey", m.src, "use 'local' (SQLite)")
-    out.mysql = { host, port, database: m.str('database') ?? '', username: m.str('username') ?? '', timeoutSeconds: m.duration('timeout') || 5 }
-  }
+  if (v.has('mysql')) out.mysql = readMysql(v.map('mysql'))
   return out
 }
 
