@@ -6,6 +6,7 @@ import { openMysqlStorage } from '../../src/storage/mysql/index.js'
 import type { Storage } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
+import { findInterpolatedSql } from '../support/sql-lint.js'
 import type { TestDatabase } from '../support/mysql.js'
 import { adminQuery, closeAdmin, createTestDatabase, emptyTestDatabase, mysqlAvailable } from '../support/mysql.js'
 
@@ -190,4 +191,10 @@ describe.runIf(available)('mysql', () => {
       expect(sql('mysql')).toEqual(sql('sqlite'))
     })
   })
+})
+
+test('no query of the MySQL backend interpolates into SQL: values go as ? parameters (security.md X4 lint)', () => {
+  const { files, offenders } = findInterpolatedSql('mysql')
+  expect(files.length).toBeGreaterThan(5)
+  expect(offenders).toEqual([])
 })

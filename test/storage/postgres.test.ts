@@ -11,6 +11,7 @@ import { openPostgresStorage } from '../../src/storage/postgres/index.js'
 import type { Storage, TokenRecord } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
+import { findInterpolatedSql } from '../support/sql-lint.js'
 import type { TestSchema } from '../support/postgres.js'
 import { adminQuery, adminSession, closeAdmin, createTestSchema, emptyTestSchema, postgresAvailable } from '../support/postgres.js'
 
@@ -254,18 +255,8 @@ describe.runIf(available)('postgres', () => {
   })
 })
 
-test('no query of the PostgreSQL backend interpolates into SQL: values go as $n parameters (security.md X4 lint)', async () => {
-  const { readdirSync, readFileSync } = await import('node:fs')
-  const { join } = await import('node:path')
-  const { ROOT } = await import('../support/app.js')
-  const folder = join(ROOT, 'src', 'storage', 'postgres')
-  const files = readdirSync(folder).filter((f) => f.endsWith('.ts'))
+test('no query of the PostgreSQL backend interpolates into SQL: values go as $n parameters (security.md X4 lint)', () => {
+  const { files, offenders } = findInterpolatedSql('postgres')
   expect(files.length).toBeGreaterThan(5)
-  const offenders: string[] = []
-  for (const file of files) {
-    const text = readFileSync(join(folder, file), 'utf8')
-    // A template literal with ${…} inside the arguments of any query helper.
-    for (const m of text.matchAll(/\b(?:query|execute|queryRows|queryArrays)\s*(?:<[^>()]*>)?\s*\([^)]*`[^`]*\$\{/g)) offenders.push(`${file}: ${m[0].slice(0, 60)}`)
-  }
   expect(offenders).toEqual([])
 })

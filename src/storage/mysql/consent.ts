@@ -11,7 +11,7 @@ const CONSENT_COLUMNS =
 export function createMysqlConsentStore(pool: MysqlPool): ConsentStore {
   return {
     async saveConsentSession(s) {
-      await execute(pool, `INSERT INTO oauth2_consent_session (${CONSENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
+      await execute(pool, 'INSERT INTO oauth2_consent_session (' + CONSENT_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
         s.id,
         s.clientId,
         s.subject,
@@ -30,7 +30,7 @@ export function createMysqlConsentStore(pool: MysqlPool): ConsentStore {
       ])
     },
     async findConsentSession(id) {
-      const [row] = await queryRows<ConsentRow>(pool, `SELECT ${CONSENT_COLUMNS} FROM oauth2_consent_session WHERE id = ?`, [id])
+      const [row] = await queryRows<ConsentRow>(pool, 'SELECT ' + CONSENT_COLUMNS + ' FROM oauth2_consent_session WHERE id = ?', [id])
       return row === undefined ? undefined : toConsentSession(row)
     },
     async answerConsentSession(id, granted, scopes, audience, now) {

@@ -58,7 +58,7 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
 
   try {
     await migrator.locked(async (db) => {
-      await migrator.prepare(db)
+      await migrator.prepare(db, opts.migrate ?? true)
       // Check the key before migrating, so a wrong key never changes the database.
       await verifyKey(db)
       if (opts.migrate ?? true) {

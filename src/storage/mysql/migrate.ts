@@ -39,13 +39,17 @@ export class MysqlMigrator {
     }
   }
 
-  /** Creates the bookkeeping table and refuses a database this code cannot understand. */
-  async prepare(db: Connection): Promise<void> {
+  /**
+   * Refuses a database this code cannot understand, and creates the bookkeeping table unless
+   * `create` is false (listing and `doctor` leave a fresh database untouched).
+   */
+  async prepare(db: Connection, create = true): Promise<void> {
     const shape = await queryRows<{ column_name: string }>(
       db,
       "SELECT COLUMN_NAME AS column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'migrations'",
     )
     if (shape.length === 0) {
+      if (!create) return
       await db.query(
         'CREATE TABLE IF NOT EXISTS migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
       )
@@ -66,6 +70,7 @@ export class MysqlMigrator {
   }
 
   async currentVersion(db: Connection): Promise<number> {
+    if (!(await hasMigrationsTable(db))) return 0
     const [row] = await queryRows<{ version: number | null }>(db, 'SELECT MAX(version) AS version FROM migrations')
     return row?.version ?? 0
   }
@@ -73,6 +78,7 @@ export class MysqlMigrator {
   async list(db: Connection): Promise<MigrationInfo[]> {
     const all = new Map<number, MigrationInfo>()
     for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
+    if (!(await hasMigrationsTable(db))) return [...all.values()]
     // Applied rows win: they also list versions this code no longer ships.
     for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(db, 'SELECT version, name, applied_at FROM migrations')) {
       all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
@@ -125,4 +131,8 @@ export class MysqlMigrator {
     }
     this.logger?.info({ version: file.version, name: file.name, direction }, `storage: migration ${label} ${direction === 'up' ? 'applied' : 'reverted'}`)
   }
+}
+
+async function hasMigrationsTable(db: Connection): Promise<boolean> {
+  return (await queryRows(db, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'migrations'")).length === 1
 }

@@ -15,8 +15,8 @@ function grantValues(g: GrantContext): unknown[] {
 
 const INSERT_CODE =
   'INSERT INTO oauth2_authorization_code (' + GRANT_COLUMNS + ', credential_fingerprint, code_hash, redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
-  `VALUES (${marks(19)})`
-const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' + `VALUES (${marks(17)})`
+  'VALUES (' + marks(19) + ')'
+const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' + 'VALUES (' + marks(17) + ')'
 
 /**
  * Codes and tokens on MySQL/MariaDB. Every single-use transition is decided by one row lock

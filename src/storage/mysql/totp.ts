@@ -58,14 +58,14 @@ export function createMysqlTotpStore(pool: MysqlPool, box: SecretBox): TotpStore
     async savePendingTotpConfiguration(c) {
       await execute(
         pool,
-        `INSERT INTO totp_pending_configurations (${PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
+        'INSERT INTO totp_pending_configurations (' + PENDING_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ' +
           'ON DUPLICATE KEY UPDATE id = VALUES(id), session_hash = VALUES(session_hash), issuer = VALUES(issuer), algorithm = VALUES(algorithm), ' +
           'digits = VALUES(digits), period = VALUES(period), secret = VALUES(secret), created_at = VALUES(created_at), expires_at = VALUES(expires_at)',
         [c.username, c.id, c.sessionHash, c.issuer, c.algorithm, c.digits, c.periodSeconds, box.seal(c.secret, c.username), c.createdAt, c.expiresAt],
       )
     },
     async findPendingTotpConfiguration(username, now) {
-      const [row] = await queryRows<PendingTotpRow>(pool, `SELECT ${PENDING_COLUMNS} FROM totp_pending_configurations WHERE username = ? AND expires_at > ?`, [username, now])
+      const [row] = await queryRows<PendingTotpRow>(pool, 'SELECT ' + PENDING_COLUMNS + ' FROM totp_pending_configurations WHERE username = ? AND expires_at > ?', [username, now])
       return row === undefined ? undefined : toPendingTotpConfiguration(row, open(row.secret, row.username))
     },
     async deletePendingTotpConfiguration(username) {
@@ -77,7 +77,7 @@ export function createMysqlTotpStore(pool: MysqlPool, box: SecretBox): TotpStore
         // then finds it deleted.
         const [pending] = await queryRows<PendingTotpRow>(
           tx,
-          `SELECT ${PENDING_COLUMNS} FROM totp_pending_configurations WHERE username = ? AND id = ? AND expires_at > ? FOR UPDATE`,
+          'SELECT ' + PENDING_COLUMNS + ' FROM totp_pending_configurations WHERE username = ? AND id = ? AND expires_at > ? FOR UPDATE',
           [username, id, now],
         )
         if (pending === undefined) return false
