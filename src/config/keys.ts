@@ -309,14 +309,14 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     encryption_key: str('Encrypts TOTP secrets; 20 characters or more.'),
     local: map('SQLite.', { path: path('Database file.') }),
     mysql: map(
-      'MySQL 8 or MariaDB 10.11, for several instances sharing one database (docs/deploy.md#mysql-and-mariadb).',
+      'MySQL 8 or MariaDB 10.11, for several instances sharing one database (docs/deploy.md#9-mysql-and-mariadb).',
       {
         host: str('Host name or address (also the name checked in the server certificate).', { renamedTo: 'address' }),
         port: int('Port.', { renamedTo: 'address', default: '3306' }),
         address: str('`tcp://host:port` (also `tcp4://`, `tcp6://`, `[v6]:port`), or `unix:///run/mysqld/mysqld.sock` (the socket file).', { since: '4.38' }),
         database: str('Database, which must exist (`CREATE DATABASE … CHARACTER SET utf8mb4`).'),
         username: str('User.'),
-        password: str('Password (not needed with unix_socket authentication on the socket).'),
+        password: str('Password.'),
         timeout: dur('Connection timeout.', { default: '5s' }),
         tls: clientTls('the database server'),
       },

@@ -48,7 +48,7 @@ describe('storage.mysql', () => {
     const { config } = load(`address: '${address}'\ndatabase: latchkey\nusername: latchkey`)
     expect(config.storage.mysql).toMatchObject(expected)
     expect(mysqlOptions(config.storage)).toMatchObject(expected)
-    // No password: unix_socket authentication, typically.
+    // The password is optional in the file: it may come from a _FILE variable.
     expect(config.storage.mysql!.password).toBeUndefined()
   })
 
