@@ -1,33 +1,14 @@
 import type { ConsentStore } from '../storage.js'
 import { toFlag, toJsonList } from '../sqlite/database.js'
 import type { ConsentRow, PreConfiguredRow } from '../sqlite/consent.js'
-import { asSet, toConsentSession, toPreConfigured } from '../sqlite/consent.js'
+import { asSet, CONSENT_COLUMNS, consentValues, toConsentSession, toPreConfigured } from '../sqlite/consent.js'
 import type { MysqlPool } from './database.js'
 import { execute, queryRows } from './database.js'
-
-const CONSENT_COLUMNS =
-  'id, client_id, subject, username, session_id, requested_scopes, requested_audience, form, created_at, expires_at, responded_at, granted, granted_scopes, granted_audience, used'
 
 export function createMysqlConsentStore(pool: MysqlPool): ConsentStore {
   return {
     async saveConsentSession(s) {
-      await execute(pool, 'INSERT INTO oauth2_consent_session (' + CONSENT_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
-        s.id,
-        s.clientId,
-        s.subject,
-        s.username,
-        s.sessionId,
-        toJsonList(s.requestedScopes),
-        toJsonList(s.requestedAudience),
-        JSON.stringify(s.form),
-        s.createdAt,
-        s.expiresAt,
-        s.respondedAt ?? null,
-        s.granted === undefined ? null : toFlag(s.granted),
-        s.grantedScopes === undefined ? null : toJsonList(s.grantedScopes),
-        s.grantedAudience === undefined ? null : toJsonList(s.grantedAudience),
-        toFlag(s.used),
-      ])
+      await execute(pool, 'INSERT INTO oauth2_consent_session (' + CONSENT_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', consentValues(s))
     },
     async findConsentSession(id) {
       const [row] = await queryRows<ConsentRow>(pool, 'SELECT ' + CONSENT_COLUMNS + ' FROM oauth2_consent_session WHERE id = ?', [id])

@@ -1,22 +1,11 @@
 import type { ConsumeCodeResult, IdentityVerification, IdentityVerificationStore, StartVerificationResult } from '../storage.js'
 import type { ConsumeOutcome, VerificationRow } from '../sqlite/identity-verification.js'
-import { COLUMNS, toRecord } from '../sqlite/identity-verification.js'
+import { COLUMNS, toRecord, verificationValues } from '../sqlite/identity-verification.js'
 import type { MysqlPool, MysqlQueryable } from './database.js'
 import { execute, inTransaction, queryRows } from './database.js'
 
 const insert = (db: MysqlQueryable, r: IdentityVerification) =>
-  execute(db, 'INSERT INTO identity_verification (' + COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [
-    r.id,
-    r.username,
-    r.action,
-    r.issuedAt,
-    r.expiresAt,
-    r.consumedAt ?? null,
-    r.remoteIp,
-    r.sessionHash ?? null,
-    r.codeHash ?? null,
-    r.failedAttempts ?? 0,
-  ])
+  execute(db, 'INSERT INTO identity_verification (' + COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', verificationValues(r))
 
 const readRecord = async (db: MysqlQueryable, id: string): Promise<VerificationRow | undefined> =>
   (await queryRows<VerificationRow>(db, 'SELECT ' + COLUMNS + ' FROM identity_verification WHERE jti = ?', [id]))[0]

@@ -3,6 +3,7 @@ import type { MigrationInfo } from '../storage.js'
 import { StorageError } from '../storage.js'
 import type { MigrationFile, StorageLogger } from '../common/migration-files.js'
 import { migrationLabel } from '../common/migration-files.js'
+import { checkMigrationsShape, checkNotTooNew, mergeMigrationList, migrationsToApply, migrationsToRevert } from '../common/migration-plan.js'
 import type { MysqlConnectionOptions } from './database.js'
 import { connect, getLock, lockName, queryRows } from './database.js'
 
@@ -53,20 +54,8 @@ export class MysqlMigrator {
       await db.query(
         'CREATE TABLE IF NOT EXISTS migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
       )
-    } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.column_name === column))) {
-      // Authelia's own database also has a `migrations` table, with other columns.
-      throw new StorageError(
-        'NOT_LATCHKEY',
-        'storage: this database was not created by Latchkey (its migrations table has another shape, as in an Authelia database): point storage.mysql at a new database',
-      )
-    }
-    const version = await this.currentVersion(db)
-    if (version > this.latest) {
-      throw new StorageError(
-        'SCHEMA_TOO_NEW',
-        `the database schema is at version ${version} but this Latchkey only knows up to ${this.latest}: upgrade Latchkey or restore a backup`,
-      )
-    }
+    } else checkMigrationsShape(shape.map((c) => c.column_name), 'storage.mysql at a new database')
+    checkNotTooNew(await this.currentVersion(db), this.latest)
   }
 
   async currentVersion(db: Connection): Promise<number> {
@@ -76,23 +65,14 @@ export class MysqlMigrator {
   }
 
   async list(db: Connection): Promise<MigrationInfo[]> {
-    const all = new Map<number, MigrationInfo>()
-    for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
-    if (!(await hasMigrationsTable(db))) return [...all.values()]
-    // Applied rows win: they also list versions this code no longer ships.
-    for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(db, 'SELECT version, name, applied_at FROM migrations')) {
-      all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
-    }
-    return [...all.values()].sort((a, b) => a.version - b.version)
+    const applied = (await hasMigrationsTable(db)) ? await queryRows<{ version: number; name: string; applied_at: number }>(db, 'SELECT version, name, applied_at FROM migrations') : []
+    return mergeMigrationList(this.files, applied)
   }
 
   async up(db: Connection, target = this.latest): Promise<number[]> {
     await this.prepare(db)
-    if (target > this.latest) throw new StorageError('MIGRATION_FAILED', `storage: no migration ${target}; the latest is ${this.latest}`)
-    const current = await this.currentVersion(db)
     const done: number[] = []
-    for (const file of this.files) {
-      if (file.version <= current || file.version > target) continue
+    for (const file of migrationsToApply(this.files, await this.currentVersion(db), target)) {
       await this.run(file, 'up', async () => {
         await db.query(file.up)
         await db.query('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, UNIX_TIMESTAMP())', [file.version, file.name])
@@ -107,14 +87,12 @@ export class MysqlMigrator {
     await this.prepare(db)
     const applied = (await queryRows<{ version: number }>(db, 'SELECT version FROM migrations WHERE version > ? ORDER BY version DESC', [target])).map((r) => r.version)
     const done: number[] = []
-    for (const version of applied) {
-      const file = this.files.find((f) => f.version === version)
-      if (file?.down === undefined) throw new StorageError('MIGRATION_FAILED', `storage: migration ${version} has no .down.sql file, cannot roll back past it`)
+    for (const file of migrationsToRevert(this.files, applied)) {
       await this.run(file, 'down', async () => {
-        await db.query(file.down!)
-        await db.query('DELETE FROM migrations WHERE version = ?', [version])
+        await db.query(file.down)
+        await db.query('DELETE FROM migrations WHERE version = ?', [file.version])
       })
-      done.push(version)
+      done.push(file.version)
     }
     return done
   }

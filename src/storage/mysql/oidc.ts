@@ -1,17 +1,10 @@
-import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenRecord } from '../storage.js'
-import { toFlag } from '../sqlite/database.js'
+import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, TokenRecord } from '../storage.js'
 import type { CodeRow, TokenRow } from '../sqlite/oidc.js'
-import { CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, grantParams, toCode, toToken } from '../sqlite/oidc.js'
+import { CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, toCode, toToken, tokenValues } from '../sqlite/oidc.js'
 import type { MysqlPool } from './database.js'
 import { execute, inTransaction, queryArrays, queryRows } from './database.js'
 
 const marks = (count: number): string => Array.from({ length: count }, () => '?').join(', ')
-
-/** GRANT_COLUMNS values in column order, then credential_fingerprint. */
-function grantValues(g: GrantContext): unknown[] {
-  const p = grantParams(g)
-  return [p.grant_id, p.client_id, p.username, p.subject, p.scopes, p.audience, p.auth_time, p.amr, p.nonce, p.requested_at, p.session_id, p.credential_fingerprint]
-}
 
 const INSERT_CODE =
   'INSERT INTO oauth2_authorization_code (' + GRANT_COLUMNS + ', credential_fingerprint, code_hash, redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
@@ -32,16 +25,7 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
 
   return {
     async saveAuthorizationCode(c) {
-      await execute(pool, INSERT_CODE, [
-        ...grantValues(c),
-        c.codeHash,
-        c.redirectUri,
-        toFlag(c.redirectUriSent),
-        c.codeChallenge ?? null,
-        c.codeChallengeMethod ?? null,
-        c.issuedAt,
-        c.expiresAt,
-      ])
+      await execute(pool, INSERT_CODE, codeValues(c))
     },
     async consumeAuthorizationCode(codeHash, clientId, now, accept): Promise<ConsumeResult<AuthorizationCodeRecord>> {
       return inTransaction(pool, async (tx) => {
@@ -57,7 +41,7 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
       })
     },
     async saveToken(t) {
-      await execute(pool, INSERT_TOKEN, [...grantValues(t), t.tokenHash, t.kind, t.issuedAt, t.expiresAt, t.parentHash ?? null])
+      await execute(pool, INSERT_TOKEN, tokenValues(t))
     },
     async findToken(tokenHash, now) {
       const [row] = await queryArrays<TokenRow>(

@@ -1,7 +1,7 @@
 import type { ConsentStore } from '../storage.js'
 import { toFlag, toJsonList } from '../sqlite/database.js'
 import type { ConsentRow, PreConfiguredRow } from '../sqlite/consent.js'
-import { asSet, toConsentSession, toPreConfigured } from '../sqlite/consent.js'
+import { asSet, CONSENT_COLUMNS, consentValues, toConsentSession, toPreConfigured } from '../sqlite/consent.js'
 import type { PgPool } from './database.js'
 import { execute, queryRows } from './database.js'
 
@@ -10,25 +10,8 @@ export function createPgConsentStore(pool: PgPool): ConsentStore {
     async saveConsentSession(s) {
       await execute(
         pool,
-        'INSERT INTO oauth2_consent_session (id, client_id, subject, username, session_id, requested_scopes, requested_audience, form, created_at, expires_at, ' +
-          'responded_at, granted, granted_scopes, granted_audience, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
-        [
-          s.id,
-          s.clientId,
-          s.subject,
-          s.username,
-          s.sessionId,
-          toJsonList(s.requestedScopes),
-          toJsonList(s.requestedAudience),
-          JSON.stringify(s.form),
-          s.createdAt,
-          s.expiresAt,
-          s.respondedAt ?? null,
-          s.granted === undefined ? null : toFlag(s.granted),
-          s.grantedScopes === undefined ? null : toJsonList(s.grantedScopes),
-          s.grantedAudience === undefined ? null : toJsonList(s.grantedAudience),
-          toFlag(s.used),
-        ],
+        'INSERT INTO oauth2_consent_session (' + CONSENT_COLUMNS + ') VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)',
+        consentValues(s),
       )
     },
     async findConsentSession(id) {

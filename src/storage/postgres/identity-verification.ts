@@ -1,22 +1,11 @@
 import type { ConsumeCodeResult, IdentityVerification, IdentityVerificationStore, StartVerificationResult } from '../storage.js'
 import type { ConsumeOutcome, VerificationRow } from '../sqlite/identity-verification.js'
-import { COLUMNS, toRecord } from '../sqlite/identity-verification.js'
+import { COLUMNS, toRecord, verificationValues } from '../sqlite/identity-verification.js'
 import type { PgPool, PgQueryable } from './database.js'
 import { execute, inTransaction, lockKey, queryRows } from './database.js'
 
 const insert = (db: PgQueryable, r: IdentityVerification) =>
-  execute(db, 'INSERT INTO identity_verification (' + COLUMNS + ') VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', [
-    r.id,
-    r.username,
-    r.action,
-    r.issuedAt,
-    r.expiresAt,
-    r.consumedAt ?? null,
-    r.remoteIp,
-    r.sessionHash ?? null,
-    r.codeHash ?? null,
-    r.failedAttempts ?? 0,
-  ])
+  execute(db, 'INSERT INTO identity_verification (' + COLUMNS + ') VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)', verificationValues(r))
 
 export function createPgIdentityVerificationStore(pool: PgPool): IdentityVerificationStore {
   return {

@@ -2,6 +2,7 @@ import type { MigrationInfo } from '../storage.js'
 import { StorageError } from '../storage.js'
 import type { MigrationFile, StorageLogger } from '../common/migration-files.js'
 import { migrationLabel } from '../common/migration-files.js'
+import { checkMigrationsShape, checkNotTooNew, mergeMigrationList, migrationsToApply, migrationsToRevert } from '../common/migration-plan.js'
 import type { PgClient, PgPool } from './database.js'
 import { queryRows } from './database.js'
 
@@ -59,20 +60,8 @@ export class PgMigrator {
     if (shape.length === 0) {
       if (!create) return
       await client.query('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)')
-    } else if (!['version', 'name', 'applied_at'].every((column) => shape.some((c) => c.column_name === column))) {
-      // Authelia's own database also has a `migrations` table, with other columns.
-      throw new StorageError(
-        'NOT_LATCHKEY',
-        `storage: this database was not created by Latchkey (its migrations table has another shape, as in an Authelia database): point storage.postgres at a new database or schema`,
-      )
-    }
-    const version = await this.currentVersion(client)
-    if (version > this.latest) {
-      throw new StorageError(
-        'SCHEMA_TOO_NEW',
-        `the database schema is at version ${version} but this Latchkey only knows up to ${this.latest}: upgrade Latchkey or restore a backup`,
-      )
-    }
+    } else checkMigrationsShape(shape.map((c) => c.column_name), 'storage.postgres at a new database or schema')
+    checkNotTooNew(await this.currentVersion(client), this.latest)
   }
 
   async currentVersion(client: PgClient): Promise<number> {
@@ -82,23 +71,16 @@ export class PgMigrator {
   }
 
   async list(client: PgClient): Promise<MigrationInfo[]> {
-    const all = new Map<number, MigrationInfo>()
-    for (const file of this.files) all.set(file.version, { version: file.version, name: file.name })
-    if (!(await hasMigrationsTable(client))) return [...all.values()]
-    // Applied rows win: they also list versions this code no longer ships.
-    for (const row of await queryRows<{ version: number; name: string; applied_at: number }>(client, 'SELECT version, name, applied_at FROM migrations')) {
-      all.set(row.version, { version: row.version, name: row.name, appliedAt: row.applied_at })
-    }
-    return [...all.values()].sort((a, b) => a.version - b.version)
+    const applied = (await hasMigrationsTable(client))
+      ? await queryRows<{ version: number; name: string; applied_at: number }>(client, 'SELECT version, name, applied_at FROM migrations')
+      : []
+    return mergeMigrationList(this.files, applied)
   }
 
   async up(client: PgClient, target = this.latest): Promise<number[]> {
     await this.prepare(client)
-    if (target > this.latest) throw new StorageError('MIGRATION_FAILED', `storage: no migration ${target}; the latest is ${this.latest}`)
-    const current = await this.currentVersion(client)
     const done: number[] = []
-    for (const file of this.files) {
-      if (file.version <= current || file.version > target) continue
+    for (const file of migrationsToApply(this.files, await this.currentVersion(client), target)) {
       await this.run(client, file, 'up', async () => {
         await client.query(file.up)
         await client.query('INSERT INTO migrations (version, name, applied_at) VALUES ($1, $2, EXTRACT(EPOCH FROM now())::bigint)', [file.version, file.name])
@@ -113,14 +95,12 @@ export class PgMigrator {
     await this.prepare(client)
     const applied = (await queryRows<{ version: number }>(client, 'SELECT version FROM migrations WHERE version > $1 ORDER BY version DESC', [target])).map((r) => r.version)
     const done: number[] = []
-    for (const version of applied) {
-      const file = this.files.find((f) => f.version === version)
-      if (file?.down === undefined) throw new StorageError('MIGRATION_FAILED', `storage: migration ${version} has no .down.sql file, cannot roll back past it`)
+    for (const file of migrationsToRevert(this.files, applied)) {
       await this.run(client, file, 'down', async () => {
-        await client.query(file.down!)
-        await client.query('DELETE FROM migrations WHERE version = $1', [version])
+        await client.query(file.down)
+        await client.query('DELETE FROM migrations WHERE version = $1', [file.version])
       })
-      done.push(version)
+      done.push(file.version)
     }
     return done
   }

@@ -1,8 +1,7 @@
-import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenRecord } from '../storage.js'
-import { toFlag } from '../sqlite/database.js'
+import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, TokenRecord } from '../storage.js'
 import type { CodeRow, ParentRow, TokenRow } from '../sqlite/oidc.js'
 import {
-  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, grantParams, isLiveParent, issuedGrantId, toCode, toToken,
+  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, toCode, toToken, tokenValues,
 } from '../sqlite/oidc.js'
 import type { PgClient, PgPool } from './database.js'
 import { execute, inTransaction, lockKey, queryArrays, queryRows } from './database.js'
@@ -10,17 +9,10 @@ import { execute, inTransaction, lockKey, queryArrays, queryRows } from './datab
 /** $from, $from+1, … for `count` parameters. */
 const params = (from: number, count: number): string => Array.from({ length: count }, (_, i) => `$${from + i}`).join(', ')
 
-/** GRANT_COLUMNS values in column order, then credential_fingerprint. */
-function grantValues(g: GrantContext): unknown[] {
-  const p = grantParams(g)
-  return [p.grant_id, p.client_id, p.username, p.subject, p.scopes, p.audience, p.auth_time, p.amr, p.nonce, p.requested_at, p.session_id, p.credential_fingerprint]
-}
-
 const INSERT_CODE =
   'INSERT INTO oauth2_authorization_code (' + GRANT_COLUMNS + ', credential_fingerprint, code_hash, redirect_uri, redirect_uri_sent, code_challenge, code_challenge_method, issued_at, expires_at) ' +
   `VALUES (${params(1, 19)})`
 const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' + `VALUES (${params(1, 17)})`
-const tokenValues = (t: TokenRecord): unknown[] => [...grantValues(t), t.tokenHash, t.kind, t.issuedAt, t.expiresAt, t.parentHash ?? null]
 
 /**
  * revokeGrant and saveIssuedTokens of one grant run one at a time. Under READ COMMITTED an UPDATE
@@ -40,16 +32,7 @@ const lockGrant = (tx: PgClient, grantId: string): Promise<void> => lockKey(tx, 
 export function createPgOidcStore(pool: PgPool): OidcStore {
   return {
     async saveAuthorizationCode(c) {
-      await execute(pool, INSERT_CODE, [
-        ...grantValues(c),
-        c.codeHash,
-        c.redirectUri,
-        toFlag(c.redirectUriSent),
-        c.codeChallenge ?? null,
-        c.codeChallengeMethod ?? null,
-        c.issuedAt,
-        c.expiresAt,
-      ])
+      await execute(pool, INSERT_CODE, codeValues(c))
     },
     async consumeAuthorizationCode(codeHash, clientId, now, accept): Promise<ConsumeResult<AuthorizationCodeRecord>> {
       return inTransaction(pool, async (tx) => {

@@ -98,6 +98,27 @@ export function createConsentStore(db: SqliteDatabase): ConsentStore {
   }
 }
 
+/** Column names and INSERT values of a consent session for the server backends, in the same order. */
+export const CONSENT_COLUMNS =
+  'id, client_id, subject, username, session_id, requested_scopes, requested_audience, form, created_at, expires_at, responded_at, granted, granted_scopes, granted_audience, used'
+export const consentValues = (s: ConsentSession): unknown[] => [
+  s.id,
+  s.clientId,
+  s.subject,
+  s.username,
+  s.sessionId,
+  toJsonList(s.requestedScopes),
+  toJsonList(s.requestedAudience),
+  JSON.stringify(s.form),
+  s.createdAt,
+  s.expiresAt,
+  s.respondedAt ?? null,
+  s.granted === undefined ? null : toFlag(s.granted),
+  s.grantedScopes === undefined ? null : toJsonList(s.grantedScopes),
+  s.grantedAudience === undefined ? null : toJsonList(s.grantedAudience),
+  toFlag(s.used),
+]
+
 export function toConsentSession(r: ConsentRow): ConsentSession {
   const session: ConsentSession = {
     id: r.id,

@@ -96,6 +96,20 @@ export function createIdentityVerificationStore(db: SqliteDatabase): IdentityVer
   }
 }
 
+/** INSERT values in COLUMNS order, for the server backends. */
+export const verificationValues = (r: IdentityVerification): unknown[] => [
+  r.id,
+  r.username,
+  r.action,
+  r.issuedAt,
+  r.expiresAt,
+  r.consumedAt ?? null,
+  r.remoteIp,
+  r.sessionHash ?? null,
+  r.codeHash ?? null,
+  r.failedAttempts ?? 0,
+]
+
 export function toRecord(row: VerificationRow): IdentityVerification {
   const record: IdentityVerification = {
     id: row.jti,

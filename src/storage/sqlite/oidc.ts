@@ -263,6 +263,27 @@ export function grantParams(g: GrantContext): GrantColumns {
   }
 }
 
+/** GRANT_COLUMNS values in column order, then credential_fingerprint (the server backends' positional parameters). */
+export function grantValues(g: GrantContext): unknown[] {
+  const p = grantParams(g)
+  return [p.grant_id, p.client_id, p.username, p.subject, p.scopes, p.audience, p.auth_time, p.amr, p.nonce, p.requested_at, p.session_id, p.credential_fingerprint]
+}
+
+/** INSERT values of a code for the server backends: grantValues, then the code's own columns. */
+export const codeValues = (c: AuthorizationCodeRecord): unknown[] => [
+  ...grantValues(c),
+  c.codeHash,
+  c.redirectUri,
+  toFlag(c.redirectUriSent),
+  c.codeChallenge ?? null,
+  c.codeChallengeMethod ?? null,
+  c.issuedAt,
+  c.expiresAt,
+]
+
+/** INSERT values of a token for the server backends: grantValues, then the token's own columns. */
+export const tokenValues = (t: TokenRecord): unknown[] => [...grantValues(t), t.tokenHash, t.kind, t.issuedAt, t.expiresAt, t.parentHash ?? null]
+
 // Flat object literals on purpose: spreading a shared grant object cost ~7 µs per row (more than
 // the SQLite lookup itself) on the userinfo hot path; a literal costs ~1 µs.
 export function toCode(r: CodeRow): AuthorizationCodeRecord {
