@@ -73,8 +73,10 @@ describe.runIf(available)('mysql', () => {
       const { createPool, queryRows } = await import('../../src/storage/mysql/database.js')
       const pool = createPool(latest!.options)
       try {
-        const [row] = await queryRows<{ level: string }>(pool, 'SELECT @@SESSION.tx_isolation AS level')
-        expect(row!.level).toBe('READ-COMMITTED')
+        // tx_isolation on MariaDB 10.11, transaction_isolation on MySQL 8.
+        const rows = await queryRows<{ Value: string }>(pool, "SHOW SESSION VARIABLES WHERE Variable_name IN ('tx_isolation', 'transaction_isolation')")
+        expect(rows.length).toBeGreaterThan(0)
+        for (const row of rows) expect(row.Value).toBe('READ-COMMITTED')
       } finally {
         await pool.end()
       }

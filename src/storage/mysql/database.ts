@@ -58,10 +58,12 @@ export function connectionConfig(o: MysqlConnectionOptions, extra: { multipleSta
 export function createPool(o: MysqlConnectionOptions): MysqlPool {
   const pool = mysql.createPool({ ...connectionConfig(o), connectionLimit: o.maxConnections ?? 10, enableKeepAlive: true })
   // Queued on the new connection before the query it was opened for.
-  // The event hands over mysql2's callback-style connection, whatever the promise typings say.
+  // The event hands over mysql2's callback-style connection, whatever the promise typings say. A
+  // connection that could not be set up is destroyed: its first query then fails instead of running
+  // at the server's default isolation.
   pool.on('connection', (connection) => {
-    const core = connection as unknown as { query(sql: string, callback: () => void): void }
-    for (const sql of SESSION_SETUP) core.query(sql, () => undefined)
+    const core = connection as unknown as { query(sql: string, callback: (err: Error | null) => void): void; destroy(): void }
+    for (const sql of SESSION_SETUP) core.query(sql, (err) => err && core.destroy())
   })
   return pool
 }
