@@ -51,7 +51,7 @@ describe.runIf(available)('mysql', () => {
       const [a, b] = await Promise.all([openMysqlStorage({ ...db.options, encryptionKey: KEY }), openMysqlStorage({ ...db.options, encryptionKey: KEY })])
       try {
         const versions = (await a.listMigrations()).map((m) => m.version)
-        expect(versions).toEqual([1, 2, 3])
+        expect(versions).toEqual([1, 2, 3, 4])
         expect(await b.listMigrations()).toEqual(await a.listMigrations())
         const rows = await adminQuery<{ n: number }>(`SELECT COUNT(*) AS n FROM ${db.name}.encryption`)
         expect(rows[0]!.n).toBe(1)
@@ -157,6 +157,31 @@ describe.runIf(available)('mysql', () => {
           [latest!.name],
         )
         expect(row).toEqual({ expires_at: 1_700_000_600, type: 'bigint' })
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('migration 0004 gives the regulator its keys on authentication_logs, and its down file takes them away', async () => {
+      const storage = await openFresh()
+      const keys = async () =>
+        (
+          await adminQuery<{ k: string; c: string }>(
+            "SELECT INDEX_NAME AS k, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS c FROM information_schema.statistics WHERE table_schema = ? AND table_name = 'authentication_logs' AND INDEX_NAME LIKE 'authentication_logs_%' GROUP BY INDEX_NAME",
+            [latest!.name],
+          )
+        )
+          .map((r) => `${r.k}(${r.c})`)
+          .sort()
+      try {
+        expect(await keys()).toEqual([
+          'authentication_logs_ip_regulation(remote_ip,banned,time)',
+          'authentication_logs_time(time)',
+          'authentication_logs_user_regulation(username,banned,time)',
+          'authentication_logs_username_time(username,time)',
+        ])
+        expect(await storage.migrateDown(3)).toEqual([4])
+        expect(await keys()).toEqual(['authentication_logs_username_time(username,time)'])
       } finally {
         await storage.close()
       }

@@ -58,6 +58,40 @@ export function createMysqlRegulationStore(pool: MysqlPool): RegulationStore {
       )
       return rows.map(toAttempt)
     },
+    async listCountedFailures(subject, since, limit) {
+      const user = subject.kind === 'user'
+      const key = user ? subject.username : subject.remoteIp
+      // Spelled out per column: nothing is interpolated into SQL (docs/security.md X4). A type without
+      // a success forgives nothing (id 0); the indexes are migration 0004's.
+      const successes = await queryRows<{ auth_type: string; id: number }>(
+        pool,
+        user
+          ? 'SELECT auth_type, MAX(id) AS id FROM authentication_logs WHERE username = ? AND banned = 0 AND time >= ? AND successful = 1 GROUP BY auth_type'
+          : 'SELECT auth_type, MAX(id) AS id FROM authentication_logs WHERE remote_ip = ? AND banned = 0 AND time >= ? AND successful = 1 GROUP BY auth_type',
+        [key, since],
+      )
+      const last: Record<string, number> = {}
+      for (const r of successes) last[r.auth_type] = Number(r.id)
+      const rows = await queryRows<AttemptRow>(
+        pool,
+        (user
+          ? 'SELECT time, successful, banned, username, auth_type, remote_ip, request_uri, request_method FROM authentication_logs WHERE username = ? '
+          : 'SELECT time, successful, banned, username, auth_type, remote_ip, request_uri, request_method FROM authentication_logs WHERE remote_ip = ? ') +
+          "AND banned = 0 AND time >= ? AND successful = 0 AND ((auth_type = '1fa' AND id > ?) OR (auth_type = 'totp' AND id > ?)) ORDER BY time DESC, id DESC LIMIT ?",
+        [key, since, last['1fa'] ?? 0, last['totp'] ?? 0, limit],
+      )
+      return rows.map(toAttempt)
+    },
+    async countRefusedAttempts(remoteIp, since) {
+      const [row] = await queryRows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM authentication_logs WHERE remote_ip = ? AND banned = 1 AND time >= ?', [remoteIp, since])
+      return Number(row?.n ?? 0)
+    },
+    async pruneAuthenticationAttempts(before, limit) {
+      // MySQL refuses LIMIT inside an IN subquery and a subquery on the table being deleted from;
+      // its single-table DELETE takes ORDER BY and LIMIT itself (id after time: InnoDB's time index
+      // already holds that order).
+      return execute(pool, 'DELETE FROM authentication_logs WHERE time < ? ORDER BY time, id LIMIT ?', [before, limit])
+    },
   }
 }
 
