@@ -1,14 +1,18 @@
+import { randomBytes, randomUUID } from 'node:crypto'
 import { readdirSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type mysql from 'mysql2/promise'
 import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { defaultMigrationsDir } from '../../src/storage/common/migration-files.js'
 import { openStorage } from '../../src/storage/index.js'
+import { lockName } from '../../src/storage/mysql/database.js'
 import { openMysqlStorage } from '../../src/storage/mysql/index.js'
-import type { Storage } from '../../src/storage/storage.js'
+import type { Storage, TokenRecord } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
 import { findInterpolatedSql } from '../support/sql-lint.js'
 import type { TestDatabase } from '../support/mysql.js'
-import { adminQuery, closeAdmin, createTestDatabase, emptyTestDatabase, mysqlAvailable } from '../support/mysql.js'
+import { adminQuery, adminSession, closeAdmin, createTestDatabase, emptyTestDatabase, mysqlAvailable } from '../support/mysql.js'
 
 const KEY = 'a-very-long-test-encryption-key-of-64-characters-0123456789abcdef'
 const available = await mysqlAvailable()
@@ -211,6 +215,84 @@ describe.runIf(available)('mysql', () => {
       } finally {
         await storage.close()
       }
+    })
+
+    describe('one grant: saving issued tokens and revoking the grant never overlap (security.md C1, T1)', () => {
+      // Under READ COMMITTED, revokeGrant's UPDATE skips token rows not committed yet, so both take
+      // the grant's GET_LOCK. An admin session plays one side by hand inside that lock, held until
+      // the storage call is seen waiting for it: the order is fixed, not timed.
+      const NOW = 1_700_000_000
+      const grantId = randomUUID()
+      const rt = (overrides: Partial<TokenRecord> = {}): TokenRecord => ({
+        grantId, clientId: 'kasm', username: 'alice', subject: 's', scopes: ['openid', 'offline_access'], audience: ['kasm'], authTime: NOW, amr: ['pwd'], requestedAt: NOW,
+        tokenHash: randomBytes(32).toString('hex'), kind: 'refresh', issuedAt: NOW, expiresAt: NOW + 3600, ...overrides,
+      })
+      const grantLock = () => lockName(`latchkey:${latest!.name}:grant:${grantId}`)
+
+      /** Resolves once a session waits for the grant's lock; fails if `call` settles first. */
+      async function untilWaitingForGrantLock(admin: mysql.Connection, call: Promise<unknown>): Promise<void> {
+        let settled = false
+        call.then(
+          () => (settled = true),
+          () => (settled = true),
+        )
+        for (;;) {
+          // The waiting statement's text carries the lock name (mysql2 substitutes parameters client-side).
+          const [rows] = await admin.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE STATE = 'User lock' AND INFO LIKE ?", [`%GET_LOCK('${grantLock()}'%`])
+          if ((rows as Array<{ n: number }>)[0]!.n > 0) return
+          if (settled) throw new Error('the storage call finished without waiting for the grant lock')
+          await sleep(10)
+        }
+      }
+
+      test('a revocation holding the lock first: the save waits for it, then is refused and saves nothing', async () => {
+        const storage = await openFresh()
+        const admin = await adminSession()
+        try {
+          const parent = rt()
+          await storage.saveToken(parent)
+          expect((await storage.consumeRefreshToken(parent.tokenHash, 'kasm', NOW)).kind).toBe('ok')
+          await admin.query('SELECT GET_LOCK(?, 10)', [grantLock()])
+          const next = [rt({ kind: 'access' }), rt({ parentHash: parent.tokenHash })]
+          const save = storage.saveIssuedTokens({ kind: 'refresh', hash: parent.tokenHash }, next)
+          await untilWaitingForGrantLock(admin, save)
+          // What revokeGrant does inside the lock.
+          await admin.query(`UPDATE ${latest!.name}.oauth2_token SET revoked = 1 WHERE grant_id = ?`, [grantId])
+          await admin.query('DO RELEASE_LOCK(?)', [grantLock()])
+          expect(await save).toBe(false)
+          for (const t of next) expect(await storage.findToken(t.tokenHash, NOW)).toBeUndefined()
+        } finally {
+          await admin.end()
+          await storage.close()
+        }
+      })
+
+      test('a save holding the lock first: the revocation waits for it, then revokes the new rows too', async () => {
+        const storage = await openFresh()
+        const admin = await adminSession()
+        try {
+          await admin.query('SELECT GET_LOCK(?, 10)', [grantLock()])
+          await admin.query('START TRANSACTION')
+          // What saveIssuedTokens does inside the lock: a new token of the grant, not committed yet.
+          const child = rt()
+          await admin.query(
+            `INSERT INTO ${latest!.name}.oauth2_token (token_hash, kind, grant_id, client_id, username, subject, scopes, audience, auth_time, amr, requested_at, issued_at, expires_at) ` +
+              "VALUES (?, 'refresh', ?, 'kasm', 'alice', 's', '[\"openid\"]', '[\"kasm\"]', ?, '[\"pwd\"]', ?, ?, ?)",
+            [child.tokenHash, grantId, NOW, NOW, NOW, NOW + 3600],
+          )
+          const revoke = storage.revokeGrant(grantId)
+          await untilWaitingForGrantLock(admin, revoke)
+          await admin.query('COMMIT')
+          await admin.query('DO RELEASE_LOCK(?)', [grantLock()])
+          await revoke
+          expect(await storage.findToken(child.tokenHash, NOW)).toBeUndefined()
+          const [row] = await adminQuery<{ revoked: number }>(`SELECT revoked FROM ${latest!.name}.oauth2_token WHERE token_hash = ?`, [child.tokenHash])
+          expect(row).toEqual({ revoked: 1 })
+        } finally {
+          await admin.end()
+          await storage.close()
+        }
+      })
     })
 
     test('every SQLite migration has a MySQL twin with the same number and name, up and down', () => {

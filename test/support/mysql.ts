@@ -67,6 +67,11 @@ export async function adminQuery<R = Record<string, unknown>>(sql: string, param
   }
 }
 
+/** A connected admin session of its own (to hold a lock or a transaction open across calls); the caller ends it. */
+export async function adminSession(): Promise<mysql.Connection> {
+  return admin()
+}
+
 let kept: mysql.Connection | undefined
 
 /** Deletes every row except the bookkeeping (migrations, the encryption check value). */

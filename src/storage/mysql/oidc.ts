@@ -1,6 +1,8 @@
 import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, TokenRecord } from '../storage.js'
-import type { CodeRow, TokenRow } from '../sqlite/oidc.js'
-import { CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, toCode, toToken, tokenValues } from '../sqlite/oidc.js'
+import type { CodeRow, ParentRow, TokenRow } from '../sqlite/oidc.js'
+import {
+  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, toCode, toToken, tokenValues,
+} from '../sqlite/oidc.js'
 import type { MysqlPool } from './database.js'
 import { execute, inTransaction, queryArrays, queryRows } from './database.js'
 
@@ -20,6 +22,14 @@ const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credentia
  * of processes exactly one wins.
  */
 export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => string): OidcStore {
+  /**
+   * revokeGrant and saveIssuedTokens of one grant run one at a time, under a GET_LOCK per grant
+   * taken before their transaction and released after its COMMIT. Under READ COMMITTED an UPDATE
+   * skips rows inserted by a transaction that is not committed yet, so without this lock a replay's
+   * revocation could miss the tokens its winner is saving; and parallel replays' multi-row updates
+   * would lock the same rows in different orders and deadlock.
+   */
+  const grantLock = (grantId: string): string[] => [lockKey(`grant:${grantId}`)]
   const readToken = async (tokenHash: string): Promise<TokenRow | undefined> =>
     (await queryArrays<TokenRow>(pool, 'SELECT ' + TOKEN_COLUMNS + ' FROM oauth2_token WHERE token_hash = ?', [tokenHash]))[0]
 
@@ -42,6 +52,28 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
     },
     async saveToken(t) {
       await execute(pool, INSERT_TOKEN, tokenValues(t))
+    },
+    async saveIssuedTokens(parent, tokens) {
+      const grantId = issuedGrantId(tokens)
+      return inTransaction(
+        pool,
+        async (tx) => {
+          // FOR UPDATE: a single-token revocation of the parent (revokeToken) waits for this decision too.
+          const [row] = await queryRows<ParentRow>(
+            tx,
+            parent.kind === 'code'
+              ? 'SELECT consumed, revoked FROM oauth2_authorization_code WHERE code_hash = ? AND grant_id = ? FOR UPDATE'
+              : "SELECT consumed, revoked FROM oauth2_token WHERE token_hash = ? AND grant_id = ? AND kind = 'refresh' FOR UPDATE",
+            [parent.hash, grantId],
+          )
+          if (!isLiveParent(row)) return false
+          // Rotation: the previous access and refresh tokens of this grant stop working now.
+          if (parent.kind === 'refresh') await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = ? AND revoked = 0', [grantId])
+          for (const t of tokens) await execute(tx, INSERT_TOKEN, tokenValues(t))
+          return true
+        },
+        grantLock(grantId),
+      )
     },
     async findToken(tokenHash, now) {
       const [row] = await queryArrays<TokenRow>(
@@ -70,15 +102,13 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
       return row === undefined ? undefined : toToken(row)
     },
     async revokeGrant(grantId) {
-      // Parallel replays all revoke the same grant: one at a time (a named lock per grant), or their
-      // multi-row updates lock the same rows in different orders and deadlock.
       await inTransaction(
         pool,
         async (tx) => {
           await execute(tx, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = ? AND revoked = 0', [grantId])
           await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = ? AND revoked = 0', [grantId])
         },
-        [lockKey(`grant:${grantId}`)],
+        grantLock(grantId),
       )
     },
     async deleteExpiredOidcArtifacts(now) {
