@@ -155,7 +155,7 @@ describe.runIf(available)('mysql', () => {
         expect(await storage.migrateDown(0)).toEqual([...all].reverse())
         expect(await adminQuery('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY 1', [latest!.name])).toEqual([{ t: 'migrations' }])
         expect(await storage.migrateUp()).toEqual(all)
-        await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: 1_700_000_000, lastActivityAt: 1_700_000_000 }, 1_700_000_600)
+        await storage.saveSession('sid', { level: 1, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: 1_700_000_000, lastActivityAt: 1_700_000_000 }, 1_700_000_600, 1_700_000_000)
         const [row] = await adminQuery<{ expires_at: number; type: string }>(
           `SELECT s.expires_at, c.DATA_TYPE AS type FROM ${latest!.name}.sessions s, information_schema.columns c WHERE c.table_schema = ? AND c.table_name = 'sessions' AND c.column_name = 'expires_at'`,
           [latest!.name],
@@ -196,7 +196,7 @@ describe.runIf(available)('mysql', () => {
       try {
         const secret = Buffer.from('0123456789abcdefghij')
         await storage.saveTotpConfiguration({ username: 'alice', issuer: 'Latchkey', algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret, createdAt: 1 })
-        await storage.saveSession('the-cookie-value', { level: 1, amr: [], rememberMe: false, csrfToken: 'x', createdAt: 1, lastActivityAt: 1 }, 10)
+        await storage.saveSession('the-cookie-value', { level: 1, amr: [], rememberMe: false, csrfToken: 'x', createdAt: 1, lastActivityAt: 1 }, 10, 1)
         const [totp] = await adminQuery<{ secret: Buffer }>(`SELECT secret FROM ${latest!.name}.totp_configurations`)
         expect(totp!.secret.includes(secret)).toBe(false)
         const sessions = await adminQuery<{ id_hash: string }>(`SELECT id_hash FROM ${latest!.name}.sessions`)
