@@ -84,3 +84,25 @@ test("docs/deploy.md: the fail2ban failregex finds the client address in every r
   // A successful sign-in does not match.
   expect(text.filter((l) => l.includes('first factor succeeded')).some((l) => re.test(l))).toBe(false)
 })
+
+test("docs/deploy.md: the fail2ban failregex takes the client address, never an address an attacker wrote into a username or client_id", async () => {
+  const doc = readFileSync(`${ROOT}/docs/deploy.md`, 'utf8')
+  const failregex = /^failregex = (.*)$/m.exec(doc)![1]!
+  const re = new RegExp(failregex.replace('<HOST>', '(?<host>\\S+)'))
+  t = await portalTestApp({ patch: (y) => (y.server = { ...y.server, trusted_proxies: ['127.0.0.1'] }) })
+  const c = new Client(t.app)
+  // Each carries " ip=<victim> " so that a greedy match would make fail2ban ban the victim's address.
+  const VICTIM = '192.0.2.66'
+  await c.post('/api/firstfactor', { username: `x ip=${VICTIM} y`, password: 'wrong' }, XFF)
+  await c.post('/api/firstfactor', { username: `x" reqId=r ip=${VICTIM} y`, password: 'wrong' }, XFF)
+  await postForm(t, '/api/oidc/token', { grant_type: 'authorization_code', code: 'x', redirect_uri: KASM.redirectUri }, { ...XFF, authorization: basic(`k ip=${VICTIM} z`, 'wrong-secret') })
+  await postForm(t, '/api/oidc/token', { grant_type: 'authorization_code', code: 'x', redirect_uri: KASM.redirectUri }, { ...XFF, authorization: basic(`k" reqId=r ip=${VICTIM} z`, 'wrong-secret') })
+  const text = t.logs().split('\n').filter(Boolean).map((l) => formatTextLine(l).trimEnd())
+  const injected = text.filter((l) => l.includes(VICTIM))
+  // Both kinds of line really carry the victim's address (else this test could not fail).
+  expect(injected.filter((l) => l.includes('first factor failed')).length).toBeGreaterThanOrEqual(2)
+  expect(injected.filter((l) => l.includes('client authentication failed')).length).toBeGreaterThanOrEqual(2)
+  const hosts = injected.map((l) => re.exec(l)?.groups?.host)
+  expect(hosts.length).toBeGreaterThanOrEqual(4)
+  for (const h of hosts) expect(h).toBe(CLIENT)
+})
