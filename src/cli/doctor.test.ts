@@ -60,6 +60,9 @@ describe('latchkey doctor', () => {
     expect(out).toContain('    groups     groups: ["admins","dev"]\n')
     expect(out).toContain('  Username attribute   preferred_username = "john"\n')
     expect(out).toContain('notification.txt')
+    // No authelia_url in this 4.37 fixture: the notification carries a code, never a link (issue 9.1).
+    expect(out).toContain('register TOTP with a one-time code typed into the sign-in page they have open (no link')
+    expect(out).not.toMatch(/TOTP through a link/)
     // A plaintext secret is described, never printed.
     expect(out).not.toContain('insecure-secret')
     expect(out).toContain('No problems found')
@@ -89,6 +92,14 @@ describe('latchkey doctor', () => {
     rmSync(dir!, { recursive: true, force: true })
     const hashed = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'"))])
     expect(hashed.out).not.toContain('Secret characters')
+  })
+
+  test('with authelia_url set (the 4.38 fixture), the registration notice is a code and a link', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'latchkey-doctor-'))
+    writeFileSync(join(dir, 'configuration.yml'), readFileSync(join(FIXTURES, 'kasm-authelia-438.yml'), 'utf8'))
+    copyFileSync(join(FIXTURES, 'users_database.yml'), join(dir, 'users_database.yml'))
+    const { out } = await run(['--config', join(dir, 'configuration.yml')])
+    expect(out).toContain('register TOTP with a one-time code and a link (session.cookies[].authelia_url is set)')
   })
 
   test('--user picks whose claims are shown', async () => {

@@ -202,8 +202,14 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
   // 4. TOTP registration path, since two_factor clients send first-time users through it.
   if (oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor')) {
     if (config.totp.disable) f.problem('totp', 'a client needs two_factor but totp.disable is true: nobody can finish signing in to it')
-    else if (config.notifier.filesystem) f.note(`two_factor: first-time users register TOTP through a link the filesystem notifier writes to ${config.notifier.filesystem.filename} (or: latchkey storage user totp generate USER)`)
-    else if (config.notifier.smtp) f.note(`two_factor: first-time users register TOTP through a link emailed from ${config.notifier.smtp.sender}`)
+    else {
+      // As portal/identity.ts sends it: a one-time code always, a link only with the portal's address.
+      const what = config.session.cookies.some((c) => c.autheliaUrl)
+        ? 'a one-time code and a link (session.cookies[].authelia_url is set)'
+        : 'a one-time code typed into the sign-in page they have open (no link: session.cookies[].authelia_url is not set)'
+      if (config.notifier.filesystem) f.note(`two_factor: first-time users register TOTP with ${what}, which the filesystem notifier writes to ${config.notifier.filesystem.filename} (or: latchkey storage user totp generate USER)`)
+      else if (config.notifier.smtp) f.note(`two_factor: first-time users register TOTP with ${what}, emailed from ${config.notifier.smtp.sender}`)
+    }
   }
 
   if (!oidc) {

@@ -63,7 +63,7 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
       io.stdout(`  Kasm client: id kasm (its secret was shown on the first start; for a new one, run\n`)
       io.stdout(`  '${kasmSecretCommandLine(io, join(files[0]!, '..'))}', then restart)\n`)
     }
-    io.stdout(`  TOTP registration links are written to ${join(files[0]!, '..', 'notification.txt')}\n`)
+    io.stdout(`  TOTP registration: the one-time code to type in is written to ${join(files[0]!, '..', 'notification.txt')}\n`)
     io.stdout(`  OpenID discovery: ${server.url}/.well-known/openid-configuration\n\n`)
   }
   let stopped: Promise<void> | undefined

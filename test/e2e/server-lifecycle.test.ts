@@ -88,6 +88,9 @@ describe('the embedded demo (npm start on a fresh clone)', () => {
     expect(first.out()).toMatch(/Demo user: demo {2}password: \S{20} /)
     expect(first.out()).toMatch(/Kasm client: id kasm {2}secret: \S{48} /)
     expect(first.out()).toMatch(/A new Kasm secret at any time: node \S+latchkey\.mjs demo kasm-secret\n/)
+    // What start-up says lands in notification.txt is what does: a code, not a link (issue 9.1).
+    expect(first.out()).toMatch(/TOTP registration: the one-time code to type in is written to \S+notification\.txt\n/)
+    expect(first.out()).not.toMatch(/registration links/)
     const password = /password: (\S+)/.exec(first.out())![1]!
     for (const f of ['configuration.yml', 'users_database.yml', 'db.sqlite3']) expect(existsSync(join(dir, 'data', f))).toBe(true)
     // Only digests are stored.
