@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { chmodSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Config } from '../config/schema.js'
 import { openStorage } from '../storage/index.js'
@@ -112,7 +112,9 @@ async function user(argv: string[], io: CliIo): Promise<number> {
         const target = resolve(io.cwd, flags.path)
         // PNG as Authelia writes; SVG when the name asks for it.
         const svg = /\.svg$/i.test(target)
-        writeFileSync(target, svg ? await QRCode.toString(uri, { type: 'svg' }) : await QRCode.toBuffer(uri, { type: 'png', width: 256 }))
+        // The image carries the TOTP secret: owner-only, also when it replaces an older file.
+        writeFileSync(target, svg ? await QRCode.toString(uri, { type: 'svg' }) : await QRCode.toBuffer(uri, { type: 'png', width: 256 }), { mode: 0o600 })
+        chmodSync(target, 0o600)
         extra = ` and saved it as a ${svg ? 'SVG' : 'PNG'} image at the path '${flags.path}'`
       }
       io.stdout(`Successfully generated TOTP configuration for user '${known.username}' with URI '${uri}'${extra}\n`)

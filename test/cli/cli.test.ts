@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -153,6 +153,9 @@ describe('latchkey storage', () => {
     const png = await cli('storage', 'user', 'totp', 'generate', 'john', '--config', config, '--force', '--path', 'qr.png')
     expect(png.out).toMatch(/ and saved it as a PNG image at the path 'qr\.png'\n$/)
     expect(readFileSync(join(dir, 'qr.png')).subarray(0, 8)).toEqual(Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'))
+    // The image holds the TOTP secret: owner-only, as the other secret files the CLI writes.
+    expect(statSync(join(dir, 'qr.svg')).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'qr.png')).mode & 0o777).toBe(0o600)
     expect(await cli('storage', 'user', 'totp', 'delete', 'john', '--config', config)).toMatchObject({ code: 0, out: "Successfully deleted TOTP configuration for user 'john'\n" })
     expect(await cli('storage', 'user', 'totp', 'delete', 'john', '--config', config)).toMatchObject({ code: 1, err: "latchkey: user 'john' has no TOTP configuration\n" })
     expect((await cli('storage', 'user', 'totp', 'generate', 'mallory', '--config', config)).err).toBe("latchkey: user 'mallory' is not in the users file (or is disabled)\n")
