@@ -17,10 +17,23 @@ const REDIRECT = 'https://kasm.example.com/api/oidc_callback'
 const ROUNDS = 50
 const dir = mkdtempSync(join(tmpdir(), 'latchkey-crash-'))
 let server: BenchServer | undefined
+// A timed-out test body keeps running after afterAll: without this flag it went on starting servers
+// that nothing stopped (they outlived vitest, detached, with their folder removed).
+let stopped = false
 afterAll(() => {
+  stopped = true
   if (server?.child.exitCode === null) server.child.kill('SIGKILL')
   rmSync(dir, { recursive: true, force: true })
 })
+
+/** startServer, unless the test is over; a server that came up after afterAll is killed at once. */
+async function start(configFile: string): Promise<BenchServer> {
+  if (stopped) throw new Error('crash-safety: the test is over (timed out?); no new server')
+  const started = await startServer(configFile, { quiet: true })
+  server = started
+  if (stopped) started.child.kill('SIGKILL')
+  return started
+}
 
 async function signedInSession(configFile: string): Promise<string> {
   const { config } = loadConfig({ files: [configFile], env: {} })
@@ -56,7 +69,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
     kasm.grant_types = ['authorization_code', 'refresh_token']
   })
   // Create the database (and migrate it) once, then plant a signed-in session in it.
-  server = await startServer(configFile, { quiet: true })
+  server = await start(configFile)
   server.child.kill('SIGKILL')
   await new Promise((r) => server!.child.once('exit', r))
   const cookie = await signedInSession(configFile)
@@ -66,7 +79,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
   const issued: string[] = []
   const refreshTokens: string[] = []
   for (let round = 0; round < ROUNDS; round++) {
-    server = await startServer(configFile, { quiet: true })
+    server = await start(configFile)
     const { url, child } = server
     let killed = false
     // Each flow: a code, its redemption, then refreshes of the newest refresh token until the kill.
@@ -96,7 +109,7 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
   }
 
   // After the last crash: every code and refresh token ever seen is tried again, twice.
-  server = await startServer(configFile, { quiet: true })
+  server = await start(configFile)
   const { url } = server
   const retries = [...issued.map((code) => () => redeem(url, code).then((r) => r.status === 200 && succeeded(code))), ...refreshTokens.map((token) => () => refresh(url, token).then((r) => r.status === 200 && succeeded(token)))]
   const queue = [...retries, ...retries]
@@ -113,4 +126,4 @@ test(`SIGKILL at ${ROUNDS} random moments of code and refresh flows: every code 
   const db = new Database(join(dir, 'db.sqlite3'), { readonly: true })
   expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
   db.close()
-}, 180_000)
+}, 600_000)
