@@ -103,6 +103,25 @@ export function runSessionStoreContract(name: string, open: () => Promise<Opened
       expect(await store.deleteExpiredSessions(NOW)).toBe(0)
     })
 
+    test('updateSession replaces a live session and reports it', async () => {
+      await store.saveSession('sid-1', session(), NOW + 10, NOW)
+      const next = session({ level: 1, lastActivityAt: NOW + 5 })
+      expect(await store.updateSession('sid-1', next, NOW + 3600, NOW + 5)).toBe(true)
+      expect(await store.findSession('sid-1', NOW + 100)).toEqual(next)
+    })
+
+    test('updateSession never brings back a destroyed, expired or unknown session (security.md H1)', async () => {
+      await store.saveSession('sid-1', session(), NOW + 3600, NOW)
+      await store.destroySession('sid-1')
+      expect(await store.updateSession('sid-1', session({ level: 2 }), NOW + 3600, NOW)).toBe(false)
+      expect(await store.findSession('sid-1', NOW)).toBeUndefined()
+      await store.saveSession('sid-2', session(), NOW + 10, NOW)
+      expect(await store.updateSession('sid-2', session(), NOW + 3600, NOW + 10)).toBe(false)
+      expect(await store.findSession('sid-2', NOW + 10)).toBeUndefined()
+      expect(await store.updateSession('never', session(), NOW + 3600, NOW)).toBe(false)
+      expect(await store.findSession('never', NOW)).toBeUndefined()
+    })
+
     test('an id with SQL or pattern meta-characters is just an id', async () => {
       await store.saveSession(HOSTILE, session(), NOW + 10, NOW)
       expect(await store.findSession("' OR '1'='1", NOW)).toBeUndefined()

@@ -1,5 +1,5 @@
 import { sha256Hex } from '../common/hashing.js'
-import { existsSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { existsSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
 import { binaryProblem, flowDepthProblem, readTextFile } from '../config/read-text.js'
@@ -190,6 +190,8 @@ interface Log {
  */
 export class FileUserProvider implements UserProvider {
   private index: UsersIndex
+  /** The file's identity, size and mtime when it was last read (see `lookup`). */
+  private stamp: string
   private watcher?: FSWatcher
   private reloadTimer?: NodeJS.Timeout
 
@@ -203,6 +205,7 @@ export class FileUserProvider implements UserProvider {
     /** Bounds the hashing (docs/security.md B5); exposed for tests and counts. */
     readonly hashGate: HashGate,
   ) {
+    this.stamp = fileStamp(config.path)
     this.index = FileUserProvider.read(config)
   }
 
@@ -276,6 +279,8 @@ export class FileUserProvider implements UserProvider {
 
   /** Re-reads the file now; resolves false (keeping the old users) when it is broken. */
   reload(): boolean {
+    // Taken before reading: an edit landing during the read changes it again and is read next time.
+    this.stamp = fileStamp(this.config.path)
     try {
       const next = FileUserProvider.read(this.config)
       // An editor that truncates before writing, or `> users.yml`, shows an empty file for a moment.
@@ -314,6 +319,10 @@ export class FileUserProvider implements UserProvider {
   }
 
   private lookup(login: string): UserEntry | undefined {
+    // With watch, an edit (a user disabled or removed) holds from the very next request, not once the
+    // file watcher's debounced event arrives: several instances reading copies of one file then agree
+    // as soon as each has the file (docs/security.md H1). One stat per lookup, microseconds.
+    if (this.config.watch && fileStamp(this.config.path) !== this.stamp) this.reload()
     return this.index.byLogin.get(this.config.searchCaseInsensitive ? login.toLowerCase() : login)
   }
 
@@ -327,5 +336,14 @@ export class FileUserProvider implements UserProvider {
       this.reloadTimer.unref()
     })
     this.watcher.unref()
+  }
+}
+
+function fileStamp(path: string): string {
+  try {
+    const s = statSync(path, { bigint: true })
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+  } catch {
+    return 'missing'
   }
 }

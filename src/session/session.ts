@@ -18,22 +18,16 @@ const ID_SHAPE = /^[A-Za-z0-9]{32,128}$/
  */
 const TOUCH_INTERVAL_SECONDS = 5
 
-/**
- * Sessions read from storage are kept this long in memory: /api/state and every portal or OIDC
- * request would otherwise pay a SQLite read and a JSON parse. Every change goes through this
- * manager (write-through), so the cache only guards against changes made by another process.
+/*
+ * No session is cached in process memory (docs/security.md H1): several instances share one session
+ * store, and a copy kept here would keep accepting a cookie that another instance signed out. Every
+ * request with a cookie reads the store (one indexed lookup), and every write to a session read
+ * earlier is conditional on it still existing (SessionStore.updateSession).
  */
-const CACHE_SECONDS = 5
 /** How long an inactive session's record outlives its limit (see SessionManager.expiresAt). */
 const INACTIVITY_GRACE_SECONDS = 60
 /** A sign-in form left open longer than this asks to be submitted again. */
 const ANONYMOUS_SESSION_SECONDS = 15 * 60
-const CACHE_MAX_ENTRIES = 10_000
-
-interface CachedSession {
-  data: SessionData
-  cachedAt: number
-}
 
 export class SessionError extends Error {
   constructor(
@@ -50,7 +44,6 @@ export class SessionManager {
   readonly domains: CookieDomains
   /** The sign-in form's cookie and token before a session exists (anonymous.ts). */
   readonly anonymous: AnonymousForms
-  private readonly cache = new Map<string, CachedSession>()
 
   constructor(
     readonly config: Config,
@@ -114,7 +107,8 @@ export class SessionManager {
     }
     if (data.level > 0 && now - data.lastActivityAt >= TOUCH_INTERVAL_SECONDS) {
       data.lastActivityAt = now
-      await this.write(id, data, cookie)
+      // Ended meanwhile (by this or another instance): the request goes on without a session.
+      if (!(await this.update(id, data, cookie))) return
     }
     req.session = { id, data, cookie }
   }
@@ -132,43 +126,22 @@ export class SessionManager {
     return undefined
   }
 
-  /** A shallow copy per request: handlers replace fields (and save), never mutate shared arrays. */
   private async read(id: string, now: number): Promise<SessionData | undefined> {
-    const hit = this.cache.get(id)
-    if (hit && now - hit.cachedAt < CACHE_SECONDS && now >= hit.cachedAt) return { ...hit.data }
-    // The sign-in form's anonymous cookie has no row: no lookup for it (checked after the cache,
-    // so a signed-in request does not pay for the MAC).
+    // The sign-in form's anonymous cookie has no row: no lookup for it.
     if (this.anonymous.isOurs(id)) return undefined
-    const data = await this.store.findSession(id, now)
-    if (data) this.remember(id, data, now)
-    else this.cache.delete(id)
-    return data ? { ...data } : undefined
+    return this.store.findSession(id, now)
   }
 
   /**
-   * Ids ended in this process (logout, rotation, expiry). Bounded: an id is random and never reused,
-   * and a write racing its end happens within one request's lifetime.
+   * Writes a session loaded earlier, only if it still exists: a request that loaded it before a
+   * sign-out or a rotation (on any instance) finished must not write it back, or the old id would
+   * work again. False when it was gone.
    */
-  private readonly ended = new Set<string>()
-
-  private remember(id: string, data: SessionData, now: number): void {
-    if (this.cache.size >= CACHE_MAX_ENTRIES && !this.cache.has(id)) this.cache.clear()
-    this.cache.set(id, { data: { ...data }, cachedAt: now })
-  }
-
-  private async write(id: string, data: SessionData, cookie: SessionCookieConfig): Promise<void> {
-    // A request that loaded the session before a logout (or a rotation) finished must not write it
-    // back afterwards: the old id would work again if replayed.
-    if (this.ended.has(id)) return
-    const now = this.clock.now()
-    await this.store.saveSession(id, data, this.expiresAt(data, cookie), now)
-    this.remember(id, data, now)
+  private update(id: string, data: SessionData, cookie: SessionCookieConfig): Promise<boolean> {
+    return this.store.updateSession(id, data, this.expiresAt(data, cookie), this.clock.now())
   }
 
   private async forget(id: string): Promise<void> {
-    this.cache.delete(id)
-    if (this.ended.size >= CACHE_MAX_ENTRIES) this.ended.clear()
-    this.ended.add(id)
     await this.store.destroySession(id)
   }
 
@@ -186,7 +159,7 @@ export class SessionManager {
     const old = req.session
     const id = randomString(ID_LENGTH)
     const lifetime = this.lifetimeSeconds(data, cookie)
-    await this.write(id, data, cookie)
+    await this.store.saveSession(id, data, this.expiresAt(data, cookie), now)
     if (old) await this.forget(old.id)
     this.setCookie(req, reply, cookie, id, lifetime)
     const loaded: LoadedSession = { id, data, cookie }
@@ -194,8 +167,9 @@ export class SessionManager {
     return loaded
   }
 
-  async save(session: LoadedSession): Promise<void> {
-    await this.write(session.id, session.data, session.cookie)
+  /** False when the session ended meanwhile (then nothing was written). */
+  save(session: LoadedSession): Promise<boolean> {
+    return this.update(session.id, session.data, session.cookie)
   }
 
   async destroy(req: FastifyRequest, reply: FastifyReply): Promise<void> {

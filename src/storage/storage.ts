@@ -149,9 +149,16 @@ export interface SessionStore {
   findSession(id: string, now: number): Promise<SessionData | undefined>
   /**
    * Creates or replaces; the record is gone (findSession → undefined) from `expiresAt` on. `now`
-   * lets a store that expires records by itself (Redis TTL) count the remaining seconds.
+   * lets a store that expires records by itself (Redis TTL) count the remaining seconds. For a new id only.
    */
   saveSession(id: string, data: SessionData, expiresAt: number, now: number): Promise<void>
+  /**
+   * Replaces the session only while it still exists and is unexpired at `now`, in one atomic step;
+   * false when it is gone. Every write to a session loaded earlier goes through here, so a session
+   * ended by any instance (sign-out, rotation, expiry) is never written back to life by another
+   * that read it before the end (docs/security.md H1).
+   */
+  updateSession(id: string, data: SessionData, expiresAt: number, now: number): Promise<boolean>
   destroySession(id: string): Promise<void>
   /** Housekeeping; resolves the number removed (0 from a store whose records expire by themselves). */
   deleteExpiredSessions(now: number): Promise<number>

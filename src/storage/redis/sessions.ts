@@ -176,6 +176,20 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
       const sealed = box.seal(Buffer.from(JSON.stringify({ data, expiresAt }), 'utf8'), key)
       await run(() => client.set(key, sealed, 'EX', ttl))
     },
+    async updateSession(id, data, expiresAt, now) {
+      // Only a session that still exists (SET … XX: never one another instance destroyed, security.md
+      // H1) and that is unexpired by the caller's clock (read first; an id is never reused, so
+      // nothing between the read and the SET can make a gone session come back).
+      if ((await (this as ConnectedSessionStore).findSession(id, now)) === undefined) return false
+      const key = keyOf(id)
+      const ttl = expiresAt - now
+      if (ttl <= 0) {
+        await run(() => client.del(key))
+        return false
+      }
+      const sealed = box.seal(Buffer.from(JSON.stringify({ data, expiresAt }), 'utf8'), key)
+      return (await run(() => client.set(key, sealed, 'EX', ttl, 'XX'))) === 'OK'
+    },
     async destroySession(id) {
       await run(() => client.del(keyOf(id)))
     },

@@ -13,6 +13,7 @@ export function createSessionStore(db: SqliteDatabase): SessionStore {
     db,
     'INSERT INTO sessions (id_hash, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at',
   )
+  const update = lazyPrepare(db, 'UPDATE sessions SET data = ?, expires_at = ? WHERE id_hash = ? AND expires_at > ?')
   const destroy = lazyPrepare(db, 'DELETE FROM sessions WHERE id_hash = ?')
   const deleteExpired = lazyPrepare(db, 'DELETE FROM sessions WHERE expires_at <= ?')
 
@@ -23,6 +24,9 @@ export function createSessionStore(db: SqliteDatabase): SessionStore {
     },
     async saveSession(id, data, expiresAt) {
       save().run(sha256Hex(id), JSON.stringify(data), expiresAt)
+    },
+    async updateSession(id, data, expiresAt, now) {
+      return update().run(JSON.stringify(data), expiresAt, sha256Hex(id), now).changes === 1
     },
     async destroySession(id) {
       destroy().run(sha256Hex(id))
