@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
@@ -11,6 +11,8 @@ import { answerClientError, registerSecurityHeaders } from './server/headers.js'
 import { healthPlugin } from './server/health.js'
 import { makeTrustProxy, registerUntrustedProxyWarning } from './server/proxy.js'
 import { replyInternalError } from './server/errors.js'
+import { DependencyMonitor, guardDependency, isUnavailable } from './server/availability.js'
+import { replyUnavailable } from './server/unavailable.js'
 import type { PortalTuning } from './portal/context.js'
 import { parseForm } from './server/form.js'
 import { registerMalformedInputChecks, replyMalformed } from './server/malformed.js'
@@ -35,7 +37,11 @@ export interface AppDeps {
   https?: { key: Buffer; cert: Buffer }
   /** Test-only knobs of the portal (e.g. no failure delay, so the suite stays fast). */
   portal?: PortalTuning
+  /** Longest wait for one storage call before the request gets a 503 (default 10 s). */
+  dependencyTimeoutMs?: number
 }
+
+const silentLog = { error() {}, info() {} }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
@@ -83,7 +89,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       req.log.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request served')
     })
   }
-  app.setErrorHandler(replyInternalError)
+  // Storage calls are bounded and their outages answered 503 (src/server/availability.ts).
+  const monitor = new DependencyMonitor(deps.logger ?? silentLog, { storage: () => deps.storage.ping() })
+  app.addHook('onClose', async () => monitor.close())
+  const live: AppDeps = { ...deps, storage: guardDependency(deps.storage, 'storage', monitor, deps.dependencyTimeoutMs ?? 10_000) }
+  app.setErrorHandler((err: FastifyError, req, reply) => (isUnavailable(err) ? replyUnavailable(req, reply, err, config.theme, 'auto') : replyInternalError(err, req, reply)))
   // A known path with another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
   // Keyed without a trailing slash: with server.path, Fastify registers `/auth` and `/auth/` apart.
   // Routes that only answer 405 themselves (`config.methodNotAllowed`) are not methods a path allows.
@@ -112,10 +122,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const prefix = config.server.path ? `/${config.server.path}` : ''
   await app.register(
     async (scoped) => {
-      if (!config.server.disableHealthcheck) await scoped.register(healthPlugin, deps)
-      await scoped.register(sessionPlugin, deps)
-      await scoped.register(portalPlugin, deps)
-      if (config.identityProviders.oidc) await scoped.register(oidcPlugin, deps)
+      if (!config.server.disableHealthcheck) await scoped.register(healthPlugin, { ...live, monitor })
+      await scoped.register(sessionPlugin, live)
+      await scoped.register(portalPlugin, live)
+      if (config.identityProviders.oidc) await scoped.register(oidcPlugin, live)
     },
     { prefix },
   )

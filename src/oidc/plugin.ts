@@ -15,6 +15,8 @@ import { handleTokenRequest } from './token.js'
 import { handleUserinfo } from './userinfo.js'
 import { handleIntrospection } from './introspection.js'
 import { handleRevocation } from './revocation.js'
+import { isUnavailable } from '../server/availability.js'
+import { replyUnavailable } from '../server/unavailable.js'
 import { CorsPolicy, type CorsEndpoint } from './cors.js'
 import { renderConsentPage, renderErrorPage, renderFormPost } from './pages.js'
 import { ConsentError, answerConsent, consentDescription, loadPendingConsent } from './consent.js'
@@ -33,6 +35,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const theme = deps.config.theme
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (isUnavailable(err)) return replyUnavailable(req, reply, err, theme, 'oauth')
     const oauth = toOAuthError(err)
     if (oauth) return sendOAuthError(req, reply, oauth, ctx.debug)
     return sendServerError(req, reply, err)
@@ -40,6 +43,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
 
   // The authorization endpoint and the consent page answer in HTML (docs/security.md ERRPAGE).
   const htmlErrorHandler = (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    if (isUnavailable(err)) return replyUnavailable(req, reply, err, theme, 'html')
     const oauth = toOAuthError(err)
     if (oauth) {
       logRefusal(req, oauth)

@@ -53,6 +53,8 @@ export interface TestAppOptions {
    * deleted at close) instead of the storage backend. Check sharedRedisAvailable() first.
    */
   sessionStore?: 'redis'
+  /** Longest wait for one storage call (AppDeps.dependencyTimeoutMs). */
+  dependencyTimeoutMs?: number
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -94,7 +96,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const users = await FileUserProvider.open(config.authenticationBackend.file, logger, { hashGate: opts.hashGate })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal }
+  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false
