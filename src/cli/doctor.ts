@@ -16,10 +16,12 @@ import { mysqlOptions, openSessionStore, openStorage, postgresOptions } from '..
 import { describeServer } from '../storage/postgres/database.js'
 import { describeServer as describeMysqlServer } from '../storage/mysql/database.js'
 import { parseArgs, UsageError } from './args.js'
+import { compareCommand } from './doctor-compare.js'
 import { resolveConfigFiles } from './config-files.js'
 import type { CliIo } from './io.js'
 
 export const DOCTOR_HELP = `Usage: latchkey doctor [--config FILE]... [--user USERNAME] [--client ID]
+       latchkey doctor --compare FILE[,FILE...] --compare FILE[,FILE...] [--compare ...]
 
 Checks a configuration the way the server would use it, without starting anything: the
 configuration itself, the issuer keys, the issuer URL and every redirect URI (HTTPS), the users
@@ -29,6 +31,10 @@ relying party needs (the URLs to paste, the accepted client authentication metho
 and the claims it will receive for one user (--user, default: the first user of the users file).
 
 Exit 0 when nothing is wrong (warnings allowed), 2 when any problem was found: each is listed.
+
+With --compare (one per instance), compares several instances' configurations instead: every
+setting that must be identical behind one load balancer is compared and each differing key path
+is named, never its value (docs/high-availability.md).
 `
 
 /** What doctor found, in order; problems make the exit code non-zero, warnings do not. */
@@ -135,12 +141,16 @@ function printClaims(io: CliIo, user: User, scopes: readonly string[]): void {
 }
 
 export async function doctorCommand(argv: string[], io: CliIo): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, { config: 'strings', c: 'strings', user: 'string', client: 'string', help: 'boolean', h: 'boolean' })
+  const { flags, positionals } = parseArgs(argv, { config: 'strings', c: 'strings', user: 'string', client: 'string', compare: 'strings', help: 'boolean', h: 'boolean' })
   if (flags.help || flags.h) {
     io.stdout(DOCTOR_HELP)
     return 0
   }
   if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`)
+  if (flags.compare) {
+    if (flags.config || flags.c || flags.user || flags.client) throw new UsageError('--compare takes each instance\'s files itself: not with --config, --user or --client')
+    return compareCommand(flags.compare as string[], io)
+  }
   const files = resolveConfigFiles([...((flags.config as string[]) ?? []), ...((flags.c as string[]) ?? [])], io)
   if (files.length === 0) throw new UsageError('no configuration file: pass --config FILE (or set LATCHKEY_CONFIG)')
 
