@@ -14,7 +14,7 @@
  * Run `npm run build` before this file alone. Needs haproxy (.ci/run installs it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as client from 'openid-client'
@@ -29,6 +29,7 @@ import { EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, PASSWORD, signInWithFetch,
 import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls.js'
 
 const HAPROXY = '/usr/sbin/haproxy'
+const NGINX = '/usr/sbin/nginx'
 const MAIN = join(ROOT, 'dist/latchkey.mjs')
 const DOC = readFileSync(join(ROOT, 'docs/high-availability.md'), 'utf8')
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
@@ -276,6 +277,49 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       const res = await signIn(PASSWORD)
       expect(res.servedBy).toBe(name)
       expect(res.status).toBe(401)
+    }
+  })
+
+  test.skipIf(!existsSync(NGINX))("the nginx example: the Kasm-shaped flow through it, answered by both instances", async () => {
+    const nginxPort = await freePort()
+    const nginxDir = join(dir, 'nginx')
+    mkdirSync(nginxDir)
+    writeFileSync(join(nginxDir, 'tls.crt'), pki.cert)
+    writeFileSync(join(nginxDir, 'tls.key'), pki.key)
+    const site = fleetBlock('nginx')
+      .replace('listen 443 ssl;', `listen 127.0.0.1:${nginxPort} ssl;`)
+      .replace('/etc/nginx/tls/auth.example.com.crt', join(nginxDir, 'tls.crt'))
+      .replace('/etc/nginx/tls/auth.example.com.key', join(nginxDir, 'tls.key'))
+      .replace('10.0.0.11:9091', `127.0.0.1:${ports[0]}`)
+      .replace('10.0.0.12:9091', `127.0.0.1:${ports[1]}`)
+      .replace('        proxy_pass http://latchkeys;\n', '        proxy_pass http://latchkeys;\n        add_header x-served-by $upstream_addr always;\n')
+    expect(site).toContain('x-served-by')
+    writeFileSync(join(nginxDir, 'latchkey.conf'), site)
+    // The parts a packaged nginx.conf has around sites-enabled/.
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${nginxDir}/${t};`).join('\n')
+    writeFileSync(join(nginxDir, 'nginx.conf'), `pid ${nginxDir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n${temp}\n  include ${nginxDir}/latchkey.conf;\n}\n`)
+    const args = ['-e', 'stderr', '-p', nginxDir, '-c', join(nginxDir, 'nginx.conf')]
+    const check = spawnSync(NGINX, [...args, '-t'], { encoding: 'utf8' })
+    expect(check.stderr).toContain('test is successful')
+    const nginx = start(NGINX, [...args, '-g', 'daemon off;'], nginxDir)
+    try {
+      const base = `https://auth.example.com:${nginxPort}`
+      await until('nginx to answer', async () => (await https(`${base}/api/health`)).ok)
+      const seen: string[] = []
+      const recording = (async (url: string | URL, init?: RequestInit) => {
+        const res = await https(url, init)
+        seen.push(res.headers.get('x-served-by') ?? '(none)')
+        return res
+      }) as typeof fetch
+      const config = await client.discovery(new URL(base), 'kasm', KASM_SECRET, client.ClientSecretPost(KASM_SECRET), { [client.customFetch]: recording })
+      expect(config.serverMetadata().issuer).toBe(base)
+      const req = await authorizationRequest(config)
+      const callback = await signInWithFetch({ issuer: base, fetch: recording, totpCode } as unknown as Latchkey, req.url.href, 'ursula', TOTP_SECRET)
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce })
+      expect(tokens.claims()).toMatchObject({ iss: base, preferred_username: 'ursula' })
+      expect(new Set(seen)).toEqual(new Set(ports.map((p) => `127.0.0.1:${p}`)))
+    } finally {
+      await stop(nginx)
     }
   })
 
