@@ -40,6 +40,8 @@ export function isConnectivityError(err: unknown): boolean {
   if (!(err instanceof Error)) return false
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string') {
+    // A backend's own StorageError('UNAVAILABLE') (it already decided: down or too slow).
+    if (code === 'UNAVAILABLE') return true
     if (NETWORK_CODES.has(code) || SQLITE_CODES.test(code)) return true
     if (/^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
   }
@@ -124,6 +126,8 @@ export class DependencyMonitor {
 
 function reasonOf(err: unknown): string {
   if (err instanceof UnavailableError) return err.reason
+  const given = (err as { reason?: unknown } | null)?.reason
+  if (typeof given === 'string') return given
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code
     return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message
