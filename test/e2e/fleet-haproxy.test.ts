@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadConfig } from '../../src/config/load.js'
 import { openStorage } from '../../src/storage/index.js'
 import { decodeBase32 } from '../../src/totp/index.js'
+import { fleetBlock } from '../../bench/fleet.js'
 import { KASM_CONFIG, ROOT } from '../support/app.js'
 import { EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, PASSWORD, signInWithFetch, type Latchkey } from '../support/rp/harness.js'
 import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls.js'
@@ -31,16 +32,8 @@ import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls
 const HAPROXY = '/usr/sbin/haproxy'
 const NGINX = '/usr/sbin/nginx'
 const MAIN = join(ROOT, 'dist/latchkey.mjs')
-const DOC = readFileSync(join(ROOT, 'docs/high-availability.md'), 'utf8')
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
 const NAMES = ['latchkey1', 'latchkey2'] as const
-
-/** The doc's block marked `<!-- fleet-test: NAME -->`. */
-export function fleetBlock(name: string): string {
-  const m = new RegExp(`^<!-- fleet-test: ${name} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, 'm').exec(DOC)
-  if (!m) throw new Error(`docs/high-availability.md has no block marked <!-- fleet-test: ${name} -->`)
-  return m[1]!
-}
 
 interface Proc {
   child: ChildProcess

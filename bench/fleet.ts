@@ -1,0 +1,101 @@
+/**
+ * Several instances (issue 8): full OIDC flows/s and p99 (authorize → token → userinfo, bench/oidc.ts
+ * benchFlows, 16 users in parallel) for one instance on SQLite, then for two instances sharing that
+ * SQLite file behind haproxy running docs/high-availability.md's configuration (round robin, health
+ * checks), with both servers' CPU per flow and RSS. On this 2-core machine the load generator, haproxy
+ * and the servers share the cores: two instances cannot be faster than one here; the stage shows
+ * what the balancer and the shared store cost, not scaling. haproxy listens without TLS in the bench
+ * (the load generator speaks plain HTTP); the PostgreSQL stages come with storage.postgres.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { projectRoot } from '../src/common/project-root.js'
+import { randomString } from '../src/common/random.js'
+import { loadConfig } from '../src/config/load.js'
+import { openStorage } from '../src/storage/index.js'
+import { cpuSeconds, round } from './load.js'
+import { benchFlows } from './oidc.js'
+import { freePort, prepareKasmConfig, rssMb, startServer, stopServer } from './server.js'
+
+const HAPROXY = '/usr/sbin/haproxy'
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+
+/** The block of docs/high-availability.md marked `<!-- fleet-test: NAME -->` (also run by test/e2e/fleet-haproxy.test.ts). */
+export function fleetBlock(name: string): string {
+  const doc = readFileSync(join(projectRoot(), 'docs/high-availability.md'), 'utf8')
+  const m = new RegExp(`^<!-- fleet-test: ${name} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)^\`\`\`$`, 'm').exec(doc)
+  if (!m) throw new Error(`docs/high-availability.md has no block marked <!-- fleet-test: ${name} -->`)
+  return m[1]!
+}
+
+/** Flows with the CPU seconds of every server process summed, per flow. */
+async function measured(pids: number[], port: number, cookie: string) {
+  const cpu0 = pids.map((p) => cpuSeconds(p))
+  const r = await benchFlows(port, cookie, 16, SECONDS * 1000)
+  const cpu = pids.reduce((sum, p, i) => sum + cpuSeconds(p) - cpu0[i]!, 0)
+  return {
+    flows_per_second: r.flows_per_second,
+    flows: r.flows,
+    errors: r.errors,
+    flow_p99_ms: round(r.steps.authorize.p99_ms + r.steps.token.p99_ms + r.steps.userinfo.p99_ms, 1),
+    steps: r.steps,
+    servers_cpu_us_per_flow: r.flows > 0 ? round((cpu * 1e6) / r.flows, 0) : 0,
+    rss_mb: pids.map((p) => rssMb(p)),
+  }
+}
+
+export async function benchFleet(): Promise<Record<string, unknown>> {
+  if (!existsSync(HAPROXY)) return { skipped: `needs haproxy (${HAPROXY})` }
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-fleet-'))
+  const children: ChildProcess[] = []
+  try {
+    const configFile = prepareKasmConfig(dir, (y) => {
+      y.storage.local.path = join(dir, 'db.sqlite3')
+      y.server = { trusted_proxies: ['127.0.0.1'] }
+    })
+    const a = await startServer(configFile)
+    children.push(a.child)
+    const { config } = loadConfig({ files: [configFile], env: {} })
+    const storage = await openStorage(config.storage)
+    const id = randomString(32)
+    const now = Math.floor(Date.now() / 1000)
+    await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600)
+    await storage.close()
+    const cookie = `authelia_session=${id}`
+
+    await benchFlows(a.port, cookie, 4, 1000)
+    const one = await measured([a.child.pid!], a.port, cookie)
+
+    const b = await startServer(configFile)
+    children.push(b.child)
+    const haPort = await freePort()
+    const cfg = fleetBlock('haproxy')
+      .replace('bind :443 ssl crt /etc/haproxy/certs/auth.example.com.pem', `bind 127.0.0.1:${haPort}`)
+      .replace('log stdout format raw local0 info', 'log stdout format raw local0 warning')
+      .replace('10.0.0.11:9091', `127.0.0.1:${a.port}`)
+      .replace('10.0.0.12:9091', `127.0.0.1:${b.port}`)
+    writeFileSync(join(dir, 'haproxy.cfg'), cfg)
+    const check = spawnSync(HAPROXY, ['-c', '-q', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' })
+    if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`)
+    const haproxy = spawn(HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] })
+    children.push(haproxy)
+    for (let i = 0; ; i++) {
+      if ((await fetch(`http://127.0.0.1:${haPort}/api/health`).catch(() => undefined))?.ok) break
+      if (i > 200) throw new Error('haproxy never answered')
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    await benchFlows(haPort, cookie, 4, 1000)
+    const two = await measured([a.child.pid!, b.child.pid!], haPort, cookie)
+
+    return {
+      one_instance_sqlite: one,
+      two_instances_sqlite_haproxy: two,
+      note: 'load generator, haproxy and the servers share 2 cores; haproxy without TLS',
+    }
+  } finally {
+    for (const c of children.reverse()) await stopServer(c)
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
