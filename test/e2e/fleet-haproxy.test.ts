@@ -26,7 +26,7 @@ import { openStorage } from '../../src/storage/index.js'
 import { decodeBase32 } from '../../src/totp/index.js'
 import { fleetBlock } from '../../bench/fleet.js'
 import { KASM_CONFIG, ROOT } from '../support/app.js'
-import { EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, PASSWORD, signInWithFetch, type Latchkey } from '../support/rp/harness.js'
+import { chromiumAvailable, EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, launchProductionBrowser, PASSWORD, signInWithFetch, type Latchkey } from '../support/rp/harness.js'
 import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls.js'
 
 const HAPROXY = '/usr/sbin/haproxy'
@@ -272,6 +272,36 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       expect(res.status).toBe(401)
     }
   })
+
+  test.skipIf(!chromiumAvailable())('a browser signs in through haproxy, its page loads answered by both instances', async () => {
+    const config = await discover()
+    const req = await authorizationRequest(config)
+    const browser = await launchProductionBrowser(pki)
+    try {
+      const page = await browser.newPage()
+      const servedBy: string[] = []
+      page.on('response', (res) => {
+        if (new URL(res.url()).origin === issuer) servedBy.push(res.headers()['x-served-by'] ?? '(none)')
+      })
+      await page.goto(req.url.href)
+      // The portal's own forms (no script needed): password, then the TOTP code.
+      await page.waitForURL((u) => u.origin === issuer && u.pathname === '/')
+      await page.fill('#username', 'john')
+      await page.fill('#password', PASSWORD)
+      await Promise.all([page.waitForURL((u) => u.pathname === '/2fa/one-time-password'), page.click('button[type=submit]')])
+      await page.fill('#token', await totpCode())
+      // Nothing listens for kasm.example.com here: the browser's request to the callback is what counts.
+      const [callback] = await Promise.all([
+        page.waitForRequest((r) => r.url().startsWith(KASM_REDIRECT_URI)),
+        page.click('form[action$="/2fa/one-time-password"] button[type=submit]'),
+      ])
+      const tokens = await client.authorizationCodeGrant(config, new URL(callback.url()), { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce })
+      expect(tokens.claims()).toMatchObject({ iss: issuer, preferred_username: 'john' })
+      expect(new Set(servedBy)).toEqual(new Set(NAMES))
+    } finally {
+      await browser.close()
+    }
+  }, 60_000)
 
   test.skipIf(!existsSync(NGINX))("the nginx example: the Kasm-shaped flow through it, answered by both instances", async () => {
     const nginxPort = await freePort()
