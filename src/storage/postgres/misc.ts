@@ -100,6 +100,11 @@ export function createPgSessionStore(pool: PgPool): SessionStore {
         [sha256Hex(id), JSON.stringify(data), expiresAt],
       )
     },
+    async updateSession(id, data, expiresAt, now) {
+      // One guarded statement: a session another instance ended is never written back (security.md H1).
+      const changed = await execute(pool, 'UPDATE sessions SET data = $1, expires_at = $2 WHERE id_hash = $3 AND expires_at > $4', [JSON.stringify(data), expiresAt, sha256Hex(id), now])
+      return changed === 1
+    },
     async destroySession(id) {
       await execute(pool, 'DELETE FROM sessions WHERE id_hash = $1', [sha256Hex(id)])
     },
