@@ -43,6 +43,16 @@ export interface AppDeps {
 
 const silentLog = { error() {}, info() {} }
 
+/**
+ * `ping()` only says false; when it does, one real query fails with the driver's reason (refused,
+ * terminated, timed out), which the outage's log line then names.
+ */
+async function pingWithReason(storage: Storage): Promise<boolean> {
+  if (await storage.ping()) return true
+  await storage.listMigrations()
+  return false
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps
   const isTrustedProxy = makeTrustProxy(config.server.trustedProxies)
@@ -90,7 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
   }
   // Storage calls are bounded and their outages answered 503 (src/server/availability.ts).
-  const monitor = new DependencyMonitor(deps.logger ?? silentLog, { storage: () => deps.storage.ping() })
+  const monitor = new DependencyMonitor(deps.logger ?? silentLog, { storage: () => pingWithReason(deps.storage) })
   app.addHook('onClose', async () => monitor.close())
   const live: AppDeps = { ...deps, storage: guardDependency(deps.storage, 'storage', monitor, deps.dependencyTimeoutMs ?? 10_000) }
   app.setErrorHandler((err: FastifyError, req, reply) => (isUnavailable(err) ? replyUnavailable(req, reply, err, config.theme, 'auto') : replyInternalError(err, req, reply)))

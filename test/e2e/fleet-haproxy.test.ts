@@ -9,8 +9,11 @@
  * ports), and one response header naming the instance that answered (`x-served-by`), which the
  * test reads to show where each step ran.
  *
- * The instances share one SQLite file here (several processes on one host, WAL); the storage is a
- * configuration switch (`storage`), see `storageFor` below.
+ * The instances share one PostgreSQL schema created for the run, reached through a TCP proxy of the
+ * test that can be cut to simulate the database going away (the machine's PostgreSQL server is
+ * never stopped: other tests use it). LATCHKEY_FLEET_STORAGE=sqlite runs the same file on one
+ * shared SQLite file instead (WAL across processes); without a reachable PostgreSQL (not on CI, where
+ * it is required) that is the fallback, and the outage test is skipped.
  * Run `npm run build` before this file alone. Needs haproxy (.ci/run installs it).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -20,6 +23,8 @@ import { join } from 'node:path'
 import * as client from 'openid-client'
 import { generate } from 'otplib'
 import { parse, stringify } from 'yaml'
+import { request as httpRequest } from 'node:http'
+import { createServer, connect, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { loadConfig } from '../../src/config/load.js'
 import { openStorage } from '../../src/storage/index.js'
@@ -28,6 +33,40 @@ import { fleetBlock } from '../../bench/fleet.js'
 import { KASM_CONFIG, ROOT } from '../support/app.js'
 import { chromiumAvailable, EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, launchProductionBrowser, PASSWORD, signInWithFetch, type Latchkey } from '../support/rp/harness.js'
 import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls.js'
+import { createTestSchema, PG_DATABASE, PG_HOST, PG_PORT, PG_USER, postgresAvailable, type TestSchema } from '../support/postgres.js'
+
+const STORAGE = process.env.LATCHKEY_FLEET_STORAGE ?? ((await postgresAvailable()) ? 'postgres' : 'sqlite')
+
+/** A TCP proxy to PostgreSQL that the test can cut (every connection dropped, new ones refused) and restore. */
+class CuttableProxy {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  constructor(readonly port: number) {}
+
+  get isOpen(): boolean {
+    return this.server?.listening ?? false
+  }
+
+  async open(): Promise<void> {
+    if (this.isOpen) return
+    this.server = createServer((client) => {
+      const upstream = connect(PG_PORT, PG_HOST)
+      for (const s of [client, upstream]) {
+        this.sockets.add(s)
+        s.on('close', () => this.sockets.delete(s))
+        s.on('error', () => undefined)
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(this.port, '127.0.0.1', resolve))
+  }
+
+  async cut(): Promise<void> {
+    const closed = new Promise((r) => this.server?.close(r))
+    for (const s of this.sockets) s.destroy()
+    await closed
+  }
+}
 
 const HAPROXY = '/usr/sbin/haproxy'
 const NGINX = '/usr/sbin/nginx'
@@ -105,9 +144,13 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     return yaml
   }
 
-  /** The shared database: one SQLite file for both processes. */
+  let schema: TestSchema | undefined
+  let pgProxy: CuttableProxy | undefined
+
+  /** The shared database: a PostgreSQL schema of this run through the cuttable proxy, or one SQLite file. */
   function storageFor(): Record<string, unknown> {
-    return { local: { path: join(dir, 'db.sqlite3') } }
+    if (STORAGE === 'sqlite') return { local: { path: join(dir, 'db.sqlite3') } }
+    return { postgres: { address: `tcp://127.0.0.1:${pgProxy!.port}`, database: PG_DATABASE, schema: schema!.name, username: PG_USER, timeout: '2s' } }
   }
 
   async function discover(): Promise<client.Configuration> {
@@ -137,6 +180,11 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     haPort = await freePort()
     ports.push(await freePort(), await freePort())
     issuer = `https://auth.example.com:${haPort}`
+    if (STORAGE === 'postgres') {
+      schema = await createTestSchema()
+      pgProxy = new CuttableProxy(await freePort())
+      await pgProxy.open()
+    }
 
     const users = parse(readFileSync(join(ROOT, 'fixtures/config/users_database.yml'), 'utf8'))
     for (const [name, u] of Object.entries(EXTRA_USERS)) users.users[name] = { ...u, password: users.users.john.password }
@@ -151,7 +199,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     // Devices registered as `latchkey storage user totp generate --secret` would, before the start.
     const { config } = loadConfig({ files: [join(dir, 'instance-1.yml')], env: {} })
     const storage = await openStorage(config.storage)
-    for (const username of ['john', ...Object.keys(EXTRA_USERS)]) {
+    for (const username of ['john', 'harry', ...Object.keys(EXTRA_USERS)]) {
       await storage.saveTotpConfiguration({ username, issuer: 'example.com', algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret: decodeBase32(TOTP_SECRET), createdAt: Math.floor(Date.now() / 1000) })
     }
     await storage.close()
@@ -188,6 +236,8 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
   afterAll(async () => {
     await stop(haproxy)
     for (const p of instances) await stop(p)
+    await pgProxy?.cut()
+    await schema?.drop()
     pki?.dispose()
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
@@ -345,6 +395,66 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       await stop(nginx)
     }
   })
+
+  test.skipIf(STORAGE !== 'postgres')('PostgreSQL going away: clean 503s from both instances, one log line each, and recovery without a restart', async () => {
+    const logLines = (i: number) => instances[i]!.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const config = await discover()
+    const jar = { cookie: '' }
+    await signInWithFetch(viaHaproxy(), (await authorizationRequest(config)).url.href, 'harry', TOTP_SECRET, jar)
+
+    // As haproxy forwards it (fetch cannot set Host: node:http).
+    const direct = (port: number, method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, headers: { host: `auth.example.com:${haPort}`, 'x-forwarded-proto': 'https', ...headers } }, (res) => {
+          let data = ''
+          res.on('data', (c) => (data += c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) }))
+        })
+        req.on('error', reject)
+        req.end(body)
+      })
+    // A code issued before the outage: refused with 503 during it, redeemable after it.
+    const pending = await authorizationRequest(config)
+    const issued = await https(pending.url, { headers: { cookie: jar.cookie } })
+    const code = new URL(issued.headers.get('location')!).searchParams.get('code')!
+    const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: KASM_REDIRECT_URI, code_verifier: pending.verifier, client_id: 'kasm', client_secret: KASM_SECRET }).toString()
+    await pgProxy!.cut()
+    try {
+      // Each instance directly: the answers a load balancer or a user would get from it.
+      for (const port of ports) {
+        expect(await direct(port, 'GET', '/api/health', {})).toEqual({ status: 503, json: { status: 'KO', message: 'Storage is unavailable.' } })
+        const state = await direct(port, 'GET', '/api/state', { cookie: jar.cookie })
+        expect(state).toEqual({ status: 503, json: { status: 'KO', message: 'The service is temporarily unavailable. Please try again in a moment.' } })
+        const token = await direct(port, 'POST', '/api/oidc/token', { 'content-type': 'application/x-www-form-urlencoded' }, form)
+        expect(token.status).toBe(503)
+        expect(token.json).toMatchObject({ error: 'temporarily_unavailable' })
+      }
+      // Through haproxy: a 503 too (from an instance, or from haproxy once both are marked down).
+      expect((await lb('/api/health')).status).toBe(503)
+      for (const i of [0, 1]) {
+        const down = logLines(i).filter((l) => /^storage unavailable/.test(l.msg))
+        expect(down).toHaveLength(1)
+        expect(down[0]).toMatchObject({ dependency: 'storage', reason: expect.stringMatching(/ECONNREFUSED|terminated|timeout|closed/i) })
+        expect(instances[i]!.out()).not.toContain('unhandled error')
+      }
+    } finally {
+      // Back, also when an assertion above failed: the tests after this one need the database.
+      await pgProxy!.open()
+    }
+    await until('haproxy to serve again', async () => (await lb('/api/health')).status === 200 && (await lb('/api/health')).status === 200)
+    expect((await (await lb('/api/state', { headers: { cookie: jar.cookie } })).json()) as any).toMatchObject({ data: { username: 'harry', authentication_level: 2 } })
+    const redeemed = await lb('/api/oidc/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form })
+    expect(redeemed.status).toBe(200)
+    const req = await authorizationRequest(config)
+    const callback = await signInWithFetch(viaHaproxy(), req.url.href, 'harry', TOTP_SECRET, jar)
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce })
+    expect(tokens.claims()).toMatchObject({ preferred_username: 'harry' })
+    for (const i of [0, 1]) {
+      await until(`instance ${i + 1} to log its recovery`, async () => logLines(i).some((l) => l.msg === 'storage available again'))
+      expect(logLines(i).filter((l) => /^storage unavailable/.test(l.msg))).toHaveLength(1)
+      expect(logLines(i).filter((l) => l.msg === 'storage available again')).toHaveLength(1)
+    }
+  }, 60_000)
 
   test('kill -9 of one instance during a load run: no committed row lost, no code redeemed twice, haproxy moves to the survivor', async () => {
     const config = await discover()
