@@ -61,7 +61,7 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     const storage = await openStorage(config.storage)
     const id = randomString(32)
     const now = Math.floor(Date.now() / 1000)
-    await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600)
+    await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
     await storage.close()
     const cookie = `authelia_session=${id}`
 

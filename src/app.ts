@@ -26,7 +26,10 @@ import { oidcPlugin } from './oidc/plugin.js'
 export interface AppDeps {
   config: Config
   storage: Storage
-  /** Where sessions live when not in `storage` (`session.redis`); the caller opens and closes it. */
+  /**
+   * Where sessions live when not in `storage` (`session.redis`); the caller opens and closes it. Its
+   * outages answer 503 and its ping is part of /api/health, as storage's.
+   */
   sessions?: ConnectedSessionStore
   users: UserProvider
   clock: Clock
@@ -100,9 +103,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     })
   }
   // Storage calls are bounded and their outages answered 503 (src/server/availability.ts).
-  const monitor = new DependencyMonitor(deps.logger ?? silentLog, { storage: () => pingWithReason(deps.storage) })
+  const sessionStore = deps.sessions
+  const monitor = new DependencyMonitor(deps.logger ?? silentLog, {
+    storage: () => pingWithReason(deps.storage),
+    ...(sessionStore ? { sessions: () => sessionStore.ping() } : {}),
+  })
   app.addHook('onClose', async () => monitor.close())
-  const live: AppDeps = { ...deps, storage: guardDependency(deps.storage, 'storage', monitor, deps.dependencyTimeoutMs ?? 10_000) }
+  const timeoutMs = deps.dependencyTimeoutMs ?? 10_000
+  const live: AppDeps = {
+    ...deps,
+    storage: guardDependency(deps.storage, 'storage', monitor, timeoutMs),
+    ...(sessionStore ? { sessions: guardDependency(sessionStore, 'sessions', monitor, timeoutMs) } : {}),
+  }
   app.setErrorHandler((err: FastifyError, req, reply) => (isUnavailable(err) ? replyUnavailable(req, reply, err, config.theme, 'auto') : replyInternalError(err, req, reply)))
   // A known path with another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.
   // Keyed without a trailing slash: with server.path, Fastify registers `/auth` and `/auth/` apart.

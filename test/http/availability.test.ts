@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
+import { buildApp } from '../../src/app.js'
 import type { Storage } from '../../src/storage/storage.js'
 import type { TestApp } from '../support/app.js'
 import { HOST, authorizePath, getCode, kasmParams, redeem, signedInCookie } from '../support/oidc.js'
@@ -115,5 +116,33 @@ describe('a storage outage', () => {
     expect(state.statusCode).toBe(500)
     expect(state.json()).toEqual({ status: 'KO', message: 'Internal server error.' })
     expect(outageLines(t.logs()).down).toHaveLength(0)
+  })
+
+  test('a separate session store (session.redis) that stops answering its ping takes the instance out: 503 until it answers', async () => {
+    t = await portalTestApp()
+    const storage = t.storage
+    let answering = false
+    // A session store apart from storage, as session.redis is: here the same SQLite sessions, its ping switchable.
+    const sessions = {
+      findSession: storage.findSession.bind(storage),
+      saveSession: storage.saveSession.bind(storage),
+      updateSession: storage.updateSession.bind(storage),
+      destroySession: storage.destroySession.bind(storage),
+      deleteExpiredSessions: storage.deleteExpiredSessions.bind(storage),
+      ping: async () => answering,
+      close: async () => {},
+    }
+    const app = await buildApp({ ...t.deps, sessions })
+    try {
+      const down = await app.inject({ method: 'GET', url: '/api/health' })
+      expect(down.statusCode).toBe(503)
+      expect(down.json()).toEqual({ status: 'KO', message: 'Session store is unavailable.' })
+      expect(t.logs()).toContain('session store unavailable: requests get 503 until it answers again')
+      answering = true
+      expect((await app.inject({ method: 'GET', url: '/api/health' })).json()).toEqual({ status: 'OK' })
+      expect(t.logs()).toContain('session store available again')
+    } finally {
+      await app.close()
+    }
   })
 })
