@@ -5,7 +5,9 @@
  * checks), with both servers' CPU per flow and RSS. On this 2-core machine the load generator, haproxy
  * and the servers share the cores: two instances cannot be faster than one here; the stage shows
  * what the balancer and the shared store cost, not scaling. haproxy listens without TLS in the bench
- * (the load generator speaks plain HTTP); the PostgreSQL stages come with storage.postgres.
+ * (the load generator speaks plain HTTP). Then one instance on PostgreSQL (the loopback server, a
+ * schema made for the run and dropped after; LATCHKEY_BENCH_PG_* to point elsewhere), to set beside
+ * the SQLite figure (target: within 30% of its flows/s).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,6 +20,38 @@ import { openStorage } from '../src/storage/index.js'
 import { cpuSeconds, round } from './load.js'
 import { benchFlows } from './oidc.js'
 import { freePort, prepareKasmConfig, rssMb, startServer, stopServer } from './server.js'
+import pg from 'pg'
+
+const PG = {
+  host: process.env.LATCHKEY_BENCH_PG_HOST ?? '127.0.0.1',
+  port: Number(process.env.LATCHKEY_BENCH_PG_PORT ?? 5432),
+  user: process.env.LATCHKEY_BENCH_PG_USER ?? 'postgres',
+  database: process.env.LATCHKEY_BENCH_PG_DATABASE ?? 'test',
+}
+
+async function pgAdmin(sql: string): Promise<boolean> {
+  const c = new pg.Client({ ...PG, connectionTimeoutMillis: 3000 })
+  try {
+    await c.connect()
+    await c.query(sql)
+    return true
+  } catch {
+    return false
+  } finally {
+    await c.end().catch(() => undefined)
+  }
+}
+
+/** A signed-in (two-factor) user written straight into the instance's storage; resolves the Cookie header. */
+async function signedInCookie(configFile: string): Promise<string> {
+  const { config } = loadConfig({ files: [configFile], env: {} })
+  const storage = await openStorage(config.storage)
+  const id = randomString(32)
+  const now = Math.floor(Date.now() / 1000)
+  await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
+  await storage.close()
+  return `authelia_session=${id}`
+}
 
 const HAPROXY = '/usr/sbin/haproxy'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -57,13 +91,7 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     })
     const a = await startServer(configFile)
     children.push(a.child)
-    const { config } = loadConfig({ files: [configFile], env: {} })
-    const storage = await openStorage(config.storage)
-    const id = randomString(32)
-    const now = Math.floor(Date.now() / 1000)
-    await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
-    await storage.close()
-    const cookie = `authelia_session=${id}`
+    const cookie = await signedInCookie(configFile)
 
     await benchFlows(a.port, cookie, 4, 1000)
     const one = await measured([a.child.pid!], a.port, cookie)
@@ -89,9 +117,35 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     await benchFlows(haPort, cookie, 4, 1000)
     const two = await measured([a.child.pid!, b.child.pid!], haPort, cookie)
 
+    for (const c of children.splice(0).reverse()) await stopServer(c)
+
+    let onePg: Record<string, unknown> = { skipped: `PostgreSQL not reachable at ${PG.host}:${PG.port}` }
+    const schema = `latchkey_bench_${process.pid}_${randomString(6).toLowerCase()}`
+    if (await pgAdmin(`CREATE SCHEMA ${schema}`)) {
+      try {
+        const pgDir = mkdtempSync(join(tmpdir(), 'latchkey-bench-fleet-pg-'))
+        try {
+          const pgConfig = prepareKasmConfig(pgDir, (y) => {
+            y.storage = { encryption_key: y.storage.encryption_key, postgres: { address: `tcp://${PG.host}:${PG.port}`, database: PG.database, schema, username: PG.user } }
+          })
+          const p = await startServer(pgConfig)
+          children.push(p.child)
+          const pgCookie = await signedInCookie(pgConfig)
+          await benchFlows(p.port, pgCookie, 4, 1000)
+          onePg = await measured([p.child.pid!], p.port, pgCookie)
+          await stopServer(children.pop())
+        } finally {
+          rmSync(pgDir, { recursive: true, force: true })
+        }
+      } finally {
+        await pgAdmin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      }
+    }
+
     return {
       one_instance_sqlite: one,
       two_instances_sqlite_haproxy: two,
+      one_instance_postgres: onePg,
       note: 'load generator, haproxy and the servers share 2 cores; haproxy without TLS',
     }
   } finally {
