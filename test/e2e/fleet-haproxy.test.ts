@@ -9,6 +9,8 @@
  * ports), and one response header naming the instance that answered (`x-served-by`), which the
  * test reads to show where each step ran.
  *
+ * Sessions live in a redis-server of the test's own (session.redis; stopped and restarted for the
+ * Redis outage; LATCHKEY_FLEET_SESSIONS=storage keeps them in the database instead).
  * The instances share one PostgreSQL schema created for the run, reached through a TCP proxy of the
  * test that can be cut to simulate the database going away (the machine's PostgreSQL server is
  * never stopped: other tests use it). LATCHKEY_FLEET_STORAGE=sqlite runs the same file on one
@@ -33,9 +35,13 @@ import { fleetBlock } from '../../bench/fleet.js'
 import { KASM_CONFIG, ROOT } from '../support/app.js'
 import { chromiumAvailable, EXTRA_USERS, KASM_REDIRECT_URI, KASM_SECRET, launchProductionBrowser, PASSWORD, signInWithFetch, type Latchkey } from '../support/rp/harness.js'
 import { createTestPki, freePort, testFetch, type TestPki } from '../support/tls.js'
+import { redisProgramsAvailable, startOwnRedis, type OwnRedis } from '../support/redis.js'
 import { createTestSchema, PG_DATABASE, PG_HOST, PG_PORT, PG_USER, postgresAvailable, type TestSchema } from '../support/postgres.js'
 
 const STORAGE = process.env.LATCHKEY_FLEET_STORAGE ?? ((await postgresAvailable()) ? 'postgres' : 'sqlite')
+
+/** Sessions in a redis-server of the test's own (session.redis) when the program is installed (CI installs it). */
+const REDIS = process.env.LATCHKEY_FLEET_SESSIONS !== 'storage' && (redisProgramsAvailable('redis-server') || process.env.CI === 'true')
 
 /** A TCP proxy to PostgreSQL that the test can cut (every connection dropped, new ones refused) and restore. */
 class CuttableProxy {
@@ -73,6 +79,12 @@ const NGINX = '/usr/sbin/nginx'
 const MAIN = join(ROOT, 'dist/latchkey.mjs')
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
 const NAMES = ['latchkey1', 'latchkey2'] as const
+/** One user per full sign-in: a TOTP code is accepted once per user and 30-second step. */
+const MORE_USERS = {
+  ...EXTRA_USERS,
+  rita: { displayname: 'Rita Reed', email: 'rita@example.com', groups: ['kasm-users'] },
+  sam: { displayname: 'Sam Stone', email: 'sam@example.com', groups: ['kasm-users'] },
+}
 
 interface Proc {
   child: ChildProcess
@@ -140,10 +152,12 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     yaml.log = { level: 'info', format: 'json' }
     yaml.authentication_backend.file.path = join(dir, 'users_database.yml')
     yaml.storage = { encryption_key: yaml.storage.encryption_key, ...storageFor() }
+    if (redis) yaml.session.redis = { host: '127.0.0.1', port: redis.port }
     yaml.notifier = { filesystem: { filename: join(dir, 'notification.txt') } }
     return yaml
   }
 
+  let redis: OwnRedis | undefined
   let schema: TestSchema | undefined
   let pgProxy: CuttableProxy | undefined
 
@@ -180,6 +194,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     haPort = await freePort()
     ports.push(await freePort(), await freePort())
     issuer = `https://auth.example.com:${haPort}`
+    if (REDIS) redis = await startOwnRedis()
     if (STORAGE === 'postgres') {
       schema = await createTestSchema()
       pgProxy = new CuttableProxy(await freePort())
@@ -187,7 +202,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     }
 
     const users = parse(readFileSync(join(ROOT, 'fixtures/config/users_database.yml'), 'utf8'))
-    for (const [name, u] of Object.entries(EXTRA_USERS)) users.users[name] = { ...u, password: users.users.john.password }
+    for (const [name, u] of Object.entries(MORE_USERS)) users.users[name] = { ...u, password: users.users.john.password }
     writeFileSync(join(dir, 'users_database.yml'), stringify(users))
     ports.forEach((port, i) => writeFileSync(join(dir, `instance-${i + 1}.yml`), stringify(configFor(port))))
 
@@ -199,7 +214,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     // Devices registered as `latchkey storage user totp generate --secret` would, before the start.
     const { config } = loadConfig({ files: [join(dir, 'instance-1.yml')], env: {} })
     const storage = await openStorage(config.storage)
-    for (const username of ['john', 'harry', ...Object.keys(EXTRA_USERS)]) {
+    for (const username of ['john', 'harry', ...Object.keys(MORE_USERS)]) {
       await storage.saveTotpConfiguration({ username, issuer: 'example.com', algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret: decodeBase32(TOTP_SECRET), createdAt: Math.floor(Date.now() / 1000) })
     }
     await storage.close()
@@ -238,6 +253,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     for (const p of instances) await stop(p)
     await pgProxy?.cut()
     await schema?.drop()
+    await redis?.dispose()
     pki?.dispose()
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
@@ -408,7 +424,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
         const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, headers: { host: `auth.example.com:${haPort}`, 'x-forwarded-proto': 'https', ...headers } }, (res) => {
           let data = ''
           res.on('data', (c) => (data += c))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(data) }))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: /json/.test(String(res.headers['content-type'])) ? JSON.parse(data) : data }))
         })
         req.on('error', reject)
         req.end(body)
@@ -423,8 +439,14 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       // Each instance directly: the answers a load balancer or a user would get from it.
       for (const port of ports) {
         expect(await direct(port, 'GET', '/api/health', {})).toEqual({ status: 503, json: { status: 'KO', message: 'Storage is unavailable.' } })
-        const state = await direct(port, 'GET', '/api/state', { cookie: jar.cookie })
-        expect(state).toEqual({ status: 503, json: { status: 'KO', message: 'The service is temporarily unavailable. Please try again in a moment.' } })
+        // Sessions may live in Redis (still up): the authorization endpoint needs the database for its code.
+        const authorize = await direct(port, 'GET', `${pending.url.pathname}${pending.url.search}`, { cookie: jar.cookie, accept: 'text/html' })
+        expect(authorize.status).toBe(503)
+        expect(authorize.json).toContain('temporarily_unavailable')
+        if (!REDIS) {
+          const state = await direct(port, 'GET', '/api/state', { cookie: jar.cookie })
+          expect(state).toEqual({ status: 503, json: { status: 'KO', message: 'The service is temporarily unavailable. Please try again in a moment.' } })
+        }
         const token = await direct(port, 'POST', '/api/oidc/token', { 'content-type': 'application/x-www-form-urlencoded' }, form)
         expect(token.status).toBe(503)
         expect(token.json).toMatchObject({ error: 'temporarily_unavailable' })
@@ -454,6 +476,44 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       expect(logLines(i).filter((l) => /^storage unavailable/.test(l.msg))).toHaveLength(1)
       expect(logLines(i).filter((l) => l.msg === 'storage available again')).toHaveLength(1)
     }
+  }, 60_000)
+
+  test.skipIf(!REDIS)('Redis going away: clean 503s, one log line each, and service again without restarting Latchkey', async () => {
+    const logLines = (i: number) => instances[i]!.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const config = await discover()
+    const jar = { cookie: '' }
+    await signInWithFetch(viaHaproxy(), (await authorizationRequest(config)).url.href, 'rita', TOTP_SECRET, jar)
+    await redis!.stop()
+    try {
+      for (const port of ports) {
+        const health = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, path: '/api/health', agent: false }, (res) => {
+            let body = ''
+            res.on('data', (c) => (body += c))
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+          })
+          req.on('error', reject)
+          req.end()
+        })
+        expect(health).toEqual({ status: 503, body: JSON.stringify({ status: 'KO', message: 'Session store is unavailable.' }) })
+      }
+      const state = await lb('/api/state', { headers: { cookie: jar.cookie } })
+      expect(state.status).toBe(503)
+      expect(await state.text()).not.toMatch(/at .*\.js:\d+|Error/)
+      for (const i of [0, 1]) {
+        expect(logLines(i).filter((l) => /^session store unavailable/.test(l.msg))).toHaveLength(1)
+        expect(instances[i]!.out()).not.toContain('unhandled error')
+      }
+    } finally {
+      await redis!.start()
+    }
+    await until('haproxy to serve again', async () => (await lb('/api/health')).status === 200 && (await lb('/api/health')).status === 200)
+    // Redis kept nothing (no persistence in this one): the old cookie is anonymous, a new sign-in works.
+    expect((await (await lb('/api/state', { headers: { cookie: jar.cookie } })).json()) as any).toMatchObject({ data: { authentication_level: 0 } })
+    const req = await authorizationRequest(config)
+    const callback = await signInWithFetch(viaHaproxy(), req.url.href, 'sam', TOTP_SECRET)
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce })
+    expect(tokens.claims()).toMatchObject({ preferred_username: 'sam' })
   }, 60_000)
 
   test('kill -9 of one instance during a load run: no committed row lost, no code redeemed twice, haproxy moves to the survivor', async () => {
