@@ -109,6 +109,13 @@ export function createMysqlSessionStore(pool: MysqlPool): SessionStore {
         expiresAt,
       ])
     },
+    async updateSession(id, data, expiresAt, now) {
+      // One guarded statement: a session another instance ended is never written back (security.md H1).
+      const changed = await execute(pool, 'UPDATE sessions SET data = ?, expires_at = ? WHERE id_hash = ? AND expires_at > ?', [JSON.stringify(data), expiresAt, sha256Hex(id), now])
+      if (changed === 1) return true
+      // affectedRows counts changed rows: an identical write changes none, though the session lives.
+      return (await queryRows(pool, 'SELECT 1 AS live FROM sessions WHERE id_hash = ? AND expires_at > ?', [sha256Hex(id), now])).length === 1
+    },
     async destroySession(id) {
       await execute(pool, 'DELETE FROM sessions WHERE id_hash = ?', [sha256Hex(id)])
     },
