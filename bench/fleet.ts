@@ -7,7 +7,9 @@
  * what the balancer and the shared store cost, not scaling. haproxy listens without TLS in the bench
  * (the load generator speaks plain HTTP). Then one instance on PostgreSQL (the loopback server, a
  * schema made for the run and dropped after; LATCHKEY_BENCH_PG_* to point elsewhere), to set beside
- * the SQLite figure (target: within 30% of its flows/s).
+ * the SQLite figure (target: within 30% of its flows/s), and two instances on that schema with
+ * sessions in Redis (the loopback server, a key prefix of the run; LATCHKEY_BENCH_REDIS_*) behind
+ * the same haproxy block.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,10 +18,12 @@ import { join } from 'node:path'
 import { projectRoot } from '../src/common/project-root.js'
 import { randomString } from '../src/common/random.js'
 import { loadConfig } from '../src/config/load.js'
-import { openStorage } from '../src/storage/index.js'
+import { openSessionStore, openStorage } from '../src/storage/index.js'
+import { generateKeyPair, SignJWT } from 'jose'
+import { benchCalibration } from './calibrate.js'
 import { cpuSeconds, round } from './load.js'
 import { benchFlows } from './oidc.js'
-import { freePort, prepareKasmConfig, rssMb, startServer, stopServer } from './server.js'
+import { freePort, prepareKasmConfig, PRODUCTION_NODE_FLAGS, rssMb, startServer, stopServer } from './server.js'
 import pg from 'pg'
 
 const PG = {
@@ -42,14 +46,16 @@ async function pgAdmin(sql: string): Promise<boolean> {
   }
 }
 
-/** A signed-in (two-factor) user written straight into the instance's storage; resolves the Cookie header. */
+/** A signed-in (two-factor) user written straight into the instance's session store; resolves the Cookie header. */
 async function signedInCookie(configFile: string): Promise<string> {
   const { config } = loadConfig({ files: [configFile], env: {} })
-  const storage = await openStorage(config.storage)
+  const sessions = await openSessionStore(config.session)
+  const storage = sessions ? undefined : await openStorage(config.storage)
+  const store = sessions ?? storage!
   const id = randomString(32)
   const now = Math.floor(Date.now() / 1000)
-  await storage.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
-  await storage.close()
+  await store.saveSession(id, { username: 'john', level: 2, firstFactorAt: now, secondFactorAt: now, amr: ['pwd', 'otp', 'mfa'], rememberMe: true, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 3600, now)
+  await (sessions ?? storage!).close()
   return `authelia_session=${id}`
 }
 
@@ -80,6 +86,73 @@ async function measured(pids: number[], port: number, cookie: string) {
   }
 }
 
+/**
+ * A second instance on the same configuration beside `a`, both behind docs/high-availability.md's
+ * haproxy block (plain HTTP on loopback), measured through the balancer.
+ */
+async function behindHaproxy(dir: string, configFile: string, a: { child: ChildProcess; port: number }, cookie: string, children: ChildProcess[]) {
+  const b = await startServer(configFile)
+  children.push(b.child)
+  const haPort = await freePort()
+  const cfg = fleetBlock('haproxy')
+    .replace('bind :443 ssl crt /etc/haproxy/certs/auth.example.com.pem', `bind 127.0.0.1:${haPort}`)
+    .replace('log stdout format raw local0 info', 'log stdout format raw local0 warning')
+    .replace('10.0.0.11:9091', `127.0.0.1:${a.port}`)
+    .replace('10.0.0.12:9091', `127.0.0.1:${b.port}`)
+  const file = join(dir, `haproxy-${haPort}.cfg`)
+  writeFileSync(file, cfg)
+  const check = spawnSync(HAPROXY, ['-c', '-q', '-f', file], { encoding: 'utf8' })
+  if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`)
+  const haproxy = spawn(HAPROXY, ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  children.push(haproxy)
+  for (let i = 0; ; i++) {
+    if ((await fetch(`http://127.0.0.1:${haPort}/api/health`).catch(() => undefined))?.ok) break
+    if (i > 200) throw new Error('haproxy never answered')
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  await benchFlows(haPort, cookie, 4, 1000)
+  return measured([a.child.pid!, b.child.pid!], haPort, cookie)
+}
+
+/** Two instances on one PostgreSQL schema with sessions in Redis (LATCHKEY_BENCH_REDIS_*), behind haproxy. */
+async function pgRedisPair(dir: string, schema: string, children: ChildProcess[]): Promise<Record<string, unknown>> {
+  const redis = { host: process.env.LATCHKEY_BENCH_REDIS_HOST ?? '127.0.0.1', port: Number(process.env.LATCHKEY_BENCH_REDIS_PORT ?? 6379) }
+  const prefix = `latchkey-bench-${process.pid}-${randomString(6)}:`
+  const configFile = prepareKasmConfig(dir, (y) => {
+    y.storage = { encryption_key: y.storage.encryption_key, postgres: { address: `tcp://${PG.host}:${PG.port}`, database: PG.database, schema, username: PG.user } }
+    y.server = { trusted_proxies: ['127.0.0.1'] }
+    y.session.secret = randomString(64)
+    y.session.redis = { host: redis.host, port: redis.port, key_prefix: prefix }
+  })
+  let a: Awaited<ReturnType<typeof startServer>>
+  try {
+    a = await startServer(configFile)
+  } catch (e) {
+    return { skipped: `could not start on PostgreSQL + Redis (${redis.host}:${redis.port}): ${(e as Error).message}` }
+  }
+  children.push(a.child)
+  try {
+    const cookie = await signedInCookie(configFile)
+    return await behindHaproxy(dir, configFile, a, cookie, children)
+  } finally {
+    // The run's Redis keys (under its own prefix) expire with their sessions' TTL.
+    for (const c of children.splice(0).reverse()) await stopServer(c)
+  }
+}
+
+/** The machine's speed in the same run, after the servers stopped: bare Fastify and RS256 signatures. */
+async function calibration(): Promise<Record<string, unknown>> {
+  const bare = (await benchCalibration(1024, SECONDS * 1000, 32, PRODUCTION_NODE_FLAGS)) as Record<string, { rps: number }>
+  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048 })
+  const until = Date.now() + 1000
+  let signs = 0
+  while (Date.now() < until) {
+    await new SignJWT({ sub: 'calibration' }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey)
+    signs++
+  }
+  return { bare_fastify_hello_rps: bare.bare_fastify_hello!.rps, rs256_signs_per_second: signs }
+}
+
 export async function benchFleet(): Promise<Record<string, unknown>> {
   if (!existsSync(HAPROXY)) return { skipped: `needs haproxy (${HAPROXY})` }
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-fleet-'))
@@ -96,30 +169,12 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     await benchFlows(a.port, cookie, 4, 1000)
     const one = await measured([a.child.pid!], a.port, cookie)
 
-    const b = await startServer(configFile)
-    children.push(b.child)
-    const haPort = await freePort()
-    const cfg = fleetBlock('haproxy')
-      .replace('bind :443 ssl crt /etc/haproxy/certs/auth.example.com.pem', `bind 127.0.0.1:${haPort}`)
-      .replace('log stdout format raw local0 info', 'log stdout format raw local0 warning')
-      .replace('10.0.0.11:9091', `127.0.0.1:${a.port}`)
-      .replace('10.0.0.12:9091', `127.0.0.1:${b.port}`)
-    writeFileSync(join(dir, 'haproxy.cfg'), cfg)
-    const check = spawnSync(HAPROXY, ['-c', '-q', '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8' })
-    if (check.status !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`)
-    const haproxy = spawn(HAPROXY, ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] })
-    children.push(haproxy)
-    for (let i = 0; ; i++) {
-      if ((await fetch(`http://127.0.0.1:${haPort}/api/health`).catch(() => undefined))?.ok) break
-      if (i > 200) throw new Error('haproxy never answered')
-      await new Promise((r) => setTimeout(r, 25))
-    }
-    await benchFlows(haPort, cookie, 4, 1000)
-    const two = await measured([a.child.pid!, b.child.pid!], haPort, cookie)
+    const two = await behindHaproxy(dir, configFile, a, cookie, children)
 
     for (const c of children.splice(0).reverse()) await stopServer(c)
 
     let onePg: Record<string, unknown> = { skipped: `PostgreSQL not reachable at ${PG.host}:${PG.port}` }
+    let twoPgRedis: Record<string, unknown> = { skipped: `PostgreSQL not reachable at ${PG.host}:${PG.port}` }
     const schema = `latchkey_bench_${process.pid}_${randomString(6).toLowerCase()}`
     if (await pgAdmin(`CREATE SCHEMA ${schema}`)) {
       try {
@@ -134,6 +189,7 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
           await benchFlows(p.port, pgCookie, 4, 1000)
           onePg = await measured([p.child.pid!], p.port, pgCookie)
           await stopServer(children.pop())
+          twoPgRedis = await pgRedisPair(pgDir, schema, children)
         } finally {
           rmSync(pgDir, { recursive: true, force: true })
         }
@@ -143,9 +199,11 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
     }
 
     return {
+      calibration: await calibration(),
       one_instance_sqlite: one,
       two_instances_sqlite_haproxy: two,
       one_instance_postgres: onePg,
+      two_instances_postgres_redis_haproxy: twoPgRedis,
       note: 'load generator, haproxy and the servers share 2 cores; haproxy without TLS',
     }
   } finally {
