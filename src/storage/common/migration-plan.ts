@@ -44,3 +44,28 @@ export function migrationsToRevert(files: readonly MigrationFile[], appliedNewes
     return file as MigrationFile & { down: string }
   })
 }
+
+/** The part of a server backend's migrator that opening a database needs. */
+export interface SchemaMigrator<D> {
+  readonly latest: number
+  prepare(db: D, create?: boolean): Promise<void>
+  currentVersion(db: D): Promise<number>
+  up(db: D): Promise<unknown>
+}
+
+/**
+ * Opening a server database, the same for every backend: prepare the migrations table, check the
+ * encryption key before any change (a wrong key never alters the database), migrate and check again;
+ * or, with migrations off, only warn that some are pending.
+ */
+export async function openSchema<D>(migrator: SchemaMigrator<D>, db: D, verifyKey: (db: D) => Promise<void>, migrate: boolean, warnPending: (version: number) => void): Promise<void> {
+  await migrator.prepare(db, migrate)
+  await verifyKey(db)
+  if (migrate) {
+    await migrator.up(db)
+    await verifyKey(db)
+    return
+  }
+  const version = await migrator.currentVersion(db)
+  if (version < migrator.latest) warnPending(version)
+}

@@ -12,6 +12,7 @@ import { MysqlMigrator } from './migrate.js'
 import { createMysqlRegulationStore, createMysqlSessionStore, createMysqlSubjectStore } from './misc.js'
 import { createMysqlOidcStore } from './oidc.js'
 import { createMysqlTotpStore } from './totp.js'
+import { openSchema } from '../common/migration-plan.js'
 
 export type { MysqlConnectionOptions } from './database.js'
 
@@ -57,18 +58,9 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
   }
 
   try {
-    await migrator.locked(async (db) => {
-      await migrator.prepare(db, opts.migrate ?? true)
-      // Check the key before migrating, so a wrong key never changes the database.
-      await verifyKey(db)
-      if (opts.migrate ?? true) {
-        await migrator.up(db)
-        await verifyKey(db)
-      } else {
-        const version = await migrator.currentVersion(db)
-        if (version < migrator.latest) opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')
-      }
-    })
+    await migrator.locked((db) =>
+      openSchema(migrator, db, verifyKey, opts.migrate ?? true, (version) => opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')),
+    )
   } catch (err) {
     throw err instanceof StorageError ? err : connectionError(opts, err)
   }

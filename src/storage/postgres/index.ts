@@ -12,6 +12,7 @@ import { PgMigrator } from './migrate.js'
 import { createPgRegulationStore, createPgSessionStore, createPgSubjectStore } from './misc.js'
 import { createPgOidcStore } from './oidc.js'
 import { createPgTotpStore } from './totp.js'
+import { openSchema } from '../common/migration-plan.js'
 
 export type { PgConnectionOptions } from './database.js'
 
@@ -54,18 +55,9 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
   }
 
   try {
-    await migrator.locked(async (client) => {
-      await migrator.prepare(client, opts.migrate ?? true)
-      // Check the key before migrating, so a wrong key never changes the database.
-      await verifyKey(client)
-      if (opts.migrate ?? true) {
-        await migrator.up(client)
-        await verifyKey(client)
-      } else {
-        const version = await migrator.currentVersion(client)
-        if (version < migrator.latest) opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')
-      }
-    })
+    await migrator.locked((client) =>
+      openSchema(migrator, client, verifyKey, opts.migrate ?? true, (version) => opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')),
+    )
   } catch (err) {
     await pool.end().catch(() => undefined)
     throw err instanceof StorageError ? err : connectionError(opts, err)
