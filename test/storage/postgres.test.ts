@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { loadConfig } from '../../src/config/load.js'
 import { openStorage } from '../../src/storage/index.js'
 import { openPostgresStorage } from '../../src/storage/postgres/index.js'
+import { createPool } from '../../src/storage/postgres/database.js'
 import type { Storage, TokenRecord } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
@@ -68,6 +69,30 @@ describe.runIf(available)('postgres', () => {
         expect(rows[0]!.n).toBe(1)
       } finally {
         await Promise.all([a.close(), b.close()])
+      }
+    })
+
+    test('sign-in artifacts commit without waiting for the WAL flush; devices and subjects wait for it (high-availability.md)', async () => {
+      const storage = await openFresh()
+      try {
+        const now = Math.floor(Date.now() / 1000)
+        await storage.saveSession('s'.repeat(32), { username: 'john', level: 1, firstFactorAt: now, amr: ['pwd'], rememberMe: false, csrfToken: 'x', createdAt: now, lastActivityAt: now }, now + 60, now)
+        await storage.ensureSubjectIdentifier('sector', 'john', randomUUID())
+        // Each pooled connection's last statement, and which pool it belongs to.
+        const all = await adminQuery<{ application_name: string; query: string }>("SELECT application_name, query FROM pg_stat_activity WHERE application_name IN ('latchkey', 'latchkey-ephemeral')")
+        const poolsOf = (text: string) => [...new Set(all.filter((r) => r.query.includes(text)).map((r) => r.application_name))]
+        expect(poolsOf('INSERT INTO sessions')).toEqual(['latchkey-ephemeral'])
+        expect(poolsOf('user_opaque_identifier')).toEqual(['latchkey'])
+      } finally {
+        await storage.close()
+      }
+      for (const [kind, expected] of [['ephemeral', 'off'], ['durable', 'on']] as const) {
+        const pool = createPool(latest!.options, () => undefined, kind)
+        try {
+          expect((await pool.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe(expected)
+        } finally {
+          await pool.end()
+        }
       }
     })
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { ConnectionOptions } from 'node:tls'
 import pg from 'pg'
 import type { PoolClient, QueryResultRow } from 'pg'
@@ -32,10 +33,21 @@ const types = {
     oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 }
 
+/** Connections of the durable pool (createPool); the ephemeral one has `maxConnections`. */
+export const DURABLE_CONNECTIONS = 4
+
 export const describeServer = (o: PgConnectionOptions): string =>
   `PostgreSQL at ${o.host.startsWith('/') ? `unix socket ${o.host}` : `${o.host}:${o.port}`} (database ${o.database}, schema ${o.schema}, user ${o.username})`
 
-export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void): PgPool {
+/**
+ * `ephemeral`: a pool for sign-in artifacts (sessions, authorization codes, tokens) whose commits
+ * don't wait for the WAL flush (`synchronous_commit = off`). A crash of the database server or its
+ * host can lose the last fraction of a second of them (people signing in at that moment sign in
+ * again), never a device, consent, subject or ban, which go through the durable pool; SQLite's
+ * default (WAL, `synchronous = NORMAL`) makes the same trade on power loss. Waiting for a flush on
+ * each of the three commits of a sign-in cost more than half of the flows per second (bench fleet).
+ */
+export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void, kind: 'durable' | 'ephemeral' = 'durable'): PgPool {
   const pool = new pg.Pool({
     host: o.host,
     port: o.port,
@@ -45,9 +57,11 @@ export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => 
     ssl: o.ssl ?? false,
     connectionTimeoutMillis: o.connectTimeoutSeconds * 1000,
     // search_path as a start-up parameter: set before the first query of every pooled connection.
-    options: `-c search_path=${o.schema}`,
-    max: o.maxConnections ?? 10,
-    application_name: 'latchkey',
+    options: `-c search_path=${o.schema}` + (kind === 'ephemeral' ? ' -c synchronous_commit=off' : ''),
+    // Devices, consents and subjects are written rarely: a few connections serve them.
+    max: kind === 'ephemeral' ? (o.maxConnections ?? 10) : DURABLE_CONNECTIONS,
+    // Tells the two pools apart in pg_stat_activity.
+    application_name: kind === 'ephemeral' ? 'latchkey-ephemeral' : 'latchkey',
     types,
   })
   // An idle connection the server dropped (restart, failover) must not crash the process: the pool
@@ -56,16 +70,32 @@ export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => 
   return pool
 }
 
+/**
+ * Every statement runs as a named prepared statement: PostgreSQL parses and plans it once per
+ * pooled connection instead of on each call, which is most of its CPU on the short queries of a
+ * sign-in. The name is a digest of the text, so one text always has one name (node-postgres
+ * refuses a name reused for another text), and every text here is a constant.
+ */
+const statementNames = new Map<string, string>()
+function prepared(text: string, values: unknown[]) {
+  let name = statementNames.get(text)
+  if (name === undefined) {
+    name = 'lk_' + createHash('sha256').update(text).digest('base64url').slice(0, 24)
+    statementNames.set(text, name)
+  }
+  return { name, text, values }
+}
+
 export async function queryRows<R extends QueryResultRow>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
-  return (await db.query<R>(sql, params)).rows
+  return (await db.query<R>(prepared(sql, params))).rows
 }
 
 export async function queryArrays<R extends unknown[]>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
-  return (await db.query<R>({ text: sql, values: params, rowMode: 'array' })).rows
+  return (await db.query<R>({ ...prepared(sql, params), rowMode: 'array' })).rows
 }
 
 export async function execute(db: PgQueryable, sql: string, params: unknown[] = []): Promise<number> {
-  return (await db.query(sql, params)).rowCount ?? 0
+  return (await db.query(prepared(sql, params))).rowCount ?? 0
 }
 
 /**

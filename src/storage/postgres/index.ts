@@ -37,7 +37,9 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
   const files = readMigrationFiles(opts.migrationsDir ?? defaultMigrationsDir('postgres'))
   const server = describeServer(opts)
   // One line per dropped idle connection; the pool replaces it on the next query.
-  const pool = createPool(opts, (err) => opts.logger?.warn({ err: err.message }, `storage: lost an idle connection to ${server}`))
+  const lostIdle = (err: Error) => opts.logger?.warn({ err: err.message }, `storage: lost an idle connection to ${server}`)
+  const pool = createPool(opts, lostIdle)
+  const ephemeral = createPool(opts, lostIdle, 'ephemeral')
   const migrator = new PgMigrator(pool, opts.schema, files, opts.logger)
 
   const verifyKey = async (client: PgClient) => {
@@ -59,7 +61,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
       openSchema(migrator, client, verifyKey, opts.migrate ?? true, (version) => opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')),
     )
   } catch (err) {
-    await pool.end().catch(() => undefined)
+    await Promise.all([pool.end(), ephemeral.end()]).catch(() => undefined)
     throw err instanceof StorageError ? err : connectionError(opts, err)
   }
 
@@ -68,10 +70,10 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     ...createPgSubjectStore(pool),
     ...createPgTotpStore(pool, box),
     ...createPgRegulationStore(pool),
-    ...createPgSessionStore(pool),
+    ...createPgSessionStore(ephemeral),
     ...createPgIdentityVerificationStore(pool),
     ...createPgConsentStore(pool),
-    ...createPgOidcStore(pool),
+    ...createPgOidcStore(ephemeral),
 
     async listMigrations() {
       return migrator.locked((client) => migrator.list(client))
@@ -89,7 +91,8 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     async ping() {
       if (closed) return false
       try {
-        return (await queryRows(pool, 'SELECT 1 AS ok')).length === 1
+        const answers = await Promise.all([pool, ephemeral].map((p) => queryRows(p, 'SELECT 1 AS ok')))
+        return answers.every((rows) => rows.length === 1)
       } catch {
         return false
       }
@@ -97,7 +100,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     async close() {
       if (closed) return
       closed = true
-      await pool.end()
+      await Promise.all([pool.end(), ephemeral.end()])
     },
   }
 }

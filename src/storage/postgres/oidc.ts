@@ -14,8 +14,18 @@ const INSERT_CODE =
   `VALUES (${params(1, 19)})`
 const INSERT_TOKEN = 'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' + `VALUES (${params(1, 17)})`
 
+const TOKEN_TYPES = [
+  ...['text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'text', 'text', 'bigint', 'text'], // GRANT_COLUMNS
+  ...['text', 'text', 'text', 'bigint', 'bigint', 'text'], // credential_fingerprint … parent_hash
+]
+/** INSERT_TOKEN for `count` tokens, inserting only while their parent code ($1, grant $2) is consumed and not revoked. */
+const insertFromLiveCode = (count: number): string =>
+  'WITH parent AS (SELECT 1 FROM oauth2_authorization_code WHERE code_hash = $1 AND grant_id = $2 AND consumed = 1 AND revoked = 0 FOR UPDATE) ' +
+  'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' +
+  Array.from({ length: count }, (_, row) => 'SELECT ' + TOKEN_TYPES.map((type, i) => `$${3 + row * TOKEN_TYPES.length + i}::${type}`).join(', ') + ' WHERE EXISTS (SELECT 1 FROM parent)').join(' UNION ALL ')
+
 /**
- * revokeGrant and saveIssuedTokens of one grant run one at a time. Under READ COMMITTED an UPDATE
+ * revokeGrant and a refresh token's saveIssuedTokens of one grant run one at a time. Under READ COMMITTED an UPDATE
  * does not see rows inserted by a transaction that commits while it runs, so without this lock a
  * replay's revocation could miss the tokens its winner is saving; and parallel replays' multi-row
  * updates would lock the same rows in different orders and deadlock.
@@ -35,36 +45,50 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
       await execute(pool, INSERT_CODE, codeValues(c))
     },
     async consumeAuthorizationCode(codeHash, clientId, now, accept): Promise<ConsumeResult<AuthorizationCodeRecord>> {
-      return inTransaction(pool, async (tx) => {
-        const [row] = await queryRows<CodeRow>(tx, 'SELECT ' + CODE_COLUMNS + ' FROM oauth2_authorization_code WHERE code_hash = $1 FOR UPDATE', [codeHash])
-        // Another client's code reads as unknown and stays usable by its owner.
-        if (row === undefined || row.client_id !== clientId) return { kind: 'missing' }
-        if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
-        if (row.revoked !== 0 || row.expires_at <= now) return { kind: 'missing' }
-        const record = toCode(row)
-        if (accept && !accept(record)) return { kind: 'refused', record }
-        await execute(tx, 'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = $2 WHERE code_hash = $1', [codeHash, now])
-        return { kind: 'ok', record }
-      })
+      // The read needs no lock: what `accept` checks (redirect_uri, PKCE challenge) never changes
+      // after the code is saved. The guarded UPDATE alone decides between parallel redemptions;
+      // READ COMMITTED re-checks its WHERE on the row a concurrent winner committed.
+      const [row] = await queryRows<CodeRow>(pool, 'SELECT ' + CODE_COLUMNS + ' FROM oauth2_authorization_code WHERE code_hash = $1', [codeHash])
+      // Another client's code reads as unknown and stays usable by its owner.
+      if (row === undefined || row.client_id !== clientId) return { kind: 'missing' }
+      if (row.consumed === 1) return { kind: 'replayed', grantId: row.grant_id }
+      if (row.revoked !== 0 || row.expires_at <= now) return { kind: 'missing' }
+      const record = toCode(row)
+      if (accept && !accept(record)) return { kind: 'refused', record }
+      const won = await execute(
+        pool,
+        'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = $2 WHERE code_hash = $1 AND consumed = 0 AND revoked = 0 AND expires_at > $2',
+        [codeHash, now],
+      )
+      if (won === 1) return { kind: 'ok', record }
+      // Lost the race: a parallel redemption (a replay) or a revocation came first.
+      const [after] = await queryRows<{ consumed: number }>(pool, 'SELECT consumed FROM oauth2_authorization_code WHERE code_hash = $1', [codeHash])
+      return after?.consumed === 1 ? { kind: 'replayed', grantId: row.grant_id } : { kind: 'missing' }
     },
     async saveToken(t) {
       await execute(pool, INSERT_TOKEN, tokenValues(t))
     },
     async saveIssuedTokens(parent, tokens) {
       const grantId = issuedGrantId(tokens)
+      if (parent.kind === 'code') {
+        // One statement: the parent code's row lock orders it against revokeGrant, which updates
+        // that row before the grant's tokens. Whichever commits second sees the other: a revocation
+        // waiting here then revokes the new tokens in its next statement; a save waiting on the
+        // revocation re-reads the row as revoked and inserts nothing.
+        const inserted = await execute(pool, insertFromLiveCode(tokens.length), [parent.hash, grantId, ...tokens.flatMap(tokenValues)])
+        return inserted === tokens.length
+      }
       return inTransaction(pool, async (tx) => {
         await lockGrant(tx, grantId)
         // FOR UPDATE: a single-token revocation of the parent (revokeToken) waits for this decision too.
         const [row] = await queryRows<ParentRow>(
           tx,
-          parent.kind === 'code'
-            ? 'SELECT consumed, revoked FROM oauth2_authorization_code WHERE code_hash = $1 AND grant_id = $2 FOR UPDATE'
-            : "SELECT consumed, revoked FROM oauth2_token WHERE token_hash = $1 AND grant_id = $2 AND kind = 'refresh' FOR UPDATE",
+          "SELECT consumed, revoked FROM oauth2_token WHERE token_hash = $1 AND grant_id = $2 AND kind = 'refresh' FOR UPDATE",
           [parent.hash, grantId],
         )
         if (!isLiveParent(row)) return false
         // Rotation: the previous access and refresh tokens of this grant stop working now.
-        if (parent.kind === 'refresh') await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
+        await execute(tx, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = $1 AND revoked = 0', [grantId])
         for (const t of tokens) await execute(tx, INSERT_TOKEN, tokenValues(t))
         return true
       })
