@@ -434,6 +434,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     const issued = await https(pending.url, { headers: { cookie: jar.cookie } })
     const code = new URL(issued.headers.get('location')!).searchParams.get('code')!
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: KASM_REDIRECT_URI, code_verifier: pending.verifier, client_id: 'kasm', client_secret: KASM_SECRET }).toString()
+    const before = [0, 1].map((i) => logLines(i).length)
     await pgProxy!.cut()
     try {
       // Each instance directly: the answers a load balancer or a user would get from it.
@@ -475,6 +476,8 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
       await until(`instance ${i + 1} to log its recovery`, async () => logLines(i).some((l) => l.msg === 'storage available again'))
       expect(logLines(i).filter((l) => /^storage unavailable/.test(l.msg))).toHaveLength(1)
       expect(logLines(i).filter((l) => l.msg === 'storage available again')).toHaveLength(1)
+      // The one line an admin acts on: nothing else at warn or above (dropped pool connections are debug).
+      expect(logLines(i).slice(before[i]).filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^storage unavailable/)])
     }
   }, 60_000)
 
@@ -483,6 +486,7 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     const config = await discover()
     const jar = { cookie: '' }
     await signInWithFetch(viaHaproxy(), (await authorizationRequest(config)).url.href, 'rita', TOTP_SECRET, jar)
+    const before = [0, 1].map((i) => logLines(i).length)
     await redis!.stop()
     try {
       for (const port of ports) {
@@ -514,6 +518,11 @@ describe.skipIf(skip !== undefined)(`two instances behind haproxy (docs/high-ava
     const callback = await signInWithFetch(viaHaproxy(), req.url.href, 'sam', TOTP_SECRET)
     const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce })
     expect(tokens.claims()).toMatchObject({ preferred_username: 'sam' })
+    for (const i of [0, 1]) {
+      await until(`instance ${i + 1} to log its recovery`, async () => logLines(i).some((l) => l.msg === 'session store available again'))
+      // One line per outage at warn or above, whichever request or health check noticed it first.
+      expect(logLines(i).slice(before[i]).filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^session store unavailable/)])
+    }
   }, 60_000)
 
   test('kill -9 of one instance during a load run: no committed row lost, no code redeemed twice, haproxy moves to the survivor', async () => {

@@ -91,7 +91,7 @@ describe.skipIf(!available)('portal sessions in Redis', () => {
     const down = await c.get('/api/state')
     expect(down.statusCode).toBeGreaterThanOrEqual(500)
     expect(down.body).not.toMatch(/StorageUnavailableError|at .*\.js:\d+/)
-    expect(t.logs()).toContain('session store (Redis) is unavailable')
+    expect(t.logs()).toContain('session store unavailable: requests get 503 until it answers again')
     await own.start()
     const deadline = Date.now() + 15_000
     while (!(await t.deps.sessions!.ping()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))

@@ -13,6 +13,8 @@ export interface MigrationFile {
 export interface StorageLogger {
   info(obj: object | string, msg?: string): void
   warn(obj: object | string, msg?: string): void
+  /** Optional: connection-level detail an admin only needs when debugging. */
+  debug?(obj: object | string, msg?: string): void
 }
 
 const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$/

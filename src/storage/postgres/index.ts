@@ -36,8 +36,9 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
   const box = createSecretBox(opts.encryptionKey)
   const files = readMigrationFiles(opts.migrationsDir ?? defaultMigrationsDir('postgres'))
   const server = describeServer(opts)
-  // One line per dropped idle connection; the pool replaces it on the next query.
-  const lostIdle = (err: Error) => opts.logger?.warn({ err: err.message }, `storage: lost an idle connection to ${server}`)
+  // The pool replaces a dropped idle connection on the next query. Debug only: when the server
+  // went away the availability monitor writes the one line per outage (server/availability.ts).
+  const lostIdle = (err: Error) => opts.logger?.debug?.({ err: err.message }, `storage: lost an idle connection to ${server}`)
   const pool = createPool(opts, lostIdle)
   const ephemeral = createPool(opts, lostIdle, 'ephemeral')
   const migrator = new PgMigrator(pool, opts.schema, files, opts.logger)

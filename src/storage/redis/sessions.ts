@@ -93,17 +93,17 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
   const client = new Redis(redisClientOptions(o))
   const box = createSecretBox(o.secret)
   const where = o.sentinel ? `sentinel master '${o.sentinel.name}'` : o.port === 0 ? o.host : `${o.host}:${o.port}`
-  // One line when the store goes down (first failed command or lost connection, whichever comes
-  // first) and one when it answers again: ioredis reports every failed reconnection otherwise.
+  // Debug lines only: the server's availability monitor writes the one line per outage an admin
+  // acts on (server/availability.ts); ioredis would report every failed reconnection otherwise.
   let up = false
   let closing = false
   let opened = false
   const markDown = (reason: string) => {
-    if (up && !closing) o.logger?.warn({ dependency: 'redis', server: where, reason }, 'session store (Redis) is unavailable')
+    if (up && !closing) o.logger?.debug?.({ dependency: 'redis', server: where, reason }, 'session store (Redis) is unavailable')
     up = false
   }
   const markUp = () => {
-    if (!up && opened && !closing) o.logger?.info({ dependency: 'redis', server: where }, 'session store (Redis) is available again')
+    if (!up && opened && !closing) o.logger?.debug?.({ dependency: 'redis', server: where }, 'session store (Redis) is available again')
     up = true
   }
   client.on('error', (err: unknown) => markDown(reasonOf(err)))
