@@ -70,11 +70,34 @@ export function fleetBlock(name: string): string {
   return m[1]!
 }
 
-/** Flows with the CPU seconds of every server process summed, per flow. */
-async function measured(pids: number[], port: number, cookie: string) {
+/**
+ * The PostgreSQL server processes serving Latchkey's connections of this run (same machine), so their
+ * CPU is counted beside Latchkey's: on PostgreSQL part of a flow's work moves to them.
+ */
+async function databaseBackends(): Promise<number[]> {
+  const c = new pg.Client({ ...PG, connectionTimeoutMillis: 3000 })
+  try {
+    await c.connect()
+    // Every Latchkey connection to the database: another Latchkey using it during the run would count too.
+    const rows = await c.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'latchkey%' AND datname = $1", [PG.database])
+    return rows.rows.map((r) => r.pid).filter((pid) => existsSync(`/proc/${pid}/stat`))
+  } catch {
+    return []
+  } finally {
+    await c.end().catch(() => undefined)
+  }
+}
+
+/** Flows with the CPU seconds of every server process summed, per flow (and the database's, on PostgreSQL). */
+async function measured(pids: number[], port: number, cookie: string, onPostgres = false) {
+  const db = onPostgres ? await databaseBackends() : []
   const cpu0 = pids.map((p) => cpuSeconds(p))
+  const db0 = db.map((p) => cpuSeconds(p))
   const r = await benchFlows(port, cookie, 16, SECONDS * 1000)
   const cpu = pids.reduce((sum, p, i) => sum + cpuSeconds(p) - cpu0[i]!, 0)
+  // Connections opened during the run count whole (their CPU so far is all from the run).
+  const dbAfter = onPostgres ? await databaseBackends() : []
+  const dbCpu = dbAfter.reduce((sum, p) => sum + cpuSeconds(p) - (db.includes(p) ? db0[db.indexOf(p)]! : 0), 0)
   return {
     flows_per_second: r.flows_per_second,
     flows: r.flows,
@@ -82,6 +105,7 @@ async function measured(pids: number[], port: number, cookie: string) {
     flow_p99_ms: round(r.steps.authorize.p99_ms + r.steps.token.p99_ms + r.steps.userinfo.p99_ms, 1),
     steps: r.steps,
     servers_cpu_us_per_flow: r.flows > 0 ? round((cpu * 1e6) / r.flows, 0) : 0,
+    ...(onPostgres ? { database_cpu_us_per_flow: r.flows > 0 ? round((dbCpu * 1e6) / r.flows, 0) : 0, database_backends: dbAfter.length } : {}),
     rss_mb: pids.map((p) => rssMb(p)),
   }
 }
@@ -90,7 +114,7 @@ async function measured(pids: number[], port: number, cookie: string) {
  * A second instance on the same configuration beside `a`, both behind docs/high-availability.md's
  * haproxy block (plain HTTP on loopback), measured through the balancer.
  */
-async function behindHaproxy(dir: string, configFile: string, a: { child: ChildProcess; port: number }, cookie: string, children: ChildProcess[]) {
+async function behindHaproxy(dir: string, configFile: string, a: { child: ChildProcess; port: number }, cookie: string, children: ChildProcess[], onPostgres = false) {
   const b = await startServer(configFile)
   children.push(b.child)
   const haPort = await freePort()
@@ -111,7 +135,7 @@ async function behindHaproxy(dir: string, configFile: string, a: { child: ChildP
     await new Promise((r) => setTimeout(r, 25))
   }
   await benchFlows(haPort, cookie, 4, 1000)
-  return measured([a.child.pid!, b.child.pid!], haPort, cookie)
+  return measured([a.child.pid!, b.child.pid!], haPort, cookie, onPostgres)
 }
 
 /** Two instances on one PostgreSQL schema with sessions in Redis (LATCHKEY_BENCH_REDIS_*), behind haproxy. */
@@ -133,7 +157,7 @@ async function pgRedisPair(dir: string, schema: string, children: ChildProcess[]
   children.push(a.child)
   try {
     const cookie = await signedInCookie(configFile)
-    return await behindHaproxy(dir, configFile, a, cookie, children)
+    return await behindHaproxy(dir, configFile, a, cookie, children, true)
   } finally {
     // The run's Redis keys (under its own prefix) expire with their sessions' TTL.
     for (const c of children.splice(0).reverse()) await stopServer(c)
@@ -187,7 +211,7 @@ export async function benchFleet(): Promise<Record<string, unknown>> {
           children.push(p.child)
           const pgCookie = await signedInCookie(pgConfig)
           await benchFlows(p.port, pgCookie, 4, 1000)
-          onePg = await measured([p.child.pid!], p.port, pgCookie)
+          onePg = await measured([p.child.pid!], p.port, pgCookie, true)
           await stopServer(children.pop())
           twoPgRedis = await pgRedisPair(pgDir, schema, children)
         } finally {
