@@ -12,6 +12,7 @@ import type {
   ConsentSession,
   GrantContext,
   IdentityVerification,
+  ImportBatch,
   PendingTotpConfiguration,
   Storage,
   TokenRecord,
@@ -630,6 +631,77 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         await storage.savePreConfiguredConsent(pre)
         await storage.savePreConfiguredConsent({ ...pre, createdAt: NOW + 50, expiresAt: NOW + 1000 })
         expect((await storage.findPreConfiguredConsent('sub-1', 'kasm', ['openid'], [], NOW + 500))?.expiresAt).toBe(NOW + 1000)
+      })
+    })
+
+    describe('import (importRecords)', () => {
+      const batch = (over: Partial<ImportBatch> = {}): ImportBatch => ({
+        subjects: [
+          { sectorIdentifier: '', username: 'alice', subject: 'a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01' },
+          { sectorIdentifier: 'app.example.com', username: 'alice', subject: 'b1e2d3c4-1111-4222-8333-944455566677' },
+        ],
+        totpConfigurations: [totp({ secret: Buffer.alloc(20, 7) }), totp({ username: HOSTILE, secret: Buffer.alloc(20, 9), algorithm: 'SHA512', digits: 8, periodSeconds: 60 })],
+        preConfiguredConsents: [{ subject: 'a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', clientId: 'kasm', scopes: ['profile', 'openid'], audience: [], createdAt: NOW, expiresAt: NOW + 3600 }],
+        ...over,
+      })
+      const options = { force: false, apply: true }
+
+      test('adds everything in one call; the records read back through the ordinary methods', async () => {
+        const plan = await storage.importRecords(batch(), options)
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], applied: true })
+        expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01')
+        expect(await storage.findUsernameBySubject('b1e2d3c4-1111-4222-8333-944455566677')).toEqual({ username: 'alice', sectorIdentifier: 'app.example.com' })
+        expect(await storage.findTotpConfiguration(HOSTILE)).toMatchObject({ algorithm: 'SHA512', digits: 8, periodSeconds: 60, secret: Buffer.alloc(20, 9) })
+        expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toMatchObject({ expiresAt: NOW + 3600 })
+      })
+
+      test('a second import of the same records changes nothing', async () => {
+        await storage.importRecords(batch(), options)
+        expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(true)
+        const again = await storage.importRecords(batch(), options)
+        expect(again).toEqual({ subjects: ['unchanged', 'unchanged'], totpConfigurations: ['unchanged', 'unchanged'], preConfiguredConsents: ['unchanged'], applied: true })
+        // The device was not rewritten: its accepted step still counts.
+        expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(false)
+        expect(await storage.listSubjectIdentifiers()).toHaveLength(2)
+      })
+
+      test('a dry run (apply false) plans the same and writes nothing', async () => {
+        const plan = await storage.importRecords(batch(), { force: false, apply: false })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], applied: false })
+        expect(await storage.listSubjectIdentifiers()).toEqual([])
+        expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
+        expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toBeUndefined()
+      })
+
+      test('another device or subject already there is a conflict, and then nothing at all is written', async () => {
+        const own = totp({ secret: Buffer.alloc(20, 1) })
+        await storage.saveTotpConfiguration(own)
+        const plan = await storage.importRecords(batch(), options)
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['conflict', 'add'], preConfiguredConsents: ['add'], applied: false })
+        expect(await storage.listSubjectIdentifiers()).toEqual([])
+        expect(await storage.findTotpConfiguration(HOSTILE)).toBeUndefined()
+        expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(own.secret)
+
+        await storage.deleteTotpConfiguration('alice')
+        const mine = await storage.ensureSubjectIdentifier('', 'alice', randomUUID())
+        expect((await storage.importRecords(batch(), options)).subjects).toEqual(['conflict', 'add'])
+        expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe(mine)
+      })
+
+      test('force replaces a device (forgetting its steps) and a subject, never a subject owned by another user', async () => {
+        await storage.saveTotpConfiguration(totp({ secret: Buffer.alloc(20, 1) }))
+        expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(true)
+        await storage.ensureSubjectIdentifier('', 'alice', randomUUID())
+        const plan = await storage.importRecords(batch(), { force: true, apply: true })
+        expect(plan).toMatchObject({ subjects: ['replace', 'add'], totpConfigurations: ['replace', 'add'], applied: true })
+        expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(Buffer.alloc(20, 7))
+        expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(true)
+        expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01')
+
+        const taken = await storage.ensureSubjectIdentifier('', 'bob', randomUUID())
+        const stolen = await storage.importRecords(batch({ subjects: [{ sectorIdentifier: '', username: 'mallory', subject: taken }] }), { force: true, apply: true })
+        expect(stolen).toMatchObject({ subjects: ['conflict'], applied: false })
+        expect(await storage.findUsernameBySubject(taken)).toEqual({ username: 'bob', sectorIdentifier: '' })
       })
     })
 

@@ -399,6 +399,54 @@ export interface OidcStore {
   deleteExpiredOidcArtifacts(now: number): Promise<number>
 }
 
+// ---------------------------------------------------------------- import (latchkey storage import authelia)
+
+export interface SubjectIdentifier {
+  sectorIdentifier: string
+  username: string
+  subject: string
+}
+
+/** Records brought over from another provider's database, already in Latchkey's terms. */
+export interface ImportBatch {
+  subjects: SubjectIdentifier[]
+  totpConfigurations: TotpConfiguration[]
+  preConfiguredConsents: PreConfiguredConsent[]
+}
+
+/**
+ * What importing one record does: `add` (absent), `unchanged` (the same record is there already),
+ * `replace` (another record holds its place and `force` lets the import overwrite it), `conflict`
+ * (another record holds its place and stays).
+ */
+export type ImportAction = 'add' | 'unchanged' | 'replace' | 'conflict'
+
+/** One action per record of the batch, in the batch's order. */
+export interface ImportPlan {
+  subjects: ImportAction[]
+  totpConfigurations: ImportAction[]
+  preConfiguredConsents: ImportAction[]
+  /** True when the plan was written: `apply` was asked and no record is a `conflict`. */
+  applied: boolean
+}
+
+export interface ImportStore {
+  /**
+   * Plans and (with `apply`) writes a whole import in one transaction: all of it or nothing.
+   * - A subject is `unchanged` when (sector, username) already has that subject; `conflict` when it
+   *   has another (`replace` with `force`), or when the subject belongs to another (sector, username)
+   *   (never replaced: a `sub` names one user).
+   * - A TOTP configuration is `unchanged` when the user's device has the same issuer, algorithm,
+   *   digits, period and secret; else `conflict` (`replace` with `force`, which also forgets the
+   *   accepted steps, like saveTotpConfiguration).
+   * - A pre-configured consent is `unchanged` when one with the same subject, client, scopes and
+   *   audience exists (any expiry), else `add`.
+   * Records are planned in order, each against the state the earlier ones leave. When any record
+   * is a `conflict`, or `apply` is false (a dry run), nothing is written.
+   */
+  importRecords(batch: ImportBatch, options: { force: boolean; apply: boolean }): Promise<ImportPlan>
+}
+
 // ---------------------------------------------------------------- the whole
 
 export interface MigrationInfo {
@@ -414,7 +462,8 @@ export interface Storage
     SessionStore,
     IdentityVerificationStore,
     ConsentStore,
-    OidcStore {
+    OidcStore,
+    ImportStore {
   /** Applied and available migrations, oldest first. */
   listMigrations(): Promise<MigrationInfo[]>
   /** Applies pending migrations up to `target` (default: latest); resolves the versions applied. */

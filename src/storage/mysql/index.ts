@@ -1,4 +1,5 @@
 import { createSecretBox } from '../../common/secret-box.js'
+import { createMysqlImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
 import { defaultMigrationsDir, readMigrationFiles } from '../common/migration-files.js'
 import { checkEncryptionKey } from '../common/encryption-check.js'
@@ -75,6 +76,7 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
     ...createMysqlIdentityVerificationStore(pool, lockKey),
     ...createMysqlConsentStore(pool),
     ...createMysqlOidcStore(pool, lockKey),
+    ...createMysqlImportStore(pool, box),
 
     async listMigrations() {
       return migrator.locked((db) => migrator.list(db))

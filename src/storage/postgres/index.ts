@@ -1,4 +1,5 @@
 import { createSecretBox } from '../../common/secret-box.js'
+import { createPgImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
 import { defaultMigrationsDir, readMigrationFiles } from '../common/migration-files.js'
 import { checkEncryptionKey } from '../common/encryption-check.js'
@@ -75,6 +76,8 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     ...createPgIdentityVerificationStore(pool),
     ...createPgConsentStore(pool),
     ...createPgOidcStore(ephemeral),
+    // Devices, subjects and consents are durable state: the durable pool.
+    ...createPgImportStore(pool, box),
 
     async listMigrations() {
       return migrator.locked((client) => migrator.list(client))

@@ -5,6 +5,7 @@ import { createConsentStore } from './consent.js'
 import { openDatabase } from './database.js'
 import { checkEncryptionKey } from './encryption.js'
 import { createIdentityVerificationStore } from './identity-verification.js'
+import { createSqliteImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
 import { defaultMigrationsDir, readMigrationFiles } from '../common/migration-files.js'
 import { Migrator } from './migrate.js'
@@ -68,6 +69,7 @@ export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Sto
     ...createIdentityVerificationStore(db),
     ...createConsentStore(db),
     ...createOidcStore(db),
+    ...createSqliteImportStore(db, box),
 
     async listMigrations() {
       return migrator.list()
