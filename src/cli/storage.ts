@@ -17,6 +17,8 @@ export const STORAGE_HELP = `Usage:
   latchkey storage user totp generate USER [--secret BASE32] [--force] [--config FILE]...
   latchkey storage user totp delete USER [--config FILE]...
   latchkey storage user identifiers export [--file FILE] [--config FILE]...
+  latchkey storage import authelia [--authelia-config FILE | --sqlite PATH | --postgres ADDRESS | --mysql ADDRESS]...
+      [--encryption-key-file FILE] [--dry-run] [--force] [--config FILE]...   (see --help)
 
 Works on the database named by storage.* in the configuration (stop the server before
 migrating down). totp generate prints the otpauth:// URI to load into an authenticator app.
@@ -26,12 +28,20 @@ const COMMON = { config: 'strings', c: 'strings', help: 'boolean', h: 'boolean' 
 
 export async function storageCommand(argv: string[], io: CliIo): Promise<number> {
   const [group, ...rest] = argv
+  if (group === 'import' && (rest.includes('--help') || rest.includes('-h'))) {
+    io.stdout((await import('./import-authelia.js')).IMPORT_AUTHELIA_HELP)
+    return 0
+  }
   if (!group || group === '--help' || group === '-h' || group === 'help' || rest.includes('--help') || rest.includes('-h')) {
     io.stdout(STORAGE_HELP)
     return group ? 0 : 1
   }
   if (group === 'migrate') return migrate(rest, io)
   if (group === 'user') return user(rest, io)
+  if (group === 'import') {
+    if (rest[0] !== 'authelia') throw new UsageError('storage import needs a source: storage import authelia')
+    return (await import('./import-authelia.js')).importAuthelia(rest.slice(1), io)
+  }
   throw new UsageError(`unknown command: storage ${group} (see latchkey storage --help)`)
 }
 
