@@ -54,13 +54,26 @@ export interface BundleServer {
  * (password, TOTP, a replay of the same code refused), and completes a PKCE code flow whose code
  * cannot be redeemed twice. `started` receives the server first, so the caller stops it whatever fails.
  */
-export async function runBundleSignInAndCodeFlow(dir: string, storage: string, started: (server: BundleServer) => void): Promise<void> {
+export async function runBundleSignInAndCodeFlow(
+  dir: string,
+  storage: string,
+  started: (server: BundleServer) => void,
+  opts: {
+    /** Runs with the configuration file's path before the server starts, instead of registering john's TOTP by the CLI (the device must then hold `totpSecret`). */
+    prepare?: (config: string) => void
+    totpSecret?: string
+  } = {},
+): Promise<{ sub: string }> {
   const port = await freePort()
   const config = writeKasmConfig(dir, storage, port)
   const env = { PATH: process.env.PATH ?? '' }
-  const totp = spawnSync(process.execPath, [MAIN, 'storage', 'user', 'totp', 'generate', 'john', '--secret', TOTP_SECRET, '--config', config], { cwd: dir, env, encoding: 'utf8' })
-  expect(totp.stderr).toBe('')
-  expect(totp.stdout).toMatch(/^Successfully generated TOTP configuration for user 'john'/)
+  const secret = opts.totpSecret ?? TOTP_SECRET
+  if (opts.prepare) opts.prepare(config)
+  else {
+    const totp = spawnSync(process.execPath, [MAIN, 'storage', 'user', 'totp', 'generate', 'john', '--secret', TOTP_SECRET, '--config', config], { cwd: dir, env, encoding: 'utf8' })
+    expect(totp.stderr).toBe('')
+    expect(totp.stdout).toMatch(/^Successfully generated TOTP configuration for user 'john'/)
+  }
 
   let err = ''
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', config], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -88,7 +101,7 @@ export async function runBundleSignInAndCodeFlow(dir: string, storage: string, s
   const first = await fetch(`${base}/api/firstfactor`, { method: 'POST', headers: json(), body: JSON.stringify({ username: 'john', password: 'password', keepMeLoggedIn: false }) })
   expect(await first.json()).toMatchObject({ status: 'OK' })
   const oneFa = first.headers.get('set-cookie')!.split(';')[0]!
-  const token = generateTotpCode({ algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret: base32Decode(TOTP_SECRET) }, Math.floor(Date.now() / 1000))
+  const token = generateTotpCode({ algorithm: 'SHA1', digits: 6, periodSeconds: 30, secret: base32Decode(secret) }, Math.floor(Date.now() / 1000))
   const second = await fetch(`${base}/api/secondfactor/totp`, { method: 'POST', headers: json(oneFa), body: JSON.stringify({ token }) })
   expect(await second.json()).toMatchObject({ status: 'OK' })
   const cookie = second.headers.get('set-cookie')?.split(';')[0] ?? oneFa
@@ -117,4 +130,5 @@ export async function runBundleSignInAndCodeFlow(dir: string, storage: string, s
   expect(info).toMatchObject({ preferred_username: 'john', email: 'john.doe@example.com' })
   // The code is spent in the database: a second redemption is refused.
   await expect(client.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })).rejects.toMatchObject({ error: 'invalid_grant' })
+  return { sub: info.sub }
 }
