@@ -46,6 +46,8 @@ const base32Decode = (text: string): Buffer => {
 /** A running bundle; `stop()` ends it (SIGTERM) and waits for the exit. */
 export interface BundleServer {
   process: ChildProcess
+  /** The loopback port it listens on. */
+  port: number
   stop(): Promise<void>
 }
 
@@ -80,6 +82,7 @@ export async function runBundleSignInAndCodeFlow(
   child.stderr!.on('data', (d) => (err += d))
   started({
     process: child,
+    port,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise((r) => child.once('exit', r))
