@@ -23,6 +23,8 @@ export interface KeySpec {
   renamedTo?: string
   /** Accepted for compatibility, has no effect in Latchkey. */
   ignored?: boolean
+  /** Read only to be refused (an error naming the line) when set to a value Latchkey does not implement. */
+  refused?: boolean
   /** Secret: may be given as `<ENV>_FILE`, never printed. Derived from the name when absent. */
   secret?: boolean
 }
@@ -41,6 +43,7 @@ const any = (description: string, o: Partial<KeySpec> = {}): KeySpec => ({ kind:
 const map = (description: string, children: Record<string, KeySpec>, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'map', description, children, ...o })
 const list = (description: string, item: KeySpec, o: Partial<KeySpec> = {}): KeySpec => ({ kind: 'list', description, item, ...o })
 const ignored = (spec: KeySpec): KeySpec => ({ ...spec, ignored: true })
+const refused = (spec: KeySpec): KeySpec => ({ ...spec, refused: true })
 const passwordAlgorithms = {
   argon2: map('Argon2 parameters for new hashes.', {
     variant: str('`argon2id`, `argon2i` or `argon2d`.', { default: 'argon2id' }),
@@ -126,21 +129,24 @@ const client = map('An OpenID Connect relying party.', {
   token_endpoint_auth_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
   require_pkce: bool('Require PKCE for this client.', { since: '4.38', default: 'false' }),
   pkce_challenge_method: str('`S256` or `plain`; implies `require_pkce`.', { since: '4.38' }),
-  access_token_signed_response_alg: ignored(str('Ignored (opaque access tokens).', { since: '4.38' })),
-  introspection_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
-  authorization_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
-  id_token_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
-  userinfo_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
-  request_object_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
-  requested_audience_mode: ignored(str('Ignored.', { since: '4.38' })),
-  lifespan: ignored(str('Named custom lifespan (ignored).', { since: '4.38' })),
-  claims_policy: ignored(str('Named claims policy (ignored).', { since: '4.38' })),
-  allow_multiple_auth_methods: ignored(bool('Ignored.', { since: '4.38' })),
-  request_uris: ignored(strs('Ignored.', { since: '4.38' })),
+  id_token_signed_response_key_id: str('`kid` of the issuer key that signs ID tokens; sets the algorithm.', { since: '4.38', secret: false }),
+  userinfo_signed_response_key_id: str('`kid` of the issuer key that signs userinfo; sets the algorithm.', { since: '4.38', secret: false }),
+  access_token_signed_response_alg: str('`none` (opaque access tokens) or an algorithm: RFC 9068 JWT access tokens (`typ: at+jwt`), still revocable.', { since: '4.38', default: 'none' }),
+  access_token_signed_response_key_id: str('`kid` of the issuer key that signs JWT access tokens; sets the algorithm.', { since: '4.38', secret: false }),
+  introspection_signed_response_alg: str('`none` or an algorithm: introspection answers as RFC 9701 `application/token-introspection+jwt`.', { since: '4.38', default: 'none' }),
+  introspection_signed_response_key_id: str('`kid` of the issuer key that signs introspection responses; sets the algorithm.', { since: '4.38', secret: false }),
+  authorization_signed_response_alg: str('`none` or an algorithm: JARM authorization responses (`response_mode` `jwt`, `query.jwt`, `fragment.jwt`, `form_post.jwt`).', { since: '4.38', default: 'none' }),
+  authorization_signed_response_key_id: str('`kid` of the issuer key that signs JARM responses; sets the algorithm.', { since: '4.38', secret: false }),
+  request_object_signing_alg: refused(str('Refused: request objects are not supported.', { since: '4.38' })),
+  requested_audience_mode: str('`explicit` (only requested audiences) or `implicit` (all configured audiences when none is requested).', { since: '4.38', default: 'implicit' }),
+  lifespan: str('Name of a `lifespans.custom` entry for this client.', { since: '4.38' }),
+  claims_policy: str('Name of a `claims_policies` entry for this client.', { since: '4.38' }),
+  allow_multiple_auth_methods: refused(bool('Refused when true: one client authentication method per request (RFC 6749 §2.3).', { since: '4.38', default: 'false' })),
+  request_uris: refused(strs('Refused when not empty: request objects are not supported.', { since: '4.38' })),
   jwks_uri: ignored(str('Ignored.', { since: '4.38' })),
   jwks: any('Client keys (ignored).', { since: '4.38' }),
   public_key: any('Client keys (ignored, 4.38 betas).', { since: '4.38' }),
-  discovery_policy: ignored(str('Ignored.', { since: '4.38' })),
+  discovery_policy: refused(str('Refused: one discovery document for every client.', { since: '4.38' })),
 })
 
 export const KEY_TREE: KeySpec = map('The configuration file.', {
@@ -378,7 +384,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
           authorize_code: dur('Authorization code lifetime.', { default: '1m' }),
           id_token: dur('ID token lifetime.', { default: '1h' }),
           refresh_token: dur('Refresh token lifetime.', { default: '90m' }),
-          custom: any('Named lifespans (ignored).'),
+          custom: any('Named lifespans per token type, then per grant (`authorize_code`, `implicit`, `client_credentials`, `refresh_token`); a client selects one with `lifespan`.', { ignored: false }),
         },
         { since: '4.38', open: true },
       ),
@@ -386,14 +392,14 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       minimum_parameter_entropy: int('Minimum length of `state` and `nonce`; -1 disables.', { default: '8' }),
       enforce_pkce: str('`never`, `public_clients_only` or `always`.', { default: 'public_clients_only' }),
       enable_pkce_plain_challenge: bool('Allow `plain` PKCE.', { default: 'false' }),
-      enable_jwt_access_token_stateless_introspection: ignored(bool('Ignored.', { since: '4.38' })),
+      enable_jwt_access_token_stateless_introspection: ignored(bool('No effect (a warning when true): a revoked JWT access token is always inactive.', { since: '4.38' })),
       require_pushed_authorization_requests: ignored(bool('Ignored.', { since: '4.38' })),
       pushed_authorizations: any('Ignored.', { since: '4.38' }),
-      discovery_signed_response_alg: ignored(str('Ignored.', { since: '4.38' })),
-      discovery_signed_response_key_id: ignored(str('Ignored.', { since: '4.38' })),
-      authorization_policies: any('Named policies (ignored).', { since: '4.38' }),
-      claims_policies: any('Claims policies (ignored).', { since: '4.38' }),
-      scopes: any('Custom scopes (ignored).', { since: '4.38' }),
+      discovery_signed_response_alg: str('`none` or an algorithm: discovery carries `signed_metadata` (RFC 8414 §2.1).', { since: '4.38', default: 'none' }),
+      discovery_signed_response_key_id: str('`kid` of the issuer key that signs `signed_metadata`; sets the algorithm.', { since: '4.38', secret: false }),
+      authorization_policies: any('Named policies: accepted, but a client naming one is refused (use `one_factor` or `two_factor`).', { since: '4.38' }),
+      claims_policies: any('Named claims policies: `id_token` (scope claims kept in the ID token; the rest only at userinfo), `access_token` (claims in JWT access tokens), `id_token_audience_mode`; `custom_claims` refused.', { since: '4.38', ignored: false }),
+      scopes: any('Custom scopes: refused when not empty.', { since: '4.38', ignored: false, refused: true }),
       cors: map('CORS.', {
         endpoints: strs('`authorization`, `token`, `revocation`, `introspection`, `userinfo`.', { default: '[]' }),
         allowed_origins: strs('Origins, or `*`.', { default: '[]' }),
@@ -436,7 +442,7 @@ export interface ConfigKeyEntry {
   authelia438: string | null
   secret: boolean
   description: string
-  status: 'supported' | 'ignored' | 'deprecated' | 'latchkey'
+  status: 'supported' | 'ignored' | 'deprecated' | 'latchkey' | 'refused'
 }
 
 function buildCatalogue(): ConfigKeyEntry[] {
@@ -455,7 +461,7 @@ function buildCatalogue(): ConfigKeyEntry[] {
         authelia438: since === 'latchkey' ? null : (renamed ?? p),
         secret: isSecretSpec(name, child),
         description: child.description,
-        status: since === 'latchkey' ? 'latchkey' : renamed ? 'deprecated' : isIgnored ? 'ignored' : 'supported',
+        status: since === 'latchkey' ? 'latchkey' : renamed ? 'deprecated' : child.refused ? 'refused' : isIgnored ? 'ignored' : 'supported',
       }
       if (child.default !== undefined) entry.default = child.default
       out.push(entry)

@@ -89,6 +89,7 @@ describe('the Kasm configuration', () => {
       userinfoSigningAlgorithm: 'none',
       idTokenSigningAlgorithm: 'RS256',
       requirePkce: false,
+      requestedAudienceMode: 'implicit',
     })
     expect(config.session.cookies).toEqual([
       { domain: 'example.com', name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000, defaultRedirectionUrl: 'https://www.example.com/' },

@@ -54,6 +54,10 @@ export class MapView {
   has(key: string): boolean {
     return this.entry(key) !== undefined
   }
+  /** The keys written in this map (a map of names, e.g. `lifespans.custom`). */
+  keys(): string[] {
+    return this.node ? [...this.node.entries.keys()] : []
+  }
   /** Position of a key's value, else of this section. */
   srcOf(key: string): Source | undefined {
     return this.entry(key)?.node.src ?? this.src

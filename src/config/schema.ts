@@ -19,7 +19,34 @@ export type TokenEndpointAuthMethod =
   | 'none'
 export type SigningAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA'
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'implicit' | 'password'
-export type ResponseMode = 'form_post' | 'query' | 'fragment'
+export type ResponseMode = 'form_post' | 'query' | 'fragment' | 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt'
+/** A signing key choice (`*_signed_response_alg` / `*_signed_response_key_id`): a pinned kid, else the algorithm's first key. */
+export interface SigningChoice {
+  alg: SigningAlgorithm
+  kid?: string
+}
+/** Token lifetimes, whole seconds. */
+export interface Lifespans {
+  accessTokenSeconds: number
+  authorizeCodeSeconds: number
+  idTokenSeconds: number
+  refreshTokenSeconds: number
+}
+/** The grants a custom lifespan can name (4.38 `lifespans.custom.<name>.grants`). */
+export type LifespanGrant = 'authorize_code' | 'implicit' | 'client_credentials' | 'refresh_token'
+/** 4.38 `lifespans.custom.<name>`: per token type, then per grant; unset values fall back. */
+export interface CustomLifespan {
+  base: Partial<Lifespans>
+  grants: Partial<Record<LifespanGrant, Partial<Lifespans>>>
+}
+/** 4.39 `claims_policies.<name>` as far as Latchkey implements it. */
+export interface ClaimsPolicy {
+  /** Scope claims copied into the ID token (the others only at userinfo). */
+  idToken: string[]
+  /** Scope claims copied into JWT access tokens. */
+  accessToken: string[]
+  idTokenAudienceMode: 'specification' | 'experimental-merged'
+}
 export type OidcScope = 'openid' | 'email' | 'profile' | 'groups' | 'offline_access'
 
 export interface ServerConfig {
@@ -252,6 +279,22 @@ export interface OidcClientConfig {
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod
   requirePkce: boolean
   pkceChallengeMethod?: 'S256' | 'plain'
+  /** `id_token_signed_response_key_id`: pins the ID token key (its algorithm wins). */
+  idTokenSigningKeyId?: string
+  /** `userinfo_signed_response_key_id`. */
+  userinfoSigningKeyId?: string
+  /** RFC 9068 JWT access tokens; undefined = opaque (`none`). */
+  accessTokenSigning?: SigningChoice
+  /** RFC 9701 signed introspection responses; undefined = JSON unless the request asks for a JWT. */
+  introspectionSigning?: SigningChoice
+  /** JARM; undefined = plain responses unless a `*.jwt` response mode is requested. */
+  authorizationSigning?: SigningChoice
+  /** 4.38 `lifespan`: the name of a `lifespans.custom` entry. */
+  lifespan?: string
+  /** 4.38 `requested_audience_mode`: without an `audience` parameter, `implicit` grants every configured audience, `explicit` none. */
+  requestedAudienceMode: 'explicit' | 'implicit'
+  /** 4.39 `claims_policy`, resolved. */
+  claimsPolicy?: ClaimsPolicy
 }
 
 export interface OidcConfig {
@@ -259,7 +302,11 @@ export interface OidcConfig {
   /** Latchkey extension `identity_providers.oidc.issuer`: fixed issuer URL (else from the request). */
   issuer?: string
   issuerPrivateKeys: IssuerKeyConfig[]
-  lifespans: { accessTokenSeconds: number; authorizeCodeSeconds: number; idTokenSeconds: number; refreshTokenSeconds: number }
+  lifespans: Lifespans
+  /** 4.38 `lifespans.custom`, by name. */
+  customLifespans: Record<string, CustomLifespan>
+  /** `discovery_signed_response_alg` / `_key_id`: adds `signed_metadata` to discovery. */
+  discoverySigning?: SigningChoice
   enableClientDebugMessages: boolean
   minimumParameterEntropy: number
   enforcePkce: PkceEnforcement

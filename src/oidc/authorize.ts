@@ -13,8 +13,12 @@ import { MAX_TARGET_LENGTH as MAX_WORKFLOW_RESUME, PORTAL_FRESH_SIGN_IN } from '
 import { Params } from './params.js'
 import { checkCodeChallenge } from './pkce.js'
 import { RESPONSE_MODES_SUPPORTED, RESPONSE_TYPES_SUPPORTED } from './discovery.js'
-import { scopeClaims } from './claims.js'
+import { idTokenAudience, idTokenScopeClaims } from './claims.js'
 import { issueIdToken } from './id-token.js'
+import { issueAccessToken } from './access-token.js'
+import { lifespansFor } from './lifespans.js'
+import { requestedAudience } from './grants/client-credentials.js'
+import { keyFor } from './keys.js'
 
 export type AuthorizeOutcome =
   /** docs/security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
@@ -50,14 +54,32 @@ function errorPage(code: 'invalid_request' | 'invalid_client', description: stri
   return { kind: 'error-page', error }
 }
 
-/** Serialises authorization response parameters in the given response mode (OAuth 2.0 Multiple Response Types, Form Post). */
-export function authorizationResponse(
-  redirectUri: string,
+/** JARM §4.1: a signed authorization response lives this long (it is used once, at once). */
+export const JARM_LIFETIME_SECONDS = 600
+
+/**
+ * Serialises authorization response parameters in the given response mode (OAuth 2.0 Multiple
+ * Response Types, Form Post, JARM). A `*.jwt` mode sends one `response` parameter: a JWT of the
+ * parameters with iss, aud and exp, signed with the client's `authorization_signed_response_*` key
+ * (RS256 by default).
+ */
+export async function authorizationResponse(
+  ctx: OidcContext,
+  target: VerifiedTarget,
   mode: string,
   params: Record<string, string>,
-  clientId: string,
+  issuer: string,
   error?: OAuthError,
-): AuthorizeOutcome {
+): Promise<AuthorizeOutcome> {
+  const { redirectUri } = target
+  const clientId = target.client.id
+  if (mode.endsWith('.jwt')) {
+    const now = ctx.clock.now()
+    const choice = target.client.config.authorizationSigning ?? { alg: 'RS256' as const }
+    const response = await keyFor(ctx.keys, choice).signJwt({ ...params, iss: issuer, aud: clientId, exp: now + JARM_LIFETIME_SECONDS, iat: now })
+    params = { response }
+    mode = mode.slice(0, -'.jwt'.length)
+  }
   if (mode === 'form_post') return { kind: 'form_post', action: redirectUri, params, clientId, ...(error ? { error } : {}) }
   const qs = new URLSearchParams(params).toString()
   const location = mode === 'fragment' ? `${redirectUri}#${qs}` : `${redirectUri}${redirectUri.includes('?') ? '&' : '?'}${qs}`
@@ -193,20 +215,25 @@ function readResponseShape({ client }: VerifiedTarget, params: Params): Response
   const words = new Set(responseType?.split(' ') ?? [])
   const returnsTokens = words.has('token') || words.has('id_token')
   const rawMode = params.isRepeated('response_mode') ? undefined : params.get('response_mode')
-  const modeAcceptable = rawMode !== undefined && RESPONSE_MODES_SUPPORTED.includes(rawMode) && client.responseModes.has(rawMode) && !(rawMode === 'query' && returnsTokens)
-  const mode = modeAcceptable ? rawMode! : returnsTokens ? 'fragment' : 'query'
+  // JARM §2.3.4: `jwt` is query.jwt for a code, fragment.jwt when tokens come back; a client
+  // with authorization_signed_response_alg may use the JWT modes without listing them.
+  const wanted = rawMode === 'jwt' ? (returnsTokens ? 'fragment.jwt' : 'query.jwt') : rawMode
+  const registered = rawMode !== undefined && (client.responseModes.has(rawMode) || (rawMode.endsWith('jwt') && client.config.authorizationSigning !== undefined))
+  const queryWithTokens = (wanted === 'query' || wanted === 'query.jwt') && returnsTokens
+  const modeAcceptable = rawMode !== undefined && RESPONSE_MODES_SUPPORTED.includes(rawMode) && registered && !queryWithTokens
+  const mode = modeAcceptable ? wanted! : returnsTokens ? 'fragment' : 'query'
   return { state, rawType, responseType, words, returnsTokens, rawMode, modeAcceptable, mode }
 }
 
 /** S1, S3: an error sent to the verified redirect_uri with state and iss (RFC 9207). */
-function redirectError(ctx: OidcContext, input: AuthorizeInput, target: VerifiedTarget, shape: ResponseShape, err: OAuthError): AuthorizeOutcome {
+async function redirectError(ctx: OidcContext, input: AuthorizeInput, target: VerifiedTarget, shape: ResponseShape, err: OAuthError): Promise<AuthorizeOutcome> {
   err.clientId = target.client.id
   const out: Record<string, string> = { error: err.code, error_description: err.description }
   if (ctx.debug && err.detail) out.error_description = `${err.description} ${err.detail}`
   out.error_description = out.error_description!.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, ' ')
   if (shape.state !== undefined) out.state = shape.state
   out.iss = input.issuer
-  return authorizationResponse(target.redirectUri, shape.mode, out, target.client.id, err)
+  return authorizationResponse(ctx, target, shape.mode, out, input.issuer, err)
 }
 
 /** Every check after the redirect_uri (Q1–Q5, P2, P4, state and nonce entropy); throws OAuthError. */
@@ -238,11 +265,7 @@ async function checkRequest(ctx: OidcContext, target: VerifiedTarget, shape: Res
   for (const s of scopes) {
     if (!client.scopes.has(s)) throw new OAuthError('invalid_scope', `The OAuth 2.0 Client is not allowed to request scope '${s.slice(0, 64)}'.`)
   }
-  const audienceParam = params.get('audience')
-  const audience = audienceParam === undefined ? client.config.audience : [...new Set(audienceParam.split(' ').filter(Boolean))]
-  for (const a of audience) {
-    if (!client.config.audience.includes(a)) throw new OAuthError('invalid_request', `The OAuth 2.0 Client is not allowed to request audience '${a.slice(0, 64)}'.`)
-  }
+  const audience = requestedAudience(client, params.get('audience'))
   // State (issue #4): required with minimum_parameter_entropy characters, unless a PKCE S256
   // challenge protects the request (RFC 9700 §2.1).
   const minEntropy = ctx.oidc.minimumParameterEntropy
@@ -396,18 +419,21 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
       redirectUriSent: true,
       ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
       issuedAt: now,
-      expiresAt: now + ctx.oidc.lifespans.authorizeCodeSeconds,
+      expiresAt: now + lifespansFor(ctx.oidc, client.config, 'authorize_code').authorizeCodeSeconds,
     })
     code = issued.value
     out.code = code
   }
+  const implicit = lifespansFor(ctx.oidc, client.config, 'implicit')
   if (words.has('token')) {
-    const at = ctx.tokens.issue('at')
-    await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt: now + ctx.oidc.lifespans.accessTokenSeconds })
+    const found = ctx.users.findUser(user.username)
+    const expiresAt = now + implicit.accessTokenSeconds
+    const at = await issueAccessToken(ctx, client, grant, { issuer: input.issuer, now, expiresAt, ...(found ? { user: found } : {}) })
+    await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt })
     accessToken = at.value
     out.access_token = at.value
     out.token_type = 'Bearer'
-    out.expires_in = String(ctx.oidc.lifespans.accessTokenSeconds)
+    out.expires_in = String(implicit.accessTokenSeconds)
   }
   if (words.has('id_token')) {
     const found = ctx.users.findUser(user.username)!
@@ -415,7 +441,7 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
       issuer: input.issuer,
       clientId: client.id,
       subject: user.subject,
-      audience: granted.audience,
+      audience: idTokenAudience(client.config, granted.audience),
       authTime: user.authTime,
       amr: grant.amr,
       requestedAt: now,
@@ -423,15 +449,16 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
       ...(accessToken ? { accessToken } : {}),
       ...(code ? { code } : {}),
       now,
-      lifespanSeconds: ctx.oidc.lifespans.idTokenSeconds,
+      lifespanSeconds: implicit.idTokenSeconds,
       alg: client.config.idTokenSigningAlgorithm,
-      claims: scopeClaims(found, granted.scopes),
+      ...(client.config.idTokenSigningKeyId !== undefined ? { kid: client.config.idTokenSigningKeyId } : {}),
+      claims: idTokenScopeClaims(client.config, found, granted.scopes),
     })
   }
   out.scope = granted.scopes.join(' ')
   if (shape.state !== undefined) out.state = shape.state
   out.iss = input.issuer
-  return authorizationResponse(r.redirectUri, shape.mode, out, client.id)
+  return authorizationResponse(ctx, r, shape.mode, out, input.issuer)
 }
 
 /**

@@ -73,6 +73,12 @@ export async function createOidcContext(deps: { config: Config; storage: Storage
         throw new Error(`identity_providers: oidc: client '${c.id}': no issuer key is configured for algorithm '${alg}'`)
       }
     }
+    const cc = c.config
+    for (const choice of [cc.accessTokenSigning, cc.introspectionSigning, cc.authorizationSigning, cc.idTokenSigningKeyId !== undefined ? { alg: cc.idTokenSigningAlgorithm, kid: cc.idTokenSigningKeyId } : undefined]) {
+      if (!choice) continue
+      const key = choice.kid !== undefined ? keys.byKid.get(choice.kid) : keys.byAlg.get(choice.alg)
+      if (!key || key.alg !== choice.alg) throw new Error(`identity_providers: oidc: client '${c.id}': no issuer key is configured for ${choice.kid !== undefined ? `key id '${choice.kid}'` : `algorithm '${choice.alg}'`}`)
+    }
   }
   // The dummy for unknown clients costs what the configured clients cost: the KDF of the first
   // hashed client secret (the guess is checked against it and the answer ignored), else a plaintext
@@ -89,7 +95,7 @@ export async function createOidcContext(deps: { config: Config; storage: Storage
     keys,
     tokens: new TokenFactory(oidc.hmacSecret),
     issuer: createIssuerResolver(deps.config),
-    discovery: new DiscoveryCache((issuer) => buildDiscovery(issuer, oidc, clients, keys.algorithms)),
+    discovery: new DiscoveryCache((issuer) => buildDiscovery(issuer, oidc, clients, keys)),
     clientThrottle: new FailureThrottle(CLIENT_FAILURES_PER_MINUTE, 60),
     vouchedThrottle: new FailureThrottle(CLIENT_FAILURES_PER_MINUTE, 60),
     spentArtifacts: new SpentArtifacts(60),

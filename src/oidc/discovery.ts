@@ -1,9 +1,10 @@
 import type { OidcConfig, SigningAlgorithm } from '../config/schema.js'
 import type { Client } from './clients.js'
+import { keyFor, type KeySet } from './keys.js'
 
 /** Response types this provider implements (normalised word order as sent by most clients). */
 export const RESPONSE_TYPES_SUPPORTED = ['code', 'id_token', 'token id_token', 'code id_token', 'code token', 'code token id_token', 'token', 'none']
-export const RESPONSE_MODES_SUPPORTED = ['form_post', 'query', 'fragment']
+export const RESPONSE_MODES_SUPPORTED = ['form_post', 'query', 'fragment', 'jwt', 'form_post.jwt', 'query.jwt', 'fragment.jwt']
 export const SCOPES_SUPPORTED = ['openid', 'offline_access', 'profile', 'email', 'groups']
 export const GRANT_TYPES_SUPPORTED = ['authorization_code', 'implicit', 'refresh_token', 'client_credentials']
 export const CLAIMS_SUPPORTED = [
@@ -23,7 +24,8 @@ export interface DiscoveryDocuments {
  * Builds the two metadata documents for one issuer, exactly what the endpoints implement.
  * Serialised once per issuer by the caller and reused.
  */
-export function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<string, Client>, algorithms: SigningAlgorithm[]): DiscoveryDocuments {
+export async function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<string, Client>, keys: KeySet): Promise<DiscoveryDocuments> {
+  const algorithms: SigningAlgorithm[] = keys.algorithms
   const pairwise = [...clients.values()].some((c) => c.config.sectorIdentifier !== '')
   const pkceMethods = oidc.enablePkcePlainChallenge ? ['S256', 'plain'] : ['S256']
   const common = {
@@ -46,6 +48,9 @@ export function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<st
     request_uri_parameter_supported: false,
     require_request_uri_registration: false,
     require_pushed_authorization_requests: false,
+    // JARM §4, RFC 9701 §7: what the `*_signed_response_alg` client options may name.
+    authorization_signing_alg_values_supported: algorithms,
+    introspection_signing_alg_values_supported: algorithms,
   }
   const openid = {
     ...common,
@@ -60,7 +65,11 @@ export function buildDiscovery(issuer: string, oidc: OidcConfig, clients: Map<st
     backchannel_logout_supported: false,
     backchannel_logout_session_supported: false,
   }
-  return { openid: JSON.stringify(openid), oauth: JSON.stringify(common) }
+  if (!oidc.discoverySigning) return { openid: JSON.stringify(openid), oauth: JSON.stringify(common) }
+  // RFC 8414 §2.1 / `discovery_signed_response_alg`: the same metadata, signed, as `signed_metadata`.
+  const key = keyFor(keys, oidc.discoverySigning)
+  const [signedOpenid, signedOauth] = await Promise.all([key.signJwt({ ...openid, iss: issuer }), key.signJwt({ ...common, iss: issuer })])
+  return { openid: JSON.stringify({ ...openid, signed_metadata: signedOpenid }), oauth: JSON.stringify({ ...common, signed_metadata: signedOauth }) }
 }
 
 /** The two documents as sent: serialised and encoded once, so a request copies bytes and nothing else. */
@@ -71,14 +80,15 @@ export interface DiscoveryBodies {
 
 /** Per-issuer cache; bounded because hosts under a cookie domain are attacker-choosable. */
 export class DiscoveryCache {
-  private readonly cache = new Map<string, DiscoveryBodies>()
-  constructor(private readonly build: (issuer: string) => DiscoveryDocuments) {}
-  get(issuer: string): DiscoveryBodies {
+  private readonly cache = new Map<string, Promise<DiscoveryBodies>>()
+  constructor(private readonly build: (issuer: string) => Promise<DiscoveryDocuments>) {}
+  get(issuer: string): Promise<DiscoveryBodies> {
     let docs = this.cache.get(issuer)
     if (!docs) {
       if (this.cache.size >= 64) this.cache.clear()
-      const built = this.build(issuer)
-      docs = { openid: Buffer.from(built.openid), oauth: Buffer.from(built.oauth) }
+      docs = this.build(issuer).then((built) => ({ openid: Buffer.from(built.openid), oauth: Buffer.from(built.oauth) }))
+      // A failed signature is not remembered: the next request tries again.
+      docs.catch(() => this.cache.delete(issuer))
       this.cache.set(issuer, docs)
     }
     return docs

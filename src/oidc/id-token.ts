@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { SigningAlgorithm } from '../config/schema.js'
 import type { KeySet, SigningKey } from './keys.js'
-import { leftHalfHash } from './keys.js'
+import { keyFor, leftHalfHash } from './keys.js'
 import { audienceOf } from './claims.js'
 
 export interface IdTokenInput {
@@ -18,6 +18,8 @@ export interface IdTokenInput {
   now: number
   lifespanSeconds: number
   alg: SigningAlgorithm
+  /** `id_token_signed_response_key_id`: this key instead of the algorithm's first. */
+  kid?: string
   /** Scope claims (profile, email, groups). */
   claims: Record<string, unknown>
 }
@@ -30,7 +32,7 @@ export function signingKeyFor(keys: KeySet, alg: SigningAlgorithm): SigningKey {
 
 /** OIDC Core §2 / docs/authelia-compat.md §3: the ID token, signed with the key for the client's algorithm. */
 export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<string> {
-  const key = signingKeyFor(keys, input.alg)
+  const key = keyFor(keys, { alg: input.alg, ...(input.kid !== undefined ? { kid: input.kid } : {}) })
   const payload: Record<string, unknown> = {
     ...input.claims,
     iss: input.issuer,
@@ -51,6 +53,6 @@ export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<s
 }
 
 /** A signed JWT of arbitrary claims (userinfo as application/jwt). */
-export async function signClaims(keys: KeySet, alg: SigningAlgorithm, claims: Record<string, unknown>): Promise<string> {
-  return signingKeyFor(keys, alg).signJwt(claims)
+export async function signClaims(keys: KeySet, alg: SigningAlgorithm, claims: Record<string, unknown>, kid?: string): Promise<string> {
+  return (kid !== undefined ? keyFor(keys, { alg, kid }) : signingKeyFor(keys, alg)).signJwt(claims)
 }

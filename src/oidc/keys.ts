@@ -11,10 +11,22 @@ export interface SigningKey {
    * thread pool (node:crypto's callback form), off the event loop. Cheaper than jose's SignJWT
    * (a claims builder, a WebCrypto job and re-encodings per token) on the token hot path.
    */
-  signJwt(payload: Record<string, unknown>): Promise<string>
+  signJwt(payload: Record<string, unknown>, typ?: JwtType): Promise<string>
   publicKey: KeyObject
   /** The public JWK as published (no private members). */
   jwk: Record<string, unknown>
+}
+
+/**
+ * The JOSE `typ` of what is signed: `JWT` (ID tokens, userinfo, JARM, signed metadata),
+ * `at+jwt` (RFC 9068 §2.1), `token-introspection+jwt` (RFC 9701 §5).
+ */
+export type JwtType = 'JWT' | 'at+jwt' | 'token-introspection+jwt'
+
+/** Which issuer key signs something: a pinned `kid`, else the first key of the algorithm. */
+export interface KeyChoice {
+  alg: SigningAlgorithm
+  kid?: string
 }
 
 export interface KeySet {
@@ -93,6 +105,38 @@ function parseChain(pem: string, publicKey: KeyObject, where: string): { x5c: st
 }
 
 /**
+ * The `kid` of each configured key, without parsing more than the public half: the configured
+ * `key_id`, else the derived one (see loadKeySet). Config validation uses it to check `*_key_id`.
+ */
+export function keyIdsOf(configs: IssuerKeyConfig[]): Array<string | undefined> {
+  const derived = configs.map((c) => {
+    try {
+      return jwkThumbprint(createPublicKey(createPrivateKey({ key: c.key, format: 'pem' })).export({ format: 'jwk' }) as Record<string, unknown>, 'sha1').slice(0, 6)
+    } catch {
+      return undefined
+    }
+  })
+  const counts = new Map<string, number>()
+  configs.forEach((c, i) => {
+    const d = derived[i]
+    if (!c.keyId && d) counts.set(d, (counts.get(d) ?? 0) + 1)
+  })
+  return configs.map((c, i) => {
+    if (c.keyId) return c.keyId
+    const d = derived[i]
+    if (!d) return undefined
+    return (counts.get(d) ?? 0) > 1 ? `${d}-${c.algorithm.toLowerCase()}` : d
+  })
+}
+
+/** The key for a choice: the pinned kid, else the signing (first) key of the algorithm. */
+export function keyFor(keys: KeySet, choice: KeyChoice): SigningKey {
+  const key = choice.kid !== undefined ? keys.byKid.get(choice.kid) : keys.byAlg.get(choice.alg)
+  if (!key) throw new Error(`no issuer key for ${choice.kid !== undefined ? `key id '${choice.kid}'` : `algorithm ${choice.alg}`}`)
+  return key
+}
+
+/**
  * Parses the issuer keys once. `kid`: the configured `key_id`, else Authelia 4.37's rule, the first
  * 6 hex characters of the SHA-1 JWK thumbprint (RFC 7638), so tokens keep their kid after a move
  * from Authelia 4.37; when two keys would share a derived kid (the same key used for two
@@ -157,10 +201,19 @@ function signArguments(privateKey: KeyObject, alg: SigningAlgorithm): { hash: st
   return { hash, key: privateKey }
 }
 
-function jwsSigner(privateKey: KeyObject, alg: SigningAlgorithm, kid: string): (payload: Record<string, unknown>) => Promise<string> {
-  const header = Buffer.from(JSON.stringify({ alg, kid, typ: 'JWT' })).toString('base64url')
+function jwsSigner(privateKey: KeyObject, alg: SigningAlgorithm, kid: string): (payload: Record<string, unknown>, typ?: JwtType) => Promise<string> {
+  const headers = new Map<JwtType, string>()
+  const headerFor = (typ: JwtType) => {
+    let h = headers.get(typ)
+    if (h === undefined) {
+      h = Buffer.from(JSON.stringify({ alg, kid, typ })).toString('base64url')
+      headers.set(typ, h)
+    }
+    return h
+  }
   const { hash, key } = signArguments(privateKey, alg)
-  return (payload) => {
+  return (payload, typ = 'JWT') => {
+    const header = headerFor(typ)
     const input = `${header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
     return new Promise((resolve, reject) => {
       sign(hash, Buffer.from(input), key, (err, signature) => (err ? reject(err) : resolve(`${input}.${signature.toString('base64url')}`)))

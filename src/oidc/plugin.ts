@@ -13,7 +13,7 @@ import { issuerVaryHeader } from './issuer.js'
 import { Params, formBody } from './params.js'
 import { handleTokenRequest } from './token.js'
 import { handleUserinfo } from './userinfo.js'
-import { handleIntrospection } from './introspection.js'
+import { handleIntrospection, INTROSPECTION_JWT_TYPE } from './introspection.js'
 import { handleRevocation } from './revocation.js'
 import { isUnavailable } from '../server/availability.js'
 import { replyUnavailable } from '../server/unavailable.js'
@@ -59,10 +59,10 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   // The documents embed the issuer, which follows the Host (and trusted X-Forwarded-*) unless it is
   // configured: a shared cache must not hand one host's document to another (docs/security.md W6).
   const vary = issuerVaryHeader(deps.config)
-  const discovery = (kind: 'openid' | 'oauth') => (req: FastifyRequest, reply: FastifyReply) => {
-    const docs = ctx.discovery.get(ctx.issuer(req))
+  const discovery = (kind: 'openid' | 'oauth') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const docs = await ctx.discovery.get(ctx.issuer(req))
     if (vary) reply.header('vary', vary)
-    reply.header('access-control-allow-origin', '*').header('content-type', JSON_TYPE).send(kind === 'openid' ? docs.openid : docs.oauth)
+    return reply.header('access-control-allow-origin', '*').header('content-type', JSON_TYPE).send(kind === 'openid' ? docs.openid : docs.oauth)
   }
   app.get('/.well-known/openid-configuration', discovery('openid'))
   app.get('/.well-known/oauth-authorization-server', discovery('oauth'))
@@ -239,13 +239,15 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const endpointRequest = (req: FastifyRequest) => ({
     ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
     ...(req.headers['content-type'] !== undefined ? { contentType: req.headers['content-type'] } : {}),
+    ...(req.headers.accept !== undefined ? { accept: req.headers.accept } : {}),
     body: req.body,
   })
   for (const url of ['/api/oidc/introspection', '/api/oidc/introspect']) {
     app.post(url, async (req, reply) => {
       cors.apply('introspection', req, reply)
-      const out = await handleIntrospection(ctx, endpointRequest(req), (msg) => req.log.info({ reqId: req.id }, msg))
+      const out = await handleIntrospection(ctx, endpointRequest(req), (msg) => req.log.info({ reqId: req.id }, msg), ctx.issuer(req))
       noStore(reply)
+      if (out.jwt !== undefined) return reply.type(INTROSPECTION_JWT_TYPE).send(out.jwt)
       return reply.type(JSON_TYPE).send(JSON.stringify(out.body))
     })
   }

@@ -4,7 +4,7 @@ import type { OidcContext } from './context.js'
 import { rawQuery } from '../server/form.js'
 import { scopeClaims, audienceOf } from './claims.js'
 import { signClaims } from './id-token.js'
-import { hashArtifact } from './tokens.js'
+import { presentedAccessTokenHash } from './access-token.js'
 import { currentGrantUser } from './grants/issue.js'
 
 export interface UserinfoRequest {
@@ -63,10 +63,13 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
   // The stored hash is the proof: a token found by it was issued here, so its HMAC (a cheap way to
   // refuse garbage, ~2 µs) is checked only on a miss, to tell the admin which case it was. This
   // runs on every userinfo request.
-  if (!ctx.tokens.hasPrefix('at', token)) throw invalidToken('the value is not an access token issued here')
-  const rec = await ctx.storage.findToken(hashArtifact(token), ctx.clock.now())
+  // A JWT access token (docs/security.md K3) is looked up the same way: by the hash of its value.
+  const tokenHash = presentedAccessTokenHash(ctx, token)
+  if (tokenHash === undefined) throw invalidToken('the value is not an access token issued here')
+  const rec = await ctx.storage.findToken(tokenHash, ctx.clock.now())
   if (!rec || rec.kind !== 'access') {
-    throw invalidToken(ctx.tokens.isWellFormed('at', token) ? 'the access token is unknown, expired or revoked' : 'the value is not an access token issued here')
+    const ours = ctx.tokens.isWellFormed('at', token) || !ctx.tokens.hasPrefix('at', token)
+    throw invalidToken(ours ? 'the access token is unknown, expired or revoked' : 'the value is not an access token issued here')
   }
   const client = ctx.clients.get(rec.clientId)
   if (!client) throw invalidToken(`the client '${rec.clientId}' of the token is no longer configured`)
@@ -98,6 +101,6 @@ export async function handleUserinfo(ctx: OidcContext, req: UserinfoRequest): Pr
   if (alg === 'none') return { contentType: 'application/json; charset=utf-8', body: JSON.stringify(claims), clientId: rec.clientId }
   claims.iat = ctx.clock.now()
   claims.jti = randomUUID()
-  return { contentType: 'application/jwt', body: await signClaims(ctx.keys, alg, claims), clientId: rec.clientId }
+  return { contentType: 'application/jwt', body: await signClaims(ctx.keys, alg, claims, client.config.userinfoSigningKeyId), clientId: rec.clientId }
 }
 

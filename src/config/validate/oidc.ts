@@ -10,18 +10,38 @@ import {
   type OidcConfig,
   type OidcScope,
   type PkceEnforcement,
+  type ClaimsPolicy,
+  type CustomLifespan,
+  type LifespanGrant,
+  type Lifespans,
   type ResponseMode,
   type SigningAlgorithm,
+  type SigningChoice,
   type TokenEndpointAuthMethod,
 } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 import { isAbsoluteUrl } from './core.js'
 import { isLoopbackHost } from '../../common/host.js'
+import { keyIdsOf } from '../../oidc/keys.js'
+
+/** The issuer keys as the clients' `*_key_id` and `*_alg` options see them. */
+interface KeyIndex {
+  algorithms: SigningAlgorithm[]
+  /** kid → algorithm */
+  kids: Map<string, SigningAlgorithm>
+}
+
+/** Named sections of the provider a client refers to by name. */
+interface Named {
+  policies: Set<string>
+  lifespans: Set<string>
+  claimsPolicies: Map<string, ClaimsPolicy>
+}
 
 const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 const SCOPES: readonly OidcScope[] = ['openid', 'email', 'profile', 'groups', 'offline_access']
 const GRANT_TYPES: readonly GrantType[] = ['implicit', 'refresh_token', 'authorization_code', 'password', 'client_credentials']
-const RESPONSE_MODES: readonly ResponseMode[] = ['form_post', 'query', 'fragment']
+const RESPONSE_MODES: readonly ResponseMode[] = ['form_post', 'query', 'fragment', 'jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt']
 const RESPONSE_TYPES = ['code', 'id_token', 'token', 'code id_token', 'code token', 'id_token token', 'code id_token token', 'none']
 const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']
 const CONSENT_MODES = ['auto', 'explicit', 'implicit', 'pre-configured'] as const
@@ -187,6 +207,107 @@ function readKeys(v: MapView, now: Date): IssuerKeyConfig[] {
   return keys
 }
 
+const LIFESPAN_KEYS: Array<[string, keyof Lifespans]> = [
+  ['access_token', 'accessTokenSeconds'],
+  ['authorize_code', 'authorizeCodeSeconds'],
+  ['id_token', 'idTokenSeconds'],
+  ['refresh_token', 'refreshTokenSeconds'],
+]
+const LIFESPAN_GRANTS: readonly LifespanGrant[] = ['authorize_code', 'implicit', 'client_credentials', 'refresh_token']
+
+function readLifespanValues(m: MapView, label: string): Partial<Lifespans> {
+  const out: Partial<Lifespans> = {}
+  for (const name of m.keys()) {
+    if (name === 'grants') continue
+    const known = LIFESPAN_KEYS.find(([k]) => k === name)
+    if (!known) {
+      m.error(name, `${label}option '${name}' is not known`, `one of ${quoteList(LIFESPAN_KEYS.map(([k]) => k))}`)
+      continue
+    }
+    const s = m.duration(name)
+    if (s !== undefined && s > 0) out[known[1]] = s
+  }
+  return out
+}
+
+/** 4.38 `lifespans.custom`: named lifespans a client selects with `lifespan`. */
+function readCustomLifespans(v: MapView): Record<string, CustomLifespan> {
+  const custom = v.map('lifespans').map('custom')
+  const out: Record<string, CustomLifespan> = {}
+  for (const name of custom.keys()) {
+    const m = custom.map(name)
+    const label = `lifespans: custom: ${name}: `
+    const grants: CustomLifespan['grants'] = {}
+    const g = m.map('grants')
+    for (const grant of g.keys()) {
+      if (!(LIFESPAN_GRANTS as readonly string[]).includes(grant)) {
+        g.error(grant, `${label}grants: '${grant}' is not a grant Latchkey issues tokens for`, `one of ${quoteList(LIFESPAN_GRANTS)}`)
+        continue
+      }
+      grants[grant as LifespanGrant] = readLifespanValues(g.map(grant), `${label}grants: ${grant}: `)
+    }
+    out[name] = { base: readLifespanValues(m, label), grants }
+  }
+  return out
+}
+
+const CLAIMS = ['name', 'preferred_username', 'email', 'email_verified', 'alt_emails', 'groups']
+
+/** 4.39 `claims_policies`: which scope claims go into ID tokens and JWT access tokens, and the ID token audience. */
+function readClaimsPolicies(v: MapView): Map<string, ClaimsPolicy> {
+  const policies = v.map('claims_policies')
+  const out = new Map<string, ClaimsPolicy>()
+  for (const name of policies.keys()) {
+    const m = policies.map(name)
+    const label = `claims_policies: ${name}: `
+    const policy: ClaimsPolicy = { idToken: [], accessToken: [], idTokenAudienceMode: 'specification' }
+    for (const key of m.keys()) {
+      if (key === 'id_token' || key === 'access_token') {
+        const list: string[] = []
+        for (const item of m.stringItems(key)) {
+          if (CLAIMS.includes(item.value)) list.push(item.value)
+          else m.problems.error(item.path, `${label}${key}: claim with name '${item.value}' is not known`, item.src, `Latchkey has the scope claims ${quoteList(CLAIMS)}`)
+        }
+        if (key === 'id_token') policy.idToken = list
+        else policy.accessToken = list
+      } else if (key === 'id_token_audience_mode') {
+        const mode = m.oneOf(key, ['specification', 'experimental-merged'] as const, (x) => `${label}option 'id_token_audience_mode' must be one of 'specification', 'experimental-merged' but it's configured as '${x}'`)
+        if (mode) policy.idTokenAudienceMode = mode
+      } else if (key === 'custom_claims') {
+        if (m.map(key).keys().length > 0)
+          m.error(key, `${label}option 'custom_claims' is not supported by Latchkey`, 'the users file has no attributes beyond the standard claims; remove it')
+      } else m.error(key, `${label}option '${key}' is not known`)
+    }
+    out.set(name, policy)
+  }
+  return out
+}
+
+/**
+ * A `<what>_signed_response_alg` / `<what>_signed_response_key_id` pair (4.38): the key id wins and
+ * brings its algorithm; `none` (or nothing) is an unsigned response.
+ */
+function readSigning(c: MapView, prefix: string, keys: KeyIndex, label: string): SigningChoice | undefined {
+  const algKey = `${prefix}_signed_response_alg`
+  const kidKey = `${prefix}_signed_response_key_id`
+  const kid = c.str(kidKey)
+  if (kid) {
+    const alg = keys.kids.get(kid)
+    if (!alg) {
+      c.error(kidKey, `${label}option '${kidKey}' must be one of ${quoteList([...keys.kids.keys()])} but it's configured as '${kid}'`, 'the key_id of an issuer key in jwks (`latchkey doctor` lists them)')
+      return undefined
+    }
+    const named = c.str(algKey)
+    if (named && named !== 'none' && named !== alg)
+      c.error(algKey, `${label}option '${algKey}' is '${named}' but option '${kidKey}' names a ${alg} key`, `remove '${algKey}': the key id decides the algorithm`)
+    return { alg, kid }
+  }
+  const allowed = ['none', ...keys.algorithms]
+  const alg = c.oneOf(algKey, allowed, (x) => `${label}option '${algKey}' must be one of ${quoteList(allowed)} but it's configured as '${x}'`, { hint: 'each algorithm other than none needs an issuer key of that type' })
+  if (!alg || alg === 'none') return undefined
+  return { alg: alg as SigningAlgorithm }
+}
+
 function readLifespans(v: MapView): OidcConfig['lifespans'] {
   const d = DEFAULTS.oidc.lifespans
   const l = v.map('lifespans')
@@ -234,7 +355,9 @@ function readCors(v: MapView, clients: OidcClientConfig[]): OidcConfig['cors'] {
   return { endpoints, allowedOrigins: origins, allowedOriginsFromClientRedirectUris: fromRedirects }
 }
 
-function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[], namedPolicies: Set<string>): OidcClientConfig | undefined {
+function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): OidcClientConfig | undefined {
+  const keyAlgorithms = keys.algorithms
+  const namedPolicies = named.policies
   const idKey = pick(c, 'id', 'client_id')
   const id = c.str(idKey) ?? ''
   if (id.trim() === '') {
@@ -294,6 +417,8 @@ function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[]
     userinfoSigningAlgorithm: DEFAULTS.client.userinfoSigningAlgorithm,
     idTokenSigningAlgorithm: DEFAULTS.client.idTokenSigningAlgorithm,
     requirePkce: c.bool('require_pkce') ?? false,
+    // Latchkey's (and Authelia 4.37's) behaviour when the option is absent; 4.38 defaults to explicit.
+    requestedAudienceMode: 'implicit',
   }
   if (secret && !isPublic) out.secret = secret
   if (authMethod) out.tokenEndpointAuthMethod = authMethod
@@ -401,10 +526,61 @@ function readClient(c: MapView, index: number, keyAlgorithms: SigningAlgorithm[]
 
   const userinfoKey = pick(c, 'userinfo_signing_algorithm', 'userinfo_signed_response_alg')
   const userinfoAllowed = ['none', ...keyAlgorithms]
-  const ua = c.oneOf(userinfoKey, userinfoAllowed, (x) => `${label}option '${userinfoKey}' must be one of ${quoteList(userinfoAllowed)} but it's configured as '${x}'`, { hint: 'each algorithm other than none needs a signing key of that type' })
-  if (ua) out.userinfoSigningAlgorithm = ua as OidcClientConfig['userinfoSigningAlgorithm']
-  const ia = c.oneOf('id_token_signed_response_alg', keyAlgorithms, (x) => `${label}option 'id_token_signed_response_alg' must be one of ${quoteList(keyAlgorithms)} but it's configured as '${x}'`, { hint: 'each algorithm needs a signing key of that type' })
-  if (ia) out.idTokenSigningAlgorithm = ia
+  const userinfoKid = c.str('userinfo_signed_response_key_id')
+  if (userinfoKid) {
+    const alg = keys.kids.get(userinfoKid)
+    if (!alg) c.error('userinfo_signed_response_key_id', `${label}option 'userinfo_signed_response_key_id' must be one of ${quoteList([...keys.kids.keys()])} but it's configured as '${userinfoKid}'`, 'the key_id of an issuer key in jwks (`latchkey doctor` lists them)')
+    else {
+      out.userinfoSigningAlgorithm = alg
+      out.userinfoSigningKeyId = userinfoKid
+    }
+  } else {
+    const ua = c.oneOf(userinfoKey, userinfoAllowed, (x) => `${label}option '${userinfoKey}' must be one of ${quoteList(userinfoAllowed)} but it's configured as '${x}'`, { hint: 'each algorithm other than none needs a signing key of that type' })
+    if (ua) out.userinfoSigningAlgorithm = ua as OidcClientConfig['userinfoSigningAlgorithm']
+  }
+  const idKid = c.str('id_token_signed_response_key_id')
+  if (idKid) {
+    const alg = keys.kids.get(idKid)
+    if (!alg) c.error('id_token_signed_response_key_id', `${label}option 'id_token_signed_response_key_id' must be one of ${quoteList([...keys.kids.keys()])} but it's configured as '${idKid}'`, 'the key_id of an issuer key in jwks (`latchkey doctor` lists them)')
+    else {
+      out.idTokenSigningAlgorithm = alg
+      out.idTokenSigningKeyId = idKid
+    }
+  } else {
+    const ia = c.oneOf('id_token_signed_response_alg', keyAlgorithms, (x) => `${label}option 'id_token_signed_response_alg' must be one of ${quoteList(keyAlgorithms)} but it's configured as '${x}'`, { hint: 'each algorithm needs a signing key of that type' })
+    if (ia) out.idTokenSigningAlgorithm = ia
+  }
+  const at = readSigning(c, 'access_token', keys, label)
+  if (at) out.accessTokenSigning = at
+  const intro = readSigning(c, 'introspection', keys, label)
+  if (intro) out.introspectionSigning = intro
+  const jarm = readSigning(c, 'authorization', keys, label)
+  if (jarm) out.authorizationSigning = jarm
+
+  const lifespan = c.str('lifespan')
+  if (lifespan) {
+    if (named.lifespans.has(lifespan)) out.lifespan = lifespan
+    else c.error('lifespan', `${label}option 'lifespan' must be one of ${quoteList([...named.lifespans])} but it's configured as '${lifespan}'`, "define it under 'identity_providers.oidc.lifespans.custom'")
+  }
+  const claimsPolicy = c.str('claims_policy')
+  if (claimsPolicy) {
+    const policy = named.claimsPolicies.get(claimsPolicy)
+    if (policy) out.claimsPolicy = policy
+    else c.error('claims_policy', `${label}option 'claims_policy' must be one of ${quoteList([...named.claimsPolicies.keys()])} but it's configured as '${claimsPolicy}'`, "define it under 'identity_providers.oidc.claims_policies'")
+  }
+  const audienceMode = c.oneOf('requested_audience_mode', ['explicit', 'implicit'] as const, (x) => `${label}option 'requested_audience_mode' must be one of 'explicit', 'implicit' but it's configured as '${x}'`)
+  if (audienceMode) out.requestedAudienceMode = audienceMode
+
+  // Accepted but not implemented: refused where a relying party would notice, so a copied
+  // Authelia client block never behaves differently in silence (issue 10, point 8).
+  if (c.bool('allow_multiple_auth_methods') === true)
+    c.error('allow_multiple_auth_methods', `${label}option 'allow_multiple_auth_methods' is not supported by Latchkey: a request must use one client authentication method (RFC 6749 §2.3)`, 'remove it and configure the client to send its credentials one way')
+  if ((c.strings('request_uris') ?? []).length > 0)
+    c.error('request_uris', `${label}option 'request_uris' is not supported by Latchkey: request objects are refused at the authorization endpoint (request_uri_not_supported)`, 'remove it; send the authorization parameters in the request itself')
+  if (c.has('request_object_signing_alg'))
+    c.error('request_object_signing_alg', `${label}option 'request_object_signing_alg' is not supported by Latchkey: request objects are refused at the authorization endpoint (request_not_supported)`, 'remove it')
+  if (c.has('discovery_policy'))
+    c.error('discovery_policy', `${label}option 'discovery_policy' is not supported by Latchkey`, 'remove it; every client sees the same discovery document')
 
   const pkce = c.oneOf('pkce_challenge_method', ['S256', 'plain'] as const, (x) => `${label}option 'pkce_challenge_method' must be one of 'plain', 'S256' but it's configured as '${x}'`)
   if (pkce) {
@@ -424,6 +600,10 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
   const keys = readKeys(v, now)
   const keyAlgorithms = [...new Set(keys.map((k) => k.algorithm))]
   if (keyAlgorithms.length === 0) keyAlgorithms.push('RS256') // keep client checks quiet when the key itself failed
+  const keyIndex: KeyIndex = { algorithms: keyAlgorithms, kids: new Map() }
+  keyIdsOf(keys).forEach((kid, i) => {
+    if (kid) keyIndex.kids.set(kid, keys[i]!.algorithm)
+  })
 
   const entropy = v.int('minimum_parameter_entropy')
   let minimumParameterEntropy: number = d.minimumParameterEntropy
@@ -438,6 +618,7 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
   const out: OidcConfig = {
     issuerPrivateKeys: keys,
     lifespans: readLifespans(v),
+    customLifespans: readCustomLifespans(v),
     enableClientDebugMessages: v.bool('enable_client_debug_messages') ?? false,
     minimumParameterEntropy,
     enforcePkce:
@@ -456,15 +637,24 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
     else out.issuer = issuer.replace(/\/+$/, '')
   }
 
+  const discovery = readSigning(v, 'discovery', keyIndex, '')
+  if (discovery) out.discoverySigning = discovery
+  if (v.bool('enable_jwt_access_token_stateless_introspection') === true)
+    v.warn('enable_jwt_access_token_stateless_introspection', "option 'enable_jwt_access_token_stateless_introspection' has no effect: Latchkey checks its record of every JWT access token at introspection, so a revoked one is always inactive")
+  const customScopes = v.entry('scopes')?.node
+  if (customScopes?.kind === 'map' && customScopes.entries.size > 0)
+    v.error('scopes', "option 'scopes' (custom scopes) is not supported by Latchkey", 'clients may request openid, offline_access, profile, email and groups; remove the custom scopes')
+
   const namedPolicies = new Set<string>()
   const policies = v.entry('authorization_policies')?.node
   if (policies?.kind === 'map') for (const k of policies.entries.keys()) namedPolicies.add(k)
+  const named: Named = { policies: namedPolicies, lifespans: new Set(Object.keys(out.customLifespans)), claimsPolicies: readClaimsPolicies(v) }
 
   const items = v.list('clients')
   if (items.length === 0) v.missing('clients', "option 'clients' must have one or more clients configured")
   const ids = new Map<string, number>()
   items.forEach((item, i) => {
-    const client = readClient(item, i, keyAlgorithms, namedPolicies)
+    const client = readClient(item, i, keyIndex, named)
     if (!client) return
     const lower = client.id.toLowerCase()
     const prev = ids.get(lower)

@@ -36,6 +36,7 @@ export async function redeemAuthorizationCode(ctx: OidcContext, client: Client, 
   const { codeHash, redirectUri: _r, redirectUriSent: _s, codeChallenge: _cc, codeChallengeMethod: _cm, issuedAt: _i, expiresAt: _e, ...grant } = rec
   return issueTokenSet(ctx, client, grant, {
     issuer,
+    grantType: 'authorize_code',
     user,
     idToken: grant.scopes.includes('openid'),
     refresh: isRefreshAllowed(client, grant.scopes),

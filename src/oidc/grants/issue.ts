@@ -4,8 +4,11 @@ import type { Client } from '../clients.js'
 import { OAuthError } from '../errors.js'
 import type { OidcContext } from '../context.js'
 import { REFRESH_ABSOLUTE_CAP_SECONDS } from '../context.js'
-import { scopeClaims } from '../claims.js'
+import type { LifespanGrant } from '../../config/schema.js'
+import { idTokenAudience, idTokenScopeClaims } from '../claims.js'
 import { issueIdToken } from '../id-token.js'
+import { issueAccessToken } from '../access-token.js'
+import { lifespansFor } from '../lifespans.js'
 
 /** RFC 6749 §5.2 `invalid_grant`, one description for every cause (the cause goes to the log). */
 export const INVALID_GRANT = 'The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.'
@@ -26,6 +29,8 @@ export function isRefreshAllowed(client: Client, scopes: readonly string[]): boo
 
 export interface IssueOptions {
   issuer: string
+  /** Selects the client's custom lifespans (4.38 `lifespans.custom.<name>.grants`). */
+  grantType: LifespanGrant
   /** The user, for ID token claims; absent for client_credentials. */
   user?: User
   idToken: boolean
@@ -43,8 +48,8 @@ export interface IssueOptions {
 /** Saves a new access token (and refresh token) of the grant and signs the ID token. */
 export async function issueTokenSet(ctx: OidcContext, client: Client, grant: GrantContext, opts: IssueOptions): Promise<TokenResponse> {
   const now = ctx.clock.now()
-  const { lifespans } = ctx.oidc
-  const at = ctx.tokens.issue('at')
+  const lifespans = lifespansFor(ctx.oidc, client.config, opts.grantType)
+  const at = await issueAccessToken(ctx, client, grant, { issuer: opts.issuer, now, expiresAt: now + lifespans.accessTokenSeconds, ...(opts.user ? { user: opts.user } : {}) })
   const response: TokenResponse = {
     access_token: at.value,
     token_type: 'Bearer',
@@ -58,7 +63,7 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
           issuer: opts.issuer,
           clientId: client.id,
           subject: grant.subject,
-          audience: grant.audience,
+          audience: idTokenAudience(client.config, grant.audience),
           authTime: grant.authTime,
           amr: grant.amr,
           requestedAt: grant.requestedAt,
@@ -67,7 +72,8 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
           now,
           lifespanSeconds: lifespans.idTokenSeconds,
           alg: client.config.idTokenSigningAlgorithm,
-          claims: scopeClaims(opts.user, grant.scopes),
+          ...(client.config.idTokenSigningKeyId !== undefined ? { kid: client.config.idTokenSigningKeyId } : {}),
+          claims: idTokenScopeClaims(client.config, opts.user, grant.scopes),
         })
       : undefined
   idToken?.catch(() => undefined)

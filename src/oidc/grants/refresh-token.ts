@@ -47,6 +47,7 @@ export async function redeemRefreshToken(ctx: OidcContext, client: Client, p: Pa
   const scopes = requested ?? rec.scopes
   return issueTokenSet(ctx, client, { ...grant, scopes, nonce: undefined }, {
     issuer,
+    grantType: 'refresh_token',
     user,
     idToken: scopes.includes('openid'),
     refresh: isRefreshAllowed(client, rec.scopes),
