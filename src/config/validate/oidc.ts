@@ -560,13 +560,13 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
   const lifespan = c.str('lifespan')
   if (lifespan) {
     if (named.lifespans.has(lifespan)) out.lifespan = lifespan
-    else c.error('lifespan', `${label}option 'lifespan' must be one of ${quoteList([...named.lifespans])} but it's configured as '${lifespan}'`, "define it under 'identity_providers.oidc.lifespans.custom'")
+    else c.error('lifespan', `${label}option 'lifespan' names the custom lifespan '${lifespan}' but ${named.lifespans.size ? `only ${quoteList([...named.lifespans])} are defined` : 'none is defined'}`, "define it under 'identity_providers.oidc.lifespans.custom'")
   }
   const claimsPolicy = c.str('claims_policy')
   if (claimsPolicy) {
     const policy = named.claimsPolicies.get(claimsPolicy)
     if (policy) out.claimsPolicy = policy
-    else c.error('claims_policy', `${label}option 'claims_policy' must be one of ${quoteList([...named.claimsPolicies.keys()])} but it's configured as '${claimsPolicy}'`, "define it under 'identity_providers.oidc.claims_policies'")
+    else c.error('claims_policy', `${label}option 'claims_policy' names the claims policy '${claimsPolicy}' but ${named.claimsPolicies.size ? `only ${quoteList([...named.claimsPolicies.keys()])} are defined` : 'none is defined'}`, "define it under 'identity_providers.oidc.claims_policies'")
   }
   const audienceMode = c.oneOf('requested_audience_mode', ['explicit', 'implicit'] as const, (x) => `${label}option 'requested_audience_mode' must be one of 'explicit', 'implicit' but it's configured as '${x}'`)
   if (audienceMode) out.requestedAudienceMode = audienceMode
