@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import * as client from 'openid-client'
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import { startTestServer, type TestApp } from '../support/app.js'
 import { addTestClients, signedInCookie, KASM } from '../support/oidc.js'
 import { generateTotpCode } from '../../src/totp/index.js'
@@ -16,6 +17,29 @@ beforeAll(async () => {
   t = await startTestServer({
     patch: (y) => {
       addTestClients(y)
+      // RFC 9068 JWT access tokens, RFC 9701 introspection and JARM (docs/security.md K3–K5).
+      y.identity_providers.oidc.clients.push(
+        {
+          client_id: 'jwt-at-app',
+          client_secret: 'jwt-at-secret',
+          authorization_policy: 'one_factor',
+          consent_mode: 'implicit',
+          redirect_uris: ['https://jwt-at.example.com/cb'],
+          scopes: ['openid', 'profile', 'email', 'groups', 'offline_access'],
+          grant_types: ['authorization_code', 'refresh_token'],
+          access_token_signed_response_alg: 'RS256',
+          introspection_signed_response_alg: 'RS256',
+        },
+        {
+          client_id: 'jarm-app',
+          client_secret: 'jarm-secret',
+          authorization_policy: 'one_factor',
+          consent_mode: 'implicit',
+          redirect_uris: ['https://jarm.example.com/cb'],
+          scopes: ['openid', 'profile'],
+          authorization_signed_response_alg: 'RS256',
+        },
+      )
       // The RP and the browser reach the provider on the loopback address.
       y.session.domain = '127.0.0.1'
     },
@@ -111,6 +135,40 @@ describe('openid-client 6.8.9', () => {
     const tokens = await codeFlow(config, 'https://jwt.example.com/cb', 'openid profile email groups')
     const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub)
     expect(info).toMatchObject({ preferred_username: 'john', email: 'john.doe@example.com' })
+  })
+
+  test('JWT access tokens end to end: verified by the JWKS, accepted at userinfo, introspected (signed, RFC 9701), refused once revoked', async () => {
+    const config = await discover('jwt-at-app', client.ClientSecretBasic('jwt-at-secret'), { introspection_signed_response_alg: 'RS256' })
+    const tokens = await codeFlow(config, 'https://jwt-at.example.com/cb', 'openid profile email groups offline_access')
+    expect(decodeProtectedHeader(tokens.access_token).typ).toBe('at+jwt')
+    // A resource server verifies the token by itself (RFC 9068 §4).
+    const jwks = createRemoteJWKSet(new URL(`${t.url}/jwks.json`))
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: t.url, audience: 'jwt-at-app', typ: 'at+jwt' })
+    const sub = tokens.claims()!.sub
+    expect(payload).toMatchObject({ sub, client_id: 'jwt-at-app', scope: 'openid profile email groups offline_access' })
+
+    const info = await client.fetchUserInfo(config, tokens.access_token, sub)
+    expect(info).toMatchObject({ preferred_username: 'john', email: 'john.doe@example.com' })
+    const intro = await client.tokenIntrospection(config, tokens.access_token)
+    expect(intro).toMatchObject({ active: true, client_id: 'jwt-at-app', sub })
+
+    // A refresh gives another JWT access token; the old one is retired with the rotation.
+    const rotated = await client.refreshTokenGrant(config, tokens.refresh_token!)
+    expect(decodeProtectedHeader(rotated.access_token).typ).toBe('at+jwt')
+    await expect(client.fetchUserInfo(config, tokens.access_token, sub)).rejects.toThrow()
+
+    await client.tokenRevocation(config, rotated.access_token)
+    await expect(client.fetchUserInfo(config, rotated.access_token, sub)).rejects.toMatchObject({ status: 401 })
+    expect((await client.tokenIntrospection(config, rotated.access_token)).active).toBe(false)
+    // The signature still verifies: only the server's record knows it was revoked.
+    await jwtVerify(rotated.access_token, jwks, { issuer: t.url })
+  })
+
+  test('JARM: the RP asks for response_mode=jwt and validates the signed authorization response', async () => {
+    const config = await discover('jarm-app', client.ClientSecretBasic('jarm-secret'))
+    client.useJwtResponseMode(config)
+    const tokens = await codeFlow(config, 'https://jarm.example.com/cb', 'openid profile')
+    expect(tokens.claims()!.preferred_username).toBe('john')
   })
 
   test('form_post and fragment responses are accepted by the RP', async () => {
