@@ -10,6 +10,8 @@ import { ClientConfigError, loadClients } from '../oidc/clients.js'
 import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
 import { isLoopbackHost } from '../common/host.js'
 import { KeyConfigError, loadKeySet } from '../oidc/keys.js'
+import { describeKeyState } from '../oidc/key-state.js'
+import { formatDuration } from '../config/duration.js'
 import { describeCurrentUser, findWriteProblem } from '../common/writable.js'
 import { canonicalIssuer, isIssuerDerived } from '../server/public-url.js'
 import { mysqlOptions, openSessionStore, openStorage, postgresOptions } from '../storage/index.js'
@@ -231,6 +233,9 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
   try {
     const keys = await loadKeySet(oidc.issuerPrivateKeys)
     f.ok('issuer keys', keys.keys.map((k) => `${k.alg} (kid ${k.kid})`).join(', '))
+    // Key rotation (docs/oidc.md): which key signs what, which are only published, when one may go.
+    for (const line of describeKeyState(keys, oidc)) f.note(`issuer key ${line}`)
+    f.note(`token lifetimes: ID token ${formatDuration(oidc.lifespans.idTokenSeconds)}, access token ${formatDuration(oidc.lifespans.accessTokenSeconds)}, refresh token ${formatDuration(oidc.lifespans.refreshTokenSeconds)}${Object.keys(oidc.customLifespans).length ? `; custom lifespans: ${Object.keys(oidc.customLifespans).join(', ')}` : ''}`)
   } catch (err) {
     if (!(err instanceof KeyConfigError)) throw err
     f.problem('issuer keys', err.message)

@@ -55,3 +55,19 @@ export function parseSize(input: string | number): number | undefined {
   const unit = SIZE_UNITS[m[2]!.toLowerCase()]
   return unit === undefined ? undefined : Number(m[1]) * unit
 }
+
+/** A duration as an admin writes it: `90m`, `1h`, `2h30m`, `45s` (largest units first). */
+export function formatDuration(seconds: number): string {
+  if (seconds <= 0) return '0s'
+  const units: Array<[string, number]> = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]
+  let rest = seconds
+  let out = ''
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size)
+    if (n > 0) {
+      out += `${n}${unit}`
+      rest -= n * size
+    }
+  }
+  return out
+}
