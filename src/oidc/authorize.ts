@@ -17,7 +17,7 @@ import { idTokenAudience, idTokenScopeClaims } from './claims.js'
 import { issueIdToken } from './id-token.js'
 import { issueAccessToken } from './access-token.js'
 import { lifespansFor } from './lifespans.js'
-import { requestedAudience } from './grants/client-credentials.js'
+import { requestedAudience } from './audience.js'
 import { keyFor } from './keys.js'
 
 export type AuthorizeOutcome =

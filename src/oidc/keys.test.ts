@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
 import { jwtVerify, createLocalJWKSet } from 'jose'
-import { jwkThumbprint, loadKeySet, leftHalfHash } from './keys.js'
+import { jwkThumbprint, keyIdsOf, loadKeySet, leftHalfHash } from './keys.js'
 import { issueIdToken } from './id-token.js'
 
 const key = (name: string) => readFileSync(new URL(`../../fixtures/keys/${name}`, import.meta.url), 'utf8')
@@ -22,6 +22,17 @@ describe('issuer keys', () => {
     ])
     expect(set.keys.map((k) => k.kid)).toEqual([expect.stringMatching(/^[0-9a-f]{6}-rs256$/), expect.stringMatching(/^[0-9a-f]{6}-ps256$/)])
     expect(set.jwksJson).not.toMatch(/"(d|p|q|dp|dq|qi)"/)
+  })
+  test('keyIdsOf (what config validation checks *_key_id against) gives the kids loadKeySet publishes', async () => {
+    const configs = [
+      { algorithm: 'RS256' as const, use: 'sig' as const, key: key('rsa-2048-b.pem') },
+      { algorithm: 'PS256' as const, use: 'sig' as const, key: key('rsa-2048-b.pem') },
+      { algorithm: 'ES256' as const, use: 'sig' as const, key: key('ec-p256.pem') },
+      { algorithm: 'EdDSA' as const, use: 'sig' as const, key: key('ed25519.pem'), keyId: 'ed' },
+    ]
+    const set = await loadKeySet(configs)
+    expect(keyIdsOf(configs)).toEqual(set.keys.map((k) => k.kid))
+    expect(keyIdsOf(configs)[3]).toBe('ed')
   })
   test('RSA under 2048 bits, a mismatched algorithm and garbage are refused', async () => {
     await expect(loadKeySet([{ algorithm: 'RS256', use: 'sig', key: key('rsa-1024.pem') }])).rejects.toThrow(/2048 bits or more but it only has 1024 bits/)

@@ -5,6 +5,7 @@ import type { OidcContext } from '../context.js'
 import type { Params } from '../params.js'
 import { issueTokenSet, type TokenResponse } from './issue.js'
 import { parseScope } from './refresh-token.js'
+import { requestedAudience } from '../audience.js'
 
 /** RFC 6749 §4.4: a confidential client acting for itself; no user, so no ID token and no refresh token. */
 export async function grantClientCredentials(ctx: OidcContext, client: Client, p: Params, issuer: string): Promise<TokenResponse> {
@@ -35,15 +36,3 @@ export async function grantClientCredentials(ctx: OidcContext, client: Client, p
   )
 }
 
-/**
- * The audience a request gets (4.38 `requested_audience_mode`): the `audience` parameter, each value
- * one of the client's; without it every configured audience (`implicit`) or none (`explicit`).
- */
-export function requestedAudience(client: Client, param: string | undefined): string[] {
-  if (param === undefined) return client.config.requestedAudienceMode === 'explicit' ? [] : [...client.config.audience]
-  const audience = [...new Set(param.split(' ').filter(Boolean))]
-  for (const a of audience) {
-    if (!client.config.audience.includes(a)) throw new OAuthError('invalid_request', `The OAuth 2.0 Client is not allowed to request audience '${a.slice(0, 64)}'.`)
-  }
-  return audience
-}
