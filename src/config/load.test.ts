@@ -359,3 +359,38 @@ describe('key catalogue', () => {
     expect(doc).toContain('`AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET`')
   })
 })
+
+describe('4.38/4.39 OIDC options (issue 10; docs/security.md K6, K7)', () => {
+  const withProvider = (lines: string) => readFileSync(KASM_438, 'utf8').replace(/( {4}hmac_secret: .*\n)/, `$1${lines}`)
+  /** The fixture's `lifespans` block with a `custom` section appended. */
+  const withCustom = (custom: string, provider = '') => withProvider(provider).replace(/( {6}refresh_token: 90m\n)/, `$1      custom:\n${custom}`)
+
+  test('enable_jwt_access_token_stateless_introspection: true loads with a warning naming its line (no effect: revocation is always checked)', () => {
+    const file = tempConfig(withProvider('    enable_jwt_access_token_stateless_introspection: true\n'))
+    const { warnings } = loadConfig({ files: [file], env: {} })
+    const w = warnings.find((p) => p.path === 'identity_providers.oidc.enable_jwt_access_token_stateless_introspection')
+    expect(w).toBeDefined()
+    expect(w!.line).toBeGreaterThan(1)
+    expect(w!.message).toContain('a revoked one is always inactive')
+  })
+
+  test('custom scopes are refused with their line; lifespans.custom and claims_policies are read and checked', () => {
+    const scopes = errorsOf([tempConfig(withProvider('    scopes:\n      my_scope:\n        claims: [department]\n'))])
+    expect(scopes.map((p) => [p.path, p.message])).toEqual([['identity_providers.oidc.scopes', "option 'scopes' (custom scopes) is not supported by Latchkey"]])
+    expect(scopes[0]!.line).toBeGreaterThan(1)
+
+    const lifespans = errorsOf([tempConfig(withCustom('        short:\n          access_token: 5m\n          grants:\n            device_code:\n              access_token: 1m\n'))])
+    expect(lifespans.map((p) => p.path)).toEqual(['identity_providers.oidc.lifespans.custom.short.grants.device_code'])
+    expect(lifespans[0]!.message).toContain("grants: 'device_code' is not a grant Latchkey issues tokens for")
+
+    const policy = errorsOf([tempConfig(withProvider('    claims_policies:\n      narrow:\n        id_token: [phone_number]\n'))])
+    expect(policy.map((p) => p.path)).toEqual(['identity_providers.oidc.claims_policies.narrow.id_token[0]'])
+
+    const ok = loadConfig({
+      files: [tempConfig(withCustom('        short:\n          access_token: 5m\n          grants:\n            refresh_token:\n              access_token: 2m\n', '    discovery_signed_response_alg: RS256\n    claims_policies:\n      narrow:\n        id_token: [email]\n        id_token_audience_mode: experimental-merged\n'))],
+      env: {},
+    }).config.identityProviders.oidc!
+    expect(ok.discoverySigning).toEqual({ alg: 'RS256' })
+    expect(ok.customLifespans).toEqual({ short: { base: { accessTokenSeconds: 300 }, grants: { refresh_token: { accessTokenSeconds: 120 } } } })
+  })
+})
