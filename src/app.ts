@@ -107,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const monitor = new DependencyMonitor(deps.logger ?? silentLog, {
     storage: () => pingWithReason(deps.storage),
     ...(sessionStore ? { sessions: () => sessionStore.ping() } : {}),
+    ...(deps.users.ping ? { directory: () => deps.users.ping!() } : {}),
   })
   app.addHook('onClose', async () => monitor.close())
   const timeoutMs = deps.dependencyTimeoutMs ?? 10_000
@@ -114,6 +115,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...deps,
     storage: guardDependency(deps.storage, 'storage', monitor, timeoutMs),
     ...(sessionStore ? { sessions: guardDependency(sessionStore, 'sessions', monitor, timeoutMs) } : {}),
+    // A remote users backend (LDAP) answers 503 while down; the users file cannot go away.
+    ...(deps.users.ping ? { users: guardDependency(deps.users, 'directory', monitor, timeoutMs) } : {}),
   }
   app.setErrorHandler((err: FastifyError, req, reply) => (isUnavailable(err) ? replyUnavailable(req, reply, err, config.theme, 'auto') : replyInternalError(err, req, reply)))
   // A known path with another method is 405 with `Allow` (RFC 9110 §15.5.6), not 404.

@@ -83,7 +83,7 @@ describe('hostile users files', () => {
     const provider = await FileUserProvider.open(backend(path))
     const ms = performance.now() - start
     expect(provider.size).toBe(10_000)
-    expect(provider.findUser('user9999')?.emails).toEqual(['user9999@example.com'])
+    expect(provider.findUserNow('user9999')?.emails).toEqual(['user9999@example.com'])
     provider.close()
     // About 1.5 s here (the YAML parser costs ~1 µs per byte); the bound catches quadratic behaviour.
     expect(ms).toBeLessThan(10_000)

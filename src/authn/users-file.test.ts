@@ -45,7 +45,7 @@ describe('users file', () => {
   test('the shared fixture loads and verifies john with "password"', async () => {
     writeFileSync(join(dir, 'users.yml'), FIXTURE)
     provider = await FileUserProvider.open(backend())
-    expect(provider.findUser('john')).toEqual({
+    expect(provider.findUserNow('john')).toEqual({
       username: 'john',
       displayName: 'John Doe',
       emails: ['john.doe@example.com'],
@@ -60,7 +60,7 @@ describe('users file', () => {
   test('a disabled user is unknown and cannot sign in even with the right password', async () => {
     writeFileSync(join(dir, 'users.yml'), `users:\n  ann:\n    displayname: Ann\n    password: "${JOHN_DIGEST}"\n    disabled: true\n`)
     provider = await FileUserProvider.open(backend())
-    expect(provider.findUser('ann')).toBeUndefined()
+    expect(provider.findUserNow('ann')).toBeUndefined()
     expect(await provider.checkPassword('ann', 'password')).toEqual({ ok: false, reason: 'disabled' })
   })
 
@@ -89,9 +89,9 @@ describe('users file', () => {
       `users:\n  Alice:\n    displayname: Alice\n    password: "${JOHN_DIGEST}"\n    email: [alice@example.com, a@example.org]\n    groups: [dev]\n`,
     )
     provider = await FileUserProvider.open(backend({ searchEmail: true, searchCaseInsensitive: true }))
-    expect(provider.findUser('alice')?.emails).toEqual(['alice@example.com', 'a@example.org'])
-    expect(provider.findUser('ALICE@example.com')?.username).toBe('Alice')
-    expect(provider.findUser('a@example.org')?.username).toBe('Alice')
+    expect(provider.findUserNow('alice')?.emails).toEqual(['alice@example.com', 'a@example.org'])
+    expect(provider.findUserNow('ALICE@example.com')?.username).toBe('Alice')
+    expect(provider.findUserNow('a@example.org')?.username).toBe('Alice')
     expect((await provider.checkPassword('alice', 'password')).ok).toBe(true)
   })
 
@@ -122,16 +122,16 @@ describe('users file', () => {
     const path = join(dir, 'users.yml')
     writeFileSync(path, FIXTURE)
     provider = await FileUserProvider.open(backend({ watch: true }), log)
-    expect(provider.findUser('harry')).toBeDefined()
+    expect(provider.findUserNow('harry')).toBeDefined()
     // Editors save by writing a new file and renaming it over the old one.
     writeFileSync(join(dir, 'users.tmp'), FIXTURE.replace(/  harry:[\s\S]*$/, ''))
     renameSync(join(dir, 'users.tmp'), path)
-    await expect.poll(() => provider!.findUser('harry'), { timeout: 3000 }).toBeUndefined()
-    expect(provider.findUser('john')).toBeDefined()
+    await expect.poll(() => provider!.findUserNow('harry'), { timeout: 3000 }).toBeUndefined()
+    expect(provider.findUserNow('john')).toBeDefined()
 
     writeFileSync(path, 'users:\n  john: [this is not a user\n')
     await expect.poll(() => logs.some((l) => l.startsWith('error users file reload failed')), { timeout: 3000 }).toBe(true)
-    expect(provider.findUser('john')).toBeDefined()
+    expect(provider.findUserNow('john')).toBeDefined()
     expect(existsSync(path)).toBe(true)
   })
 
@@ -142,7 +142,7 @@ describe('users file', () => {
     for (const text of ['', 'users: {}\n']) {
       writeFileSync(path, text)
       expect(provider.reload()).toBe(false)
-      expect(provider.findUser('john')).toBeDefined()
+      expect(provider.findUserNow('john')).toBeDefined()
     }
     // Loud, with the file and what to do.
     const refused =
@@ -151,7 +151,7 @@ describe('users file', () => {
     expect(logs.filter((l) => l.startsWith(refused))).toHaveLength(2)
     writeFileSync(path, FIXTURE.replace(/  harry:[\s\S]*$/, ''))
     expect(provider.reload()).toBe(true)
-    expect(provider.findUser('harry')).toBeUndefined()
+    expect(provider.findUserNow('harry')).toBeUndefined()
   })
 
   test('a users file that starts, or is reloaded, with no users at all says at warn that nobody can sign in, and how to add one', async () => {

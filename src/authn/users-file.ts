@@ -237,13 +237,26 @@ export class FileUserProvider implements UserProvider {
     }
   }
 
+  get path(): string {
+    return this.config.path
+  }
+
   get size(): number {
     return new Set(this.index.byLogin.values()).size
   }
 
-  findUser(login: string): User | undefined {
+  findUser(login: string): Promise<User | undefined> {
+    return Promise.resolve(this.findUserNow(login))
+  }
+
+  /** findUser without the promise, for callers that hold the file provider itself (the CLI). */
+  findUserNow(login: string): User | undefined {
     const entry = this.lookup(login)
     return entry && !entry.disabled ? entry.user : undefined
+  }
+
+  normalizeLogin(login: string): string {
+    return this.config.searchCaseInsensitive ? login.toLowerCase() : login
   }
 
   async checkPassword(login: string, password: string): Promise<FirstFactorResult> {

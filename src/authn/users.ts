@@ -21,15 +21,28 @@ export type FirstFactorResult =
    */
   | { ok: false; reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'too_long' | 'busy' }
 
-/** The authentication backend (the users file now; LDAP could implement it later). */
+/**
+ * An authentication backend: the users file (users-file.ts) or an LDAP directory (users-ldap.ts).
+ * Lookups are async because a directory answers over the network; the file answers at once.
+ * A backend that cannot reach its directory rejects with an error whose `code` is `UNAVAILABLE`
+ * (answered 503, docs/high-availability.md), never with a wrong "unknown user".
+ */
 export interface UserProvider {
-  /** Looks a user up by username (or email when `search.email`), honouring `search.case_insensitive`. */
-  findUser(login: string): User | undefined
+  /**
+   * Looks a user up by login (a username, or an email where the backend allows it). Disabled and
+   * unknown users are `undefined`. A directory backend may answer from details read within
+   * `authentication_backend.refresh_interval`.
+   */
+  findUser(login: string): Promise<User | undefined>
   /**
    * Verifies a password; an unknown user costs the same as a wrong password. Hash work is bounded:
    * beyond the bound the answer is `busy` at once, without hashing.
    */
   checkPassword(login: string, password: string): Promise<FirstFactorResult>
-  /** Stops watching the file. */
-  close(): void
+  /** The key a login that names nobody is counted under by regulation (case-folded where logins are case-insensitive). */
+  normalizeLogin(login: string): string
+  /** Present for remote backends: true when the directory answers (health, end of an outage). */
+  ping?(): Promise<boolean>
+  /** Stops watching the file / closes the directory connections. */
+  close(): void | Promise<void>
 }

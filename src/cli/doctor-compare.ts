@@ -90,7 +90,7 @@ export function compareCommand(specs: string[], io: CliIo): number {
     try {
       const { config } = loadConfig({ files, env: io.env, cwd: io.cwd })
       const leaves = flattenConfig(config)
-      leaves.set('authenticationBackend.file (content)', usersFileDigest(config.authenticationBackend.file.path))
+      if (config.authenticationBackend.file) leaves.set('authenticationBackend.file (content)', usersFileDigest(config.authenticationBackend.file.path))
       flat.push(leaves)
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err

@@ -4,7 +4,9 @@ import { isIP } from 'node:net'
 import { parseUsersFile, UsersFileError } from '../authn/users-file.js'
 import type { User } from '../authn/users.js'
 import { ConfigError, formatProblem, loadConfig } from '../config/load.js'
-import type { Config, OidcClientConfig } from '../config/schema.js'
+import type { Config, LdapBackendConfig, OidcClientConfig } from '../config/schema.js'
+import { LdapUserProvider } from '../authn/users-ldap.js'
+import { readCertificatesDirectory } from '../config/certificates.js'
 import { scopeClaims } from '../oidc/claims.js'
 import { ClientConfigError, loadClients } from '../oidc/clients.js'
 import { hasOftenUnencodedCharacters } from '../oidc/client-auth.js'
@@ -182,20 +184,24 @@ export async function doctorCommand(argv: string[], io: CliIo): Promise<number> 
   const oidc = config.identityProviders.oidc
   let user: User | undefined
 
-  // 2. Users file: read and parsed, never created (serve writes a template when it is missing).
-  const usersPath = config.authenticationBackend.file.path
-  if (!existsSync(usersPath)) {
+  // 2. Users: the LDAP directory answers and finds --user, or the users file is read and parsed,
+  // never created (serve writes a template when it is missing).
+  const fileBackend = config.authenticationBackend.file
+  const ldap = config.authenticationBackend.ldap
+  const usersPath = fileBackend?.path ?? ''
+  if (ldap) user = await checkLdap(config, ldap, flags.user as string | undefined, f)
+  else if (!existsSync(usersPath)) {
     f.problem('users file', `${usersPath} does not exist (latchkey serve would write a template there and stop)`)
   } else {
     try {
-      const index = parseUsersFile(readFileSync(usersPath, 'utf8'), config.authenticationBackend.file)
+      const index = parseUsersFile(readFileSync(usersPath, 'utf8'), fileBackend!)
       const users = [...new Map([...index.byLogin.values()].map((e) => [e.user.username, e])).values()]
       const enabled = users.filter((e) => !e.disabled)
       if (enabled.length === 0) f.problem('users file', `${usersPath} has no enabled user: nobody can sign in`)
       else f.ok('users file', `${usersPath}: ${users.length} user(s), ${enabled.length} enabled`)
       const wanted = flags.user as string | undefined
       if (wanted) {
-        const entry = index.byLogin.get(config.authenticationBackend.file.searchCaseInsensitive ? wanted.toLowerCase() : wanted)
+        const entry = index.byLogin.get(fileBackend!.searchCaseInsensitive ? wanted.toLowerCase() : wanted)
         if (!entry) f.problem('users file', `--user '${wanted}' is not in the users file`)
         else if (entry.disabled) f.problem('users file', `--user '${wanted}' is disabled`)
         else user = entry.user
@@ -371,6 +377,29 @@ async function checkSessionStore(config: Config, f: Findings): Promise<void> {
     }
   } catch (err) {
     f.problem('sessions', `${where}: ${(err as Error).message}`)
+  }
+}
+
+/** The directory answers the service account, and finds `wanted` when given. */
+async function checkLdap(config: Config, ldap: LdapBackendConfig, wanted: string | undefined, f: Findings): Promise<User | undefined> {
+  let provider: LdapUserProvider | undefined
+  try {
+    provider = await LdapUserProvider.open(ldap, { refreshIntervalSeconds: 0, extraCa: readCertificatesDirectory(config.certificatesDirectory) })
+    if (!(await provider.ping())) {
+      f.problem('ldap', `${ldap.url} does not answer (check the address, the firewall and TLS)`)
+      return undefined
+    }
+    f.ok('ldap', `${ldap.url} answers the service account (implementation ${ldap.implementation})`)
+    if (!wanted) return undefined
+    const user = await provider.findUser(wanted)
+    if (!user) f.problem('ldap', `--user '${wanted}' is not found by users_filter under the users base (or is disabled)`)
+    else f.ok('ldap', `--user '${wanted}' is ${user.username}, groups: ${user.groups.join(', ') || '(none)'}`)
+    return user
+  } catch (err) {
+    f.problem('ldap', `${ldap.url}: ${(err as Error).message}`)
+    return undefined
+  } finally {
+    await provider?.close()
   }
 }
 

@@ -3,7 +3,9 @@ import { resolve } from 'node:path'
 import type { Config } from '../config/schema.js'
 import { openStorage } from '../storage/index.js'
 import type { Storage } from '../storage/storage.js'
-import { FileUserProvider } from '../authn/users-file.js'
+import { openUserProvider } from '../authn/open.js'
+import type { User } from '../authn/users.js'
+import { readCertificatesDirectory } from '../config/certificates.js'
 import { systemClock } from '../common/clock.js'
 import { newTotpConfiguration, otpauthUri } from '../totp/index.js'
 import { intFlag, parseArgs, UsageError } from './args.js'
@@ -106,10 +108,14 @@ async function user(argv: string[], io: CliIo): Promise<number> {
         io.stdout(`Successfully deleted TOTP configuration for user '${username}'\n`)
         return 0
       }
-      const users = await FileUserProvider.open({ ...config.authenticationBackend.file, watch: false })
-      const known = users.findUser(username)
-      users.close()
-      if (!known) throw new UsageError(`user '${username}' is not in the users file (or is disabled)`)
+      const users = await openUserProvider(config.authenticationBackend, { watch: false, extraCa: readCertificatesDirectory(config.certificatesDirectory) })
+      let known: User | undefined
+      try {
+        known = await users.findUser(username)
+      } finally {
+        await users.close()
+      }
+      if (!known) throw new UsageError(`user '${username}' is not in the ${config.authenticationBackend.ldap ? 'LDAP directory' : 'users file'} (or is disabled)`)
       if (!flags.force && (await storage.findTotpConfiguration(known.username)))
         throw new UsageError(`${known.username} already has a TOTP configuration, use --force to overwrite`)
       const totp = newTotpConfiguration(config.totp, known.username, systemClock.now(), flags.secret as string | undefined)

@@ -94,7 +94,7 @@ describe('the Kasm configuration', () => {
     expect(config.session.cookies).toEqual([
       { domain: 'example.com', name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000, defaultRedirectionUrl: 'https://www.example.com/' },
     ])
-    expect(config.authenticationBackend.file.path).toBe(resolve('fixtures/config/users_database.yml'))
+    expect(config.authenticationBackend.file!.path).toBe(resolve('fixtures/config/users_database.yml'))
     expect(config.storage.local!.path).toBe(resolve('fixtures/config/db.sqlite3'))
     expect(config.server).toMatchObject({ host: '0.0.0.0', port: 9091, path: '', bodyLimitBytes: 65536 })
     expect(config.identityProviders.oidc!.issuerPrivateKeys).toHaveLength(1)
@@ -154,7 +154,7 @@ describe('merging files', () => {
     const override = tempConfig('storage:\n  local:\n    path: elsewhere.sqlite3\n', 'override.yml')
     const { config } = loadConfig({ files: [KASM, override], env: {} })
     expect(config.storage.local!.path).toBe(join(override, '..', 'elsewhere.sqlite3'))
-    expect(config.authenticationBackend.file.path).toBe(resolve('fixtures/config/users_database.yml'))
+    expect(config.authenticationBackend.file!.path).toBe(resolve('fixtures/config/users_database.yml'))
   })
 })
 
@@ -345,11 +345,11 @@ describe('key catalogue', () => {
     expect(byPath.get('server.trusted_proxies')).toMatchObject({ status: 'latchkey', authelia437: null, authelia438: null })
     expect(byPath.get('totp.period')).toMatchObject({ default: '30', type: 'int' })
     // Refused sections have no status of their own: `supported` (read, to be refused), said in the description.
-    for (const refused of ['authentication_backend.ldap', 'storage.postgres.ssl', 'storage.postgres.servers']) {
+    for (const refused of ['storage.postgres.ssl', 'storage.postgres.servers']) {
       expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
     }
     // Accepted and checked, but without effect.
-    for (const noEffect of ['certificates_directory', 'default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
+    for (const noEffect of ['default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
       expect(byPath.get(noEffect)?.status).toBe('ignored')
     }
     expect(byPath.get('server.disable_healthcheck')).toMatchObject({ status: 'supported', description: expect.stringContaining('GET /api/health') })

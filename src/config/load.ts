@@ -9,7 +9,7 @@ import { ConfigError, type ConfigProblem } from './problems.js'
 import { emptyMap, mergeRaw, parseYaml } from './raw.js'
 import { readTextFile } from './read-text.js'
 import { MapView, Problems } from './reader.js'
-import type { Config, FileBackendConfig } from './schema.js'
+import type { Config } from './schema.js'
 import { checkStructure } from './structure.js'
 import { readAccessControl } from './validate/access-control.js'
 import { readAuthenticationBackend, readRegulation, readTotp } from './validate/authn.js'
@@ -92,7 +92,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     log: readLog(view),
     totp,
     // Placeholder only when the backend is broken; that is an error, so it never escapes.
-    authenticationBackend: { file: readAuthenticationBackend(view) ?? ({} as FileBackendConfig) },
+    authenticationBackend: readAuthenticationBackend(view) ?? { refreshIntervalSeconds: 300 },
     accessControl: readAccessControl(view),
     session: readSession(view, defaultRedirectionUrl),
     regulation: readRegulation(view),

@@ -100,6 +100,46 @@ export interface FileBackendConfig {
   password: PasswordHashConfig
 }
 
+export type LdapImplementation = 'custom' | 'activedirectory' | 'rfc2307bis' | 'freeipa' | 'lldap' | 'glauth'
+
+/** `authentication_backend.ldap` after defaults per implementation (docs/ldap.md). */
+export interface LdapBackendConfig {
+  implementation: LdapImplementation
+  /** `ldap://host:port` or `ldaps://host:port` as the client opens it. */
+  url: string
+  host: string
+  port: number
+  timeoutSeconds: number
+  startTls: boolean
+  /** Used for ldaps:// and StartTLS; server_name defaults to the host. */
+  tls: TlsClientConfig
+  baseDn: string
+  additionalUsersDn: string
+  additionalGroupsDn: string
+  /** As configured, with the attribute placeholders still in (resolved by the provider). */
+  usersFilter: string
+  groupsFilter: string
+  groupSearchMode: 'filter' | 'memberof'
+  attributes: { distinguishedName: string; username: string; displayName: string; mail: string; memberOf: string; groupName: string }
+  permitReferrals: boolean
+  permitUnauthenticatedBind: boolean
+  /** The service account's DN; empty with permit_unauthenticated_bind. */
+  user: string
+  password?: string
+  /** Service connections kept open (`pooling.count`). */
+  poolSize: number
+}
+
+export interface AuthenticationBackendConfig {
+  file?: FileBackendConfig
+  ldap?: LdapBackendConfig
+  /**
+   * How long a user's details (groups, emails, disabled state) read from the directory are used
+   * before being read again: 0 is `always`, null is `disable`. The users file is always current.
+   */
+  refreshIntervalSeconds: number | null
+}
+
 export interface AccessControlRule {
   domain: string[]
   domainRegex: string[]
@@ -324,7 +364,7 @@ export interface Config {
   server: ServerConfig
   log: LogConfig
   totp: TotpConfig
-  authenticationBackend: { file: FileBackendConfig }
+  authenticationBackend: AuthenticationBackendConfig
   accessControl: AccessControlConfig
   session: SessionConfig
   regulation: RegulationConfig

@@ -315,7 +315,7 @@ async function checkSignIn(ctx: OidcContext, input: AuthorizeInput, r: CheckedRe
   const required = client.config.authorizationPolicy === 'one_factor' ? 1 : 2
   let level = session?.data.username ? session.data.level : 0
   const username = session?.data.username
-  if (username !== undefined && level > 0 && !ctx.users.findUser(username)) level = 0
+  if (username !== undefined && level > 0 && !(await ctx.users.findUser(username))) level = 0
   const authTime = (required === 1 ? session?.data.firstFactorAt : (session?.data.secondFactorAt ?? session?.data.firstFactorAt)) ?? 0
   // select_account (OIDC Core §3.1.2.1): the portal has one account per browser, so choosing one
   // is signing in again, where another account can be used; that is what login does.
@@ -391,7 +391,7 @@ async function settleConsent(
 async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: CheckedRequest, user: SignedIn, granted: Granted, now: number): Promise<AuthorizeOutcome> {
   const { client, shape, nonce, pkce } = r
   const { words } = shape
-  const credentialFingerprint = ctx.users.findUser(user.username)?.credentialFingerprint
+  const credentialFingerprint = (await ctx.users.findUser(user.username))?.credentialFingerprint
   const grant: GrantContext = {
     grantId: randomUUID(),
     clientId: client.id,
@@ -436,7 +436,7 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
     out.expires_in = String(implicit.accessTokenSeconds)
   }
   if (words.has('id_token')) {
-    const found = ctx.users.findUser(user.username)!
+    const found = (await ctx.users.findUser(user.username))!
     out.id_token = await issueIdToken(ctx.keys, {
       issuer: input.issuer,
       clientId: client.id,

@@ -43,10 +43,10 @@ export function resolveTarget(ctx: PortalContext, req: FastifyRequest, target: u
   return undefined
 }
 
-function canonicalUsername(ctx: PortalContext, login: string): string {
-  const user = ctx.deps.users.findUser(login)
+async function canonicalUsername(ctx: PortalContext, login: string): Promise<string> {
+  const user = await ctx.deps.users.findUser(login)
   if (user) return user.username
-  return ctx.config.authenticationBackend.file.searchCaseInsensitive ? login.toLowerCase() : login
+  return ctx.deps.users.normalizeLogin(login)
 }
 
 // ------------------------------------------------------------------ first factor
@@ -85,7 +85,7 @@ export async function firstFactor(ctx: PortalContext, req: FastifyRequest, reply
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES || login.length > 256) {
     return fail(login.slice(0, 100), 'too_long')
   }
-  const username = canonicalUsername(ctx, login)
+  const username = await canonicalUsername(ctx, login)
   const now = deps.clock.now()
   const attempt = { username, type: '1fa' as const, remoteIp: req.ip, requestUri: req.url.split('?')[0]!, requestMethod: req.method }
 
@@ -239,7 +239,7 @@ export async function userInfo(ctx: PortalContext, req: FastifyRequest): Promise
   const username = data.username!
   const totp = ctx.config.totp.disable ? undefined : await ctx.deps.storage.findTotpConfiguration(username)
   return {
-    display_name: ctx.deps.users.findUser(username)?.displayName ?? data.displayName ?? '',
+    display_name: (await ctx.deps.users.findUser(username))?.displayName ?? data.displayName ?? '',
     method: 'totp',
     has_totp: totp !== undefined,
     has_webauthn: false,

@@ -92,7 +92,7 @@ export async function startIdentityVerification(ctx: PortalContext, req: Fastify
     req.log.warn({ username, scope: started.scope }, 'identity verification refused: too many requests from this %s', started.scope)
     return { ok: false, reason: 'limited', retryAfterSeconds: Math.max(1, started.retryAt - now) }
   }
-  const user = deps.users.findUser(username)
+  const user = await deps.users.findUser(username)
   const address = user?.emails[0] ?? session.data.email
   if (!address) {
     // Authelia answers OK here too, so the reply does not reveal whether an address is on file.

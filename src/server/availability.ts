@@ -5,9 +5,9 @@
  * resumes by itself. Storage calls are wrapped once (`guardDependency`), so no route has to care.
  */
 
-export type Dependency = 'storage' | 'sessions'
+export type Dependency = 'storage' | 'sessions' | 'directory'
 
-const LABEL: Record<Dependency, string> = { storage: 'storage', sessions: 'session store' }
+const LABEL: Record<Dependency, string> = { storage: 'storage', sessions: 'session store', directory: 'user directory (LDAP)' }
 
 /** Thrown (instead of the driver's error) when a dependency cannot answer. */
 export class UnavailableError extends Error {
@@ -91,7 +91,7 @@ export class DependencyMonitor {
 
   /** Pings every dependency (bounded by `timeoutMs`); records outages and recoveries. */
   async check(timeoutMs: number): Promise<Record<Dependency, boolean>> {
-    const out = { storage: true, sessions: true } as Record<Dependency, boolean>
+    const out = { storage: true, sessions: true, directory: true } as Record<Dependency, boolean>
     await Promise.all(
       (Object.keys(this.pings) as Dependency[]).map(async (dep) => {
         const ok = await withTimeout(dep, timeoutMs, this.pings[dep]!()).then(

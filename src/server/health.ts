@@ -17,6 +17,7 @@ export const healthPlugin: FastifyPluginAsync<AppDeps & { monitor: DependencyMon
     const up = await deps.monitor.check(PING_TIMEOUT_MS)
     if (!up.storage) return reply.code(503).send({ status: 'KO', message: 'Storage is unavailable.' })
     if (!up.sessions) return reply.code(503).send({ status: 'KO', message: 'Session store is unavailable.' })
+    if (!up.directory) return reply.code(503).send({ status: 'KO', message: 'User directory is unavailable.' })
     return { status: 'OK' }
   })
 }

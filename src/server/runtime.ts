@@ -5,6 +5,9 @@ import { buildApp } from '../app.js'
 import type { Config } from '../config/schema.js'
 import { systemClock, type Clock } from '../common/clock.js'
 import { FileUserProvider } from '../authn/users-file.js'
+import { openUserProvider } from '../authn/open.js'
+import type { UserProvider } from '../authn/users.js'
+import { readCertificatesDirectory } from '../config/certificates.js'
 import { openSessionStore, openStorage, type ConnectedSessionStore } from '../storage/index.js'
 import type { Storage } from '../storage/storage.js'
 import { createNotifier } from '../notifier/index.js'
@@ -25,13 +28,13 @@ const HOUSEKEEPING_INTERVAL_MS = 5 * 60 * 1000
 /** Opens everything the configuration names, builds the app and listens. Used by `latchkey serve`. */
 export async function startServer(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningServer> {
   const storage = await openStorage(config.storage, logger)
-  let users: FileUserProvider | undefined
+  let users: UserProvider | undefined
   let sessions: ConnectedSessionStore | undefined
   try {
     sessions = await openSessionStore(config.session, logger)
     if (sessions) logger.info({ keyPrefix: config.session.redis!.keyPrefix }, 'sessions are kept in Redis')
-    users = await FileUserProvider.open(config.authenticationBackend.file, logger)
-    logger.info({ path: config.authenticationBackend.file.path, users: users.size }, 'users file loaded')
+    users = await openUserProvider(config.authenticationBackend, { log: logger, extraCa: readCertificatesDirectory(config.certificatesDirectory) })
+    if (users instanceof FileUserProvider) logger.info({ path: users.path, users: users.size }, 'users file loaded')
     const notifier = createNotifier(config.notifier, logger)
     if (!config.notifier.disableStartupCheck) await notifier.check()
     const https = config.server.tls
@@ -62,13 +65,13 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
       (stopping ??= (async () => {
         clearInterval(housekeeping)
         await app.close()
-        openedUsers.close()
+        await openedUsers.close()
         await openedSessions?.close()
         await storage.close()
       })())
     return { app, storage, ...(sessions ? { sessions } : {}), url, stop }
   } catch (err) {
-    users?.close()
+    await users?.close()
     await sessions?.close()
     await storage.close()
     throw err

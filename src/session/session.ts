@@ -98,7 +98,7 @@ export class SessionManager {
       return
     }
     if (data.level > 0 && data.username !== undefined && this.users) {
-      const ended = this.endedByUsersFile(data, data.username)
+      const ended = await this.endedByUsersBackend(data, data.username)
       if (ended) {
         await this.forget(id)
         req.log.info({ username: data.username }, `session ended: ${ended}`)
@@ -114,14 +114,16 @@ export class SessionManager {
   }
 
   /**
-   * Why the users file ends this session, if it does: the user was removed or disabled, or their
+   * Why the users backend ends this session, if it does: the user was removed or disabled, or their
    * password changed (as a changed password also stops their refresh tokens, docs/security.md T3).
+   * With LDAP the answer may be up to `refresh_interval` old (users-ldap.ts); a directory that does
+   * not answer rejects (503) and the session stays.
    */
-  private endedByUsersFile(data: SessionData, username: string): string | undefined {
-    const user = this.users!.findUser(username)
-    if (!user) return 'the user was removed or disabled in the users file'
+  private async endedByUsersBackend(data: SessionData, username: string): Promise<string | undefined> {
+    const user = await this.users!.findUser(username)
+    if (!user) return 'the user was removed or disabled in the users backend'
     if (data.credentialFingerprint !== undefined && data.credentialFingerprint !== user.credentialFingerprint) {
-      return 'the password of the user changed in the users file'
+      return 'the password of the user changed in the users backend'
     }
     return undefined
   }

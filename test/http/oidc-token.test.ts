@@ -378,7 +378,7 @@ describe('T1–T3: refresh tokens', () => {
     const users = `${t.dir}/users_database.yml`
     writeFileSync(users, readFileSync(users, 'utf8').replace(/^  john:[\s\S]*?(?=^  harry:)/m, ''))
     expect((t.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
-    expect(t.deps.users.findUser('john')).toBeUndefined()
+    expect(await t.deps.users.findUser('john')).toBeUndefined()
     expect((await userinfo(t, again.access_token)).statusCode).toBe(401)
     expectTokError(await refreshA(again.refresh_token), 400, 'invalid_grant')
   })

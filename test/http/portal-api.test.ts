@@ -324,7 +324,7 @@ describe('the users file changes under a signed-in session', () => {
     writeFileSync(users, readFileSync(users, 'utf8').replace(/^  john:\n/m, '  john:\n    disabled: true\n'))
     expect((t!.deps.users as unknown as { reload: () => boolean }).reload()).toBe(true)
     expect(await c.state()).toEqual({ username: '', authentication_level: 0, default_redirection_url: expect.any(String) })
-    expect(t!.logs()).toContain('session ended: the user was removed or disabled in the users file')
+    expect(t!.logs()).toContain('session ended: the user was removed or disabled in the users backend')
     expect((await c.get('/api/user/info')).statusCode).toBe(403)
   })
 
@@ -348,7 +348,7 @@ describe('the users file changes under a signed-in session', () => {
     writeFileSync(users, text.replace(`  john:\n    displayname: "John D."\n    password: "${johnDigest}"`, `  john:\n    displayname: "John D."\n    password: "${newDigest}"`))
     reload()
     expect(await john.state()).toEqual({ username: '', authentication_level: 0, default_redirection_url: expect.any(String) })
-    expect(t!.logs()).toContain('session ended: the password of the user changed in the users file')
+    expect(t!.logs()).toContain('session ended: the password of the user changed in the users backend')
     expect(await harry.state()).toMatchObject({ username: 'harry', authentication_level: 1 })
     // The new password signs in again, and that session stays.
     expect((await john.signIn('john', 'a new password')).statusCode).toBe(200)

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppDeps } from '../../src/app.js'
 import { loadConfig } from '../../src/config/load.js'
 import { ManualClock } from '../../src/common/clock.js'
-import { FileUserProvider } from '../../src/authn/users-file.js'
+import { openUserProvider } from '../../src/authn/open.js'
 import type { HashGate } from '../../src/authn/hash-budget.js'
 import { openSessionStore, openStorage, type ConnectedSessionStore } from '../../src/storage/index.js'
 import type { Storage } from '../../src/storage/storage.js'
@@ -46,6 +46,8 @@ export interface TestAppOptions {
   https?: { key: Buffer; cert: Buffer }
   /** Portal knobs; the default keeps Authelia's sign-in failure delay. */
   portal?: AppDeps['portal']
+  /** Extra trusted CA certificates (PEM) for an LDAP directory (certificates_directory in production). */
+  extraCa?: string[]
   /** The users provider's hash budgets (default: the production ones). */
   hashGate?: HashGate
   /**
@@ -93,7 +95,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const logger = pino({ ...loggerOptions({ ...config.log, level: 'debug' }), level: 'debug' }, sink)
   const storage = await openStorage(config.storage, logger)
   const sessions: ConnectedSessionStore | undefined = await openSessionStore(config.session, logger)
-  const users = await FileUserProvider.open(config.authenticationBackend.file, logger, { hashGate: opts.hashGate })
+  const users = await openUserProvider(config.authenticationBackend, { log: logger, ...(opts.hashGate ? { hashGate: opts.hashGate } : {}), ...(opts.extraCa ? { extraCa: opts.extraCa } : {}) })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
   const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs }
@@ -112,7 +114,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
       if (closed) return
       closed = true
       await app.close()
-      users.close()
+      await users.close()
       await storage.close()
       if (sessions) {
         await sessions.close()

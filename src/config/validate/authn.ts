@@ -1,10 +1,11 @@
 /** `authentication_backend`, `totp`, `regulation`. */
-import { DEFAULTS, type FileBackendConfig, type PasswordHashConfig, type RegulationConfig, type RegulationMode, type TotpAlgorithm, type TotpConfig } from '../schema.js'
+import { DEFAULTS, type AuthenticationBackendConfig, type PasswordHashConfig, type RegulationConfig, type RegulationMode, type TotpAlgorithm, type TotpConfig } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
+import { readLdap } from './ldap.js'
 
 const HASH_ALGORITHMS = ['argon2', 'sha2crypt', 'pbkdf2', 'bcrypt', 'scrypt'] as const
 
-export function readAuthenticationBackend(root: MapView): FileBackendConfig | undefined {
+export function readAuthenticationBackend(root: MapView): AuthenticationBackendConfig | undefined {
   const v = root.map('authentication_backend')
   const hasFile = v.has('file')
   const hasLdap = v.has('ldap')
@@ -12,25 +13,45 @@ export function readAuthenticationBackend(root: MapView): FileBackendConfig | un
     v.problems.error(v.path, "please ensure only one of the 'file' or 'ldap' backend is configured", v.src)
     return undefined
   }
-  if (!hasFile && hasLdap) {
-    v.error('ldap', "the 'ldap' authentication backend is not supported by Latchkey", "configure the 'file' backend")
-    return undefined
-  }
-  if (!hasFile) {
+  if (!hasFile && !hasLdap) {
     v.problems.error(v.path, "you must ensure either the 'file' or 'ldap' authentication backend is configured", v.src)
     return undefined
+  }
+  const refreshIntervalSeconds = readRefreshInterval(v)
+  if (hasLdap) {
+    // Latchkey has no password reset; Authelia requires it disabled with unauthenticated binds.
+    const resetDisabled = v.map('password_reset').bool('disable') ?? v.bool('disable_reset_password') ?? false
+    return { ldap: readLdap(v.map('ldap'), { passwordResetDisabled: resetDisabled }), refreshIntervalSeconds }
   }
   const f = v.map('file')
   const path = f.filePath('path')
   if (!path) f.missing('path', "option 'path' is required", 'the users database file, e.g. users_database.yml')
   const search = f.map('search')
   return {
-    path: path ?? '',
-    watch: f.bool('watch') ?? false,
-    searchEmail: search.bool('email') ?? false,
-    searchCaseInsensitive: search.bool('case_insensitive') ?? false,
-    password: readPassword(f.map('password')),
+    file: {
+      path: path ?? '',
+      watch: f.bool('watch') ?? false,
+      searchEmail: search.bool('email') ?? false,
+      searchCaseInsensitive: search.bool('case_insensitive') ?? false,
+      password: readPassword(f.map('password')),
+    },
+    refreshIntervalSeconds,
   }
+}
+
+/** `refresh_interval`: a duration, `always` (0) or `disable` (null); Authelia's default is 5 minutes. */
+function readRefreshInterval(v: MapView): number | null {
+  const raw = v.str('refresh_interval')?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return 300
+  if (raw === 'always') return 0
+  if (raw === 'disable') return null
+  const seconds = v.duration('refresh_interval')
+  if (seconds === undefined) return 300
+  if (seconds < 0) {
+    v.error('refresh_interval', `option 'refresh_interval' is configured to '${raw}' but it must be either in duration common syntax or one of 'disable', or 'always'`)
+    return 300
+  }
+  return seconds
 }
 
 function range(v: MapView, key: string, min: number, max: number, fallback: number): number {

@@ -109,7 +109,7 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
  * introspection just refuse, so a users file caught half-written costs nobody their grants.
  */
 export async function currentGrantUser(ctx: OidcContext, grant: GrantContext, opts: { revoke: boolean }): Promise<{ user: User } | { reason: string }> {
-  const user = ctx.users.findUser(grant.username)
+  const user = await ctx.users.findUser(grant.username)
   const outcome = opts.revoke ? 'the grant is revoked' : 'the token is refused'
   let reason: string | undefined
   if (!user) reason = `the user '${grant.username}' no longer exists or is disabled; ${outcome}`
