@@ -255,7 +255,8 @@ export class LdapUserProvider implements UserProvider {
       const names = values(entry, a.groupName)
       if (names.length === 1 && names[0] !== '' && !groups.includes(names[0]!)) groups.push(names[0]!)
     }
-    return groups
+    // Servers return groups in any order: sorted, the groups claim does not change between reads.
+    return groups.sort()
   }
 
   /** A subtree search with the service account; references are followed once when permit_referrals. */
