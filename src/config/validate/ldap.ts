@@ -83,6 +83,7 @@ export const LDAP_DEFAULTS: Readonly<Record<LdapImplementation, LdapImplementati
 
 /** `ldap://h:389`, `ldaps://h:636`, `h` (ldaps), `[::1]:636`. ldapi:// sockets are not supported by the client. */
 export function parseLdapAddress(raw: string): { scheme: 'ldap' | 'ldaps'; host: string; port: number } | { error: string } {
+  if (/^ldapi:/i.test(raw.trim())) return { error: "the 'ldapi' scheme (a unix socket) is not supported by Latchkey's LDAP client: use ldap:// or ldaps://" }
   const m = /^(?:([a-zA-Z]+):\/\/)?(\[[^\]]+\]|[^:/[\]?#]*)(?::(\d{1,5}))?\/?$/.exec(raw.trim())
   if (!m) return { error: 'could not parse the address' }
   const scheme = (m[1] ?? 'ldaps').toLowerCase()
