@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: start-up and memory figures of the real binary, then the portal and OIDC
  * throughput benches and sign-in under a hash flood. `npm run bench -- <stage>` runs one stage
- * (startup, portal, oidc, starvation, fleet). Targets (2 cores): cold start to listening < 400 ms, idle RSS < 90 MB.
+ * (startup, portal, oidc, starvation, fleet, ldap). Targets (2 cores): cold start to listening < 400 ms, idle RSS < 90 MB.
  * Prints one JSON document (and a short summary to stderr).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -57,4 +57,5 @@ if (!only || only === 'portal') results.portal = await optional('portal', 'bench
 if (!only || only === 'oidc') results.oidc = await optional('oidc', 'benchOidc')
 if (!only || only === 'starvation') results.starvation = await optional('starvation', 'benchStarvation')
 if (!only || only === 'fleet') results.fleet = await optional('fleet', 'benchFleet')
+if (!only || only === 'ldap') results.ldap = await optional('ldap', 'benchLdap')
 process.stdout.write(JSON.stringify(results, null, 2) + '\n')
