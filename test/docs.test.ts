@@ -144,6 +144,25 @@ describe('configuration examples in docs/ load', () => {
     }
   })
 
+  test('docs/ldap.md: every example loads onto the Kasm configuration (in place of its users file) with the implementation defaults', () => {
+    const blocks = yamlBlocks('docs/ldap.md')
+    expect(blocks.length).toBe(7)
+    const base = kasmBase().replace(/^authentication_backend:\n {2}file:\n {4}path: users_database\.yml\n/m, '')
+    expect(base).not.toContain('authentication_backend')
+    const seen: string[] = []
+    for (const block of blocks) {
+      const { config, warnings } = load(base, fill(block))
+      const ldap = config.authenticationBackend.ldap!
+      seen.push(ldap.implementation)
+      expect(ldap.usersFilter).toContain('{input}')
+      expect(ldap.groupsFilter).toMatch(/^\(.*\)$/)
+      // Only the 4.37 example warns, once per old name.
+      const ours = warnings.filter((w) => w.path.startsWith('authentication_backend'))
+      expect(ours.length === 0 || block.includes('url:')).toBe(true)
+    }
+    expect(seen).toEqual(['rfc2307bis', 'lldap', 'activedirectory', 'freeipa', 'glauth', 'custom', 'custom'])
+  })
+
   test('docs/deploy.md: the regulation example merges onto the Kasm configuration with both modes', () => {
     const m = /^( *)```yaml\n((?:\1 *regulation:\n)[\s\S]*?)^\1```/m.exec(readFileSync(join(ROOT, 'docs/deploy.md'), 'utf8'))
     expect(m).not.toBeNull()
