@@ -6,6 +6,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { LdapUserProvider } from '../../src/authn/users-ldap.js'
 import { DirectoryUnavailableError } from '../../src/authn/ldap/pool.js'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse, stringify } from 'yaml'
+import { runCli } from '../../src/cli/index.js'
+import type { CliIo } from '../../src/cli/io.js'
+import { ROOT } from '../support/app.js'
 import { ldapBackendYaml, ldapUserDn, loadWithBackend, slapdAvailable, startOwnSlapd, type OwnSlapd } from '../support/slapd.js'
 
 const run = slapdAvailable()
@@ -128,4 +135,34 @@ describe.runIf(run)('LDAP users backend on a real slapd', () => {
     expect(await p.checkPassword('alice', 'alice-password')).toMatchObject({ ok: true, user: { groups: ['admins', 'dev'] } })
     expect(await p.ping()).toBe(true)
   }, 30_000)
+
+  test('the CLI with an LDAP backend: doctor finds the user and their groups; a TOTP is generated only for a user the directory knows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-ldap-cli-'))
+    try {
+      const yaml = parse(readFileSync(join(ROOT, 'fixtures/config/kasm-authelia.yml'), 'utf8'))
+      yaml.authentication_backend = ldapBackendYaml(slapd)
+      yaml.storage = { ...yaml.storage, local: { path: join(dir, 'db.sqlite3') } }
+      yaml.notifier = { filesystem: { filename: join(dir, 'notification.txt') } }
+      const file = join(dir, 'configuration.yml')
+      writeFileSync(file, stringify(yaml))
+      const cli = async (...argv: string[]) => {
+        let out = ''
+        let err = ''
+        const io: CliIo = { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: dir }
+        return { code: await runCli(argv, io), out, err }
+      }
+      const doctor = await cli('doctor', '--config', file, '--user', 'bob')
+      expect(doctor.out).toContain(`[ok]      ldap: ldap://127.0.0.1:${slapd.port} answers the service account (implementation rfc2307bis)`)
+      expect(doctor.out).toContain("[ok]      ldap: --user 'bob' is bob, groups: dev")
+      const missing = await cli('doctor', '--config', file, '--user', 'mallory')
+      expect(missing.out).toContain("[problem] ldap: --user 'mallory' is not found")
+      const totp = await cli('storage', 'user', 'totp', 'generate', 'alice', '--config', file)
+      expect(totp.out).toMatch(/^Successfully generated TOTP configuration for user 'alice' with URI 'otpauth:\/\/totp\//)
+      const unknown = await cli('storage', 'user', 'totp', 'generate', 'al*', '--config', file)
+      expect(unknown.code).not.toBe(0)
+      expect(unknown.err).toContain("user 'al*' is not in the LDAP directory (or is disabled)")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
