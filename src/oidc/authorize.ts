@@ -426,7 +426,7 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
   }
   const implicit = lifespansFor(ctx.oidc, client.config, 'implicit')
   if (words.has('token')) {
-    const found = ctx.users.findUser(user.username)
+    const found = await ctx.users.findUser(user.username)
     const expiresAt = now + implicit.accessTokenSeconds
     const at = await issueAccessToken(ctx, client, grant, { issuer: input.issuer, now, expiresAt, ...(found ? { user: found } : {}) })
     await ctx.storage.saveToken({ ...grant, tokenHash: at.hash, kind: 'access', issuedAt: now, expiresAt })
