@@ -14,6 +14,7 @@ import type {
   IdentityVerification,
   ImportBatch,
   PendingTotpConfiguration,
+  PushedAuthorizationRequest,
   Storage,
   TokenRecord,
   TotpConfiguration,
@@ -1054,6 +1055,65 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
+    describe('client assertion jtis and pushed authorization requests (security.md J3, PAR1)', () => {
+      const pushed = (overrides: Partial<PushedAuthorizationRequest> = {}): PushedAuthorizationRequest => ({
+        requestHash: hash(),
+        clientId: 'kasm',
+        form: { client_id: 'kasm', response_type: 'code', scope: 'openid', redirect_uri: 'https://kasm.example.com/cb', state: "s'; DROP TABLE x;--" },
+        createdAt: NOW,
+        expiresAt: NOW + 300,
+        ...overrides,
+      })
+
+      test('a jti is accepted once per client while live; another client may use the same jti', async () => {
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-1', NOW + 60, NOW)).toBe(true)
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-1', NOW + 60, NOW + 1)).toBe(false)
+        expect(await storage.recordClientAssertionJti('other', 'jti-1', NOW + 60, NOW + 1)).toBe(true)
+        expect(await storage.recordClientAssertionJti('kasm', HOSTILE, NOW + 60, NOW)).toBe(true)
+        expect(await storage.recordClientAssertionJti('kasm', HOSTILE, NOW + 60, NOW)).toBe(false)
+      })
+
+      test('a jti past its expiry no longer blocks, and housekeeping removes it', async () => {
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-2', NOW + 60, NOW)).toBe(true)
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-2', NOW + 200, NOW + 60)).toBe(true)
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-2', NOW + 200, NOW + 61)).toBe(false)
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-3', NOW + 10, NOW)).toBe(true)
+        expect(await storage.deleteExpiredOidcArtifacts(NOW + 10)).toBe(1)
+        expect(await storage.recordClientAssertionJti('kasm', 'jti-2', NOW + 300, NOW + 100)).toBe(false)
+      })
+
+      test('a pushed request round-trips for its client only, until consumed or expired', async () => {
+        const r = pushed()
+        await storage.savePushedAuthorizationRequest(r)
+        expect(await storage.findPushedAuthorizationRequest(r.requestHash, 'kasm', NOW)).toEqual(r)
+        expect(await storage.findPushedAuthorizationRequest(r.requestHash, 'other', NOW)).toBeUndefined()
+        expect(await storage.consumePushedAuthorizationRequest(r.requestHash, 'other', NOW)).toBe(false)
+        expect(await storage.findPushedAuthorizationRequest(r.requestHash, 'kasm', NOW + 300)).toBeUndefined()
+        expect(await storage.consumePushedAuthorizationRequest(r.requestHash, 'kasm', NOW + 300)).toBe(false)
+        expect(await storage.consumePushedAuthorizationRequest(r.requestHash, 'kasm', NOW + 1)).toBe(true)
+        expect(await storage.consumePushedAuthorizationRequest(r.requestHash, 'kasm', NOW + 1)).toBe(false)
+        expect(await storage.findPushedAuthorizationRequest(r.requestHash, 'kasm', NOW + 1)).toBeUndefined()
+      })
+
+      test('housekeeping removes expired pushed requests only', async () => {
+        const old = pushed({ expiresAt: NOW + 5 })
+        const live = pushed()
+        await storage.savePushedAuthorizationRequest(old)
+        await storage.savePushedAuthorizationRequest(live)
+        expect(await storage.deleteExpiredOidcArtifacts(NOW + 5)).toBe(1)
+        expect(await storage.findPushedAuthorizationRequest(live.requestHash, 'kasm', NOW + 5)).toEqual(live)
+      })
+
+      test('20 parallel uses of one jti and of one pushed request: exactly one wins each', async () => {
+        const jtis = await Promise.all(Array.from({ length: 20 }, () => storage.recordClientAssertionJti('kasm', 'jti-race', NOW + 60, NOW)))
+        expect(jtis.filter(Boolean)).toHaveLength(1)
+        const r = pushed()
+        await storage.savePushedAuthorizationRequest(r)
+        const uses = await Promise.all(Array.from({ length: 20 }, () => storage.consumePushedAuthorizationRequest(r.requestHash, 'kasm', NOW)))
+        expect(uses.filter(Boolean)).toHaveLength(1)
+      })
+    })
+
     describe.runIf(options.openPeer !== undefined)('races between two instances (two connections to one database)', () => {
       /** Alternates the calls between the two instances. */
       const across = <T>(n: number, run: (s: Storage) => Promise<T>): Promise<T[]> =>
@@ -1171,6 +1231,18 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         const device: PendingTotpConfiguration = { ...totp(), id: randomUUID(), sessionHash: hash(), expiresAt: NOW + 600 }
         await storage.savePendingTotpConfiguration(device)
         expect((await across(20, (s) => s.confirmPendingTotpConfiguration('alice', device.id, 5000, NOW))).filter(Boolean)).toHaveLength(1)
+      })
+
+      test('20 parallel uses of one client assertion jti and of one pushed request on both instances: exactly one wins each (security.md J3, PAR1)', async () => {
+        for (let round = 0; round < 5; round++) {
+          const jti = `race-${round}`
+          expect((await across(20, (s) => s.recordClientAssertionJti('kasm', jti, NOW + 60, NOW))).filter(Boolean)).toHaveLength(1)
+          // Expired on both: a new use replaces the old row on exactly one instance.
+          expect((await across(20, (s) => s.recordClientAssertionJti('kasm', jti, NOW + 200, NOW + 60))).filter(Boolean)).toHaveLength(1)
+          const requestHash = hash()
+          await storage.savePushedAuthorizationRequest({ requestHash, clientId: 'kasm', form: { client_id: 'kasm' }, createdAt: NOW, expiresAt: NOW + 300 })
+          expect((await across(20, (s) => s.consumePushedAuthorizationRequest(requestHash, 'kasm', NOW))).filter(Boolean)).toHaveLength(1)
+        }
       })
 
       test('parallel first uses of a subject on both instances agree on one subject', async () => {

@@ -392,7 +392,7 @@ export interface OidcStore {
   revokeGrant(grantId: string): Promise<void>
   /**
    * Housekeeping of expired codes, tokens, consent sessions (and remembered consents, pending TOTP
-   * devices, and identity verifications an hour past expiry: they count for rate limits until
+   * devices, client assertion jtis, pushed authorization requests, and identity verifications an hour past expiry: they count for rate limits until
    * then); resolves the number removed. A consumed code or refresh token outlives its
    * expiry while its grant has a live token, so a late replay is still caught and revokes the grant.
    */
@@ -447,6 +447,36 @@ export interface ImportStore {
   importRecords(batch: ImportBatch, options: { force: boolean; apply: boolean }): Promise<ImportPlan>
 }
 
+// ---------------------------------------------------------------- OIDC: client assertions and pushed requests
+
+/** A pushed authorization request (RFC 9126), stored under the SHA-256 (hex) of its request_uri. */
+export interface PushedAuthorizationRequest {
+  requestHash: string
+  clientId: string
+  /** The authorization request parameters as pushed (each sent once). */
+  form: Record<string, string>
+  createdAt: number
+  expiresAt: number
+}
+
+export interface ClientAssertionStore {
+  /**
+   * Records that `clientId` used the assertion `jti` (RFC 7523 §3), live until `expiresAt`. Resolves
+   * false, recording nothing, when the same (client, jti) is already recorded and still live at
+   * `now`: one atomic insert-or-fail on a unique key, so of parallel uses on any number of instances
+   * exactly one wins. A record past its `expiresAt` no longer counts (it is replaced).
+   */
+  recordClientAssertionJti(clientId: string, jti: string, expiresAt: number, now: number): Promise<boolean>
+  savePushedAuthorizationRequest(request: PushedAuthorizationRequest): Promise<void>
+  /** The client's unconsumed request while `now < expiresAt`; another client's reads as absent. */
+  findPushedAuthorizationRequest(requestHash: string, clientId: string, now: number): Promise<PushedAuthorizationRequest | undefined>
+  /**
+   * Marks the client's live, unconsumed request consumed in one atomic step (guarded UPDATE); true
+   * for exactly one caller. Another client's request, an expired or consumed one: false, unchanged.
+   */
+  consumePushedAuthorizationRequest(requestHash: string, clientId: string, now: number): Promise<boolean>
+}
+
 // ---------------------------------------------------------------- the whole
 
 export interface MigrationInfo {
@@ -463,7 +493,8 @@ export interface Storage
     IdentityVerificationStore,
     ConsentStore,
     OidcStore,
-    ImportStore {
+    ImportStore,
+    ClientAssertionStore {
   /** Applied and available migrations, oldest first. */
   listMigrations(): Promise<MigrationInfo[]>
   /** Applies pending migrations up to `target` (default: latest); resolves the versions applied. */

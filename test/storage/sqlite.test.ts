@@ -97,6 +97,7 @@ describe('sqlite storage', () => {
       { version: 2, name: 'credential_fingerprint', appliedAt: expect.any(Number) },
       { version: 3, name: 'identity_codes', appliedAt: expect.any(Number) },
       { version: 4, name: 'regulation_indexes', appliedAt: expect.any(Number) },
+      { version: 5, name: 'client_assertions_par', appliedAt: expect.any(Number) },
     ])
     expect(logs.length).toBeGreaterThan(0)
     const raw = new Database(path, { readonly: true })
@@ -131,7 +132,7 @@ describe('sqlite storage', () => {
     raw.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, 'future', NOW)
     raw.close()
     const err = await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY }), 'SCHEMA_TOO_NEW')
-    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 4: upgrade Latchkey or restore a backup')
+    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 5: upgrade Latchkey or restore a backup')
     await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY, migrate: false }), 'SCHEMA_TOO_NEW')
   })
 
@@ -147,21 +148,22 @@ describe('sqlite storage', () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
     await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     expect(await storage.findSession('before', NOW)).toBeDefined()
-    expect(await storage.migrateDown(0)).toEqual([4, 3, 2, 1])
+    expect(await storage.migrateDown(0)).toEqual([5, 4, 3, 2, 1])
     expect(await storage.listMigrations()).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'credential_fingerprint' },
       { version: 3, name: 'identity_codes' },
       { version: 4, name: 'regulation_indexes' },
+      { version: 5, name: 'client_assertions_par' },
     ])
     await expect(storage.findSession('before', NOW)).rejects.toThrow(/no such table/)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5])
     expect(await storage.findSession('before', NOW)).toBeUndefined()
     await storage.saveTotpConfiguration(totp('alice', Buffer.alloc(20, 7)))
     expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(Buffer.alloc(20, 7))
-    expect(await storage.migrateDown(4)).toEqual([])
-    expect(await storage.migrateDown(1)).toEqual([4, 3, 2])
-    expect(await storage.migrateUp()).toEqual([2, 3, 4])
+    expect(await storage.migrateDown(5)).toEqual([])
+    expect(await storage.migrateDown(1)).toEqual([5, 4, 3, 2])
+    expect(await storage.migrateUp()).toEqual([2, 3, 4, 5])
   })
 
   test('migrate: false leaves an empty file unmigrated until migrateUp', async () => {
@@ -172,9 +174,10 @@ describe('sqlite storage', () => {
       { version: 2, name: 'credential_fingerprint' },
       { version: 3, name: 'identity_codes' },
       { version: 4, name: 'regulation_indexes' },
+      { version: 5, name: 'client_assertions_par' },
     ])
     expect(warnings).toHaveLength(1)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5])
     expect(await storage.ensureSubjectIdentifier('', 'alice', 'sub-1')).toBe('sub-1')
   })
 
@@ -187,7 +190,7 @@ describe('sqlite storage', () => {
     expect(err.message).toContain('0099_broken')
     const raw = new Database(path, { readonly: true })
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined()
-    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 4 })
+    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 5 })
     raw.close()
   })
 

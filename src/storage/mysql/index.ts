@@ -1,3 +1,4 @@
+import { createMysqlClientAssertionStore } from './client-assertions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import { createMysqlImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
@@ -77,6 +78,7 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
     ...createMysqlConsentStore(pool),
     ...createMysqlOidcStore(pool, lockKey),
     ...createMysqlImportStore(pool, box),
+    ...createMysqlClientAssertionStore(pool),
 
     async listMigrations() {
       return migrator.locked((db) => migrator.list(db))

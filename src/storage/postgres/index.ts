@@ -1,3 +1,4 @@
+import { createPgClientAssertionStore } from './client-assertions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import { createPgImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
@@ -78,6 +79,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     ...createPgOidcStore(ephemeral),
     // Devices, subjects and consents are durable state: the durable pool.
     ...createPgImportStore(pool, box),
+    ...createPgClientAssertionStore(ephemeral),
 
     async listMigrations() {
       return migrator.locked((client) => migrator.list(client))

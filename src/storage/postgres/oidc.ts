@@ -148,6 +148,8 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
           // Identity verifications count towards the start limits (portal/identity.ts) for a while after expiry.
           await execute(tx, 'DELETE FROM identity_verification WHERE expires_at <= $1', [now - IDENTITY_VERIFICATION_RETENTION_SECONDS]),
           await execute(tx, 'DELETE FROM totp_pending_configurations WHERE expires_at <= $1', [now]),
+          await execute(tx, 'DELETE FROM oauth2_client_assertion_jti WHERE expires_at <= $1', [now]),
+          await execute(tx, 'DELETE FROM oauth2_pushed_authorization_request WHERE expires_at <= $1', [now]),
         ]
         return counts.reduce((a, b) => a + b, 0)
       })

@@ -1,3 +1,4 @@
+import { createClientAssertionStore } from './client-assertions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import type { Storage } from '../storage.js'
 import { StorageError } from '../storage.js'
@@ -70,6 +71,7 @@ export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Sto
     ...createConsentStore(db),
     ...createOidcStore(db),
     ...createSqliteImportStore(db, box),
+    ...createClientAssertionStore(db),
 
     async listMigrations() {
       return migrator.list()

@@ -128,6 +128,8 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   // Identity verifications count towards the start limits (portal/identity.ts) for a while after expiry.
   const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
   const deletePendingTotp = lazyPrepare(db, 'DELETE FROM totp_pending_configurations WHERE expires_at <= ?')
+  const deleteJtis = lazyPrepare(db, 'DELETE FROM oauth2_client_assertion_jti WHERE expires_at <= ?')
+  const deletePushed = lazyPrepare(db, 'DELETE FROM oauth2_pushed_authorization_request WHERE expires_at <= ?')
 
   type Accept = ((code: AuthorizationCodeRecord) => boolean) | undefined
   // One read decides, inside an IMMEDIATE transaction (no other writer in between): the guarded
@@ -179,7 +181,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       deleteConsents().run(now).changes +
       deletePreConfigured().run(now).changes +
       deleteVerifications().run(now - IDENTITY_VERIFICATION_RETENTION_SECONDS).changes +
-      deletePendingTotp().run(now).changes
+      deletePendingTotp().run(now).changes +
+      deleteJtis().run(now).changes +
+      deletePushed().run(now).changes
     )
   })
 

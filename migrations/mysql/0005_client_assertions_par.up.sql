@@ -1,0 +1,21 @@
+-- RFC 7523 §3 (docs/security.md J3): each client assertion `jti` is accepted once per client, across
+-- instances; the row lives until the assertion's `exp`, after which the assertion is refused anyway.
+-- The key is the SHA-256 (hex) of the client id and the jti, so any jti length fits.
+CREATE TABLE oauth2_client_assertion_jti (
+  jti_hash CHAR(64) NOT NULL PRIMARY KEY,
+  client_id VARCHAR(255) NOT NULL,
+  expires_at BIGINT NOT NULL,
+  KEY oauth2_client_assertion_jti_expires_at (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- RFC 9126 (docs/security.md PAR1): pushed authorization requests, by the SHA-256 (hex) of their
+-- request_uri; bound to the client that pushed them, used once (consumed_at), expiring.
+CREATE TABLE oauth2_pushed_authorization_request (
+  request_hash CHAR(64) NOT NULL PRIMARY KEY,
+  client_id VARCHAR(255) NOT NULL,
+  form MEDIUMTEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  consumed_at BIGINT NULL,
+  KEY oauth2_pushed_authorization_request_expires_at (expires_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
