@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify'
+import type { JwksFetchLimits } from './oidc/client-jwks.js'
 import type { Logger } from 'pino'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
@@ -42,6 +43,8 @@ export interface AppDeps {
   portal?: PortalTuning
   /** Longest wait for one storage call before the request gets a 503 (default 10 s). */
   dependencyTimeoutMs?: number
+  /** Limits of client `jwks_uri` fetches (default JWKS_FETCH_LIMITS; tests shorten the timeout). */
+  jwksFetchLimits?: JwksFetchLimits
 }
 
 const silentLog = { error() {}, info() {} }

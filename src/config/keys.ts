@@ -103,6 +103,14 @@ const clientTls = (towards: string) => map(`TLS towards ${towards}; absent: no T
   private_key: str('PEM key of the client certificate.'),
 })
 
+const clientKey = map('A client public key.', {
+  key_id: str('`kid` the client puts in its assertions.'),
+  algorithm: str('`RS256` (default for RSA), `RS384`, `RS512`, `PS256`…, `ES256/384/512`, `EdDSA`.', { default: 'by key type' }),
+  use: str('Only `sig`.', { default: 'sig' }),
+  key: str('PEM public key (RSA of 2048 bits or more, P-256/384/521, Ed25519).', { secret: false }),
+  certificate_chain: str('PEM certificate chain; the first certificate must match the key.', { secret: false }),
+})
+
 const client = map('An OpenID Connect relying party.', {
   id: str('Client identifier.', { renamedTo: 'client_id' }),
   client_id: str('Client identifier; unique, case-insensitive.', { since: '4.38' }),
@@ -125,8 +133,8 @@ const client = map('An OpenID Connect relying party.', {
   userinfo_signing_algorithm: str('`none` or a signing algorithm with a configured key.', { renamedTo: 'userinfo_signed_response_alg' }),
   userinfo_signed_response_alg: str('`none` or a signing algorithm with a configured key.', { since: '4.38', default: 'none' }),
   id_token_signed_response_alg: str('ID token signing algorithm.', { since: '4.38', default: 'RS256' }),
-  token_endpoint_auth_method: str('`client_secret_basic`, `client_secret_post` or `none` (public clients); unset accepts basic and post. `client_secret_jwt` and `private_key_jwt` are refused (not implemented).', { since: '4.38' }),
-  token_endpoint_auth_signing_alg: ignored(str('Ignored.', { since: '4.38' })),
+  token_endpoint_auth_method: str('`client_secret_basic`, `client_secret_post`, `client_secret_jwt` (needs a plaintext secret), `private_key_jwt` (needs `jwks` or `jwks_uri`) or `none` (public clients); unset accepts basic and post.', { since: '4.38' }),
+  token_endpoint_auth_signing_alg: str('The only `alg` accepted in client assertions: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, `RS*`, `PS*`, `ES*`, `EdDSA` for `private_key_jwt`.', { since: '4.38', default: 'HS256 / RS256' }),
   require_pkce: bool('Require PKCE for this client.', { since: '4.38', default: 'false' }),
   pkce_challenge_method: str('`S256` or `plain`; implies `require_pkce`.', { since: '4.38' }),
   id_token_signed_response_key_id: str('`kid` of the issuer key that signs ID tokens; sets the algorithm.', { since: '4.38', secret: false }),
@@ -143,8 +151,9 @@ const client = map('An OpenID Connect relying party.', {
   claims_policy: str('Name of a `claims_policies` entry for this client.', { since: '4.38' }),
   allow_multiple_auth_methods: refused(bool('Refused when true: one client authentication method per request (RFC 6749 §2.3).', { since: '4.38', default: 'false' })),
   request_uris: refused(strs('Refused when not empty: request objects are not supported.', { since: '4.38' })),
-  jwks_uri: ignored(str('Ignored.', { since: '4.38' })),
-  jwks: any('Client keys (ignored).', { since: '4.38' }),
+  require_pushed_authorization_requests: bool('Authorization requests of this client must use a pushed `request_uri` (RFC 9126).', { since: '4.38', default: 'false' }),
+  jwks_uri: str('HTTPS URL of the client\'s JWK Set for `private_key_jwt` (fetched with a 5 s timeout, at most 64 KiB, cached 5 minutes, refreshed on an unknown `kid`); not with `jwks`.', { since: '4.38' }),
+  jwks: list('The client\'s public keys for `private_key_jwt`; not with `jwks_uri`.', clientKey, { since: '4.38' }),
   public_key: any('Client keys (ignored, 4.38 betas).', { since: '4.38' }),
   discovery_policy: refused(str('Refused: one discovery document for every client.', { since: '4.38' })),
 })
@@ -453,15 +462,23 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
       enforce_pkce: str('`never`, `public_clients_only` or `always`.', { default: 'public_clients_only' }),
       enable_pkce_plain_challenge: bool('Allow `plain` PKCE.', { default: 'false' }),
       enable_jwt_access_token_stateless_introspection: ignored(bool('No effect (a warning when true): a revoked JWT access token is always inactive.', { since: '4.38' })),
-      require_pushed_authorization_requests: ignored(bool('Ignored.', { since: '4.38' })),
-      pushed_authorizations: any('Ignored.', { since: '4.38' }),
+      require_pushed_authorization_requests: bool('Same as `pushed_authorizations.enforce` (4.38 betas).', { since: '4.38', default: 'false' }),
+      pushed_authorizations: map(
+        'Pushed authorization requests (RFC 9126).',
+        {
+          enforce: bool('Every authorization request must use a pushed `request_uri`.', { default: 'false' }),
+          context_lifespan: dur('How long a pushed `request_uri` stays usable.', { default: '5m' }),
+        },
+        { since: '4.38' },
+      ),
+      client_jwks_uri_allow_private_networks: bool('Allow client `jwks_uri` on loopback, private, link-local or unique-local addresses (tests, intranets). Off: such addresses are refused when the URL is fetched.', { since: 'latchkey', default: 'false' }),
       discovery_signed_response_alg: str('`none` or an algorithm: discovery carries `signed_metadata` (RFC 8414 §2.1).', { since: '4.38', default: 'none' }),
       discovery_signed_response_key_id: str('`kid` of the issuer key that signs `signed_metadata`; sets the algorithm.', { since: '4.38', secret: false }),
       authorization_policies: any('Named policies: accepted, but a client naming one is refused (use `one_factor` or `two_factor`).', { since: '4.38' }),
       claims_policies: any('Named claims policies: `id_token` (scope claims kept in the ID token; the rest only at userinfo), `access_token` (claims in JWT access tokens), `id_token_audience_mode`; `custom_claims` refused.', { since: '4.38', ignored: false }),
       scopes: any('Custom scopes: refused when not empty.', { since: '4.38', ignored: false, refused: true }),
       cors: map('CORS.', {
-        endpoints: strs('`authorization`, `token`, `revocation`, `introspection`, `userinfo`.', { default: '[]' }),
+        endpoints: strs('`authorization`, `pushed-authorization-request`, `token`, `revocation`, `introspection`, `userinfo`.', { default: '[]' }),
         allowed_origins: strs('Origins, or `*`.', { default: '[]' }),
         allowed_origins_from_client_redirect_uris: bool('Allow the origins of registered redirect URIs.', { default: 'false' }),
       }),

@@ -90,6 +90,7 @@ describe('the Kasm configuration', () => {
       idTokenSigningAlgorithm: 'RS256',
       requirePkce: false,
       requestedAudienceMode: 'implicit',
+      requirePushedAuthorizationRequests: false,
     })
     expect(config.session.cookies).toEqual([
       { domain: 'example.com', name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000, defaultRedirectionUrl: 'https://www.example.com/' },
@@ -353,7 +354,11 @@ describe('key catalogue', () => {
       expect(byPath.get(noEffect)?.status).toBe('ignored')
     }
     expect(byPath.get('server.disable_healthcheck')).toMatchObject({ status: 'supported', description: expect.stringContaining('GET /api/health') })
-    expect(byPath.get('identity_providers.oidc.clients[].token_endpoint_auth_method')!.description).toMatch(/^`client_secret_basic`, `client_secret_post` or `none` .*`private_key_jwt` are refused/)
+    expect(byPath.get('identity_providers.oidc.clients[].token_endpoint_auth_method')!.description).toMatch(/`client_secret_jwt` \(needs a plaintext secret\), `private_key_jwt`/)
+    expect(byPath.get('identity_providers.oidc.client_jwks_uri_allow_private_networks')).toMatchObject({ status: 'latchkey', default: 'false' })
+    for (const implemented of ['clients[].jwks', 'clients[].jwks_uri', 'clients[].token_endpoint_auth_signing_alg', 'clients[].require_pushed_authorization_requests', 'pushed_authorizations.enforce', 'pushed_authorizations.context_lifespan']) {
+      expect(byPath.get(`identity_providers.oidc.${implemented}`)?.status).toBe('supported')
+    }
     const doc = renderConfigurationDoc()
     expect(doc.split('\n').filter((l) => l.startsWith('| `')).length).toBe(CONFIG_KEYS.length)
     expect(doc).toContain('`AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET`')

@@ -296,6 +296,17 @@ export interface IssuerKeyConfig {
   certificateChain?: string
 }
 
+/** A client's public key (Authelia 4.38 client `jwks` item), for RFC 7523 client assertions. */
+export interface ClientKeyConfig {
+  keyId: string
+  algorithm: SigningAlgorithm
+  /** PEM public key. */
+  key: string
+}
+
+/** `client_secret_jwt` signs with the plaintext secret (HMAC); `private_key_jwt` with the client's key. */
+export type ClientAssertionAlgorithm = 'HS256' | 'HS384' | 'HS512' | SigningAlgorithm
+
 export interface OidcClientConfig {
   id: string
   description: string
@@ -335,6 +346,13 @@ export interface OidcClientConfig {
   requestedAudienceMode: 'explicit' | 'implicit'
   /** 4.39 `claims_policy`, resolved. */
   claimsPolicy?: ClaimsPolicy
+  /** `client_secret_jwt`/`private_key_jwt` only: the one `alg` accepted (defaults HS256 / RS256). */
+  tokenEndpointAuthSigningAlg?: ClientAssertionAlgorithm
+  /** `private_key_jwt`: inline keys (`jwks`) or `jwks_uri`, never both. */
+  jwks?: ClientKeyConfig[]
+  jwksUri?: string
+  /** RFC 9126 `require_pushed_authorization_requests`. */
+  requirePushedAuthorizationRequests: boolean
 }
 
 export interface OidcConfig {
@@ -352,6 +370,10 @@ export interface OidcConfig {
   enforcePkce: PkceEnforcement
   enablePkcePlainChallenge: boolean
   cors: { endpoints: string[]; allowedOrigins: string[]; allowedOriginsFromClientRedirectUris: boolean }
+  /** RFC 9126: `pushed_authorizations.enforce` (or 4.38 betas' `require_pushed_authorization_requests`) and `.context_lifespan`. */
+  pushedAuthorizations: { enforce: boolean; contextLifespanSeconds: number }
+  /** Latchkey extension `client_jwks_uri_allow_private_networks`: fetch client `jwks_uri` from loopback/private addresses. */
+  clientJwksUriAllowPrivateNetworks: boolean
   clients: OidcClientConfig[]
 }
 
@@ -402,6 +424,7 @@ export const DEFAULTS = {
     lifespans: { accessTokenSeconds: 3600, authorizeCodeSeconds: 60, idTokenSeconds: 3600, refreshTokenSeconds: 5400 },
     minimumParameterEntropy: 8,
     enforcePkce: 'public_clients_only',
+    pushedAuthorizationContextLifespanSeconds: 300,
   },
   client: {
     authorizationPolicy: 'two_factor',

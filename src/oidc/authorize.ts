@@ -36,6 +36,8 @@ export interface AuthorizeInput {
 
 const SUPPORTED_TYPES = new Set(RESPONSE_TYPES_SUPPORTED.map(normaliseResponseType))
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
+/** RFC 9126 §2.2: a pushed request's request_uri is a URN in this namespace. */
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:'
 /** Internal marker added to the resume URL after a forced re-authentication (prompt=login, max_age). */
 export const AUTH_AFTER_PARAM = 'auth_after'
 
@@ -48,7 +50,7 @@ function codePoints(s: string): number {
   return n
 }
 
-function errorPage(code: 'invalid_request' | 'invalid_client', description: string, detail?: string, clientId?: string): AuthorizeOutcome {
+function errorPage(code: 'invalid_request' | 'invalid_client' | 'invalid_request_uri', description: string, detail?: string, clientId?: string): AuthorizeOutcome {
   const error = new OAuthError(code, description, detail, 400)
   if (clientId) error.clientId = clientId
   return { kind: 'error-page', error }
@@ -102,11 +104,17 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   const now = ctx.clock.now()
   const resumed = await resumeConsent(ctx, input, now)
   if ('kind' in resumed) return resumed
-  const target = verifyClientAndRedirectUri(ctx, resumed.params)
+  const pushed = await resolvePushedRequest(ctx, resumed.params, now)
+  if ('kind' in pushed) return pushed
+  const target = verifyClientAndRedirectUri(ctx, pushed.params)
   if ('kind' in target) return target
-  const shape = readResponseShape(target, resumed.params)
+  const shape = readResponseShape(target, pushed.params)
   try {
-    const request = await checkRequest(ctx, target, shape, resumed.params)
+    // PAR1: a client (or a provider) that requires pushed requests gets nothing from a plain one.
+    if (target.client.parRequired && !pushed.pushed) {
+      throw new OAuthError('invalid_request', 'Pushed Authorization Requests are required for this client: push the request and send its request_uri.', 'require_pushed_authorization_requests')
+    }
+    const request = { ...(await checkRequest(ctx, target, shape, pushed.params)), ...(pushed.pushed ? { pushed: pushed.pushed } : {}) }
     const signedIn = await checkSignIn(ctx, input, request, now)
     if ('kind' in signedIn) return signedIn
     const granted = await settleConsent(ctx, input, request, signedIn, resumed.consent, now)
@@ -147,6 +155,14 @@ interface CheckedRequest extends VerifiedTarget {
   prompt: Set<string>
   maxAge: number | undefined
   hintSubject: string | undefined
+  /** Set when the parameters came from a pushed request (RFC 9126): consumed with the response. */
+  pushed?: PushedReference
+}
+
+/** The pushed request behind an authorization request, as the resume URLs carry it. */
+interface PushedReference {
+  requestUri: string
+  requestHash: string
 }
 
 /** The signed-in user, at the client's level and fresh enough. */
@@ -181,6 +197,40 @@ async function resumeConsent(
     return errorPage('invalid_request', 'The consent session is unknown, has expired, or belongs to another sign-in session.', 'consent_id not valid for this session', consent?.clientId)
   }
   return { params: new Params(consent.form as FormParams), consent }
+}
+
+/**
+ * RFC 9126 §4 (docs/security.md PAR1): `request_uri` + `client_id` stand for the request pushed by
+ * that client, unused and unexpired; its parameters replace the URL's (only the sealed `auth_after`
+ * of a forced sign-in is kept). It is only looked at here; the response consumes it.
+ */
+async function resolvePushedRequest(ctx: OidcContext, params: Params, now: number): Promise<{ params: Params; pushed?: PushedReference } | AuthorizeOutcome> {
+  if (params.get('request_uri') === undefined && !params.isRepeated('request_uri')) return { params }
+  if (params.isRepeated('request_uri') || params.isRepeated('client_id')) return errorPage('invalid_request', "The request parameters 'request_uri' and 'client_id' must be sent once.")
+  const requestUri = params.get('request_uri')!
+  const clientId = params.get('client_id')
+  if (clientId === undefined) return errorPage('invalid_request', "The request is missing the 'client_id' parameter.")
+  const client = ctx.clients.get(clientId)
+  if (!client) return errorPage('invalid_client', 'The requested OAuth 2.0 Client does not exist.', `client '${clientId.slice(0, 64)}' is not registered`)
+  const unusable = (detail: string) =>
+    errorPage('invalid_request_uri', 'The request_uri is unknown, has expired, was already used, or was pushed by another client.', detail, client.id)
+  if (!requestUri.startsWith(REQUEST_URI_PREFIX) || requestUri.length > 200) return unusable('not a request_uri of this provider')
+  const requestHash = sha256Hex(requestUri)
+  const stored = await ctx.storage.findPushedAuthorizationRequest(requestHash, client.id, now)
+  if (!stored) return unusable('no live pushed request of this client under this request_uri')
+  const form: Record<string, string> = { ...stored.form }
+  const authAfter = params.get(AUTH_AFTER_PARAM)
+  if (authAfter !== undefined) form[AUTH_AFTER_PARAM] = authAfter
+  return { params: new Params(form as FormParams), pushed: { requestUri, requestHash } }
+}
+
+/** What resumes this request after the portal or the consent page: the pushed reference, else every parameter. */
+function resumeRecord(r: CheckedRequest): Record<string, string> {
+  if (!r.pushed) return toRecord(r.params)
+  const out: Record<string, string> = { client_id: r.client.id, request_uri: r.pushed.requestUri }
+  const authAfter = r.params.get(AUTH_AFTER_PARAM)
+  if (authAfter !== undefined) out[AUTH_AFTER_PARAM] = authAfter
+  return out
 }
 
 /** R1, R2: client_id, then redirect_uri by exact string comparison; failures on a page (ERRPAGE). */
@@ -241,9 +291,10 @@ async function checkRequest(ctx: OidcContext, target: VerifiedTarget, shape: Res
   const { client } = target
   const { responseType, rawType, words, returnsTokens, rawMode, modeAcceptable, state } = shape
   params.assertNoDuplicates()
-  // Q3: request objects are not supported and never fetched.
+  // Q3: request objects are not supported and never fetched; a request_uri is only ever a pushed
+  // request (resolved before this point), so one left here was pushed inside a pushed request.
   if (params.get('request') !== undefined) throw new OAuthError('request_not_supported', 'The OP does not support use of the request parameter.')
-  if (params.get('request_uri') !== undefined) throw new OAuthError('request_uri_not_supported', 'The OP does not support use of the request_uri parameter.')
+  if (params.get('request_uri') !== undefined) throw new OAuthError('invalid_request', "The 'request_uri' parameter must not be pushed (RFC 9126 §2.1).")
   // Q2
   if (responseType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'response_type' parameter.")
   if (!SUPPORTED_TYPES.has(responseType)) throw new OAuthError('unsupported_response_type', `The authorization server does not support the response_type '${rawType!.slice(0, 64)}'.`)
@@ -331,7 +382,7 @@ async function checkSignIn(ctx: OidcContext, input: AuthorizeInput, r: CheckedRe
     if (prompt.has('none')) {
       throw new OAuthError('login_required', 'The Authorization Server requires End-User authentication.', level < required ? `the session is below the client's ${client.config.authorizationPolicy} policy` : 'a fresh sign-in is required (max_age)')
     }
-    return redirectToPortal(ctx, input, r.params, { needsFresh, wantsFresh, level, required, now })
+    return redirectToPortal(ctx, input, resumeRecord(r), { needsFresh, wantsFresh, level, required, now })
   }
   const subject = await subjectFor(ctx, client.config.sectorIdentifier, username!)
   if (r.hintSubject !== undefined && r.hintSubject !== subject && prompt.has('none')) {
@@ -368,7 +419,7 @@ async function settleConsent(
   if (mode === 'implicit' || remembered) return { scopes: r.scopes, audience: r.audience }
   if (r.prompt.has('none')) throw new OAuthError('consent_required', 'The Authorization Server requires End-User consent.')
   const id = randomUUID()
-  const form = toRecord(r.params)
+  const form = resumeRecord(r)
   delete form.consent_id
   delete form[AUTH_AFTER_PARAM]
   await ctx.storage.saveConsentSession({
@@ -390,6 +441,10 @@ async function settleConsent(
 /** The response: code, tokens and ID token as the response type asks, in the response mode. */
 async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: CheckedRequest, user: SignedIn, granted: Granted, now: number): Promise<AuthorizeOutcome> {
   const { client, shape, nonce, pkce } = r
+  // PAR1: one response per pushed request, whichever instance or tab gets here first.
+  if (r.pushed && !(await ctx.storage.consumePushedAuthorizationRequest(r.pushed.requestHash, client.id, now))) {
+    throw new OAuthError('invalid_request', 'The request_uri was already used or has expired.', 'pushed request consumed by an earlier response')
+  }
   const { words } = shape
   const credentialFingerprint = (await ctx.users.findUser(user.username))?.credentialFingerprint
   const grant: GrantContext = {
@@ -472,10 +527,9 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
 function redirectToPortal(
   ctx: OidcContext,
   input: AuthorizeInput,
-  params: Params,
+  resume: Record<string, string>,
   s: { needsFresh: boolean; wantsFresh: boolean; level: number; required: number; now: number },
 ): AuthorizeOutcome {
-  const resume = toRecord(params)
   delete resume.consent_id
   if (s.wantsFresh) {
     const prompt = (resume.prompt ?? '').split(' ').filter((p) => p && p !== 'login' && p !== 'select_account')
@@ -533,4 +587,17 @@ async function checkIdTokenHint(ctx: OidcContext, hint: string | undefined): Pro
   } catch {
     throw bad()
   }
+}
+
+/**
+ * RFC 9126 §2.1: a pushed request is checked as the authorization endpoint checks one, before
+ * sign-in; a problem is thrown (the PAR endpoint answers it in JSON, never by redirect).
+ */
+export async function checkPushedRequest(ctx: OidcContext, params: Params): Promise<void> {
+  const target = verifyClientAndRedirectUri(ctx, params)
+  if ('kind' in target) {
+    if (target.kind === 'error-page') throw target.error
+    throw new OAuthError('invalid_request', 'The pushed authorization request is invalid.')
+  }
+  await checkRequest(ctx, target, readResponseShape(target, params), params)
 }

@@ -4,8 +4,9 @@ import type { OidcContext } from './context.js'
 import type { Params } from './params.js'
 import { truncate } from './params.js'
 import { hashArtifact } from './tokens.js'
+import { AssertionError, JWT_BEARER_ASSERTION, claimedClientId, verifyClientAssertion } from './client-assertion.js'
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none'
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'none'
 
 export interface AuthenticatedClient {
   client: Client
@@ -74,17 +75,33 @@ function fail(detail: string, basic: boolean, clientId: string, status = 401): O
   return err
 }
 
+export interface ClientAuthOptions {
+  allowNone: boolean
+  /** The issuer identifier the request reached (an accepted assertion `aud`). */
+  issuer: string
+  /** The full URL of the endpoint, also an accepted assertion `aud` (client-assertion.ts). */
+  endpointUrl: string
+}
+
 /**
- * Client authentication for the token, introspection and revocation endpoints (docs/security.md A1–A4,
- * I1). Credentials come from the Basic header or the form body, never the query. Both methods are
- * accepted unless the client pins `token_endpoint_auth_method`; public clients use `none`.
+ * Client authentication for the token, PAR, introspection and revocation endpoints (docs/security.md
+ * A1–A4, I1, J1–J6). Credentials come from the Basic header or the form body, never the query. Both
+ * secret methods are accepted unless the client pins `token_endpoint_auth_method`; public clients use
+ * `none`; a JWT client assertion (RFC 7523) only for a client registered with that JWT method.
  */
 export async function authenticateClient(
   ctx: OidcContext,
   authorization: string | undefined,
   body: Params,
-  opts: { allowNone: boolean },
+  opts: ClientAuthOptions,
 ): Promise<AuthenticatedClient> {
+  if (body.get('client_assertion') !== undefined || body.get('client_assertion_type') !== undefined) {
+    // RFC 6749 §2.3: one method per request.
+    if (authorization !== undefined || body.get('client_secret') !== undefined) {
+      throw new OAuthError('invalid_request', 'The client sent a client assertion together with other credentials; use one method.')
+    }
+    return authenticateWithAssertion(ctx, body, opts)
+  }
   const basic = authorization ? parseBasicHeader(authorization) : undefined
   if (authorization && !basic) throw fail('the Authorization header does not use the Basic scheme', false, '')
   const bodyId = body.get('client_id')
@@ -137,6 +154,42 @@ export async function authenticateClient(
   } finally {
     for (const release of releases.reverse()) release()
   }
+}
+
+/**
+ * RFC 7523 §2.2 (docs/security.md J1–J6): the assertion names its client (`sub`/`iss`, equal to any
+ * `client_id` sent); that client must be registered with client_secret_jwt or private_key_jwt.
+ * Signature failures count against the client like wrong secrets (A4).
+ */
+async function authenticateWithAssertion(ctx: OidcContext, body: Params, opts: ClientAuthOptions): Promise<AuthenticatedClient> {
+  const type = body.get('client_assertion_type')
+  const assertion = body.get('client_assertion')
+  if (type !== JWT_BEARER_ASSERTION) {
+    throw new OAuthError('invalid_request', `The 'client_assertion_type' must be '${JWT_BEARER_ASSERTION}'.`)
+  }
+  if (assertion === undefined || assertion === '') throw new OAuthError('invalid_request', "The request is missing the 'client_assertion' parameter.")
+  const claimed = claimedClientId(assertion)
+  if (claimed === undefined) throw fail('the client assertion is not a JWT naming its client in sub/iss', false, '')
+  const bodyId = body.get('client_id')
+  if (bodyId !== undefined && bodyId !== claimed) {
+    throw fail(`the client_id '${truncate(bodyId)}' differs from the assertion's subject '${truncate(claimed)}'`, false, truncate(bodyId))
+  }
+  const client = ctx.clients.get(claimed)
+  if (!client) throw fail(`client '${truncate(claimed)}' is not registered`, false, truncate(claimed))
+  const now = ctx.clock.now()
+  const wait = ctx.clientThrottle.retryAfter(client.id, now)
+  if (wait > 0) throw fail('too many failed client authentications for this client; throttled', false, client.id, 429).withHeader('retry-after', String(wait))
+  const release = await ctx.clientThrottle.acquire(client.id, () => ctx.clock.now())
+  try {
+    await verifyClientAssertion(ctx, client, assertion, { issuer: opts.issuer, endpointUrl: opts.endpointUrl })
+  } catch (err) {
+    if (!(err instanceof AssertionError)) throw err
+    if (err.badSignature) ctx.clientThrottle.recordFailure(client.id, ctx.clock.now())
+    throw fail(err.reason, false, client.id)
+  } finally {
+    release()
+  }
+  return { client, method: client.config.tokenEndpointAuthMethod as ClientAuthMethod }
 }
 
 /** Why this client may not authenticate with this method here; 'public' when it is done already. */

@@ -1,5 +1,7 @@
 import { parseDigest, type PasswordDigest } from '../authn/hashes/index.js'
+import { createPublicKey } from 'node:crypto'
 import type { OidcClientConfig, OidcConfig } from '../config/schema.js'
+import type { ClientVerificationKey } from './client-jwks.js'
 
 /** A configured client, prepared once at start: digest parsed, lists as sets. */
 export interface Client {
@@ -17,6 +19,10 @@ export interface Client {
   pkceRequired: boolean
   /** Origins of the redirect URIs (CORS `allowed_origins_from_client_redirect_uris`, form_post CSP). */
   redirectOrigins: Set<string>
+  /** `private_key_jwt` with inline `jwks`: the public keys, imported once. */
+  inlineKeys?: ClientVerificationKey[]
+  /** RFC 9126: this client's authorization requests must be pushed (its own flag or the global enforce). */
+  parRequired: boolean
 }
 
 export class ClientConfigError extends Error {
@@ -44,7 +50,7 @@ export function loadClients(oidc: OidcConfig): Map<string, Client> {
   const clients = new Map<string, Client>()
   for (const c of oidc.clients) {
     let digest: PasswordDigest | undefined
-    if (!c.public) {
+    if (!c.public && c.tokenEndpointAuthMethod !== 'private_key_jwt') {
       if (!c.secret) throw new ClientConfigError(`identity_providers: oidc: client '${c.id}': option 'secret' is required`)
       try {
         digest = parseDigest(c.secret, { allowPlaintext: true })
@@ -66,6 +72,8 @@ export function loadClients(oidc: OidcConfig): Map<string, Client> {
       responseModes: new Set(c.responseModes),
       pkceRequired,
       redirectOrigins: new Set(c.redirectUris.map(originOf).filter((o): o is string => !!o)),
+      ...(c.jwks ? { inlineKeys: c.jwks.map((k) => ({ kid: k.keyId, alg: k.algorithm, key: createPublicKey(k.key) })) } : {}),
+      parRequired: c.requirePushedAuthorizationRequests || oidc.pushedAuthorizations.enforce,
     })
   }
   return clients

@@ -11,6 +11,7 @@ import { createIssuerResolver, type IssuerResolver } from './issuer.js'
 import { FailureThrottle, SpentArtifacts, WorkBudget } from './throttle.js'
 import { buildDiscovery, DiscoveryCache } from './discovery.js'
 import { authAfterKey } from './auth-after.js'
+import { ClientJwksCache, JWKS_FETCH_LIMITS, type JwksFetchLimits } from './client-jwks.js'
 
 /** Everything the OIDC functions need, prepared once when the plugin starts. */
 export interface OidcContext {
@@ -46,6 +47,8 @@ export interface OidcContext {
   prefix: string
   /** Seals the `auth_after` marker of a forced fresh sign-in (auth-after.ts). */
   authAfterKey: Buffer
+  /** `jwks_uri` key sets of `private_key_jwt` clients (client-jwks.ts). */
+  clientJwks: ClientJwksCache
 }
 
 /** Logs outside a request's own refusal line (pino's `info(fields, msg)`). */
@@ -62,7 +65,15 @@ export const CONSENT_SESSION_SECONDS = 600
 /** Absolute cap on a refresh-token family, counted from the authorization (docs/security.md T3). */
 export const REFRESH_ABSOLUTE_CAP_SECONDS = 30 * 24 * 3600
 
-export async function createOidcContext(deps: { config: Config; storage: Storage; users: UserProvider; clock: Clock; logger?: OidcLog }): Promise<OidcContext> {
+export async function createOidcContext(deps: {
+  config: Config
+  storage: Storage
+  users: UserProvider
+  clock: Clock
+  logger?: OidcLog
+  /** Tests shorten the jwks_uri timeout; production uses JWKS_FETCH_LIMITS. */
+  jwksFetchLimits?: JwksFetchLimits
+}): Promise<OidcContext> {
   const oidc = deps.config.identityProviders.oidc
   if (!oidc) throw new Error('identity_providers.oidc is not configured')
   const keys = await loadKeySet(oidc.issuerPrivateKeys)
@@ -107,5 +118,6 @@ export async function createOidcContext(deps: { config: Config; storage: Storage
     debug: oidc.enableClientDebugMessages,
     prefix: deps.config.server.path ? `/${deps.config.server.path}` : '',
     authAfterKey: authAfterKey(oidc),
+    clientJwks: new ClientJwksCache({ allowPrivate: oidc.clientJwksUriAllowPrivateNetworks, limits: deps.jwksFetchLimits ?? JWKS_FETCH_LIMITS, now: () => deps.clock.now() }),
   }
 }

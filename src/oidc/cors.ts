@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OidcConfig } from '../config/schema.js'
 import type { Client } from './clients.js'
 
-export type CorsEndpoint = 'authorization' | 'token' | 'revocation' | 'introspection' | 'userinfo'
+export type CorsEndpoint = 'authorization' | 'pushed-authorization-request' | 'token' | 'revocation' | 'introspection' | 'userinfo'
 
 /**
  * identity_providers.oidc.cors: only the listed endpoints answer cross-origin requests, and only

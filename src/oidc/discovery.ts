@@ -11,9 +11,11 @@ export const CLAIMS_SUPPORTED = [
   'amr', 'aud', 'azp', 'client_id', 'exp', 'iat', 'iss', 'jti', 'rat', 'sub', 'auth_time', 'nonce', 'at_hash', 'c_hash',
   'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name',
 ]
-export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none']
+export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']
 /** Introspection needs a real client authentication (docs/security.md I1): no `none`. */
-export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post']
+export const INTROSPECTION_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt']
+/** RFC 7523 client assertions: HMAC with the secret, or the client's own key (docs/security.md J1). */
+export const TOKEN_AUTH_SIGNING_ALGS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
 
 export interface DiscoveryDocuments {
   openid: string
@@ -39,15 +41,19 @@ export async function buildDiscovery(issuer: string, oidc: OidcConfig, clients: 
     response_modes_supported: RESPONSE_MODES_SUPPORTED,
     grant_types_supported: GRANT_TYPES_SUPPORTED,
     scopes_supported: SCOPES_SUPPORTED,
+    pushed_authorization_request_endpoint: `${issuer}/api/oidc/pushed-authorization-request`,
     token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: TOKEN_AUTH_SIGNING_ALGS,
     introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
+    introspection_endpoint_auth_signing_alg_values_supported: TOKEN_AUTH_SIGNING_ALGS,
     revocation_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+    revocation_endpoint_auth_signing_alg_values_supported: TOKEN_AUTH_SIGNING_ALGS,
     code_challenge_methods_supported: pkceMethods,
     authorization_response_iss_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
     require_request_uri_registration: false,
-    require_pushed_authorization_requests: false,
+    require_pushed_authorization_requests: oidc.pushedAuthorizations.enforce,
     // JARM §4, RFC 9701 §7: what the `*_signed_response_alg` client options may name.
     authorization_signing_alg_values_supported: algorithms,
     introspection_signing_alg_values_supported: algorithms,

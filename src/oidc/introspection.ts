@@ -19,6 +19,9 @@ export interface EndpointRequest {
   /** The Accept header: RFC 9701 asks for a signed answer with `application/token-introspection+jwt`. */
   accept?: string
   body: unknown
+  issuer: string
+  /** The URL the request reached (an accepted client assertion `aud`). */
+  endpointUrl: string
 }
 
 export interface IntrospectionResponse {
@@ -56,7 +59,7 @@ async function signIntrospection(ctx: OidcContext, client: Client, body: Record<
 async function introspect(ctx: OidcContext, req: EndpointRequest, log: (msg: string) => void): Promise<{ clientId: string; body: Record<string, unknown> }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()
-  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: false })
+  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: false, issuer: req.issuer, endpointUrl: req.endpointUrl })
   const token = p.get('token')
   if (token === undefined) {
     const err = new OAuthError('invalid_request', "The request is missing the 'token' parameter.")

@@ -15,6 +15,7 @@ import { handleTokenRequest } from './token.js'
 import { handleUserinfo } from './userinfo.js'
 import { handleIntrospection, INTROSPECTION_JWT_TYPE } from './introspection.js'
 import { handleRevocation } from './revocation.js'
+import { PAR_PATH, handlePushedAuthorizationRequest } from './par.js'
 import { isUnavailable } from '../server/availability.js'
 import { replyUnavailable } from '../server/unavailable.js'
 import { CorsPolicy, type CorsEndpoint } from './cors.js'
@@ -80,6 +81,7 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   }
   preflight('authorization', 'GET, POST', ['/api/oidc/authorization', '/api/oidc/authorize'])
   preflight('token', 'POST', ['/api/oidc/token'])
+  preflight('pushed-authorization-request', 'POST', [PAR_PATH])
   preflight('userinfo', 'GET, POST', ['/api/oidc/userinfo'])
   preflight('introspection', 'POST', ['/api/oidc/introspection', '/api/oidc/introspect'])
   preflight('revocation', 'POST', ['/api/oidc/revocation', '/api/oidc/revoke'])
@@ -241,6 +243,9 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     ...(req.headers['content-type'] !== undefined ? { contentType: req.headers['content-type'] } : {}),
     ...(req.headers.accept !== undefined ? { accept: req.headers.accept } : {}),
     body: req.body,
+    issuer: ctx.issuer(req),
+    // The path as routed (a legacy alias included), below the issuer; never the query.
+    endpointUrl: `${ctx.issuer(req)}${(req.routeOptions.url ?? '').slice(ctx.prefix.length)}`,
   })
   for (const url of ['/api/oidc/introspection', '/api/oidc/introspect']) {
     app.post(url, async (req, reply) => {
@@ -260,8 +265,16 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     })
   }
 
+  // RFC 9126 §2.2: 201 Created with the request_uri.
+  app.post(PAR_PATH, async (req, reply) => {
+    cors.apply('pushed-authorization-request', req, reply)
+    const out = await handlePushedAuthorizationRequest(ctx, endpointRequest(req))
+    noStore(reply)
+    return reply.code(201).type(JSON_TYPE).send(JSON.stringify(out.body))
+  })
+
   // docs/security.md X3: other methods on POST-only endpoints get 405.
-  for (const url of ['/api/oidc/token', '/api/oidc/introspection', '/api/oidc/introspect', '/api/oidc/revocation', '/api/oidc/revoke']) {
+  for (const url of [PAR_PATH, '/api/oidc/token', '/api/oidc/introspection', '/api/oidc/introspect', '/api/oidc/revocation', '/api/oidc/revoke']) {
     app.route({
       method: ['GET', 'PUT', 'DELETE', 'PATCH'],
       url,

@@ -13,7 +13,7 @@ import { hashArtifact } from './tokens.js'
 export async function handleRevocation(ctx: OidcContext, req: EndpointRequest): Promise<{ clientId: string }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()
-  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true })
+  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true, issuer: req.issuer, endpointUrl: req.endpointUrl })
   const token = p.get('token')
   const refuse = (description: string, detail?: string) => {
     const err = new OAuthError('invalid_request', description, detail)

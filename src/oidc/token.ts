@@ -18,7 +18,7 @@ export interface TokenRequest {
 export async function handleTokenRequest(ctx: OidcContext, req: TokenRequest): Promise<{ clientId: string; response: TokenResponse }> {
   const p = formBody(req.contentType, req.body)
   p.assertNoDuplicates()
-  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true })
+  const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true, issuer: req.issuer, endpointUrl: `${req.issuer}/api/oidc/token` })
   try {
     const grantType = p.get('grant_type')
     if (grantType === undefined) throw new OAuthError('invalid_request', "The request is missing the 'grant_type' parameter.")

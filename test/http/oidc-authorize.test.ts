@@ -270,9 +270,9 @@ describe('Q2: response_type and response_mode', () => {
 })
 
 describe('Q3: request objects', () => {
-  test('request gives request_not_supported; request_uri gives request_uri_not_supported', async () => {
+  test('request gives request_not_supported; a request_uri that is not a pushed request of the client is refused on a page, never fetched', async () => {
     expectRedirectError(await getAuthorize(t, kasmParams({ request: 'eyJhbGciOiJub25lIn0.e30.' }), cookie), 'request_not_supported')
-    expectRedirectError(await getAuthorize(t, kasmParams({ request_uri: 'https://attacker.example/req' }), cookie), 'request_uri_not_supported')
+    await expectErrorPage(await getAuthorize(t, kasmParams({ request_uri: 'https://attacker.example/req' }), cookie), 'invalid_request_uri')
   })
 })
 

@@ -12,6 +12,7 @@ const get = (url: string, headers: Record<string, string> = { host: HOST }) => t
 
 describe('discovery', () => {
   test('the OpenID configuration lists exactly what is implemented', async () => {
+    const ALGS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
     t = await buildTestApp({ patch: addTestClients })
     const res = await get('/.well-known/openid-configuration')
     expect(res.statusCode).toBe(200)
@@ -29,9 +30,13 @@ describe('discovery', () => {
       response_modes_supported: ['form_post', 'query', 'fragment', 'jwt', 'form_post.jwt', 'query.jwt', 'fragment.jwt'],
       grant_types_supported: ['authorization_code', 'implicit', 'refresh_token', 'client_credentials'],
       scopes_supported: ['openid', 'offline_access', 'profile', 'email', 'groups'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      pushed_authorization_request_endpoint: `${ISSUER}/api/oidc/pushed-authorization-request`,
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'],
+      token_endpoint_auth_signing_alg_values_supported: ALGS,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt'],
+      introspection_endpoint_auth_signing_alg_values_supported: ALGS,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'],
+      revocation_endpoint_auth_signing_alg_values_supported: ALGS,
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,
       request_parameter_supported: false,

@@ -57,6 +57,8 @@ export interface TestAppOptions {
   sessionStore?: 'redis'
   /** Longest wait for one storage call (AppDeps.dependencyTimeoutMs). */
   dependencyTimeoutMs?: number
+  /** Client jwks_uri fetch limits (AppDeps.jwksFetchLimits). */
+  jwksFetchLimits?: AppDeps['jwksFetchLimits']
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -98,7 +100,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const users = await openUserProvider(config.authenticationBackend, { log: logger, ...(opts.hashGate ? { hashGate: opts.hashGate } : {}), ...(opts.extraCa ? { extraCa: opts.extraCa } : {}) })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs }
+  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs, ...(opts.jwksFetchLimits ? { jwksFetchLimits: opts.jwksFetchLimits } : {}) }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false

@@ -5,6 +5,17 @@ import { DigestParseError, timingSafeEqualSecrets, type PasswordDigest } from '.
  * (the secret itself). Authelia accepts these for OIDC client secrets only.
  */
 export function parsePlaintext(encoded: string): PasswordDigest {
+  const secret = plaintextSecret(encoded)
+  return {
+    algorithm: 'plaintext',
+    encoded,
+    // Hashing both sides first keeps the secret's length out of the timing too.
+    verify: async (password) => timingSafeEqualSecrets(password, secret),
+  }
+}
+
+/** The secret bytes of a plaintext form (the HMAC key of RFC 7523 `client_secret_jwt`). */
+export function plaintextSecret(encoded: string): Buffer {
   let secret: string | Buffer
   if (encoded.startsWith('$plaintext$')) {
     secret = encoded.slice('$plaintext$'.length)
@@ -21,10 +32,5 @@ export function parsePlaintext(encoded: string): PasswordDigest {
     throw new DigestParseError('not a plaintext digest')
   }
   if (secret.length === 0) throw new DigestParseError('plaintext secret is empty')
-  return {
-    algorithm: 'plaintext',
-    encoded,
-    // Hashing both sides first keeps the secret's length out of the timing too.
-    verify: async (password) => timingSafeEqualSecrets(password, secret),
-  }
+  return typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
 }

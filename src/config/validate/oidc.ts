@@ -1,5 +1,5 @@
 /** `identity_providers.oidc`: provider options, signing keys and clients (4.37 and 4.38+ names). */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { parseDigest } from '../../authn/hashes/index.js'
 import {
   DEFAULTS,
@@ -18,6 +18,8 @@ import {
   type SigningAlgorithm,
   type SigningChoice,
   type TokenEndpointAuthMethod,
+  type ClientAssertionAlgorithm,
+  type ClientKeyConfig,
 } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 import { isAbsoluteUrl } from './core.js'
@@ -46,7 +48,7 @@ const RESPONSE_TYPES = ['code', 'id_token', 'token', 'code id_token', 'code toke
 const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']
 const CONSENT_MODES = ['auto', 'explicit', 'implicit', 'pre-configured'] as const
 const PKCE: readonly PkceEnforcement[] = ['never', 'public_clients_only', 'always']
-const CORS_ENDPOINTS = ['authorization', 'token', 'revocation', 'introspection', 'userinfo']
+const CORS_ENDPOINTS = ['authorization', 'pushed-authorization-request', 'token', 'revocation', 'introspection', 'userinfo']
 const OOB = 'urn:ietf:wg:oauth:2.0:oob'
 
 const EC_CURVES: Record<string, SigningAlgorithm> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }
@@ -368,10 +370,6 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
   const isPublic = c.bool('public') ?? false
 
   const authMethod = c.oneOf('token_endpoint_auth_method', AUTH_METHODS, (x) => `${label}option 'token_endpoint_auth_method' must be one of ${quoteList(AUTH_METHODS)} but it's configured as '${x}'`)
-  if (authMethod === 'client_secret_jwt' || authMethod === 'private_key_jwt')
-    // Authelia 4.38 has them (RFC 7523 client assertions); Latchkey does not yet. Refused here so
-    // that validate-config and serve agree and no client is left unable to authenticate.
-    c.error('token_endpoint_auth_method', `${label}option 'token_endpoint_auth_method' value '${authMethod}' is not supported by Latchkey yet`, "use 'client_secret_basic', 'client_secret_post' or 'none'")
   if (authMethod && isPublic && authMethod !== 'none')
     c.error('token_endpoint_auth_method', `${label}option 'token_endpoint_auth_method' must be 'none' when configured as the public client type but it's configured as '${authMethod}'`)
   if (authMethod === 'none' && !isPublic)
@@ -393,8 +391,13 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
           `${label}option '${secretKey}' is plaintext but it should be a hashed value as plaintext values are deprecated and will be removed in the future`,
           'store a digest of it, e.g. from `latchkey crypto hash generate pbkdf2 --password ...`',
         )
+      // RFC 7523 with client_secret_jwt: the HMAC key is the secret itself, which a digest cannot give back.
       if (!plaintext && authMethod === 'client_secret_jwt')
-        c.error(secretKey, `${label}option '${secretKey}' must be plaintext with option 'token_endpoint_auth_method' with a value of 'client_secret_jwt'`)
+        c.error(
+          secretKey,
+          `${label}option '${secretKey}' must be plaintext with option 'token_endpoint_auth_method' with a value of 'client_secret_jwt'`,
+          'the assertion is an HMAC keyed with the secret itself, so store it as `$plaintext$<secret>`, or use private_key_jwt',
+        )
     } catch (e) {
       c.error(secretKey, `${label}option '${secretKey}' is not a valid digest: ${(e as Error).message}`, 'generate one with `latchkey crypto hash generate`')
     }
@@ -419,6 +422,7 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
     requirePkce: c.bool('require_pkce') ?? false,
     // Latchkey's (and Authelia 4.37's) behaviour when the option is absent; 4.38 defaults to explicit.
     requestedAudienceMode: 'implicit',
+    requirePushedAuthorizationRequests: false,
   }
   if (secret && !isPublic) out.secret = secret
   if (authMethod) out.tokenEndpointAuthMethod = authMethod
@@ -588,7 +592,124 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
     // 4.38: naming a method requires PKCE for the client.
     out.requirePkce = true
   }
+  readClientAssertion(c, label, out, authMethod)
+  out.requirePushedAuthorizationRequests = c.bool('require_pushed_authorization_requests') ?? false
   return out
+}
+
+const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
+
+/**
+ * RFC 7523 client authentication (docs/security.md J1–J6): `token_endpoint_auth_signing_alg`, and
+ * the keys of `private_key_jwt`, inline (`jwks`, Authelia's PEM list) or by `jwks_uri`, never both.
+ */
+function readClientAssertion(c: MapView, label: string, out: OidcClientConfig, method: TokenEndpointAuthMethod | undefined): void {
+  const isJwt = method === 'client_secret_jwt' || method === 'private_key_jwt'
+  const allowed: readonly string[] = method === 'client_secret_jwt' ? HMAC_ALGORITHMS : method === 'private_key_jwt' ? SIGNING_ALGORITHMS : [...HMAC_ALGORITHMS, ...SIGNING_ALGORITHMS]
+  const alg = c.oneOf('token_endpoint_auth_signing_alg', allowed, (x) =>
+    `${label}option 'token_endpoint_auth_signing_alg' must be one of ${quoteList(allowed)}${method ? ` with option 'token_endpoint_auth_method' '${method}'` : ''} but it's configured as '${x}'`,
+  ) as ClientAssertionAlgorithm | undefined
+  if (alg && !isJwt)
+    c.warn('token_endpoint_auth_signing_alg', `${label}option 'token_endpoint_auth_signing_alg' has no effect unless option 'token_endpoint_auth_method' is 'client_secret_jwt' or 'private_key_jwt'`)
+  if (isJwt) out.tokenEndpointAuthSigningAlg = alg ?? (method === 'client_secret_jwt' ? 'HS256' : 'RS256')
+
+  const hasJwks = c.has('jwks')
+  if (hasJwks && c.has('jwks_uri')) c.error('jwks_uri', `${label}option 'jwks_uri' must not be defined at the same time as option 'jwks'`, 'keep one of them')
+  if (c.has('jwks_uri')) {
+    const raw = c.str('jwks_uri') ?? ''
+    const u = isAbsoluteUrl(raw)
+    if (!u || !(u.protocol === 'https:' || (u.protocol === 'http:' && isLoopbackHost(u.hostname))) || u.hash || raw.includes('#'))
+      c.error('jwks_uri', `${label}option 'jwks_uri' must be an absolute https URL without fragment but it's configured as '${raw}'`, 'http is accepted for loopback hosts only, which also need client_jwks_uri_allow_private_networks')
+    else out.jwksUri = raw
+  }
+  if (hasJwks) {
+    const keys: ClientKeyConfig[] = []
+    const kids = new Set<string>()
+    c.list('jwks').forEach((item, i) => {
+      const k = readClientKey(item, `${label}jwks: key #${i + 1}: `)
+      if (!k) return
+      if (kids.has(k.keyId)) item.error('key_id', `${label}jwks: key #${i + 1}: option 'key_id' must be unique but '${k.keyId}' is used twice`)
+      kids.add(k.keyId)
+      keys.push(k)
+    })
+    out.jwks = keys
+    if (method === 'private_key_jwt' && out.tokenEndpointAuthSigningAlg && keys.length > 0 && !keys.some((k) => k.algorithm === out.tokenEndpointAuthSigningAlg))
+      c.error('jwks', `${label}option 'jwks' has no key for the algorithm '${out.tokenEndpointAuthSigningAlg}' of option 'token_endpoint_auth_signing_alg'`)
+  }
+  if (method === 'private_key_jwt' && !hasJwks && !c.has('jwks_uri'))
+    c.missing('jwks_uri', `${label}option 'jwks_uri' or 'jwks' is required with option 'token_endpoint_auth_method' with a value of 'private_key_jwt'`, "the client's public keys, inline or by URL")
+  if (!isJwt && (hasJwks || c.has('jwks_uri')))
+    c.warn(hasJwks ? 'jwks' : 'jwks_uri', `${label}option '${hasJwks ? 'jwks' : 'jwks_uri'}' is only used with option 'token_endpoint_auth_method' 'private_key_jwt'`)
+}
+
+function readClientKey(v: MapView, label: string): ClientKeyConfig | undefined {
+  const keyId = v.str('key_id')
+  if (!keyId) {
+    v.missing('key_id', `${label}option 'key_id' is required`, 'the kid the client puts in its assertions')
+    return undefined
+  }
+  const use = v.str('use')
+  if (use !== undefined && use !== 'sig') v.error('use', `${label}option 'use' must be 'sig' but it's configured as '${use}'`)
+  const pem = v.str('key')
+  if (!pem) {
+    v.missing('key', `${label}option 'key' is required`, 'a PEM public key')
+    return undefined
+  }
+  let key: KeyObject
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' })
+  } catch {
+    v.error('key', `${label}option 'key' must be a valid PEM public key`, 'PKCS#1 or SPKI PEM with its line breaks kept (a YAML block scalar "|")')
+    return undefined
+  }
+  if (key.type !== 'public') {
+    v.error('key', `${label}option 'key' must be a public key, not a private one`, 'only the public half belongs in this configuration')
+    return undefined
+  }
+  const info = describeKey(key)
+  if (info.kind === 'RSA' && (info.bits ?? 0) < 2048) {
+    v.error('key', `${label}option 'key' must be an RSA public key with 2048 bits or more but it only has ${info.bits} bits`)
+    return undefined
+  }
+  let algorithm = info.natural
+  if (v.has('algorithm')) {
+    const alg = v.oneOf('algorithm', SIGNING_ALGORITHMS, (x) => `${label}option 'algorithm' must be one of ${quoteList(SIGNING_ALGORITHMS)} but it's configured as '${x}'`)
+    if (!alg) return undefined
+    if (!compatible(alg, key)) {
+      v.error('algorithm', `${label}option 'algorithm' is '${alg}' but the key is ${info.kind}`)
+      return undefined
+    }
+    algorithm = alg
+  }
+  if (!algorithm) {
+    v.error('key', `${label}option 'key' is a ${info.kind} key, which has no supported signing algorithm`)
+    return undefined
+  }
+  const chain = v.str('certificate_chain')
+  if (chain) {
+    const first = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0]
+    let matches = false
+    try {
+      matches = first !== undefined && new X509Certificate(first).publicKey.equals(key)
+    } catch {
+      matches = false
+    }
+    if (!matches) v.error('certificate_chain', `${label}option 'certificate_chain' does not appear to contain the public key provided by option 'key'`)
+  }
+  return { keyId, algorithm, key: pem }
+}
+
+/** RFC 9126: 4.38's `pushed_authorizations`, and the betas' `require_pushed_authorization_requests`. */
+function readPushedAuthorizations(v: MapView): OidcConfig['pushedAuthorizations'] {
+  const p = v.map('pushed_authorizations')
+  const enforce = (p.bool('enforce') ?? false) || (v.bool('require_pushed_authorization_requests') ?? false)
+  const lifespan = p.duration('context_lifespan')
+  let contextLifespanSeconds: number = DEFAULTS.oidc.pushedAuthorizationContextLifespanSeconds
+  if (lifespan !== undefined && lifespan > 0) {
+    if (lifespan > 3600) p.error('context_lifespan', `option 'context_lifespan' must be 1h or less but it's configured as ${lifespan} seconds`, 'a request_uri is meant to be used at once (RFC 9126 §2.2); 5m is the usual value')
+    else contextLifespanSeconds = lifespan
+  }
+  return { enforce, contextLifespanSeconds }
 }
 
 export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
@@ -625,6 +746,8 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
       v.oneOf('enforce_pkce', PKCE, (x) => `option 'enforce_pkce' must be 'never', 'public_clients_only' or 'always', but it is configured as '${x}'`) ?? (d.enforcePkce as PkceEnforcement),
     enablePkcePlainChallenge: v.bool('enable_pkce_plain_challenge') ?? false,
     cors: { endpoints: [], allowedOrigins: [], allowedOriginsFromClientRedirectUris: false },
+    pushedAuthorizations: readPushedAuthorizations(v),
+    clientJwksUriAllowPrivateNetworks: v.bool('client_jwks_uri_allow_private_networks') ?? false,
     clients: [],
   }
   if (hmacSecret) out.hmacSecret = hmacSecret
