@@ -153,6 +153,8 @@ export function keysFromJwks(doc: unknown): ClientVerificationKey[] {
     if (jwk.kty !== 'RSA' && jwk.kty !== 'EC' && jwk.kty !== 'OKP') continue
     try {
       const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+      // As for configured keys: RSA below 2048 bits is not a key anyone should be able to sign with.
+      if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) continue
       out.push({ ...(typeof jwk.kid === 'string' ? { kid: jwk.kid } : {}), ...(typeof jwk.alg === 'string' ? { alg: jwk.alg } : {}), key })
     } catch {
       // An unusable entry is skipped; the assertion then fails to find a key and says so.
