@@ -21,7 +21,7 @@ export const JWKS_URI_ID = 'pkjwt-uri-app'
 export const PAR_REQUIRED_ID = 'par-app'
 
 /** Machine-to-machine clients with RFC 7523 methods, and a PAR-only client, next to addTestClients'. */
-export function addAssertionClients(yaml: any, opts: { key: ClientKeyPair; jwksUri?: string }): void {
+export function addAssertionClients(yaml: any, opts: { key: Pick<ClientKeyPair, 'kid' | 'publicPem'>; jwksUri?: string }): void {
   const clients = yaml.identity_providers.oidc.clients as any[]
   const common = {
     authorization_policy: 'one_factor',
