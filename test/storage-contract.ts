@@ -1055,7 +1055,7 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
-    describe('client assertion jtis and pushed authorization requests (security.md J3, PAR1)', () => {
+    describe('client assertion jtis and pushed authorization requests (security.md J3, Y1)', () => {
       const pushed = (overrides: Partial<PushedAuthorizationRequest> = {}): PushedAuthorizationRequest => ({
         requestHash: hash(),
         clientId: 'kasm',
@@ -1233,7 +1233,7 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         expect((await across(20, (s) => s.confirmPendingTotpConfiguration('alice', device.id, 5000, NOW))).filter(Boolean)).toHaveLength(1)
       })
 
-      test('20 parallel uses of one client assertion jti and of one pushed request on both instances: exactly one wins each (security.md J3, PAR1)', async () => {
+      test('20 parallel uses of one client assertion jti and of one pushed request on both instances: exactly one wins each (security.md J3, Y1)', async () => {
         for (let round = 0; round < 5; round++) {
           const jti = `race-${round}`
           expect((await across(20, (s) => s.recordClientAssertionJti('kasm', jti, NOW + 60, NOW))).filter(Boolean)).toHaveLength(1)

@@ -8,7 +8,7 @@ CREATE TABLE oauth2_client_assertion_jti (
 );
 CREATE INDEX oauth2_client_assertion_jti_expires_at ON oauth2_client_assertion_jti (expires_at);
 
--- RFC 9126 (docs/security.md PAR1): pushed authorization requests, by the SHA-256 (hex) of their
+-- RFC 9126 (docs/security.md Y1): pushed authorization requests, by the SHA-256 (hex) of their
 -- request_uri; bound to the client that pushed them, used once (consumed_at), expiring.
 CREATE TABLE oauth2_pushed_authorization_request (
   request_hash TEXT PRIMARY KEY,

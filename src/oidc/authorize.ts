@@ -110,7 +110,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   if ('kind' in target) return target
   const shape = readResponseShape(target, pushed.params)
   try {
-    // PAR1: a client (or a provider) that requires pushed requests gets nothing from a plain one.
+    // Y1: a client (or a provider) that requires pushed requests gets nothing from a plain one.
     if (target.client.parRequired && !pushed.pushed) {
       throw new OAuthError('invalid_request', 'Pushed Authorization Requests are required for this client: push the request and send its request_uri.', 'require_pushed_authorization_requests')
     }
@@ -200,7 +200,7 @@ async function resumeConsent(
 }
 
 /**
- * RFC 9126 §4 (docs/security.md PAR1): `request_uri` + `client_id` stand for the request pushed by
+ * RFC 9126 §4 (docs/security.md Y1): `request_uri` + `client_id` stand for the request pushed by
  * that client, unused and unexpired; its parameters replace the URL's (only the sealed `auth_after`
  * of a forced sign-in is kept). It is only looked at here; the response consumes it.
  */
@@ -441,7 +441,7 @@ async function settleConsent(
 /** The response: code, tokens and ID token as the response type asks, in the response mode. */
 async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: CheckedRequest, user: SignedIn, granted: Granted, now: number): Promise<AuthorizeOutcome> {
   const { client, shape, nonce, pkce } = r
-  // PAR1: one response per pushed request, whichever instance or tab gets here first.
+  // Y1: one response per pushed request, whichever instance or tab gets here first.
   if (r.pushed && !(await ctx.storage.consumePushedAuthorizationRequest(r.pushed.requestHash, client.id, now))) {
     throw new OAuthError('invalid_request', 'The request_uri was already used or has expired.', 'pushed request consumed by an earlier response')
   }

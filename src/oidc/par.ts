@@ -15,7 +15,7 @@ export const PAR_PATH = '/api/oidc/pushed-authorization-request'
 const CLIENT_CREDENTIALS = new Set(['client_secret', 'client_assertion', 'client_assertion_type'])
 
 /**
- * POST /api/oidc/pushed-authorization-request (RFC 9126, docs/security.md PAR1): the client
+ * POST /api/oidc/pushed-authorization-request (RFC 9126, docs/security.md Y1): the client
  * authenticates as at the token endpoint, the request is checked as the authorization endpoint
  * would, then stored under a fresh `request_uri` for `pushed_authorizations.context_lifespan`.
  */

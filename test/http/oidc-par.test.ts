@@ -3,7 +3,7 @@ import { buildTestApp, type TestApp } from '../support/app.js'
 import { HOST, ISSUER, KASM, NONCE, STATE, addTestClients, basic, getAuthorize, postForm, redeem, responseParams, signedInCookie } from '../support/oidc.js'
 import { JWT_BEARER, PAR_REQUIRED_ID, PRIVATE_KEY_JWT_ID, addAssertionClients, assertion, clientKeyPair } from '../support/assertions.js'
 
-/** RFC 9126 pushed authorization requests (docs/security.md PAR1–PAR3). */
+/** RFC 9126 pushed authorization requests (docs/security.md Y1–Y3). */
 const PAR = '/api/oidc/pushed-authorization-request'
 const key = clientKeyPair()
 let t: TestApp
@@ -95,7 +95,7 @@ describe('request_uri at the authorization endpoint', () => {
     expect(tokens.statusCode).toBe(200)
   })
 
-  test('a request_uri used twice is refused on a page the second time (PAR2)', async () => {
+  test('a request_uri used twice is refused on a page the second time (Y2)', async () => {
     await app()
     const requestUri = await pushed()
     const cookie = await signedInCookie(t)
@@ -106,7 +106,7 @@ describe('request_uri at the authorization endpoint', () => {
     expect(again.body).toContain('invalid_request_uri')
   })
 
-  test("another client's request_uri is refused, and stays usable by its owner (PAR2)", async () => {
+  test("another client's request_uri is refused, and stays usable by its owner (Y2)", async () => {
     await app()
     const requestUri = await pushed()
     const cookie = await signedInCookie(t)
@@ -117,7 +117,7 @@ describe('request_uri at the authorization endpoint', () => {
     expect((await getAuthorize(t, { client_id: KASM.id, request_uri: requestUri }, cookie)).statusCode).toBe(303)
   })
 
-  test('a request_uri past context_lifespan is refused (PAR2)', async () => {
+  test('a request_uri past context_lifespan is refused (Y2)', async () => {
     await app()
     const requestUri = await pushed()
     t.clock.advance(300)
@@ -161,7 +161,7 @@ describe('request_uri at the authorization endpoint', () => {
     expect((await getAuthorize(t, { client_id: 'explicit-app', request_uri: requestUri }, cookie)).body).toContain('invalid_request_uri')
   })
 
-  test('require_pushed_authorization_requests: a plain request is refused to the client, a pushed one works (PAR3)', async () => {
+  test('require_pushed_authorization_requests: a plain request is refused to the client, a pushed one works (Y3)', async () => {
     await app()
     const cookie = await signedInCookie(t)
     const plain = await getAuthorize(t, { client_id: PAR_REQUIRED_ID, redirect_uri: 'https://par.example.com/cb', response_type: 'code', scope: 'openid', state: STATE }, cookie)
