@@ -314,6 +314,40 @@ describe('values and conflicts', () => {
     expect(loadConfig({ files: [withIssuer('http://127.0.0.1:9091')], env: {} }).config.identityProviders.oidc!.issuer).toBe('http://127.0.0.1:9091')
   })
 
+  test('RFC 7523 client keys (security.md J1, J5): method, algorithm, jwks or jwks_uri, each mistake with its path', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    const block = (pemText: string) => pemText.trim().split('\n').map((l) => `              ${l}`).join('\n')
+    const base = readFileSync(KASM, 'utf8')
+    const withClient = (lines: string) => tempConfig(base.replace("        secret: 'insecure-secret'\n", lines))
+    const good = withClient(`        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: ES256\n        jwks:\n          - key_id: k1\n            key: |\n${block(pem)}\n`)
+    const client = loadConfig({ files: [good], env: {} }).config.identityProviders.oidc!.clients[0]!
+    expect(client).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', tokenEndpointAuthSigningAlg: 'ES256', jwks: [{ keyId: 'k1', algorithm: 'ES256' }] })
+    expect(client.secret).toBeUndefined()
+    const plain = loadConfig({ files: [withClient("        secret: '$plaintext$s3cret'\n        token_endpoint_auth_method: client_secret_jwt\n")], env: {} }).config.identityProviders.oidc!.clients[0]!
+    expect(plain.tokenEndpointAuthSigningAlg).toBe('HS256')
+    const paths = (lines: string) => errorsOf([withClient(lines)]).map((p) => `${p.path}: ${p.message}`)
+    expect(paths('        token_endpoint_auth_method: private_key_jwt\n')).toEqual([
+      "identity_providers.oidc.clients[0].jwks_uri: client 'kasm': option 'jwks_uri' or 'jwks' is required with option 'token_endpoint_auth_method' with a value of 'private_key_jwt'",
+    ])
+    expect(paths('        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: HS256\n        jwks_uri: https://rp.example.com/jwks\n')[0]).toMatch(/token_endpoint_auth_signing_alg: .*must be one of 'RS256'.*with option 'token_endpoint_auth_method' 'private_key_jwt' but it's configured as 'HS256'/)
+    expect(paths("        secret: '$plaintext$x'\n        token_endpoint_auth_method: client_secret_jwt\n        token_endpoint_auth_signing_alg: RS256\n")[0]).toMatch(/must be one of 'HS256', 'HS384', 'HS512'/)
+    expect(paths('        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: http://rp.example.com/jwks\n')[0]).toMatch(/jwks_uri: .*must be an absolute https URL/)
+    expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: https://rp.example.com/jwks\n        jwks:\n          - key_id: k1\n            key: |\n${block(pem)}\n`)[0]).toMatch(/jwks_uri: .*must not be defined at the same time as option 'jwks'/)
+    expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks:\n          - key_id: k1\n            key: |\n${block(weak)}\n`)[0]).toMatch(/jwks\[0\]\.key: .*2048 bits or more but it only has 1024 bits/)
+    expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks:\n          - key_id: k1\n            algorithm: RS256\n            key: |\n${block(pem)}\n`)[0]).toMatch(/jwks\[0\]\.algorithm: .*'RS256' but the key is EC prime256v1/)
+  })
+
+  test('pushed authorization requests: enforce and context_lifespan, and the 4.38 betas key', () => {
+    const base = readFileSync(KASM, 'utf8')
+    const load = (text: string) => loadConfig({ files: [tempConfig(base.replace('  oidc:\n', `  oidc:\n${text}`))], env: {} }).config.identityProviders.oidc!
+    expect(load('').pushedAuthorizations).toEqual({ enforce: false, contextLifespanSeconds: 300 })
+    expect(load('    pushed_authorizations:\n      enforce: true\n      context_lifespan: 2m\n').pushedAuthorizations).toEqual({ enforce: true, contextLifespanSeconds: 120 })
+    expect(load('    require_pushed_authorization_requests: true\n').pushedAuthorizations.enforce).toBe(true)
+    expect(errorsOf([tempConfig(base.replace('  oidc:\n', '  oidc:\n    pushed_authorizations:\n      context_lifespan: 1d\n'))]).map((p) => p.path)).toEqual(['identity_providers.oidc.pushed_authorizations.context_lifespan'])
+  })
+
   test('openid is added to a client scope list that lacks it', () => {
     const file = tempConfig(readFileSync(KASM, 'utf8').replace('          - openid\n', ''))
     expect(loadConfig({ files: [file], env: {} }).config.identityProviders.oidc!.clients[0]!.scopes).toEqual(['profile', 'groups', 'email', 'openid'])
