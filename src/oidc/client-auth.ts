@@ -176,15 +176,32 @@ async function authenticateWithAssertion(ctx: OidcContext, body: Params, opts: C
   }
   const client = ctx.clients.get(claimed)
   if (!client) throw fail(`client '${truncate(claimed)}' is not registered`, false, truncate(claimed))
+  // Only an HMAC secret can be guessed online: client_secret_jwt failures are throttled like wrong
+  // secrets (A4, with the same way through for a request carrying a live artifact of the client);
+  // a private_key_jwt signature cannot be guessed, so its failures lock nobody out.
+  const guessable = client.config.tokenEndpointAuthMethod === 'client_secret_jwt'
   const now = ctx.clock.now()
-  const wait = ctx.clientThrottle.retryAfter(client.id, now)
-  if (wait > 0) throw fail('too many failed client authentications for this client; throttled', false, client.id, 429).withHeader('retry-after', String(wait))
-  const release = await ctx.clientThrottle.acquire(client.id, () => ctx.clock.now())
+  let voucher: string | undefined
+  const wait = guessable ? ctx.clientThrottle.retryAfter(client.id, now) : 0
+  if (wait > 0) {
+    voucher = await vouchingArtifact(ctx, client.id, body, now)
+    const vouchedWait = ctx.vouchedThrottle.retryAfter(client.id, now)
+    if (voucher === undefined || vouchedWait > 0) {
+      throw fail('too many failed client authentications for this client; throttled', false, client.id, 429).withHeader('retry-after', String(Math.max(wait, vouchedWait)))
+    }
+  }
+  const release = guessable ? await ctx.clientThrottle.acquire(client.id, () => ctx.clock.now()) : () => {}
   try {
     await verifyClientAssertion(ctx, client, assertion, { issuer: opts.issuer, endpointUrl: opts.endpointUrl })
   } catch (err) {
     if (!(err instanceof AssertionError)) throw err
-    if (err.badSignature) ctx.clientThrottle.recordFailure(client.id, ctx.clock.now())
+    if (guessable && err.badSignature) {
+      if (voucher === undefined) ctx.clientThrottle.recordFailure(client.id, ctx.clock.now())
+      else {
+        ctx.vouchedThrottle.recordFailure(client.id, ctx.clock.now())
+        ctx.spentArtifacts.add(voucher, ctx.clock.now())
+      }
+    }
     throw fail(err.reason, false, client.id)
   } finally {
     release()

@@ -5,14 +5,17 @@ import { OAuthError } from './errors.js'
 import type { OidcContext } from './context.js'
 import { Params, formBody } from './params.js'
 import { authenticateClient } from './client-auth.js'
-import { REQUEST_URI_PREFIX, checkPushedRequest } from './authorize.js'
+import { AUTH_AFTER_PARAM, REQUEST_URI_PREFIX, checkPushedRequest } from './authorize.js'
 import type { EndpointRequest } from './introspection.js'
 
 /** Authelia 4.38's path of the RFC 9126 endpoint. */
 export const PAR_PATH = '/api/oidc/pushed-authorization-request'
 
-/** Credentials are not part of the authorization request that is stored and replayed. */
-const CLIENT_CREDENTIALS = new Set(['client_secret', 'client_assertion', 'client_assertion_type'])
+/**
+ * Not part of the stored request: the credentials, and the provider's own resume markers, which only
+ * the provider sets (a consent session is bound to the browser, `auth_after` is sealed).
+ */
+const NOT_STORED = new Set(['client_secret', 'client_assertion', 'client_assertion_type', 'consent_id', AUTH_AFTER_PARAM])
 
 /**
  * POST /api/oidc/pushed-authorization-request (RFC 9126, docs/security.md Y1): the client
@@ -28,7 +31,7 @@ export async function handlePushedAuthorizationRequest(
   const { client } = await authenticateClient(ctx, req.authorization, p, { allowNone: true, issuer: req.issuer, endpointUrl: req.endpointUrl })
   try {
     const form: Record<string, string> = {}
-    for (const [k, v] of Object.entries(p.raw)) if (typeof v === 'string' && !CLIENT_CREDENTIALS.has(k)) form[k] = v
+    for (const [k, v] of Object.entries(p.raw)) if (typeof v === 'string' && !NOT_STORED.has(k)) form[k] = v
     // RFC 9126 §2: the authenticated client is the request's client, whatever else was sent.
     form.client_id = client.id
     if (form.request_uri !== undefined) throw new OAuthError('invalid_request', "The 'request_uri' parameter must not be pushed (RFC 9126 §2.1).")

@@ -167,6 +167,26 @@ describe('client_secret_jwt', () => {
   })
 })
 
+describe('floods of bad assertions (A4)', () => {
+  test('bad private_key_jwt signatures never lock the client out: a signature cannot be guessed', async () => {
+    for (let i = 0; i < 15; i++) await withAssertion(await assertion(rotated.privateKey, { clientId: PRIVATE_KEY_JWT_ID, aud: ISSUER, now: now(), kid: key.kid }))
+    expect((await withAssertion(await pk())).statusCode).toBe(200)
+  })
+
+  test('bad client_secret_jwt HMACs are throttled like wrong secrets (429 with Retry-After)', async () => {
+    const wrong = new TextEncoder().encode('a-wrong-secret-that-is-also-long-enough-to-sign')
+    t.clock.advance(61) // failures of earlier tests leave the window
+    const statuses: number[] = []
+    for (let i = 0; i < 12; i++) statuses.push((await withAssertion(await assertion(wrong, { clientId: CLIENT_SECRET_JWT.id, aud: ISSUER, now: now(), alg: 'HS256' }))).statusCode)
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401))
+    const throttled = await withAssertion(await assertion(hmac, { clientId: CLIENT_SECRET_JWT.id, aud: ISSUER, now: now(), alg: 'HS256' }))
+    expect(throttled.statusCode).toBe(429)
+    expect(throttled.headers['retry-after']).toBeDefined()
+    t.clock.advance(61)
+    expect((await withAssertion(await assertion(hmac, { clientId: CLIENT_SECRET_JWT.id, aud: ISSUER, now: now(), alg: 'HS256' }))).statusCode).toBe(200)
+  })
+})
+
 describe('private_key_jwt with jwks_uri (J5)', () => {
   const uri = (k: ClientKeyPair, o: Partial<Parameters<typeof assertion>[1]> = {}) => assertion(k.privateKey, { clientId: JWKS_URI_ID, aud: ISSUER, now: now(), kid: k.kid, ...o })
 
