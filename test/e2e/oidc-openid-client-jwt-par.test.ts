@@ -12,7 +12,7 @@ import { CLIENT_SECRET_JWT, PAR_REQUIRED_ID, PRIVATE_KEY_JWT_ID, addAssertionCli
  */
 let t: TestApp & { url: string }
 let cookie: string
-let rpKey: { key: CryptoKey; kid: string }
+let rpKey: { key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey']; kid: string }
 
 beforeAll(async () => {
   const pair = await generateKeyPair('RS256', { extractable: true })
