@@ -110,7 +110,7 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
   if ('kind' in target) return target
   const shape = readResponseShape(target, pushed.params)
   try {
-    // Y1: a client (or a provider) that requires pushed requests gets nothing from a plain one.
+    // Y3: a client (or a provider) that requires pushed requests gets nothing from a plain one.
     if (target.client.parRequired && !pushed.pushed) {
       throw new OAuthError('invalid_request', 'Pushed Authorization Requests are required for this client: push the request and send its request_uri.', 'require_pushed_authorization_requests')
     }
@@ -121,8 +121,10 @@ export async function authorize(ctx: OidcContext, input: AuthorizeInput): Promis
     if ('kind' in granted) return granted
     return await issueResponse(ctx, input, request, signedIn, granted, now)
   } catch (err) {
-    if (err instanceof OAuthError) return redirectError(ctx, input, target, shape, err)
-    throw err
+    if (!(err instanceof OAuthError)) throw err
+    // Y2: an error sent to the client ends the pushed request too (already spent: nothing changes).
+    if (pushed.pushed) await ctx.storage.consumePushedAuthorizationRequest(pushed.pushed.requestHash, target.client.id, now)
+    return redirectError(ctx, input, target, shape, err)
   }
 }
 

@@ -117,6 +117,16 @@ describe('request_uri at the authorization endpoint', () => {
     expect((await getAuthorize(t, { client_id: KASM.id, request_uri: requestUri }, cookie)).statusCode).toBe(303)
   })
 
+  test('an error sent to the client spends the request_uri as well (Y2)', async () => {
+    await app()
+    const requestUri = await pushed(kasmRequest({ prompt: 'none' }))
+    const first = await getAuthorize(t, { client_id: KASM.id, request_uri: requestUri })
+    expect(responseParams(first).get('error')).toBe('login_required')
+    const again = await getAuthorize(t, { client_id: KASM.id, request_uri: requestUri }, await signedInCookie(t))
+    expect(again.statusCode).toBe(400)
+    expect(again.body).toContain('invalid_request_uri')
+  })
+
   test('a request_uri past context_lifespan is refused (Y2)', async () => {
     await app()
     const requestUri = await pushed()
