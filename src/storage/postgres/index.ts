@@ -79,7 +79,8 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     ...createPgOidcStore(ephemeral),
     // Devices, subjects and consents are durable state: the durable pool.
     ...createPgImportStore(pool, box),
-    ...createPgClientAssertionStore(ephemeral),
+    // A client assertion's jti guards against replay until the assertion expires: durable, like bans.
+    ...createPgClientAssertionStore(pool),
 
     async listMigrations() {
       return migrator.locked((client) => migrator.list(client))
