@@ -91,6 +91,22 @@ export function runSessionStoreContract(name: string, open: () => Promise<Opened
       await store.destroySession('sid-1')
     })
 
+    test("destroyUserSessions ends exactly that user's sessions, signed in or not, and says how many (security.md Y5)", async () => {
+      await store.saveSession('alice-1', session(), NOW + 3600, NOW)
+      await store.saveSession('alice-2', session({ level: 1, rememberMe: true }), NOW + 3600, NOW)
+      await store.saveSession('alice-upper', session({ username: 'Alice' }), NOW + 3600, NOW)
+      await store.saveSession('alice2', session({ username: 'alice2' }), NOW + 3600, NOW)
+      await store.saveSession('hostile', session({ username: HOSTILE }), NOW + 3600, NOW)
+      await store.saveSession('anonymous', session({ username: undefined, level: 0 }), NOW + 3600, NOW)
+      expect(await store.destroyUserSessions('alice')).toBe(2)
+      expect(await store.findSession('alice-1', NOW)).toBeUndefined()
+      expect(await store.findSession('alice-2', NOW)).toBeUndefined()
+      for (const kept of ['alice-upper', 'alice2', 'hostile', 'anonymous']) expect(await store.findSession(kept, NOW)).toBeDefined()
+      expect(await store.destroyUserSessions('alice')).toBe(0)
+      expect(await store.destroyUserSessions(HOSTILE)).toBe(1)
+      expect(await store.findSession('alice2', NOW)).toBeDefined()
+    })
+
     test('deleteExpiredSessions keeps live sessions; expired ones stay unfindable', async () => {
       await store.saveSession('old-1', session(), NOW - 1, NOW - 60)
       await store.saveSession('old-2', session(), NOW, NOW - 60)

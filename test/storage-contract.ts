@@ -859,6 +859,22 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
+    describe('live grants of a user (security.md Y5)', () => {
+      test('findLiveGrantIds lists each grant with an unrevoked, unexpired code or token once, and none after revokeGrant', async () => {
+        const byCode = code({ username: 'reset-user' })
+        const byToken = grant({ username: 'reset-user' })
+        await storage.saveAuthorizationCode(byCode)
+        await storage.saveToken(token({ ...byToken, kind: 'access' }))
+        await storage.saveToken(token({ ...byToken, kind: 'refresh', expiresAt: NOW + 7200 }))
+        await storage.saveToken(token({ username: 'reset-user', expiresAt: NOW - 1 }))
+        await storage.saveToken(token({ username: 'someone-else' }))
+        expect((await storage.findLiveGrantIds('reset-user', NOW)).sort()).toEqual([byCode.grantId, byToken.grantId].sort())
+        await storage.revokeGrant(byToken.grantId)
+        expect(await storage.findLiveGrantIds('reset-user', NOW)).toEqual([byCode.grantId])
+        expect(await storage.findLiveGrantIds('nobody', NOW)).toEqual([])
+      })
+    })
+
     describe('refresh tokens', () => {
       test('an unknown refresh token is missing', async () => {
         expect(await storage.consumeRefreshToken(hash(), 'kasm', NOW)).toEqual({ kind: 'missing' })

@@ -1,10 +1,11 @@
 import { sha256Hex } from '../common/hashing.js'
-import { existsSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
+import { accessSync, constants, existsSync, realpathSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
 import { binaryProblem, flowDepthProblem, readTextFile } from '../config/read-text.js'
 import type { FileBackendConfig } from '../config/schema.js'
-import { dummyDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
+import { dummyDigest, generateDigest, parseDigest, type PasswordDigest } from './hashes/index.js'
+import { writeUserPassword, type WriteOptions } from './users-file-writer.js'
 import { createHashGate, type BudgetRun, type HashGate } from './hash-budget.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
 
@@ -288,6 +289,44 @@ export class FileUserProvider implements UserProvider {
       this.refusedSinceWarning = { known: 0, unknown: 0 }
     }
     return { ok: false, reason: 'busy' }
+  }
+
+  /**
+   * Password reset: hashes `password` with the configured algorithm and writes it into the users
+   * file (users-file-writer.ts), then reads the file again, so this instance refuses the old password
+   * and, by the changed credential fingerprint, the user's sessions and grants at once
+   * (docs/security.md Y5). Hashing runs in the known-user budget, before the file lock is taken.
+   */
+  async changePassword(username: string, password: string, opts: WriteOptions = {}): Promise<void> {
+    const p = this.config.password
+    const options =
+      p.algorithm === 'argon2'
+        ? { variant: p.argon2.variant, iterations: p.argon2.iterations, memory: p.argon2.memoryKiB, parallelism: p.argon2.parallelism, keyLength: p.argon2.keyLength, saltLength: p.argon2.saltLength }
+        : p[p.algorithm]
+    const digest = await generateDigest(password, p.algorithm, options as never)
+    await writeUserPassword(this.config, username, digest, opts)
+    this.reload()
+  }
+
+  /**
+   * Why a password cannot be written: the file and its folder (temporary file, lock) must be
+   * writable by this process. A read-only mount (systemd's ProtectSystem) says so here too.
+   */
+  passwordChangeProblem(): string | undefined {
+    let path: string
+    try {
+      path = realpathSync(this.config.path)
+    } catch (err) {
+      return `${this.config.path} cannot be resolved: ${(err as Error).message}`
+    }
+    for (const [what, target] of [['the users file', path], ['its folder', dirname(path)]] as const) {
+      try {
+        accessSync(target, constants.W_OK)
+      } catch (err) {
+        return `${what} ${target} is not writable by this process (${(err as NodeJS.ErrnoException).code ?? 'error'})`
+      }
+    }
+    return undefined
   }
 
   /** Re-reads the file now; resolves false (keeping the old users) when it is broken. */

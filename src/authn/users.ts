@@ -39,6 +39,13 @@ export interface UserProvider {
    * beyond the bound the answer is `busy` at once, without hashing.
    */
   checkPassword(login: string, password: string): Promise<FirstFactorResult>
+  /**
+   * Password reset: stores a new password for the user (already checked against the policy). Absent
+   * when the backend cannot change passwords.
+   */
+  changePassword?(username: string, password: string): Promise<void>
+  /** Why changePassword cannot work here (e.g. the file or its folder is read-only), or undefined. */
+  passwordChangeProblem?(): string | undefined
   /** The key a login that names nobody is counted under by regulation (case-folded where logins are case-insensitive). */
   normalizeLogin(login: string): string
   /** Present for remote backends: true when the directory answers (health, end of an outage). */

@@ -213,7 +213,21 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   webauthn: any('WebAuthn (ignored).'),
   duo_api: any('Duo (ignored).'),
   ntp: any('NTP check (ignored).'),
-  password_policy: any('Password policy (ignored).'),
+  password_policy: map('Rules a new password must meet (password reset). At most one of `standard` and `zxcvbn` may be enabled.', {
+    standard: map('Length and character classes.', {
+      enabled: bool('Apply this policy.', { default: 'false' }),
+      min_length: int('Fewest characters.', { default: '8' }),
+      max_length: int('Most characters; 0: no limit beyond the 1024 bytes every password is held to.', { default: '0' }),
+      require_uppercase: bool('At least one upper-case letter.', { default: 'false' }),
+      require_lowercase: bool('At least one lower-case letter.', { default: 'false' }),
+      require_number: bool('At least one digit.', { default: 'false' }),
+      require_special: bool('At least one character that is neither a letter nor a digit.', { default: 'false' }),
+    }),
+    zxcvbn: map('Strength estimate (zxcvbn, English and common dictionaries).', {
+      enabled: bool('Apply this policy.', { default: 'false' }),
+      min_score: int('Lowest accepted score, 1 to 4.', { default: '3' }),
+    }),
+  }),
   telemetry: any('Telemetry (ignored).'),
   definitions: any('Named networks and user attributes (ignored).', { since: '4.38' }),
   privacy_policy: any('Privacy policy link (ignored).', { since: '4.38' }),
@@ -226,8 +240,11 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     { open: true, since: '4.38' },
   ),
   authentication_backend: map('Where users come from.', {
-    password_reset: any('Password reset (ignored).'),
-    disable_reset_password: ignored(bool('Ignored.')),
+    password_reset: map('"Forgot password?" on the sign-in page (file backend).', {
+      disable: bool('Turn password reset off: no link, and its API answers 403.', { default: 'false' }),
+      custom_url: str('Send "Forgot password?" to this URL instead (even with `disable`, as Authelia); Latchkey\'s own reset is then off.'),
+    }),
+    disable_reset_password: bool('Turn password reset off.', { renamedTo: 'password_reset.disable', default: 'false' }),
     refresh_interval: str(
       'How long user details read from LDAP (groups, emails, display name, disabled) are used before being read again: a duration, `always` or `disable`. The users file is always current.',
       { default: '5m' },
@@ -298,7 +315,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         case_insensitive: bool('Usernames are case-insensitive.', { default: 'false' }),
       }),
       password: map(
-        'Hashing of new passwords. Validated, otherwise no effect: Latchkey never writes the users file, and `latchkey crypto hash generate` takes its own flags.',
+        'Hashing of the passwords that password reset writes into the users file (`latchkey crypto hash generate` takes its own flags).',
         {
         algorithm: str('`argon2`, `sha2crypt`, `pbkdf2`, `bcrypt` or `scrypt` (old: `argon2id`, `sha512`).', { default: 'argon2' }),
         iterations: int('Old flat form (argon2id / sha512).'),
@@ -308,7 +325,6 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         parallelism: int('Old flat form.'),
         ...passwordAlgorithms,
         },
-        { ignored: true },
       ),
     }),
   }),

@@ -268,6 +268,34 @@ describe('values and conflicts', () => {
     ])
   })
 
+  test('password reset and password_policy (issue 11): 4.37 and 4.38 names, defaults, and each bad value named with its line', () => {
+    const kasm = readFileSync(KASM, 'utf8')
+    const load = (text: string) => loadConfig({ files: [tempConfig(text)], env: {} })
+    const plain = load(kasm).config
+    expect(plain.authenticationBackend.passwordReset).toEqual({ disable: false })
+    expect(plain.passwordPolicy).toEqual({
+      standard: { enabled: false, minLength: 8, maxLength: 0, requireUppercase: false, requireLowercase: false, requireNumber: false, requireSpecial: false },
+      zxcvbn: { enabled: false, minScore: 3 },
+    })
+    const old = load(kasm.replace('authentication_backend:\n', 'authentication_backend:\n  disable_reset_password: true\n'))
+    expect(old.config.authenticationBackend.passwordReset).toEqual({ disable: true })
+    expect(old.warnings.map(shown)).toContain("configuration.yml:27:3: authentication_backend.disable_reset_password: configuration key 'authentication_backend.disable_reset_password' is deprecated: use 'authentication_backend.password_reset.disable' instead")
+    const custom = load(kasm.replace('authentication_backend:\n', 'authentication_backend:\n  password_reset:\n    custom_url: https://accounts.example.com/reset\n'))
+    expect(custom.config.authenticationBackend.passwordReset).toEqual({ disable: false, customUrl: 'https://accounts.example.com/reset' })
+    const policy = load(kasm + 'password_policy:\n  standard:\n    enabled: true\n    min_length: 12\n    max_length: 64\n    require_number: true\n')
+    expect(policy.config.passwordPolicy.standard).toMatchObject({ enabled: true, minLength: 12, maxLength: 64, requireNumber: true, requireUppercase: false })
+    const bad = tempConfig(
+      kasm.replace('authentication_backend:\n', 'authentication_backend:\n  password_reset:\n    custom_url: javascript:alert(1)\n') +
+        'password_policy:\n  standard:\n    enabled: true\n    min_length: 10\n    max_length: 5\n  zxcvbn:\n    enabled: true\n    min_score: 7\n',
+    )
+    expect(errorsOf([bad]).map(shown)).toEqual([
+      "configuration.yml:28:17: authentication_backend.password_reset.custom_url: option 'custom_url' must be an absolute http or https URL but it's configured as 'javascript:alert(1)' (hint: the page of your own password reset service, e.g. https://accounts.example.com/reset)",
+      expect.stringMatching(/^configuration\.yml:\d+:17: password_policy\.standard\.max_length: option 'max_length' must be 0 \(no limit\) or at least 'min_length' \(10\) but it's configured as '5'$/),
+      expect.stringMatching(/^configuration\.yml:\d+:5: password_policy\.zxcvbn: only one password policy may be enabled/),
+      expect.stringMatching(/^configuration\.yml:\d+:16: password_policy\.zxcvbn\.min_score: option 'min_score' must be between 1 and 4 but it's configured as '7'/),
+    ])
+  })
+
   test('every problem is reported at once', () => {
     expect(errorsOf(['fixtures/config/three-problems.yml']).map(shown)).toEqual([
       "three-problems.yml:3:8: theme: option 'theme' must be one of 'light', 'dark', 'grey', 'auto', 'oled' but it's configured as 'blue'",
@@ -384,9 +412,14 @@ describe('key catalogue', () => {
       expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
     }
     // Accepted and checked, but without effect.
-    for (const noEffect of ['default_2fa_method', 'notifier.smtp.startup_check_address', 'authentication_backend.file.password.algorithm']) {
+    for (const noEffect of ['default_2fa_method', 'notifier.smtp.startup_check_address']) {
       expect(byPath.get(noEffect)?.status).toBe('ignored')
     }
+    // Password reset writes new digests with these (issue 11).
+    for (const used of ['authentication_backend.file.password.algorithm', 'authentication_backend.password_reset.disable', 'authentication_backend.password_reset.custom_url', 'password_policy.standard.min_length', 'password_policy.zxcvbn.min_score']) {
+      expect(byPath.get(used)?.status).toBe('supported')
+    }
+    expect(byPath.get('authentication_backend.disable_reset_password')).toMatchObject({ status: 'deprecated', authelia438: 'authentication_backend.password_reset.disable' })
     expect(byPath.get('server.disable_healthcheck')).toMatchObject({ status: 'supported', description: expect.stringContaining('GET /api/health') })
     expect(byPath.get('identity_providers.oidc.clients[].token_endpoint_auth_method')!.description).toMatch(/`client_secret_jwt` \(needs a plaintext secret\), `private_key_jwt`/)
     expect(byPath.get('identity_providers.oidc.client_jwks_uri_allow_private_networks')).toMatchObject({ status: 'latchkey', default: 'false' })

@@ -12,7 +12,7 @@ import { MapView, Problems } from './reader.js'
 import type { Config } from './schema.js'
 import { checkStructure } from './structure.js'
 import { readAccessControl } from './validate/access-control.js'
-import { readAuthenticationBackend, readRegulation, readTotp } from './validate/authn.js'
+import { readAuthenticationBackend, readPasswordPolicy, readPasswordReset, readRegulation, readTotp } from './validate/authn.js'
 import { readCertificatesDirectory, readDefault2faMethod, readDefaultRedirectionUrl, readJwtSecret, readLog, readServer, readTheme } from './validate/core.js'
 import { readOidc } from './validate/oidc.js'
 import { readSession } from './validate/session.js'
@@ -92,7 +92,8 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     log: readLog(view),
     totp,
     // Placeholder only when the backend is broken; that is an error, so it never escapes.
-    authenticationBackend: readAuthenticationBackend(view) ?? { refreshIntervalSeconds: 300 },
+    authenticationBackend: { ...(readAuthenticationBackend(view) ?? { refreshIntervalSeconds: 300 }), passwordReset: readPasswordReset(view) },
+    passwordPolicy: readPasswordPolicy(view),
     accessControl: readAccessControl(view),
     session: readSession(view, defaultRedirectionUrl),
     regulation: readRegulation(view),

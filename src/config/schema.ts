@@ -138,6 +138,30 @@ export interface AuthenticationBackendConfig {
    * before being read again: 0 is `always`, null is `disable`. The users file is always current.
    */
   refreshIntervalSeconds: number | null
+  /** `password_reset` (4.37's `disable_reset_password` loads into `disable`). */
+  passwordReset: PasswordResetConfig
+}
+
+/** `authentication_backend.password_reset` (4.37's `disable_reset_password` loads into `disable`). */
+export interface PasswordResetConfig {
+  disable: boolean
+  /** The portal's "Forgot password?" goes here instead, and Latchkey's own reset is off. */
+  customUrl?: string
+}
+
+/** `password_policy`: at most one of the two is enabled (Authelia refuses both). */
+export interface PasswordPolicyConfig {
+  standard: {
+    enabled: boolean
+    minLength: number
+    /** 0: no maximum (beyond the 1024 bytes every password is held to). */
+    maxLength: number
+    requireUppercase: boolean
+    requireLowercase: boolean
+    requireNumber: boolean
+    requireSpecial: boolean
+  }
+  zxcvbn: { enabled: boolean; minScore: number }
 }
 
 export interface AccessControlRule {
@@ -387,6 +411,7 @@ export interface Config {
   log: LogConfig
   totp: TotpConfig
   authenticationBackend: AuthenticationBackendConfig
+  passwordPolicy: PasswordPolicyConfig
   accessControl: AccessControlConfig
   session: SessionConfig
   regulation: RegulationConfig
@@ -415,6 +440,10 @@ export const DEFAULTS = {
     pbkdf2: { variant: 'sha512', iterations: 310000, saltLength: 16 },
     bcrypt: { variant: 'standard', cost: 12 },
     scrypt: { iterations: 16, blockSize: 8, parallelism: 1, keyLength: 32, saltLength: 16 },
+  },
+  passwordPolicy: {
+    standard: { enabled: false, minLength: 8, maxLength: 0, requireUppercase: false, requireLowercase: false, requireNumber: false, requireSpecial: false },
+    zxcvbn: { enabled: false, minScore: 3 },
   },
   accessControl: { defaultPolicy: 'deny' },
   session: { name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000 },

@@ -5,6 +5,8 @@ import { MESSAGES, finishTotpRegistration, firstFactor, logout, pausedMessage, s
 import { IDENTITY_MESSAGES, type StartResult, elevationSecondsLeft, revokeIdentityVerification, startIdentityVerification, verifyIdentityCode } from './identity.js'
 import { REGISTRATION_MESSAGES, beginTotpRegistration, cancelTotpRegistration, confirmPendingDevice, registrationOptions } from './registration.js'
 import { checkRedirect } from './redirect.js'
+import { policyDescription } from '../authn/password-policy.js'
+import { RESET_MESSAGES, finishPasswordReset, forgotPasswordLink, isResetEnabled, resetPassword, startPasswordReset } from './reset-password.js'
 
 /**
  * Authelia 4.37's portal JSON API (docs/authelia-compat.md §2.7): `{"status":"OK","data":…}` or
@@ -102,6 +104,46 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
   })
 
   app.get('/api/configuration', { onRequest: oneFactor }, async (_req, reply) => ok(reply, { available_methods: ctx.availableMethods }))
+
+  // ---------------------------------------------------------------- password reset (reset-password.ts)
+
+  // Authelia 4.38; public, as the reset page needs it before anybody signs in.
+  app.get('/api/configuration/password-policy', async (_req, reply) => ok(reply, policyDescription(config.passwordPolicy)))
+
+  // Latchkey: what the sign-in page offers, for clients that draw their own (Authelia puts it in its page).
+  app.get('/api/configuration/password-reset', async (_req, reply) => {
+    const r = config.authenticationBackend.passwordReset
+    return ok(reply, { enabled: isResetEnabled(ctx), disable: r.disable, custom_url: r.customUrl ?? '', link: forgotPasswordLink(ctx) ?? '' })
+  })
+
+  const resetOff = (req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    if (isResetEnabled(ctx)) return undefined
+    req.log.info('password reset refused: it is disabled or replaced by a custom URL')
+    return ko(reply, 403, RESET_MESSAGES.disabled)
+  }
+
+  app.post('/api/reset-password/identity/start', { onRequest: post() }, async (req, reply) => {
+    const off = resetOff(req, reply)
+    if (off) return off
+    const result = await startPasswordReset(ctx, req, reply, body(req).username)
+    if (result.ok) return ok(reply)
+    if (result.reason === 'limited') return ko(reply.header('retry-after', String(result.retryAfterSeconds)), 429, RESET_MESSAGES.tooMany)
+    return ko(reply, 200, RESET_MESSAGES.operationFailed)
+  })
+
+  app.post('/api/reset-password/identity/finish', { onRequest: post() }, async (req, reply) => {
+    const off = resetOff(req, reply)
+    if (off) return off
+    const result = await finishPasswordReset(ctx, req, reply, body(req).token)
+    return result.ok ? ok(reply) : ko(reply, 200, result.message)
+  })
+
+  app.post('/api/reset-password', { onRequest: post() }, async (req, reply) => {
+    const off = resetOff(req, reply)
+    if (off) return off
+    const result = await resetPassword(ctx, req, reply, body(req).password)
+    return result.ok ? ok(reply) : ko(reply, 200, result.message)
+  })
 
   app.post('/api/firstfactor', { onRequest: post() }, async (req, reply) => {
     const b = body(req)

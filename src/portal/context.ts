@@ -24,6 +24,8 @@ export interface PortalContext {
   twoFactorEnabled: boolean
   availableMethods: string[]
   jwtKey?: Uint8Array
+  /** Why password reset is off although configured on (the users file is not writable), logged at start. */
+  resetProblem?: string
 }
 
 export function createPortalContext(deps: AppDeps): PortalContext {
@@ -33,6 +35,16 @@ export function createPortalContext(deps: AppDeps): PortalContext {
     config.accessControl.rules.some((r) => r.policy === 'two_factor') ||
     (config.identityProviders.oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor') ?? false)
   const twoFactorEnabled = twoFactorPolicy && !config.totp.disable
+  const reset = config.authenticationBackend.passwordReset
+  const resetProblem = !reset.disable && !reset.customUrl ? (deps.users.changePassword ? deps.users.passwordChangeProblem?.() : 'the authentication backend cannot change passwords') : undefined
+  if (resetProblem) {
+    // Said once at start, with the way out: a reset that fails after the code was typed helps nobody.
+    // A backend without password changes (LDAP) is a plain fact, said at info.
+    deps.logger?.[deps.users.changePassword ? 'warn' : 'info'](
+      { reason: resetProblem },
+      `password reset is off: ${resetProblem}. Make the users file and its folder writable by Latchkey, or set authentication_backend.password_reset.disable: true (docs/migrating-from-authelia.md#password-reset)`,
+    )
+  }
   return {
     deps,
     config,
@@ -42,6 +54,7 @@ export function createPortalContext(deps: AppDeps): PortalContext {
     twoFactorEnabled,
     availableMethods: twoFactorEnabled ? ['totp'] : [],
     ...(config.jwtSecret ? { jwtKey: new TextEncoder().encode(config.jwtSecret) } : {}),
+    ...(resetProblem ? { resetProblem } : {}),
   }
 }
 

@@ -42,8 +42,13 @@ export function sessionBinding(req: FastifyRequest): string {
   return sha256Hex(`identity-verification\0${req.session!.id}`)
 }
 
-function codeHash(binding: string, code: string): string {
+export function codeHash(binding: string, code: string): string {
   return sha256Hex(`identity-code\0${binding}\0${code}`)
+}
+
+/** A fresh one-time code (Authelia 4.38's length and alphabet). */
+export function newIdentityCode(): string {
+  return randomString(CODE_LENGTH, CODE_ALPHABET)
 }
 
 /** Typed codes: case, spaces and dashes do not matter. */

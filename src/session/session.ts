@@ -199,6 +199,24 @@ export class SessionManager {
     return { csrf: this.anonymous.csrfToken(id), cookie }
   }
 
+  /** A short-lived cookie beside the session's (`<name>_<suffix>`), same scope and flags. */
+  setSideCookie(req: FastifyRequest, reply: FastifyReply, suffix: string, value: string, maxAgeSeconds: number): boolean {
+    const cookie = this.domains.match(req.hostname)
+    if (!cookie) return false
+    reply.setCookie(`${cookie.name}_${suffix}`, value, { ...this.cookieOptions(req, cookie), maxAge: maxAgeSeconds })
+    return true
+  }
+
+  sideCookie(req: FastifyRequest, suffix: string): string | undefined {
+    const cookie = this.domains.match(req.hostname)
+    return cookie ? req.cookies[`${cookie.name}_${suffix}`] : undefined
+  }
+
+  clearSideCookie(req: FastifyRequest, reply: FastifyReply, suffix: string): void {
+    const cookie = this.domains.match(req.hostname)
+    if (cookie && req.cookies[`${cookie.name}_${suffix}`] !== undefined) reply.clearCookie(`${cookie.name}_${suffix}`, this.cookieOptions(req, cookie))
+  }
+
   /** The token formToken gave this request's browser, when it has no session; else undefined. */
   anonymousFormToken(req: FastifyRequest): string | undefined {
     const cookie = this.domains.match(req.hostname)
@@ -276,6 +294,22 @@ export async function elevateSession(req: FastifyRequest, reply: FastifyReply, o
   if (amr.has('pwd') && amr.size > 1) amr.add('mfa')
   data.amr = [...amr]
   return manager(req).issue(req, reply, data)
+}
+
+/** The session manager of this request's app (side cookies, see SessionManager). */
+export function sessionManager(req: FastifyRequest): SessionManager {
+  return manager(req)
+}
+
+/**
+ * A stored session that nobody signed in to (level 0) carrying `extra`, under a new id; any
+ * session in place is ended. Password reset holds its verified step there (portal/reset-password.ts).
+ */
+export async function establishAnonymousSession(req: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown>): Promise<LoadedSession> {
+  const m = manager(req)
+  const data = m.newData(m.clock.now())
+  data.extra = extra
+  return m.issue(req, reply, data)
 }
 
 /** Persists changes to `request.session.data` (e.g. `extra`) without changing the id. */

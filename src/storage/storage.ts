@@ -160,6 +160,11 @@ export interface SessionStore {
    */
   updateSession(id: string, data: SessionData, expiresAt: number, now: number): Promise<boolean>
   destroySession(id: string): Promise<void>
+  /**
+   * Ends every session signed in as `username` (exact match), whatever its state; resolves how many
+   * went. A scan of the store (password reset only, docs/security.md Y5): no index is kept for it.
+   */
+  destroyUserSessions(username: string): Promise<number>
   /** Housekeeping; resolves the number removed (0 from a store whose records expire by themselves). */
   deleteExpiredSessions(now: number): Promise<number>
 }
@@ -390,6 +395,11 @@ export interface OidcStore {
   revokeToken(tokenHash: string): Promise<TokenRecord | undefined>
   /** Revokes the code and every token of the grant; atomic against `saveIssuedTokens` of that grant. */
   revokeGrant(grantId: string): Promise<void>
+  /**
+   * The grants of a user that still have an unrevoked, unexpired code or token (distinct, any
+   * order): what a password reset revokes with `revokeGrant` (docs/security.md Y5).
+   */
+  findLiveGrantIds(username: string, now: number): Promise<string[]>
   /**
    * Housekeeping of expired codes, tokens, consent sessions (and remembered consents, pending TOTP
    * devices, client assertion jtis, pushed authorization requests, and identity verifications an hour past expiry: they count for rate limits until

@@ -128,6 +128,7 @@ describe('a storage outage', () => {
       saveSession: storage.saveSession.bind(storage),
       updateSession: storage.updateSession.bind(storage),
       destroySession: storage.destroySession.bind(storage),
+      destroyUserSessions: storage.destroyUserSessions.bind(storage),
       deleteExpiredSessions: storage.deleteExpiredSessions.bind(storage),
       ping: async () => answering,
       close: async () => {},

@@ -1,11 +1,12 @@
 /** `authentication_backend`, `totp`, `regulation`. */
-import { DEFAULTS, type AuthenticationBackendConfig, type PasswordHashConfig, type RegulationConfig, type RegulationMode, type TotpAlgorithm, type TotpConfig } from '../schema.js'
+import { DEFAULTS, type AuthenticationBackendConfig, type PasswordHashConfig, type PasswordPolicyConfig, type PasswordResetConfig, type RegulationConfig, type RegulationMode, type TotpAlgorithm, type TotpConfig } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
+import { isAbsoluteUrl } from './core.js'
 import { readLdap } from './ldap.js'
 
 const HASH_ALGORITHMS = ['argon2', 'sha2crypt', 'pbkdf2', 'bcrypt', 'scrypt'] as const
 
-export function readAuthenticationBackend(root: MapView): AuthenticationBackendConfig | undefined {
+export function readAuthenticationBackend(root: MapView): Omit<AuthenticationBackendConfig, 'passwordReset'> | undefined {
   const v = root.map('authentication_backend')
   const hasFile = v.has('file')
   const hasLdap = v.has('ldap')
@@ -19,7 +20,7 @@ export function readAuthenticationBackend(root: MapView): AuthenticationBackendC
   }
   const refreshIntervalSeconds = readRefreshInterval(v)
   if (hasLdap) {
-    // Latchkey has no password reset; Authelia requires it disabled with unauthenticated binds.
+    // Latchkey resets passwords in the users file only; Authelia requires reset disabled with unauthenticated binds.
     const resetDisabled = v.map('password_reset').bool('disable') ?? v.bool('disable_reset_password') ?? false
     return { ldap: readLdap(v.map('ldap'), { passwordResetDisabled: resetDisabled }), refreshIntervalSeconds }
   }
@@ -201,4 +202,51 @@ function readRegulationModes(v: MapView): RegulationMode[] {
     }
   }
   return modes.length > 0 ? modes : [...DEFAULTS.regulation.modes]
+}
+
+/** `authentication_backend.password_reset`, and 4.37's `disable_reset_password` (both set was reported already). */
+export function readPasswordReset(root: MapView): PasswordResetConfig {
+  const v = root.map('authentication_backend')
+  const r = v.map('password_reset')
+  const out: PasswordResetConfig = { disable: r.bool('disable') ?? v.bool('disable_reset_password') ?? false }
+  const url = r.str('custom_url')
+  if (url !== undefined && url !== '') {
+    const u = isAbsoluteUrl(url)
+    if (!u || !/^https?:$/.test(u.protocol)) r.error('custom_url', `option 'custom_url' must be an absolute http or https URL but it's configured as '${url}'`, 'the page of your own password reset service, e.g. https://accounts.example.com/reset')
+    else out.customUrl = u.href
+  }
+  return out
+}
+
+/** `password_policy`: Authelia's keys and defaults; both mechanisms at once is an error, as in Authelia. */
+export function readPasswordPolicy(root: MapView): PasswordPolicyConfig {
+  const v = root.map('password_policy')
+  const s = v.map('standard')
+  const z = v.map('zxcvbn')
+  const d = DEFAULTS.passwordPolicy
+  const out: PasswordPolicyConfig = {
+    standard: {
+      enabled: s.bool('enabled') ?? d.standard.enabled,
+      minLength: s.int('min_length') ?? d.standard.minLength,
+      maxLength: s.int('max_length') ?? d.standard.maxLength,
+      requireUppercase: s.bool('require_uppercase') ?? d.standard.requireUppercase,
+      requireLowercase: s.bool('require_lowercase') ?? d.standard.requireLowercase,
+      requireNumber: s.bool('require_number') ?? d.standard.requireNumber,
+      requireSpecial: s.bool('require_special') ?? d.standard.requireSpecial,
+    },
+    zxcvbn: { enabled: z.bool('enabled') ?? d.zxcvbn.enabled, minScore: z.int('min_score') ?? d.zxcvbn.minScore },
+  }
+  const st = out.standard
+  // Authelia: 0 means the default.
+  if (st.minLength === 0) st.minLength = d.standard.minLength
+  if (st.minLength < 0) s.error('min_length', `option 'min_length' must be 1 or more but it's configured as '${st.minLength}'`)
+  if (st.maxLength < 0) s.error('max_length', `option 'max_length' must be 0 (no limit) or more but it's configured as '${st.maxLength}'`)
+  else if (st.maxLength > 0 && st.maxLength < st.minLength)
+    s.error('max_length', `option 'max_length' must be 0 (no limit) or at least 'min_length' (${st.minLength}) but it's configured as '${st.maxLength}'`)
+  if (out.zxcvbn.minScore === 0) out.zxcvbn.minScore = d.zxcvbn.minScore
+  if (out.zxcvbn.minScore < 1 || out.zxcvbn.minScore > 4)
+    z.error('min_score', `option 'min_score' must be between 1 and 4 but it's configured as '${out.zxcvbn.minScore}'`, '3 is the default; 4 is the strongest')
+  if (st.enabled && out.zxcvbn.enabled)
+    v.error('zxcvbn', "only one password policy may be enabled: 'standard' and 'zxcvbn' are both enabled", 'disable one of them')
+  return out
 }

@@ -10,6 +10,8 @@ import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
 import { firstFactor, logout, pausedMessage, resolveTarget, secondFactorTotp } from '../handlers.js'
 import { type RefusalReason, inspectIdentityLink, notificationChannel, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from '../identity.js'
 import { beginTotpRegistration, findPendingDevice, registrationTarget, rememberRegistrationTarget } from '../registration.js'
+import { policySentence } from '../../authn/password-policy.js'
+import { finishPasswordReset, forgotPasswordLink, isResetEnabled, pendingReset, resetPassword, startPasswordReset } from '../reset-password.js'
 import {
   ERROR_MESSAGES,
   identityCodeView,
@@ -22,6 +24,10 @@ import {
   oneTimePasswordView,
   registerConfirmView,
   registerShowView,
+  resetCodeView,
+  resetLinkConfirmView,
+  resetNewPasswordView,
+  resetStartView,
   signInView,
   signedInView,
 } from './views.js'
@@ -151,6 +157,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
         pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
+        forgotLink: forgotPasswordLink(ctx),
       }),
     )
   })
@@ -304,6 +311,91 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const begun = await beginTotpRegistration(ctx, req)
     if (!begun.ok) return seeOther(reply, to('/2fa/one-time-password', { error: 'operation' }))
     return seeOther(reply, to('/one-time-password/register'))
+  })
+
+  // ---------------------------------------------------------------- password reset (reset-password.ts)
+
+  /** A form page for anybody: the session's CSRF token, or the anonymous cookie's. */
+  const anonymousCsrf = (req: FastifyRequest, reply: FastifyReply): string | undefined => formToken(req, reply)?.csrf
+  const resetOff = (reply: FastifyReply): FastifyReply => page(reply, errorView({ theme, prefix, error: 'reset-off' }), 404)
+
+  app.get('/reset-password/step1', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const q = params(req.query)
+    const csrf = anonymousCsrf(req, reply)
+    if (!csrf) return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
+    return page(reply, resetStartView({ theme, prefix, csrf, channel, username: field(q, 'username')?.slice(0, 256), error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }))
+  })
+
+  app.post('/reset-password/step1', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const p = params(req.body)
+    const refused = refuseForm(req, reply, p, to('/reset-password/step1', { error: 'expired' }))
+    if (refused) return refused
+    const result = await startPasswordReset(ctx, req, reply, field(p, 'username'))
+    if (!result.ok) {
+      if (result.reason === 'limited') return seeOther(reply, to('/reset-password/identity', { error: 'too-many' }))
+      return seeOther(reply, to('/reset-password/step1', { error: 'operation' }))
+    }
+    return seeOther(reply, to('/reset-password/identity', { notice: 'reset-sent' }))
+  })
+
+  app.get('/reset-password/identity', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const q = params(req.query)
+    const csrf = anonymousCsrf(req, reply)
+    if (!csrf) return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
+    return page(reply, resetCodeView({ theme, prefix, csrf, channel, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+  })
+
+  app.post('/reset-password/identity', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const p = params(req.body)
+    const refused = refuseForm(req, reply, p, to('/reset-password/identity', { error: 'expired' }))
+    if (refused) return refused
+    const result = await finishPasswordReset(ctx, req, reply, field(p, 'code') ?? '')
+    if (!result.ok) return seeOther(reply, to('/reset-password/identity', { error: 'reset-code' }))
+    return seeOther(reply, to('/reset-password/step2'))
+  })
+
+  // Authelia 4.37's link path: `?token=` from the mail leads to a button; without it, the new-password form.
+  app.get('/reset-password/step2', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const q = params(req.query)
+    const token = field(q, 'token')
+    const csrf = anonymousCsrf(req, reply)
+    if (!csrf) return page(reply, errorView({ theme, prefix, error: 'host' }), 400)
+    if (token !== undefined) {
+      if (token.length > 2048) return seeOther(reply, to('/reset-password/step1', { error: 'reset-unable' }))
+      return page(reply, resetLinkConfirmView({ theme, prefix, csrf, token }))
+    }
+    const pending = pendingReset(ctx, req)
+    if (!pending) return seeOther(reply, to('/reset-password/step1', { error: 'reset-unable' }))
+    const s = config.passwordPolicy.standard
+    return page(
+      reply,
+      resetNewPasswordView({ theme, prefix, csrf, username: pending.username, policy: policySentence(config.passwordPolicy), maxLength: s.enabled && s.maxLength > 0 ? s.maxLength : undefined, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+    )
+  })
+
+  app.post('/reset-password/step2', async (req, reply) => {
+    if (!isResetEnabled(ctx)) return resetOff(reply)
+    const p = params(req.body)
+    const refused = refuseForm(req, reply, p, to('/reset-password/step2', { error: 'expired' }))
+    if (refused) return refused
+    const token = field(p, 'token')
+    if (token !== undefined) {
+      const result = await finishPasswordReset(ctx, req, reply, token)
+      return seeOther(reply, result.ok ? to('/reset-password/step2') : to('/reset-password/step1', { error: 'reset-unable' }))
+    }
+    const password = field(p, 'password')
+    if (password === undefined || password !== field(p, 'password_again')) return seeOther(reply, to('/reset-password/step2', { error: 'reset-mismatch' }))
+    const result = await resetPassword(ctx, req, reply, password)
+    if (!result.ok) {
+      if (result.failures) return seeOther(reply, to('/reset-password/step2', { error: 'reset-weak' }))
+      return seeOther(reply, to('/reset-password/step1', { error: 'reset-unable' }))
+    }
+    return seeOther(reply, to('/', { notice: 'password-reset', username: result.username }))
   })
 
   // ---------------------------------------------------------------- sign out, errors

@@ -23,6 +23,11 @@ export const ERROR_MESSAGES = {
   operation: 'Something went wrong. Please try again.',
   'cross-site': 'This form was sent from another site, so it was refused.',
   'not-found': 'This page does not exist.',
+  'reset-code': 'The code was not accepted. Check it (it is valid 5 minutes, in this browser only), or ask for a new one.',
+  'reset-weak': 'This password does not meet the password policy. Choose another one.',
+  'reset-mismatch': 'The two passwords are not the same.',
+  'reset-unable': 'Unable to reset your password. Start again from "Forgot password?".',
+  'reset-off': 'Password reset is not available here. Ask your administrator.',
   host: 'This sign-in portal is not served at this address: its session cookie would not be kept here. Open it at the address it was set up for.',
 } as const
 export type ErrorCode = keyof typeof ERROR_MESSAGES
@@ -30,6 +35,8 @@ export type ErrorCode = keyof typeof ERROR_MESSAGES
 export const NOTICES = {
   'signed-out': 'You have been signed out.',
   'code-sent': 'A new code was sent.',
+  'reset-sent': 'If this account exists and has an email address, a one-time code is on its way to it.',
+  'password-reset': 'Your password was changed and every sign-in with the old one has ended. Sign in with the new one.',
 } as const
 export type NoticeCode = keyof typeof NOTICES
 
@@ -67,7 +74,7 @@ function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary
  * (prompt=login, max_age): the session stays until this form succeeds (docs/security.md W7).
  * `username`: what was typed before a failed attempt, kept so only the password is typed again.
  */
-export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined; username?: string | undefined }): string {
+export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined; username?: string | undefined; forgotLink?: string | undefined }): string {
   // What was typed before a failure wins over the signed-in name of a fresh sign-in.
   const name = (c.username === '' ? undefined : c.username) ?? c.again?.username
   return renderPage({
@@ -82,6 +89,72 @@ ${csrfField(c.csrf)}${rdField(c.rd)}${c.again ? html`<input type="hidden" name="
 <input type="password" id="password" name="password" autocomplete="current-password" required${raw(name !== undefined ? ' autofocus' : '')}>
 ${c.rememberMe ? html`<div class="check"><input type="checkbox" id="remember_me" name="remember_me" value="1"><label for="remember_me">Remember me</label></div>` : ''}
 <button type="submit">Sign in</button>
+</form>${c.forgotLink && !c.again ? html`
+<p class="muted"><a href="${c.forgotLink}">Forgot password?</a></p>` : ''}`,
+  })
+}
+
+// ---------------------------------------------------------------- password reset
+
+export function resetStartView(c: Common & { username?: string | undefined; channel: Channel }): string {
+  return renderPage({
+    title: 'Reset your password',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>Enter your username: ${c.channel === 'email' ? 'we will email you a one-time code' : "a one-time code will be written to this server's notification file (notifier.filesystem)"} to confirm it is you.</p>
+<form method="post" action="${c.prefix}/reset-password/step1" novalidate>
+${csrfField(c.csrf)}
+<label for="username">Username</label>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus${c.username ? html` value="${c.username}"` : ''}>
+<button type="submit">Send a code</button>
+</form>
+<p class="muted"><a href="${c.prefix}/">Back to sign in</a></p>`,
+  })
+}
+
+export function resetCodeView(c: Common & { channel: Channel }): string {
+  return renderPage({
+    title: 'Reset your password',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>${c.channel === 'email' ? 'Check your email for the one-time code.' : "The one-time code was written to this server's notification file: ask its administrator for it."} Type it here within 5 minutes; it works only in this browser.</p>
+<form method="post" action="${c.prefix}/reset-password/identity" novalidate>
+${csrfField(c.csrf)}
+<label for="code">Code</label>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" maxlength="20" required autofocus>
+<button type="submit">Continue</button>
+</form>
+<p class="muted"><a href="${c.prefix}/reset-password/step1">Ask for a new code</a> · <a href="${c.prefix}/">Back to sign in</a></p>`,
+  })
+}
+
+/** The mailed link leads to a button only: mail scanners that fetch links must not spend it. */
+export function resetLinkConfirmView(c: Common & { token: string }): string {
+  return renderPage({
+    title: 'Reset your password',
+    theme: c.theme,
+    body: html`${messages(c)}
+<form method="post" action="${c.prefix}/reset-password/step2">
+${csrfField(c.csrf)}<input type="hidden" name="token" value="${c.token}">
+<button type="submit" autofocus>Choose a new password</button>
+</form>`,
+  })
+}
+
+export function resetNewPasswordView(c: Common & { username: string; policy?: string | undefined; maxLength?: number | undefined }): string {
+  return renderPage({
+    title: 'Choose a new password',
+    theme: c.theme,
+    body: html`${messages(c)}
+<p>New password for <strong>${c.username}</strong>. You will be signed out everywhere.</p>${c.policy ? html`
+<p class="muted" id="policy">${c.policy}</p>` : ''}
+<form method="post" action="${c.prefix}/reset-password/step2" novalidate>
+${csrfField(c.csrf)}<input type="text" name="username" value="${c.username}" autocomplete="username" hidden>
+<label for="password">New password</label>
+<input type="password" id="password" name="password" autocomplete="new-password" required autofocus${c.policy ? raw(' aria-describedby="policy"') : ''}>
+<label for="password_again">New password, again</label>
+<input type="password" id="password_again" name="password_again" autocomplete="new-password" required>
+<button type="submit">Reset password</button>
 </form>`,
   })
 }

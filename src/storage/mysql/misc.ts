@@ -119,6 +119,9 @@ export function createMysqlSessionStore(pool: MysqlPool): SessionStore {
     async destroySession(id) {
       await execute(pool, 'DELETE FROM sessions WHERE id_hash = ?', [sha256Hex(id)])
     },
+    async destroyUserSessions(username) {
+      return execute(pool, "DELETE FROM sessions WHERE JSON_UNQUOTE(JSON_EXTRACT(data, '$.username')) = ?", [username])
+    },
     async deleteExpiredSessions(now) {
       return execute(pool, 'DELETE FROM sessions WHERE expires_at <= ?', [now])
     },

@@ -101,6 +101,15 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
       const row = await readToken(tokenHash)
       return row === undefined ? undefined : toToken(row)
     },
+    async findLiveGrantIds(username, now) {
+      const rows = await queryArrays<[string]>(
+        pool,
+        'SELECT grant_id FROM oauth2_authorization_code WHERE username = ? AND revoked = 0 AND expires_at > ? ' +
+          'UNION SELECT grant_id FROM oauth2_token WHERE username = ? AND revoked = 0 AND expires_at > ?',
+        [username, now, username, now],
+      )
+      return rows.map((r) => r[0])
+    },
     async revokeGrant(grantId) {
       await inTransaction(
         pool,

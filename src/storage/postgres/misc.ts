@@ -108,6 +108,9 @@ export function createPgSessionStore(pool: PgPool): SessionStore {
     async destroySession(id) {
       await execute(pool, 'DELETE FROM sessions WHERE id_hash = $1', [sha256Hex(id)])
     },
+    async destroyUserSessions(username) {
+      return execute(pool, "DELETE FROM sessions WHERE data::jsonb ->> 'username' = $1", [username])
+    },
     async deleteExpiredSessions(now) {
       return execute(pool, 'DELETE FROM sessions WHERE expires_at <= $1', [now])
     },

@@ -119,6 +119,15 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
       const [row] = await queryArrays<TokenRow>(pool, 'UPDATE oauth2_token SET revoked = 1 WHERE token_hash = $1 RETURNING ' + TOKEN_COLUMNS, [tokenHash])
       return row === undefined ? undefined : toToken(row)
     },
+    async findLiveGrantIds(username, now) {
+      const rows = await queryArrays<[string]>(
+        pool,
+        'SELECT grant_id FROM oauth2_authorization_code WHERE username = $1 AND revoked = 0 AND expires_at > $2 ' +
+          'UNION SELECT grant_id FROM oauth2_token WHERE username = $1 AND revoked = 0 AND expires_at > $2',
+        [username, now],
+      )
+      return rows.map((r) => r[0])
+    },
     async revokeGrant(grantId) {
       await inTransaction(pool, async (tx) => {
         await lockGrant(tx, grantId)

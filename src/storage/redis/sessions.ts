@@ -193,6 +193,26 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
     async destroySession(id) {
       await run(() => client.del(keyOf(id)))
     },
+    async destroyUserSessions(username) {
+      // No per-user index is kept (the key names reveal nothing): scan this deployment's sessions.
+      let removed = 0
+      let cursor = '0'
+      do {
+        const [next, keys] = await run(() => client.scan(cursor, 'MATCH', `${escapeGlob(o.keyPrefix)}session:*`, 'COUNT', 500))
+        cursor = next
+        for (const key of keys) {
+          const sealed = await run(() => client.getBuffer(key))
+          if (sealed === null) continue
+          try {
+            const record = JSON.parse(box.open(sealed, key).toString('utf8')) as { data: SessionData }
+            if (record.data.username === username) removed += await run(() => client.del(key))
+          } catch (err) {
+            if (!(err instanceof SecretBoxError || err instanceof SyntaxError)) throw err
+          }
+        }
+      } while (cursor !== '0')
+      return removed
+    },
     async deleteExpiredSessions() {
       return 0
     },
@@ -212,4 +232,9 @@ export async function openRedisSessionStore(o: RedisSessionStoreOptions): Promis
       }
     },
   }
+}
+
+/** A key prefix as a literal in a SCAN pattern (`*`, `?`, `[`, `]` and `\\` escaped). */
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }

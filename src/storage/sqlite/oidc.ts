@@ -110,6 +110,11 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   const revokeOneToken = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE token_hash = ?')
   const revokeGrantCodes = lazyPrepare(db, 'UPDATE oauth2_authorization_code SET revoked = 1 WHERE grant_id = ?')
   const revokeGrantTokens = lazyPrepare(db, 'UPDATE oauth2_token SET revoked = 1 WHERE grant_id = ?')
+  const liveGrants = lazyPrepare(
+    db,
+    'SELECT grant_id FROM oauth2_authorization_code WHERE username = @username AND revoked = 0 AND expires_at > @now ' +
+      'UNION SELECT grant_id FROM oauth2_token WHERE username = @username AND revoked = 0 AND expires_at > @now',
+  )
 
   // A consumed code or refresh token is kept past its expiry while its grant still has a live
   // token, so a late replay is still recognised and can revoke that grant (RFC 6749 §4.1.2).
@@ -188,6 +193,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
   })
 
   return {
+    async findLiveGrantIds(username, now) {
+      return (liveGrants().all({ username, now }) as Array<{ grant_id: string }>).map((r) => r.grant_id)
+    },
     async saveAuthorizationCode(c) {
       insertCode().run({
         code_hash: c.codeHash,

@@ -16,6 +16,7 @@ export function createSessionStore(db: SqliteDatabase): SessionStore {
   const update = lazyPrepare(db, 'UPDATE sessions SET data = ?, expires_at = ? WHERE id_hash = ? AND expires_at > ?')
   const destroy = lazyPrepare(db, 'DELETE FROM sessions WHERE id_hash = ?')
   const deleteExpired = lazyPrepare(db, 'DELETE FROM sessions WHERE expires_at <= ?')
+  const destroyUser = lazyPrepare(db, "DELETE FROM sessions WHERE json_extract(data, '$.username') = ?")
 
   return {
     async findSession(id, now) {
@@ -30,6 +31,9 @@ export function createSessionStore(db: SqliteDatabase): SessionStore {
     },
     async destroySession(id) {
       destroy().run(sha256Hex(id))
+    },
+    async destroyUserSessions(username) {
+      return destroyUser().run(username).changes
     },
     async deleteExpiredSessions(now) {
       return deleteExpired().run(now).changes
