@@ -91,7 +91,7 @@ export function runSessionStoreContract(name: string, open: () => Promise<Opened
       await store.destroySession('sid-1')
     })
 
-    test("destroyUserSessions ends exactly that user's sessions, signed in or not, and says how many (security.md Y5)", async () => {
+    test("destroyUserSessions ends exactly that user's sessions, signed in or not, and says how many (security.md G5)", async () => {
       await store.saveSession('alice-1', session(), NOW + 3600, NOW)
       await store.saveSession('alice-2', session({ level: 1, rememberMe: true }), NOW + 3600, NOW)
       await store.saveSession('alice-upper', session({ username: 'Alice' }), NOW + 3600, NOW)

@@ -859,7 +859,7 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
-    describe('live grants of a user (security.md Y5)', () => {
+    describe('live grants of a user (security.md G5)', () => {
       test('findLiveGrantIds lists each grant with an unrevoked, unexpired code or token once, and none after revokeGrant', async () => {
         const byCode = code({ username: 'reset-user' })
         const byToken = grant({ username: 'reset-user' })

@@ -10,7 +10,7 @@ const standard: PasswordPolicyConfig = {
 const zxcvbn: PasswordPolicyConfig = { standard: { ...base.standard }, zxcvbn: { enabled: true, minScore: 3 } }
 const john = { username: 'john', emails: ['john.doe@example.com'], displayName: 'John Doe' }
 
-describe('password_policy (docs/security.md Y3)', () => {
+describe('password_policy (docs/security.md G3)', () => {
   test('standard: each rule refuses on its own, and a password meeting them all passes', async () => {
     expect(await checkPasswordPolicy(standard, 'Aa1!aaaaaa', john)).toEqual({ ok: true })
     expect(await checkPasswordPolicy(standard, 'Aa1!aaaa', john)).toEqual({ ok: false, failures: ['min_length'] })

@@ -4,7 +4,7 @@ import { MAX_PASSWORD_BYTES } from './users-file.js'
 /**
  * `password_policy` (Authelia's two mechanisms): `standard` counts characters and classes, `zxcvbn`
  * estimates how guessable the password is (score 0-4). A new password must also differ from the
- * username and stay within the bytes every password is held to (docs/security.md B4, Y3).
+ * username and stay within the bytes every password is held to (docs/security.md B4, G3).
  */
 
 export type PolicyMode = 'disabled' | 'standard' | 'zxcvbn'

@@ -55,7 +55,7 @@ function fresh(name: string, text = FILE, mode = 0o640): string {
 /** The file with john's, harry's and plain's digests put back to OLD, for comparing the rest byte for byte. */
 const normalised = (text: string) => text.split(OLD).join('<old>').replace(/\$argon2id\$v=19\$m=1024,t=1,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+/g, '<old>')
 
-describe('replacing one password in the users file (docs/security.md Y4)', () => {
+describe('replacing one password in the users file (docs/security.md G4)', () => {
   test('only the value changes: comments, indentation, quoting style and the other users stay byte for byte', async () => {
     const path = fresh('users.yml')
     await writeUserPassword({ path, ...opts }, 'john', digests[0]!)

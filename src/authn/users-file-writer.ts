@@ -8,7 +8,7 @@ import { MAX_USERS_FILE_BYTES, parseUsersFile } from './users-file.js'
 
 /**
  * Writes one user's new password digest into the users file (password reset) without losing anybody
- * else's edit (docs/security.md Y4):
+ * else's edit (docs/security.md G4):
  * - Writers take `<file>.lock` (created exclusively; one left behind by a dead process is taken over
  *   after `staleLockMs`). Two Latchkey instances, or a script that takes the same lock, never
  *   interleave: each reads the file afresh under the lock.

@@ -295,7 +295,7 @@ export class FileUserProvider implements UserProvider {
    * Password reset: hashes `password` with the configured algorithm and writes it into the users
    * file (users-file-writer.ts), then reads the file again, so this instance refuses the old password
    * and, by the changed credential fingerprint, the user's sessions and grants at once
-   * (docs/security.md Y5). Hashing runs in the known-user budget, before the file lock is taken.
+   * (docs/security.md G5). Hashing runs in the known-user budget, before the file lock is taken.
    */
   async changePassword(username: string, password: string, opts: WriteOptions = {}): Promise<void> {
     const p = this.config.password

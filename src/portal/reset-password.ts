@@ -10,18 +10,18 @@ import { type PortalContext, portalBaseUrl } from './context.js'
 import { CODE_TTL_SECONDS, MAX_CODE_ATTEMPTS, START_LIMITS, codeHash, isOneTimeCode, newIdentityCode, normaliseCode } from './identity.js'
 
 /**
- * "Forgot password?" for the users file (docs/security.md Y1-Y5), Authelia 4.37's three steps:
+ * "Forgot password?" for the users file (docs/security.md G1-G5), Authelia 4.37's three steps:
  * 1. start {username}: a one-time code goes to the user's address by the notifier. The answer is
- *    the same whether or not the user exists or has an address (Y1); the mail is sent after the
+ *    the same whether or not the user exists or has an address (G1); the mail is sent after the
  *    answer, so its time tells nothing either. The code is bound to this browser by a signed
  *    `<session cookie>_reset` cookie holding a random nonce (no database row before a right code),
  *    single use, valid five minutes, dead after a few wrong tries; codes per user and per browser
  *    are limited, and a user banned by regulation gets no mail.
  * 2. finish {token}: the code (or, with `authelia_url` set, the mailed link's token) is spent and the
  *    browser gets a fresh stored session at level 0 allowed to set that user's password once,
- *    within ten minutes (Y2).
+ *    within ten minutes (G2).
  * 3. reset {password}: checked against `password_policy`, written into the users file with the
- *    configured hash (users-file-writer.ts), then the user's sessions and grants end (Y5).
+ *    configured hash (users-file-writer.ts), then the user's sessions and grants end (G5).
  */
 
 export const RESET_ACTION = 'ResetPassword'
@@ -30,7 +30,7 @@ export const RESET_GRANT_ACTION = 'ResetPasswordGrant'
 export const RESET_GRANT_SECONDS = 600
 const COOKIE_SUFFIX = 'reset'
 /**
- * Starts per client address, known and unknown names alike (Y1): bounds the rows and mails one
+ * Starts per client address, known and unknown names alike (G1): bounds the rows and mails one
  * address can cause by spraying names. In memory, per instance (docs/high-availability.md: N
  * instances allow N times it).
  */
@@ -110,7 +110,7 @@ export async function startPasswordReset(ctx: PortalContext, req: FastifyRequest
   if (!sessionManager(req).setSideCookie(req, reply, COOKIE_SUFFIX, await signCookie(ctx, nonce, username, now), CODE_TTL_SECONDS)) {
     return { ok: false, reason: 'no_cookie_domain' }
   }
-  // The same storage work for every name, known or not (Y1): the limits count both alike.
+  // The same storage work for every name, known or not (G1): the limits count both alike.
   const started = await deps.storage.startIdentityVerification(
     { id, username, action: RESET_ACTION, issuedAt: now, expiresAt: now + CODE_TTL_SECONDS, remoteIp: req.ip, sessionHash: binding(nonce), codeHash: codeHash(binding(nonce), code) },
     START_LIMITS,
@@ -132,7 +132,7 @@ export async function startPasswordReset(ctx: PortalContext, req: FastifyRequest
     link = `${base}/reset-password/step2?token=${token}`
   }
   const name = user.displayName || username
-  // After the answer: an SMTP server's delay must not tell who exists (Y1).
+  // After the answer: an SMTP server's delay must not tell who exists (G1).
   void deps.notifier
     .send({
       to: user.emails[0]!,
@@ -231,7 +231,7 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
     req.log.info({ username: user.username, failures: checked.failures }, 'password reset refused: the new password does not meet the policy')
     return { ok: false, message: RESET_MESSAGES.weak, failures: checked.failures }
   }
-  // The grant is spent first, in one guarded step: two submissions cannot both write (Y2).
+  // The grant is spent first, in one guarded step: two submissions cannot both write (G2).
   const grant = await deps.storage.findIdentityVerification(pending.grant)
   if (!grant || grant.action !== RESET_GRANT_ACTION || grant.sessionHash !== sha256Hex(`reset-grant\0${req.session!.id}`)) return unable
   if ((await deps.storage.consumeIdentityVerification(pending.grant, deps.clock.now())).kind !== 'ok') {
@@ -247,7 +247,7 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
   }
   // The changed fingerprint already ends every session and grant wherever the new file is read;
   // ending them in the stores too does it for every instance at once, whatever copy of the file it
-  // reads (Y5).
+  // reads (G5).
   const grants = await deps.storage.findLiveGrantIds(user.username, deps.clock.now())
   for (const grantId of grants) await deps.storage.revokeGrant(grantId)
   const sessions = await (deps.sessions ?? deps.storage).destroyUserSessions(user.username)

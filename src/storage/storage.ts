@@ -162,7 +162,7 @@ export interface SessionStore {
   destroySession(id: string): Promise<void>
   /**
    * Ends every session signed in as `username` (exact match), whatever its state; resolves how many
-   * went. A scan of the store (password reset only, docs/security.md Y5): no index is kept for it.
+   * went. A scan of the store (password reset only, docs/security.md G5): no index is kept for it.
    */
   destroyUserSessions(username: string): Promise<number>
   /** Housekeeping; resolves the number removed (0 from a store whose records expire by themselves). */
@@ -397,7 +397,7 @@ export interface OidcStore {
   revokeGrant(grantId: string): Promise<void>
   /**
    * The grants of a user that still have an unrevoked, unexpired code or token (distinct, any
-   * order): what a password reset revokes with `revokeGrant` (docs/security.md Y5).
+   * order): what a password reset revokes with `revokeGrant` (docs/security.md G5).
    */
   findLiveGrantIds(username: string, now: number): Promise<string[]>
   /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startTestServer, realTimeClock, type TestApp } from '../support/app.js'
 import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../support/browser.js'
 
-/** "Forgot password?" in Chromium, end to end on a real port (docs/security.md Y1-Y5). */
+/** "Forgot password?" in Chromium, end to end on a real port (docs/security.md G1-G5). */
 
 const skip = browserSkipReason()
 if (skip) console.warn(skip)

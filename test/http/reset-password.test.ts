@@ -1,6 +1,6 @@
 /**
  * Password reset through Authelia 4.37's JSON API and the no-JS pages (app.inject, a real SQLite
- * file, a real users file, real argon2): docs/security.md Y1-Y5.
+ * file, a real users file, real argon2): docs/security.md G1-G5.
  */
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'

@@ -1,4 +1,4 @@
-// Child process for the users-file race test (docs/security.md Y4), bundled by the test with esbuild.
+// Child process for the users-file race test (docs/security.md G4), bundled by the test with esbuild.
 // Usage:
 //   node racer.mjs reset <users file> <username> <rounds> <digest>...  writes the digests in turn, as password reset does
 //   node racer.mjs admin <users file> <rounds>                          adds one user per round, under the same lock, as a
