@@ -279,6 +279,19 @@ describe('key ids for ID tokens and userinfo, signed discovery', () => {
     expect(decodeProtectedHeader(kasm.json().id_token).kid).toBe('main')
   })
 
+  test('a *_key_id and an *_alg that disagree are refused for ID tokens and userinfo too, each naming its option', async () => {
+    for (const [kid, alg, option] of [
+      ['id_token_signed_response_key_id', 'id_token_signed_response_alg', 'id_token_signed_response_alg'],
+      ['userinfo_signed_response_key_id', 'userinfo_signed_response_alg', 'userinfo_signed_response_alg'],
+    ] as const) {
+      const err = await buildTestApp({ patch: patchWith({ [kid]: 'ec', [alg]: 'RS256' }) }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+      expect(err?.message).toContain(`option '${option}' is 'RS256' but option '${kid}' names a ES256 key`)
+    }
+  })
+
   test('discovery_signed_response_key_id adds signed_metadata: the same claims, signed, with iss', async () => {
     t = await buildTestApp({ patch: patchWith({}, { discovery_signed_response_key_id: 'ec' }) })
     for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {

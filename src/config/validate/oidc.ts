@@ -289,8 +289,8 @@ function readClaimsPolicies(v: MapView): Map<string, ClaimsPolicy> {
  * A `<what>_signed_response_alg` / `<what>_signed_response_key_id` pair (4.38): the key id wins and
  * brings its algorithm; `none` (or nothing) is an unsigned response.
  */
-function readSigning(c: MapView, prefix: string, keys: KeyIndex, label: string): SigningChoice | undefined {
-  const algKey = `${prefix}_signed_response_alg`
+function readSigning(c: MapView, prefix: string, keys: KeyIndex, label: string, opts: { algKey?: string; unsigned?: boolean } = {}): SigningChoice | undefined {
+  const algKey = opts.algKey ?? `${prefix}_signed_response_alg`
   const kidKey = `${prefix}_signed_response_key_id`
   const kid = c.str(kidKey)
   if (kid) {
@@ -304,7 +304,7 @@ function readSigning(c: MapView, prefix: string, keys: KeyIndex, label: string):
       c.error(algKey, `${label}option '${algKey}' is '${named}' but option '${kidKey}' names a ${alg} key`, `remove '${algKey}': the key id decides the algorithm`)
     return { alg, kid }
   }
-  const allowed = ['none', ...keys.algorithms]
+  const allowed = opts.unsigned === false ? keys.algorithms : ['none', ...keys.algorithms]
   const alg = c.oneOf(algKey, allowed, (x) => `${label}option '${algKey}' must be one of ${quoteList(allowed)} but it's configured as '${x}'`, { hint: 'each algorithm other than none needs an issuer key of that type' })
   if (!alg || alg === 'none') return undefined
   return { alg: alg as SigningAlgorithm }
@@ -358,7 +358,6 @@ function readCors(v: MapView, clients: OidcClientConfig[]): OidcConfig['cors'] {
 }
 
 function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): OidcClientConfig | undefined {
-  const keyAlgorithms = keys.algorithms
   const namedPolicies = named.policies
   const idKey = pick(c, 'id', 'client_id')
   const id = c.str(idKey) ?? ''
@@ -529,30 +528,15 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
   if (needsRedirect && !c.has('redirect_uris')) c.missing('redirect_uris', `${label}option 'redirect_uris' is required`, 'the callback URL(s) of the application')
 
   const userinfoKey = pick(c, 'userinfo_signing_algorithm', 'userinfo_signed_response_alg')
-  const userinfoAllowed = ['none', ...keyAlgorithms]
-  const userinfoKid = c.str('userinfo_signed_response_key_id')
-  if (userinfoKid) {
-    const alg = keys.kids.get(userinfoKid)
-    if (!alg) c.error('userinfo_signed_response_key_id', `${label}option 'userinfo_signed_response_key_id' must be one of ${quoteList([...keys.kids.keys()])} but it's configured as '${userinfoKid}'`, 'the key_id of an issuer key in jwks (`latchkey doctor` lists them)')
-    else {
-      out.userinfoSigningAlgorithm = alg
-      out.userinfoSigningKeyId = userinfoKid
-    }
-  } else {
-    const ua = c.oneOf(userinfoKey, userinfoAllowed, (x) => `${label}option '${userinfoKey}' must be one of ${quoteList(userinfoAllowed)} but it's configured as '${x}'`, { hint: 'each algorithm other than none needs a signing key of that type' })
-    if (ua) out.userinfoSigningAlgorithm = ua as OidcClientConfig['userinfoSigningAlgorithm']
+  const userinfo = readSigning(c, 'userinfo', keys, label, { algKey: userinfoKey })
+  if (userinfo) {
+    out.userinfoSigningAlgorithm = userinfo.alg
+    if (userinfo.kid) out.userinfoSigningKeyId = userinfo.kid
   }
-  const idKid = c.str('id_token_signed_response_key_id')
-  if (idKid) {
-    const alg = keys.kids.get(idKid)
-    if (!alg) c.error('id_token_signed_response_key_id', `${label}option 'id_token_signed_response_key_id' must be one of ${quoteList([...keys.kids.keys()])} but it's configured as '${idKid}'`, 'the key_id of an issuer key in jwks (`latchkey doctor` lists them)')
-    else {
-      out.idTokenSigningAlgorithm = alg
-      out.idTokenSigningKeyId = idKid
-    }
-  } else {
-    const ia = c.oneOf('id_token_signed_response_alg', keyAlgorithms, (x) => `${label}option 'id_token_signed_response_alg' must be one of ${quoteList(keyAlgorithms)} but it's configured as '${x}'`, { hint: 'each algorithm needs a signing key of that type' })
-    if (ia) out.idTokenSigningAlgorithm = ia
+  const idToken = readSigning(c, 'id_token', keys, label, { unsigned: false })
+  if (idToken) {
+    out.idTokenSigningAlgorithm = idToken.alg
+    if (idToken.kid) out.idTokenSigningKeyId = idToken.kid
   }
   const at = readSigning(c, 'access_token', keys, label)
   if (at) out.accessTokenSigning = at
