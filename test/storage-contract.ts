@@ -18,6 +18,8 @@ import type {
   Storage,
   TokenRecord,
   TotpConfiguration,
+  WebauthnChallenge,
+  WebauthnCredential,
 } from '../src/storage/storage.js'
 
 const NOW = 1_700_000_000
@@ -322,6 +324,120 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         await storage.savePendingTotpConfiguration(pending({ username: 'bob', expiresAt: NOW + 600 }))
         expect(await storage.deleteExpiredOidcArtifacts(NOW + 5)).toBe(1)
         expect(await storage.findPendingTotpConfiguration('bob', NOW + 5)).toBeDefined()
+      })
+    })
+
+    describe('WebAuthn credentials, challenges, second-factor preference', () => {
+      const credential = (overrides: Partial<WebauthnCredential> = {}): WebauthnCredential => ({
+        credentialId: randomBytes(32).toString('base64url'),
+        username: 'alice',
+        description: 'YubiKey',
+        rpId: 'auth.example.com',
+        publicKey: randomBytes(77),
+        signCount: 0,
+        transports: ['usb', 'nfc'],
+        aaguid: '00000000-0000-0000-0000-000000000000',
+        attestationType: 'none',
+        discoverable: false,
+        userVerified: false,
+        backupEligible: false,
+        cloneWarning: false,
+        createdAt: NOW,
+        ...overrides,
+      })
+
+      test('a saved credential reads back whole; several per user, listed oldest first', async () => {
+        const first = credential({ signCount: 5, lastUsedAt: NOW + 1 })
+        const second = credential({ description: 'Phone', discoverable: true, userVerified: true, backupEligible: true, transports: [], createdAt: NOW + 10 })
+        expect(await storage.saveWebauthnCredential(second)).toBe('saved')
+        expect(await storage.saveWebauthnCredential(first)).toBe('saved')
+        expect(await storage.saveWebauthnCredential(credential({ username: HOSTILE }))).toBe('saved')
+        expect(await storage.findWebauthnCredential(first.credentialId)).toEqual(first)
+        expect(await storage.listWebauthnCredentials('alice')).toEqual([first, second])
+        expect((await storage.listWebauthnCredentials(HOSTILE)).map((c) => c.username)).toEqual([HOSTILE])
+        expect((await storage.listWebauthnCredentials()).map((c) => c.username).sort()).toEqual(['alice', 'alice', HOSTILE].sort())
+        expect(await storage.findWebauthnCredential('missing')).toBeUndefined()
+      })
+
+      test('a taken credential id or description changes nothing', async () => {
+        const c = credential()
+        await storage.saveWebauthnCredential(c)
+        expect(await storage.saveWebauthnCredential(credential({ credentialId: c.credentialId, username: 'bob', description: 'other' }))).toBe('duplicate_id')
+        expect(await storage.saveWebauthnCredential(credential({ description: c.description }))).toBe('duplicate_description')
+        expect(await storage.saveWebauthnCredential(credential({ username: 'bob', description: c.description }))).toBe('saved')
+        expect(await storage.listWebauthnCredentials('alice')).toEqual([c])
+      })
+
+      test('20 parallel saves of one description: exactly one is saved', async () => {
+        const results = await parallel(20, () => storage.saveWebauthnCredential(credential({ description: 'same' })))
+        expect(results.filter((r) => r === 'saved')).toHaveLength(1)
+        expect(await storage.listWebauthnCredentials('alice')).toHaveLength(1)
+      })
+
+      test('a use moves the count only from the expected value; 20 parallel uses of one count: one wins', async () => {
+        const c = credential({ signCount: 3 })
+        await storage.saveWebauthnCredential(c)
+        expect(await storage.recordWebauthnUse(c.credentialId, 2, 4, NOW + 5)).toBe(false)
+        const results = await parallel(20, () => storage.recordWebauthnUse(c.credentialId, 3, 4, NOW + 5))
+        expect(results.filter(Boolean)).toHaveLength(1)
+        expect(await storage.findWebauthnCredential(c.credentialId)).toEqual({ ...c, signCount: 4, lastUsedAt: NOW + 5 })
+      })
+
+      test('a flagged clone is kept, marked, and refuses every use', async () => {
+        const c = credential({ signCount: 9 })
+        await storage.saveWebauthnCredential(c)
+        await storage.flagWebauthnClone(c.credentialId)
+        expect(await storage.recordWebauthnUse(c.credentialId, 9, 10, NOW)).toBe(false)
+        expect(await storage.findWebauthnCredential(c.credentialId)).toEqual({ ...c, cloneWarning: true })
+      })
+
+      test("rename and delete touch only the owner's credential; a rename to a taken description fails", async () => {
+        const a = credential()
+        const b = credential({ description: 'Backup key' })
+        await storage.saveWebauthnCredential(a)
+        await storage.saveWebauthnCredential(b)
+        expect(await storage.renameWebauthnCredential('bob', a.credentialId, 'mine now')).toBe(false)
+        expect(await storage.renameWebauthnCredential('alice', a.credentialId, 'Backup key')).toBe(false)
+        expect(await storage.renameWebauthnCredential('alice', a.credentialId, 'Desk key')).toBe(true)
+        expect(await storage.renameWebauthnCredential('alice', a.credentialId, 'Desk key')).toBe(true)
+        expect((await storage.findWebauthnCredential(a.credentialId))!.description).toBe('Desk key')
+        expect(await storage.deleteWebauthnCredential('bob', a.credentialId)).toBe(false)
+        expect(await storage.deleteWebauthnCredential('alice', a.credentialId)).toBe(true)
+        expect(await storage.deleteWebauthnCredential('alice', a.credentialId)).toBe(false)
+        expect(await storage.listWebauthnCredentials('alice')).toEqual([b])
+      })
+
+      test('a challenge is spent once, for its purpose, before it expires; 20 parallel spends: one wins', async () => {
+        const challenge: WebauthnChallenge = { challengeHash: hash(), purpose: 'assert', sessionHash: hash(), username: HOSTILE, expiresAt: NOW + 60 }
+        await storage.saveWebauthnChallenge(challenge)
+        const results = await parallel(20, () => storage.consumeWebauthnChallenge(challenge.challengeHash, 'assert', NOW))
+        expect(results.filter((r) => r !== undefined)).toEqual([challenge])
+        // Offered for another purpose: refused, and spent all the same.
+        const other: WebauthnChallenge = { challengeHash: hash(), purpose: 'register', sessionHash: hash(), expiresAt: NOW + 60 }
+        await storage.saveWebauthnChallenge(other)
+        expect(await storage.consumeWebauthnChallenge(other.challengeHash, 'assert', NOW)).toBeUndefined()
+        expect(await storage.consumeWebauthnChallenge(other.challengeHash, 'register', NOW)).toBeUndefined()
+        const passkey: WebauthnChallenge = { challengeHash: hash(), purpose: 'passkey', expiresAt: NOW + 60 }
+        await storage.saveWebauthnChallenge(passkey)
+        expect(await storage.consumeWebauthnChallenge(passkey.challengeHash, 'passkey', NOW + 60)).toBeUndefined()
+      })
+
+      test('housekeeping removes expired challenges only', async () => {
+        const old: WebauthnChallenge = { challengeHash: hash(), purpose: 'passkey', expiresAt: NOW + 5 }
+        const live: WebauthnChallenge = { challengeHash: hash(), purpose: 'passkey', expiresAt: NOW + 60 }
+        await storage.saveWebauthnChallenge(old)
+        await storage.saveWebauthnChallenge(live)
+        expect(await storage.deleteExpiredWebauthnChallenges(NOW + 5)).toBe(1)
+        expect(await storage.consumeWebauthnChallenge(live.challengeHash, 'passkey', NOW + 5)).toEqual(live)
+      })
+
+      test('the preferred second factor is kept per user and replaced', async () => {
+        expect(await storage.findPreferred2faMethod('alice')).toBeUndefined()
+        await storage.savePreferred2faMethod('alice', 'webauthn')
+        await storage.savePreferred2faMethod(HOSTILE, 'totp')
+        await storage.savePreferred2faMethod('alice', 'totp')
+        expect(await storage.findPreferred2faMethod('alice')).toBe('totp')
+        expect(await storage.findPreferred2faMethod(HOSTILE)).toBe('totp')
       })
     })
 

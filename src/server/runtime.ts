@@ -50,9 +50,9 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
     const housekeeping = setInterval(() => {
       const now = clock.now()
       // The storage backend's sessions too with Redis: rows left from before the switch go as they expire.
-      Promise.all([storage.deleteExpiredSessions(now), sessions ? sessions.deleteExpiredSessions(now) : 0, storage.deleteExpiredOidcArtifacts(now)])
-        .then(([stored, kept, artifacts]) => {
-          if (stored + kept + artifacts > 0) logger.debug({ sessions: stored + kept, artifacts }, 'expired sessions and OIDC artifacts removed')
+      Promise.all([storage.deleteExpiredSessions(now), sessions ? sessions.deleteExpiredSessions(now) : 0, storage.deleteExpiredOidcArtifacts(now), storage.deleteExpiredWebauthnChallenges(now)])
+        .then(([stored, kept, artifacts, challenges]) => {
+          if (stored + kept + artifacts + challenges > 0) logger.debug({ sessions: stored + kept, artifacts, challenges }, 'expired sessions, OIDC artifacts and WebAuthn challenges removed')
         })
         .catch((err: unknown) => logger.error({ err }, 'housekeeping failed'))
     }, HOUSEKEEPING_INTERVAL_MS)

@@ -487,6 +487,80 @@ export interface ClientAssertionStore {
   consumePushedAuthorizationRequest(requestHash: string, clientId: string, now: number): Promise<boolean>
 }
 
+// ---------------------------------------------------------------- WebAuthn, second-factor preference
+
+/** A registered WebAuthn credential (security key or passkey). */
+export interface WebauthnCredential {
+  /** base64url of the raw credential id; unique across users. */
+  credentialId: string
+  username: string
+  /** Shown to the user; unique per user. */
+  description: string
+  /** The relying party id it was registered for (a domain). */
+  rpId: string
+  /** COSE public key (not a secret). */
+  publicKey: Buffer
+  signCount: number
+  transports: string[]
+  aaguid: string
+  /** Attestation statement format at registration (`none`, `packed`…). */
+  attestationType: string
+  /** Registered as a discoverable credential (a passkey). */
+  discoverable: boolean
+  /** The authenticator verified the user (PIN, biometrics) at registration. */
+  userVerified: boolean
+  backupEligible: boolean
+  /** Set once a sign count went back: the credential signs nobody in until it is removed. */
+  cloneWarning: boolean
+  createdAt: number
+  lastUsedAt?: number
+}
+
+/** What a WebAuthn challenge was issued for. */
+export type WebauthnPurpose = 'register' | 'assert' | 'passkey'
+
+export interface WebauthnChallenge {
+  /** SHA-256 (hex) of the base64url challenge. */
+  challengeHash: string
+  purpose: WebauthnPurpose
+  /** SHA-256 (hex) of the session that asked; absent for a passkey sign-in (no session yet). */
+  sessionHash?: string
+  username?: string
+  expiresAt: number
+}
+
+export type SaveCredentialResult = 'saved' | 'duplicate_id' | 'duplicate_description'
+
+export interface WebauthnStore {
+  /** Adds a credential; nothing changes when its id or (username, description) is taken. */
+  saveWebauthnCredential(credential: WebauthnCredential): Promise<SaveCredentialResult>
+  /** One user's credentials oldest first; every user's (for export) when `username` is undefined. */
+  listWebauthnCredentials(username?: string): Promise<WebauthnCredential[]>
+  findWebauthnCredential(credentialId: string): Promise<WebauthnCredential | undefined>
+  /**
+   * A successful assertion, as one guarded step: the count becomes `newCount` and `lastUsedAt`
+   * `now` only while the stored count is still `expectedCount` and no clone warning is set. False,
+   * changing nothing, otherwise (a parallel use won, or the credential is flagged or gone).
+   */
+  recordWebauthnUse(credentialId: string, expectedCount: number, newCount: number, now: number): Promise<boolean>
+  /** Flags the credential (its count went back); it stays listed, and refused, until removed. */
+  flagWebauthnClone(credentialId: string): Promise<void>
+  /** False when the user has no such credential or another of theirs has that description. */
+  renameWebauthnCredential(username: string, credentialId: string, description: string): Promise<boolean>
+  /** False when the user has no such credential. */
+  deleteWebauthnCredential(username: string, credentialId: string): Promise<boolean>
+  saveWebauthnChallenge(challenge: WebauthnChallenge): Promise<void>
+  /**
+   * Spends a challenge in one atomic step (a DELETE): resolves it while `now < expiresAt` and its
+   * purpose matches; a second call, a parallel one included, resolves undefined.
+   */
+  consumeWebauthnChallenge(challengeHash: string, purpose: WebauthnPurpose, now: number): Promise<WebauthnChallenge | undefined>
+  deleteExpiredWebauthnChallenges(now: number): Promise<number>
+  /** The second factor the user chose (`totp`, `webauthn`), if any. */
+  findPreferred2faMethod(username: string): Promise<string | undefined>
+  savePreferred2faMethod(username: string, method: string): Promise<void>
+}
+
 // ---------------------------------------------------------------- the whole
 
 export interface MigrationInfo {
@@ -498,6 +572,7 @@ export interface MigrationInfo {
 export interface Storage
   extends SubjectStore,
     TotpStore,
+    WebauthnStore,
     RegulationStore,
     SessionStore,
     IdentityVerificationStore,

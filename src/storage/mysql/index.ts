@@ -15,6 +15,7 @@ import { createMysqlRegulationStore, createMysqlSessionStore, createMysqlSubject
 import { createMysqlOidcStore } from './oidc.js'
 import { createMysqlTotpStore } from './totp.js'
 import { openSchema } from '../common/migration-plan.js'
+import { createMysqlWebauthnStore } from './webauthn.js'
 
 export type { MysqlConnectionOptions } from './database.js'
 
@@ -72,6 +73,7 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
   return {
     ...createMysqlSubjectStore(pool),
     ...createMysqlTotpStore(pool, box),
+    ...createMysqlWebauthnStore(pool),
     ...createMysqlRegulationStore(pool),
     ...createMysqlSessionStore(pool),
     ...createMysqlIdentityVerificationStore(pool, lockKey),

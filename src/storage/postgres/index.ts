@@ -15,6 +15,7 @@ import { createPgRegulationStore, createPgSessionStore, createPgSubjectStore } f
 import { createPgOidcStore } from './oidc.js'
 import { createPgTotpStore } from './totp.js'
 import { openSchema } from '../common/migration-plan.js'
+import { createPgWebauthnStore } from './webauthn.js'
 
 export type { PgConnectionOptions } from './database.js'
 
@@ -72,6 +73,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
   return {
     ...createPgSubjectStore(pool),
     ...createPgTotpStore(pool, box),
+    ...createPgWebauthnStore(pool),
     ...createPgRegulationStore(pool),
     ...createPgSessionStore(ephemeral),
     ...createPgIdentityVerificationStore(pool),

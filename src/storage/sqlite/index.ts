@@ -15,6 +15,7 @@ import { createRegulationStore } from './regulation.js'
 import { createSessionStore } from './sessions.js'
 import { createSubjectStore } from './subjects.js'
 import { createTotpStore } from './totp.js'
+import { createWebauthnStore } from './webauthn.js'
 
 export type { StorageLogger } from '../common/migration-files.js'
 
@@ -65,6 +66,7 @@ export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Sto
   return {
     ...createSubjectStore(db),
     ...createTotpStore(db, box),
+    ...createWebauthnStore(db),
     ...createRegulationStore(db),
     ...createSessionStore(db),
     ...createIdentityVerificationStore(db),
