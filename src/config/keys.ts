@@ -162,7 +162,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
   theme: str('`light`, `dark`, `grey`, `auto` or `oled`.', { default: 'light' }),
   jwt_secret: str('Signs identity-verification link tokens (HS256; links are sent only with authelia_url).', { renamedTo: 'identity_validation.reset_password.jwt_secret' }),
   default_redirection_url: str('Where the portal sends users who arrive without a target.'),
-  default_2fa_method: ignored(str('Must be `totp` (the only second factor), otherwise no effect.')),
+  default_2fa_method: str('`totp` or `webauthn` (must be enabled): the method offered to users who chose none.'),
   certificates_directory: path('Must be an existing folder; its PEM certificates (`*.pem`, `*.crt`) are trusted, beside the system CAs, for the LDAP directory. Other TLS clients use the system CAs only.'),
   server: map('The HTTP listener.', {
     host: str('Listen address.', { renamedTo: 'address', default: '0.0.0.0' }),
@@ -210,7 +210,28 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     allowed_periods: any('Ignored.', { since: '4.38' }),
     disable_reuse_security_policy: bool('Accept a code twice within its period.', { since: '4.38', default: 'false' }),
   }),
-  webauthn: any('WebAuthn (ignored).'),
+  webauthn: map('WebAuthn security keys and passkeys (docs/webauthn.md).', {
+    disable: bool('Turn WebAuthn off.', { default: 'false' }),
+    display_name: str('Relying party name the browser shows.', { default: 'Authelia' }),
+    attestation_conveyance_preference: str('`none`, `indirect` or `direct`.', { default: 'indirect' }),
+    user_verification: str('`discouraged`, `preferred` or `required`.', { renamedTo: 'selection_criteria.user_verification', default: 'preferred' }),
+    timeout: dur('How long the browser waits for the authenticator.', { default: '60s' }),
+    enable_passkey_login: bool('Sign in with a passkey (discoverable credential with user verification), no username or password.', { since: '4.38', default: 'false' }),
+    experimental_enable_passkey_uv_two_factors: bool('A passkey sign-in with user verification counts as two factors (else one: a second factor follows).', { since: '4.38', default: 'false' }),
+    selection_criteria: map('Which authenticators to ask for.', {
+      attachment: str('`cross-platform` (security keys), `platform` (built into the device) or `""` (either).', { default: 'cross-platform' }),
+      discoverability: str('`discouraged`, `preferred` or `required` (resident key) for second-factor registrations; passkeys always require it.', { default: 'preferred' }),
+      user_verification: str('`discouraged`, `preferred` or `required`.', { default: 'preferred' }),
+    }, { since: '4.38' }),
+    filtering: map('Which authenticators may register.', {
+      prohibit_backup_eligibility: bool('Refuse credentials that can be copied off the device (synced passkeys).', { default: 'false' }),
+      permitted_aaguids: strs('Only these authenticator models (AAGUIDs) may register.', { default: '[]' }),
+      prohibited_aaguids: strs('These authenticator models (AAGUIDs) may not register.', { default: '[]' }),
+    }, { since: '4.38' }),
+    metadata: map('FIDO Metadata Service checks. Refused when `enabled` is true: Latchkey does not download the MDS blob.', {
+      enabled: bool('Must be false.', { default: 'false' }),
+    }, { since: '4.38', open: true }),
+  }),
   duo_api: any('Duo (ignored).'),
   ntp: any('NTP check (ignored).'),
   password_policy: map('Rules a new password must meet (password reset). At most one of `standard` and `zxcvbn` may be enabled.', {

@@ -412,7 +412,7 @@ describe('key catalogue', () => {
       expect(byPath.get(refused)).toMatchObject({ status: 'supported', description: expect.stringMatching(/Refused/) })
     }
     // Accepted and checked, but without effect.
-    for (const noEffect of ['default_2fa_method', 'notifier.smtp.startup_check_address']) {
+    for (const noEffect of ['notifier.smtp.startup_check_address']) {
       expect(byPath.get(noEffect)?.status).toBe('ignored')
     }
     // Password reset writes new digests with these (issue 11).

@@ -16,6 +16,7 @@ import { readAuthenticationBackend, readPasswordPolicy, readPasswordReset, readR
 import { readCertificatesDirectory, readDefault2faMethod, readDefaultRedirectionUrl, readJwtSecret, readLog, readServer, readTheme } from './validate/core.js'
 import { readOidc } from './validate/oidc.js'
 import { readSession } from './validate/session.js'
+import { readWebauthn } from './validate/webauthn.js'
 import { readNotifier, readStorage } from './validate/storage.js'
 
 export { ConfigError, formatProblem, type ConfigProblem } from './problems.js'
@@ -85,12 +86,14 @@ export function loadConfig(opts: LoadOptions): LoadResult {
 
   const view = new MapView(problems, '', root, undefined)
   const totp = readTotp(view)
+  const webauthn = readWebauthn(view)
   const defaultRedirectionUrl = readDefaultRedirectionUrl(view)
   const config: Config = {
     theme: readTheme(view),
     server: readServer(view),
     log: readLog(view),
     totp,
+    webauthn,
     // Placeholder only when the backend is broken; that is an error, so it never escapes.
     authenticationBackend: { ...(readAuthenticationBackend(view) ?? { refreshIntervalSeconds: 300 }), passwordReset: readPasswordReset(view) },
     passwordPolicy: readPasswordPolicy(view),
@@ -102,12 +105,12 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     identityProviders: {},
   }
   // Latchkey signs identity-verification links (TOTP registration) with it; without TOTP nothing does.
-  const jwtSecret = readJwtSecret(view, !totp.disable)
+  const jwtSecret = readJwtSecret(view, !totp.disable || !webauthn.disable)
   if (jwtSecret) config.jwtSecret = jwtSecret
   // 4.38 moved it into each cookie; the first cookie's value keeps the top-level field meaningful.
   const fallbackRedirect = defaultRedirectionUrl ?? config.session.cookies[0]?.defaultRedirectionUrl
   if (fallbackRedirect) config.defaultRedirectionUrl = fallbackRedirect
-  const method = readDefault2faMethod(view, !totp.disable)
+  const method = readDefault2faMethod(view, [...(totp.disable ? [] : ['totp']), ...(webauthn.disable ? [] : ['webauthn'])])
   if (method) config.default2faMethod = method
   const certs = readCertificatesDirectory(view)
   if (certs) config.certificatesDirectory = certs

@@ -82,6 +82,28 @@ export interface TotpConfig {
   disableReuseSecurityPolicy: boolean
 }
 
+export type UserVerification = 'discouraged' | 'preferred' | 'required'
+
+/** `webauthn` (4.37 keys, 4.39 `selection_criteria`, `filtering`, `enable_passkey_login`). */
+export interface WebauthnConfig {
+  disable: boolean
+  /** Relying party name shown by the browser. */
+  displayName: string
+  attestationConveyancePreference: 'none' | 'indirect' | 'direct'
+  userVerification: UserVerification
+  timeoutSeconds: number
+  /** `cross-platform` (Authelia's default: security keys), `platform`, or none (either). */
+  attachment?: 'platform' | 'cross-platform'
+  discoverability: 'discouraged' | 'preferred' | 'required'
+  /** 4.39: a discoverable credential with user verification signs in without a username. */
+  enablePasskeyLogin: boolean
+  /** 4.39 `experimental_enable_passkey_uv_two_factors`: such a sign-in counts as two factors. */
+  passkeyUvTwoFactors: boolean
+  prohibitBackupEligibility: boolean
+  permittedAaguids: string[]
+  prohibitedAaguids: string[]
+}
+
 export interface PasswordHashConfig {
   algorithm: 'argon2' | 'sha2crypt' | 'pbkdf2' | 'bcrypt' | 'scrypt'
   argon2: { variant: 'argon2id' | 'argon2i' | 'argon2d'; iterations: number; memoryKiB: number; parallelism: number; keyLength: number; saltLength: number }
@@ -410,6 +432,7 @@ export interface Config {
   server: ServerConfig
   log: LogConfig
   totp: TotpConfig
+  webauthn: WebauthnConfig
   authenticationBackend: AuthenticationBackendConfig
   passwordPolicy: PasswordPolicyConfig
   accessControl: AccessControlConfig
@@ -433,6 +456,18 @@ export const DEFAULTS = {
   },
   log: { level: 'info', format: 'text', keepStdout: false },
   totp: { disable: false, issuer: 'Authelia', algorithm: 'SHA1', digits: 6, periodSeconds: 30, skew: 1, secretSizeBytes: 32, disableReuseSecurityPolicy: false },
+  webauthn: {
+    disable: false,
+    displayName: 'Authelia',
+    attestationConveyancePreference: 'indirect',
+    userVerification: 'preferred',
+    timeoutSeconds: 60,
+    attachment: 'cross-platform',
+    discoverability: 'preferred',
+    enablePasskeyLogin: false,
+    passkeyUvTwoFactors: false,
+    prohibitBackupEligibility: false,
+  },
   password: {
     algorithm: 'argon2',
     argon2: { variant: 'argon2id', iterations: 3, memoryKiB: 65536, parallelism: 4, keyLength: 32, saltLength: 16 },

@@ -46,10 +46,22 @@ export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<s
     amr: input.amr,
     jti: randomUUID(),
   }
+  const acr = acrFor(input.amr)
+  if (acr) payload.acr = acr
   if (input.nonce !== undefined) payload.nonce = input.nonce
   if (input.accessToken) payload.at_hash = leftHalfHash(input.accessToken, input.alg)
   if (input.code) payload.c_hash = leftHalfHash(input.code, input.alg)
   return key.signJwt(payload)
+}
+
+/**
+ * OpenID EAP ACR Values 1.0 §2 (docs/webauthn.md): `phrh` when a WebAuthn key that cannot leave its
+ * device took part, `phr` for a synced passkey; no `acr` otherwise (Authelia sends none).
+ */
+export function acrFor(amr: readonly string[]): string | undefined {
+  if (amr.includes('hwk')) return 'phrh'
+  if (amr.includes('swk')) return 'phr'
+  return undefined
 }
 
 /** A signed JWT of arbitrary claims (userinfo as application/jwt). */

@@ -7,6 +7,7 @@ import { REGISTRATION_MESSAGES, beginTotpRegistration, cancelTotpRegistration, c
 import { checkRedirect } from './redirect.js'
 import { policyDescription } from '../authn/password-policy.js'
 import { RESET_MESSAGES, finishPasswordReset, forgotPasswordLink, isResetEnabled, resetPassword, startPasswordReset } from './reset-password.js'
+import { registerWebauthnApiRoutes } from './webauthn-api.js'
 
 /**
  * Authelia 4.37's portal JSON API (docs/authelia-compat.md §2.7): `{"status":"OK","data":…}` or
@@ -16,16 +17,16 @@ import { RESET_MESSAGES, finishPasswordReset, forgotPasswordLink, isResetEnabled
 
 type Body = Record<string, unknown>
 
-function ok(reply: FastifyReply, data?: unknown): FastifyReply {
+export function ok(reply: FastifyReply, data?: unknown): FastifyReply {
   return reply.code(200).send(data === undefined ? { status: 'OK' } : { status: 'OK', data })
 }
 
-function ko(reply: FastifyReply, status: number, message: string): FastifyReply {
+export function ko(reply: FastifyReply, status: number, message: string): FastifyReply {
   return reply.code(status).send({ status: 'KO', message })
 }
 
 /** A refusal during a ban says so and for how long (issue 9.12); Retry-After helps scripts. */
-function paused(reply: FastifyReply, status: number, until: number, now: number): FastifyReply {
+export function paused(reply: FastifyReply, status: number, until: number, now: number): FastifyReply {
   return ko(reply.header('retry-after', String(Math.max(0, until - now))), status, pausedMessage(until, now))
 }
 
@@ -44,7 +45,7 @@ function hasBody(req: FastifyRequest): boolean {
 }
 
 /** JSON only; `allowEmpty` lets the SPA's body-less POSTs (identity/start) through. */
-function jsonOnly(allowEmpty = false): onRequestHookHandler {
+export function jsonOnly(allowEmpty = false): onRequestHookHandler {
   return (req, reply, done) => {
     const type = mediaType(req)
     if (type === 'application/json' || (allowEmpty && type === undefined && !hasBody(req))) return done()
@@ -53,18 +54,18 @@ function jsonOnly(allowEmpty = false): onRequestHookHandler {
   }
 }
 
-const sameSite: onRequestHookHandler = (req, reply, done) => {
+export const sameSite: onRequestHookHandler = (req, reply, done) => {
   if (!isCrossSiteRequest(req)) return done()
   req.log.warn({ path: req.url.split('?')[0] }, 'cross-site request refused')
   forbidden(reply)
 }
 
-const oneFactor: onRequestHookHandler = (req, reply, done) => {
+export const oneFactor: onRequestHookHandler = (req, reply, done) => {
   if (req.session && req.session.data.level >= 1) return done()
   forbidden(reply)
 }
 
-function body(req: FastifyRequest): Body {
+export function body(req: FastifyRequest): Body {
   const b = req.body
   return b !== null && typeof b === 'object' && !Array.isArray(b) ? (b as Body) : {}
 }
@@ -167,7 +168,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
   })
 
   app.get('/api/user/info', { onRequest: oneFactor }, async (req, reply) => ok(reply, await userInfo(ctx, req)))
-  app.post('/api/user/info', { onRequest: post1fa(true) }, async (req, reply) => ok(reply, await userInfo(ctx, req)))
+  app.post('/api/user/info', { onRequest: post1fa(true) }, async (req, reply) => ok(reply, await userInfo(ctx, req, { store: true })))
 
   app.post('/api/user/info/2fa_method', { onRequest: post1fa() }, async (req, reply) => {
     const method = body(req).method
@@ -175,8 +176,11 @@ export function registerApiRoutes(app: FastifyInstance, ctx: PortalContext): voi
       req.log.info({ username: req.session!.data.username }, 'second factor method refused: not available')
       return ko(reply, 200, MESSAGES.operationFailed)
     }
+    await ctx.deps.storage.savePreferred2faMethod(req.session!.data.username!, method)
     return ok(reply)
   })
+
+  registerWebauthnApiRoutes(app, ctx)
 
   if (config.totp.disable) return
 

@@ -34,7 +34,8 @@ export function createPortalContext(deps: AppDeps): PortalContext {
     config.accessControl.defaultPolicy === 'two_factor' ||
     config.accessControl.rules.some((r) => r.policy === 'two_factor') ||
     (config.identityProviders.oidc?.clients.some((c) => c.authorizationPolicy === 'two_factor') ?? false)
-  const twoFactorEnabled = twoFactorPolicy && !config.totp.disable
+  const methods = [...(config.totp.disable ? [] : ['totp']), ...(config.webauthn.disable ? [] : ['webauthn'])]
+  const twoFactorEnabled = twoFactorPolicy && methods.length > 0
   const reset = config.authenticationBackend.passwordReset
   const resetProblem = !reset.disable && !reset.customUrl ? (deps.users.changePassword ? deps.users.passwordChangeProblem?.() : 'the authentication backend cannot change passwords') : undefined
   if (resetProblem) {
@@ -52,7 +53,7 @@ export function createPortalContext(deps: AppDeps): PortalContext {
     failureDelay: new FailureDelay(deps.portal?.failureDelay),
     prefix: config.server.path ? `/${config.server.path}` : '',
     twoFactorEnabled,
-    availableMethods: twoFactorEnabled ? ['totp'] : [],
+    availableMethods: twoFactorEnabled ? methods : [],
     ...(config.jwtSecret ? { jwtKey: new TextEncoder().encode(config.jwtSecret) } : {}),
     ...(resetProblem ? { resetProblem } : {}),
   }

@@ -234,15 +234,30 @@ export interface UserInfo {
   has_duo: boolean
 }
 
-export async function userInfo(ctx: PortalContext, req: FastifyRequest): Promise<UserInfo> {
+/**
+ * Authelia 4.37's user info. `method`: the user's stored choice when still offered; else the
+ * configured default or the one method the user has (POST also stores that choice, like Authelia).
+ */
+export async function userInfo(ctx: PortalContext, req: FastifyRequest, opts: { store?: boolean } = {}): Promise<UserInfo> {
   const data = req.session!.data
   const username = data.username!
-  const totp = ctx.config.totp.disable ? undefined : await ctx.deps.storage.findTotpConfiguration(username)
+  const { config, availableMethods } = ctx
+  const storage = ctx.deps.storage
+  const totp = config.totp.disable ? undefined : await storage.findTotpConfiguration(username)
+  const hasWebauthn = !config.webauthn.disable && (await storage.listWebauthnCredentials(username)).some((c) => !c.cloneWarning)
+  const stored = await storage.findPreferred2faMethod(username)
+  let method = stored !== undefined && availableMethods.includes(stored) ? stored : undefined
+  if (method === undefined) {
+    const has = [...(totp ? ['totp'] : []), ...(hasWebauthn ? ['webauthn'] : [])]
+    const fallback = config.default2faMethod ?? availableMethods[0] ?? 'totp'
+    method = has.length === 1 ? has[0]! : fallback
+    if (opts.store && availableMethods.includes(method)) await storage.savePreferred2faMethod(username, method)
+  }
   return {
     display_name: (await ctx.deps.users.findUser(username))?.displayName ?? data.displayName ?? '',
-    method: 'totp',
+    method,
     has_totp: totp !== undefined,
-    has_webauthn: false,
+    has_webauthn: hasWebauthn,
     has_duo: false,
   }
 }

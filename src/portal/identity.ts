@@ -70,7 +70,10 @@ export function notificationChannel(ctx: PortalContext): 'email' | 'file' {
 
 export type StartResult = { ok: true; id: string } | { ok: false; reason: 'limited'; retryAfterSeconds: number } | { ok: false; reason: 'failed' }
 
-export async function startIdentityVerification(ctx: PortalContext, req: FastifyRequest): Promise<StartResult> {
+/** What the verification is for: only the notification's wording and its link differ. */
+export type VerificationPurpose = 'totp' | 'webauthn'
+
+export async function startIdentityVerification(ctx: PortalContext, req: FastifyRequest, purpose: VerificationPurpose = 'totp'): Promise<StartResult> {
   const { deps } = ctx
   const session = req.session!
   const username = session.data.username!
@@ -105,7 +108,8 @@ export async function startIdentityVerification(ctx: PortalContext, req: Fastify
     return { ok: true, id: record.id }
   }
   let link: string | undefined
-  if (base && ctx.jwtKey) {
+  // The link opens TOTP registration; a security key is registered from the tab that asked.
+  if (base && ctx.jwtKey && purpose === 'totp') {
     const token = await new SignJWT({ action: IDENTITY_ACTION, username })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setJti(record.id)
@@ -122,7 +126,7 @@ export async function startIdentityVerification(ctx: PortalContext, req: Fastify
       title: 'Confirm your identity',
       text:
         `Hi ${displayName},\n\n` +
-        `A one-time password device registration was requested for your account from ${req.ip}.\n` +
+        `A ${purpose === 'totp' ? 'one-time password device' : 'security key or passkey'} registration was requested for your account from ${req.ip}.\n` +
         `Type this one-time code into the sign-in page that asked for it, within 5 minutes:\n\n` +
         `    ${code}\n\n` +
         (link ? `Or open this link in the same browser:\n\n${link}\n\n` : '') +
@@ -132,7 +136,7 @@ export async function startIdentityVerification(ctx: PortalContext, req: Fastify
     req.log.error({ username, err: { message: (err as Error).message } }, 'identity verification not sent: the notifier failed')
     return { ok: false, reason: 'failed' }
   }
-  req.log.info({ username, link: link !== undefined }, 'identity verification sent for TOTP registration')
+  req.log.info({ username, link: link !== undefined, purpose }, 'identity verification sent for %s registration', purpose === 'totp' ? 'TOTP' : 'WebAuthn')
   return { ok: true, id: record.id }
 }
 

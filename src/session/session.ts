@@ -269,7 +269,7 @@ export async function establishSession(
   req: FastifyRequest,
   reply: FastifyReply,
   user: SignedInUser,
-  opts: { rememberMe: boolean; now: number },
+  opts: { rememberMe: boolean; now: number; amr?: string[]; level?: 1 | 2 },
 ): Promise<LoadedSession> {
   const m = manager(req)
   const data = m.newData(opts.now)
@@ -277,21 +277,24 @@ export async function establishSession(
   data.displayName = user.displayName
   if (user.emails[0] !== undefined) data.email = user.emails[0]
   data.groups = [...user.groups]
-  data.level = 1
+  // A passkey sign-in (portal/webauthn.ts) brings its own methods, and two factors when allowed.
+  data.level = opts.level ?? 1
   data.firstFactorAt = opts.now
-  data.amr = ['pwd']
+  if (data.level === 2) data.secondFactorAt = opts.now
+  data.amr = opts.amr ? [...opts.amr] : ['pwd']
   if (user.credentialFingerprint !== undefined) data.credentialFingerprint = user.credentialFingerprint
   data.rememberMe = opts.rememberMe
   return m.issue(req, reply, data)
 }
 
 /** After a successful second factor: level 2 under a new id, the old id destroyed. */
-export async function elevateSession(req: FastifyRequest, reply: FastifyReply, opts: { amr: string; now: number }): Promise<LoadedSession> {
+export async function elevateSession(req: FastifyRequest, reply: FastifyReply, opts: { amr: string | string[]; now: number }): Promise<LoadedSession> {
   const current = req.session
   if (!current || current.data.level < 1) throw new SessionError('NO_SESSION', 'a second factor needs a first-factor session')
   const data: SessionData = { ...current.data, level: 2, secondFactorAt: opts.now, csrfToken: randomToken(24) }
-  const amr = new Set([...data.amr, opts.amr])
-  if (amr.has('pwd') && amr.size > 1) amr.add('mfa')
+  const amr = new Set([...data.amr, ...(Array.isArray(opts.amr) ? opts.amr : [opts.amr])])
+  // RFC 8176 `mfa`: two different factors (password, one-time code, key), in either order.
+  if (['pwd', 'otp', 'hwk', 'swk'].filter((f) => amr.has(f)).length > 1) amr.add('mfa')
   data.amr = [...amr]
   return manager(req).issue(req, reply, data)
 }

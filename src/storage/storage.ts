@@ -84,7 +84,7 @@ export interface AuthenticationAttempt {
   banned: boolean
   /** Canonical (lower-cased where configured) username. */
   username: string
-  type: '1fa' | 'totp'
+  type: '1fa' | 'totp' | 'webauthn'
   remoteIp: string
   requestUri?: string
   requestMethod?: string

@@ -42,12 +42,11 @@ export function readDefaultRedirectionUrl(view: MapView, key = 'default_redirect
   return v
 }
 
-export function readDefault2faMethod(root: MapView, totpEnabled: boolean): string | undefined {
+export function readDefault2faMethod(root: MapView, enabled: string[]): string | undefined {
   const v = root.str('default_2fa_method')
   if (v === undefined || v === '') return undefined
-  const enabled = totpEnabled ? ['totp'] : []
   if (!enabled.includes(v)) {
-    root.error('default_2fa_method', `option 'default_2fa_method' must be one of the enabled options ${quoteList(enabled)} but it's configured as '${v}'`, 'Latchkey offers TOTP as its second factor')
+    root.error('default_2fa_method', `option 'default_2fa_method' must be one of the enabled options ${quoteList(enabled)} but it's configured as '${v}'`, 'Latchkey offers `totp` and `webauthn` as second factors')
     return undefined
   }
   return v
