@@ -5,17 +5,19 @@ import { html, raw, type SafeHtml } from './html.js'
  * The one page shell every server-rendered page uses: no external assets, no JavaScript needed,
  * light and dark themes from `theme` (`auto` follows the browser), readable on a phone.
  */
-export function renderPage(opts: { title: string; theme: Theme; body: SafeHtml; nonce?: string }): string {
+/** `script`: the page loads the portal's one script (WebAuthn buttons); `prefix` is server.path. */
+export function renderPage(opts: { title: string; theme: Theme; body: SafeHtml; nonce?: string; script?: { prefix: string } }): string {
   const themeClass = opts.theme === 'auto' ? '' : `theme-${opts.theme}`
   return (
     '<!doctype html>\n' +
-    html`<html lang="en" class="${themeClass}">
+    html`<html lang="en" class="${themeClass}"${opts.script ? html` data-prefix="${opts.script.prefix}"` : ''}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${opts.title} · Latchkey</title>
 <style>${raw(STYLE)}</style>
+${opts.script ? html`<script src="${opts.script.prefix}/static/webauthn.js" defer></script>` : ''}
 </head>
 <body>
 <main class="card">
@@ -57,4 +59,6 @@ code,.secret{font-family:ui-monospace,monospace;word-break:break-all}
 .qr svg{width:14rem;height:14rem;display:block}
 ul.scopes{padding-left:1.2rem}
 footer{margin-top:1rem;color:var(--muted);font-size:.8rem}
+table.keys{width:100%;border-collapse:collapse;margin:.5rem 0}table.keys td{border-top:1px solid var(--border);padding:.4rem .2rem;vertical-align:top}
+[hidden]{display:none!important}
 `

@@ -7,7 +7,10 @@ import { canonicalIssuer } from '../../server/public-url.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
-import { firstFactor, logout, pausedMessage, resolveTarget, secondFactorTotp } from '../handlers.js'
+import { firstFactor, logout, pausedMessage, resolveTarget, secondFactorTotp, userInfo } from '../handlers.js'
+import { elevationSecondsLeft } from '../identity.js'
+import { hasFreshSecondFactor, normaliseDescription } from '../webauthn.js'
+import { WEBAUTHN_SCRIPT } from './webauthn-script.js'
 import { type RefusalReason, inspectIdentityLink, notificationChannel, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from '../identity.js'
 import { beginTotpRegistration, findPendingDevice, registrationTarget, rememberRegistrationTarget } from '../registration.js'
 import { policySentence } from '../../authn/password-policy.js'
@@ -28,8 +31,11 @@ import {
   resetLinkConfirmView,
   resetNewPasswordView,
   resetStartView,
+  securityKeysView,
   signInView,
   signedInView,
+  webauthnRegisterView,
+  webauthnView,
 } from './views.js'
 
 /**
@@ -48,6 +54,9 @@ type Params = Record<string, unknown>
  * redirect we issue is checked by redirect.ts or by the OIDC client registration.
  */
 export const PAGE_CSP = CONTENT_SECURITY_POLICY.replace("form-action 'self'", "form-action 'self' https: http:")
+
+/** Pages with the WebAuthn buttons load the portal's own script, and nothing else (no inline code). */
+export const SCRIPT_PAGE_CSP = PAGE_CSP.replace("script-src 'none'", "script-src 'self'")
 
 function params(value: unknown): Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {}
@@ -85,7 +94,13 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return `${prefix}${path}${s ? `?${s}` : ''}`
   }
   const page = (reply: FastifyReply, body: string, status = 200): FastifyReply =>
-    reply.code(status).header('content-security-policy', PAGE_CSP).type('text/html; charset=utf-8').send(body)
+    reply
+      .code(status)
+      .header('content-security-policy', body.includes('/static/webauthn.js"') ? SCRIPT_PAGE_CSP : PAGE_CSP)
+      .type('text/html; charset=utf-8')
+      .send(body)
+  const webauthnOn = !config.webauthn.disable
+  const passkeyOn = webauthnOn && config.webauthn.enablePasskeyLogin
   const seeOther = (reply: FastifyReply, location: string): FastifyReply => reply.code(303).header('location', location).send()
   /** The target carried by a page, dropped (and logged) when unsafe. */
   const rdOf = (req: FastifyRequest, p: Params): string | undefined => resolveTarget(ctx, req, field(p, 'rd'))
@@ -132,7 +147,10 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       if (rd && lvl >= requiredLevelForTarget(ctx, req, rd)) return seeOther(reply, rd)
       if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password', { rd }))
       const s = req.session!
-      return page(reply, signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+      return page(
+        reply,
+        signedInView({ theme, prefix, csrf: s.data.csrfToken, username: s.data.username!, displayName: s.data.displayName ?? '', level: lvl, amr: s.data.amr, webauthn: webauthnOn, notice: pick<NoticeCode>(q, 'notice', NOTICES) }),
+      )
     }
     const form = formToken(req, reply)
     if (!form) {
@@ -158,6 +176,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
         forgotLink: forgotPasswordLink(ctx),
+        passkey: passkeyOn,
       }),
     )
   })
@@ -187,13 +206,20 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
 
   // ---------------------------------------------------------------- one-time code
 
+  /** `fresh=keys`: a signed-in user confirms a second factor again before changing security keys. */
+  const freshOf = (p: Params): 'keys' | undefined => (field(p, 'fresh') === 'keys' ? 'keys' : undefined)
+
   app.get('/2fa/one-time-password', async (req, reply) => {
     const q = params(req.query)
     const rd = rdOf(req, q)
+    const fresh = freshOf(q)
     const lvl = level(req)
     if (lvl === 0) return seeOther(reply, to('/', { rd }))
-    if (lvl >= 2 && rd) return seeOther(reply, rd)
+    if (lvl >= 2 && rd && !fresh) return seeOther(reply, rd)
     const s = req.session!
+    const info = await userInfo(ctx, req)
+    // The user's method (remembered, else the one they have): security keys get their own page.
+    if (info.method === 'webauthn' && info.has_webauthn) return seeOther(reply, to('/2fa/webauthn', { rd, fresh, error: field(q, 'error') }))
     const totp = await ctx.deps.storage.findTotpConfiguration(s.data.username!)
     return page(
       reply,
@@ -202,10 +228,12 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         prefix,
         csrf: s.data.csrfToken,
         rd,
+        fresh,
         hasTotp: totp !== undefined,
         username: s.data.username!,
         digits: totp?.digits ?? config.totp.digits,
         channel,
+        ...(webauthnOn ? { webauthn: { has: info.has_webauthn } } : {}),
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
         pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
@@ -219,7 +247,10 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
     const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { rd, error: 'expired' }))
     if (refused) return refused
+    const fresh = freshOf(p)
     const result = await secondFactorTotp(ctx, req, reply, { token: field(p, 'token') ?? '', targetURL: rd })
+    if (!result.ok && fresh) return seeOther(reply, to('/2fa/one-time-password', { fresh, ...(result.pausedUntil === undefined ? { error: 'code' } : { error: 'paused', ...pausedQuery(result.pausedUntil) }) }))
+    if (fresh && result.ok) return seeOther(reply, to('/settings/security-keys'))
     if (!result.ok) {
       // A wrong first code of a device being registered goes back to its QR code.
       const back = req.session && (await findPendingDevice(ctx, req)) ? '/one-time-password/register' : '/2fa/one-time-password'
@@ -397,6 +428,125 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     }
     return seeOther(reply, to('/', { notice: 'password-reset', username: result.username }))
   })
+  // ---------------------------------------------------------------- WebAuthn (issue 11)
+
+  app.get('/static/webauthn.js', async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(WEBAUTHN_SCRIPT))
+
+  if (webauthnOn) {
+    app.get('/2fa/webauthn', async (req, reply) => {
+      const q = params(req.query)
+      const rd = rdOf(req, q)
+      const fresh = freshOf(q)
+      const lvl = level(req)
+      if (lvl === 0) return seeOther(reply, to('/', { rd }))
+      if (lvl >= 2 && rd && !fresh) return seeOther(reply, rd)
+      const s = req.session!
+      const info = await userInfo(ctx, req)
+      if (!info.has_webauthn) return seeOther(reply, to('/2fa/one-time-password', { rd, fresh }))
+      return page(
+        reply,
+        webauthnView({ theme, prefix, csrf: s.data.csrfToken, rd, fresh, done: fresh ? to('/settings/security-keys') : undefined, username: s.data.username!, hasTotp: info.has_totp, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+      )
+    })
+
+    /** Chooses the second factor and remembers it (Authelia's user_preferences). */
+    app.post('/2fa/method', async (req, reply) => {
+      const p = params(req.body)
+      const rd = rdOf(req, p)
+      const fresh = freshOf(p)
+      if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+      const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { rd, fresh, error: 'expired' }))
+      if (refused) return refused
+      const method = field(p, 'method')
+      if (method !== undefined && ctx.availableMethods.includes(method)) await ctx.deps.storage.savePreferred2faMethod(req.session!.data.username!, method)
+      return seeOther(reply, to(method === 'webauthn' ? '/2fa/webauthn' : '/2fa/one-time-password', { rd, fresh }))
+    })
+
+    /** Registration starts like TOTP's: a one-time code by notification (security.md K1). */
+    app.post('/2fa/webauthn/register', async (req, reply) => {
+      const p = params(req.body)
+      const rd = rdOf(req, p)
+      if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+      const refused = refuseForm(req, reply, p, to('/2fa/one-time-password', { rd, error: 'expired' }))
+      if (refused) return refused
+      const result = await startIdentityVerification(ctx, req, 'webauthn')
+      if (!result.ok && result.reason === 'failed') return seeOther(reply, to('/2fa/one-time-password', { rd, error: 'operation' }))
+      return seeOther(reply, to('/webauthn/identity', result.ok ? { rd } : { rd, error: 'too-many' }))
+    })
+
+    app.get('/webauthn/identity', async (req, reply) => {
+      const q = params(req.query)
+      const rd = rdOf(req, q)
+      if (level(req) === 0) return seeOther(reply, to('/', { rd }))
+      const s = req.session!
+      return page(
+        reply,
+        identityCodeView({ theme, prefix, csrf: s.data.csrfToken, rd, username: s.data.username!, channel, action: '/webauthn/identity', resend: '/2fa/webauthn/register', error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
+      )
+    })
+
+    app.post('/webauthn/identity', async (req, reply) => {
+      const p = params(req.body)
+      const rd = rdOf(req, p)
+      if (level(req) === 0) return seeOther(reply, to('/', { rd, error: 'expired' }))
+      const refused = refuseForm(req, reply, p, to('/webauthn/identity', { rd, error: 'expired' }))
+      if (refused) return refused
+      const verified = await verifyIdentityCode(ctx, req, field(p, 'code'))
+      if (!verified.ok) return seeOther(reply, to('/webauthn/identity', { rd, error: REFUSAL_ERRORS[verified.reason] }))
+      return seeOther(reply, to('/webauthn/register', { rd }))
+    })
+
+    app.get('/webauthn/register', async (req, reply) => {
+      const q = params(req.query)
+      const rd = rdOf(req, q)
+      const lvl = level(req)
+      if (lvl === 0) return seeOther(reply, to('/', { rd }))
+      if (elevationSecondsLeft(ctx, req) <= 0) return seeOther(reply, to('/2fa/one-time-password', { rd, error: 'elevation' }))
+      // Signed in fully: back to the list. Half-way through a sign-in: use the new key at once.
+      const done = lvl >= 2 ? to('/settings/security-keys', { notice: 'key-added' }) : to('/2fa/webauthn', { rd })
+      return page(reply, webauthnRegisterView({ theme, prefix, csrf: req.session!.data.csrfToken, rd, done, passkey: passkeyOn, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }))
+    })
+
+    app.get('/settings/security-keys', async (req, reply) => {
+      const q = params(req.query)
+      const lvl = level(req)
+      if (lvl === 0) return seeOther(reply, to('/'))
+      if (lvl === 1 && ctx.twoFactorEnabled) return seeOther(reply, to('/2fa/one-time-password'))
+      const s = req.session!
+      const when = (t: number) => new Date(t * 1000).toISOString().replace('T', ' ').slice(0, 16) + ' UTC'
+      const keys = (await ctx.deps.storage.listWebauthnCredentials(s.data.username!)).map((k) => ({
+        id: k.credentialId,
+        description: k.description,
+        createdAt: when(k.createdAt),
+        lastUsedAt: k.lastUsedAt === undefined ? undefined : when(k.lastUsedAt),
+        passkey: k.discoverable,
+        cloneWarning: k.cloneWarning,
+      }))
+      return page(reply, securityKeysView({ theme, prefix, csrf: s.data.csrfToken, keys, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
+    })
+
+    /** Rename and remove: a second factor from the last five minutes first (security.md K6). */
+    const change = (action: 'rename' | 'remove') => async (req: FastifyRequest, reply: FastifyReply) => {
+      const p = params(req.body)
+      if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
+      const refused = refuseForm(req, reply, p, to('/settings/security-keys', { error: 'expired' }))
+      if (refused) return refused
+      if (!hasFreshSecondFactor(ctx, req)) return seeOther(reply, to('/2fa/one-time-password', { fresh: 'keys', error: 'webauthn-fresh' }))
+      const username = req.session!.data.username!
+      const id = field(p, 'id') ?? ''
+      if (action === 'remove') {
+        if (!(await ctx.deps.storage.deleteWebauthnCredential(username, id))) return seeOther(reply, to('/settings/security-keys', { error: 'webauthn-change' }))
+        req.log.info({ username }, 'WebAuthn credential removed')
+        return seeOther(reply, to('/settings/security-keys', { notice: 'key-removed' }))
+      }
+      const description = normaliseDescription(field(p, 'description'))
+      if (!description || !(await ctx.deps.storage.renameWebauthnCredential(username, id, description))) return seeOther(reply, to('/settings/security-keys', { error: 'webauthn-change' }))
+      req.log.info({ username, description }, 'WebAuthn credential renamed')
+      return seeOther(reply, to('/settings/security-keys', { notice: 'key-renamed' }))
+    }
+    app.post('/settings/security-keys/rename', change('rename'))
+    app.post('/settings/security-keys/remove', change('remove'))
+  }
 
   // ---------------------------------------------------------------- sign out, errors
 

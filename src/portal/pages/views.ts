@@ -20,6 +20,8 @@ export const ERROR_MESSAGES = {
   otc: 'The code was not accepted. Check it (it is valid 5 minutes, in this browser only), or ask for a new one.',
   'too-many': 'Too many codes were requested. Wait a few minutes, then use the last code you received or ask again.',
   elevation: 'Confirm your identity first: ask for a code below.',
+  'webauthn-fresh': 'Confirm with your second factor first: changes to security keys need one from the last five minutes.',
+  'webauthn-change': 'That change was not possible: the name may be empty, too long or already used.',
   operation: 'Something went wrong. Please try again.',
   'cross-site': 'This form was sent from another site, so it was refused.',
   'not-found': 'This page does not exist.',
@@ -37,6 +39,9 @@ export const NOTICES = {
   'code-sent': 'A new code was sent.',
   'reset-sent': 'If this account exists and has an email address, a one-time code is on its way to it.',
   'password-reset': 'Your password was changed and every sign-in with the old one has ended. Sign in with the new one.',
+  'key-added': 'Your security key was registered.',
+  'key-renamed': 'The security key was renamed.',
+  'key-removed': 'The security key was removed.',
 } as const
 export type NoticeCode = keyof typeof NOTICES
 
@@ -74,7 +79,7 @@ function signOutForm(prefix: string, csrf: string, label = 'Sign out', secondary
  * (prompt=login, max_age): the session stays until this form succeeds (docs/security.md W7).
  * `username`: what was typed before a failed attempt, kept so only the password is typed again.
  */
-export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined; username?: string | undefined; forgotLink?: string | undefined }): string {
+export function signInView(c: Common & { rd?: string | undefined; rememberMe: boolean; again?: { username: string } | undefined; username?: string | undefined; forgotLink?: string | undefined; passkey?: boolean }): string {
   // What was typed before a failure wins over the signed-in name of a fresh sign-in.
   const name = (c.username === '' ? undefined : c.username) ?? c.again?.username
   return renderPage({
@@ -89,8 +94,9 @@ ${csrfField(c.csrf)}${rdField(c.rd)}${c.again ? html`<input type="hidden" name="
 <input type="password" id="password" name="password" autocomplete="current-password" required${raw(name !== undefined ? ' autofocus' : '')}>
 ${c.rememberMe ? html`<div class="check"><input type="checkbox" id="remember_me" name="remember_me" value="1"><label for="remember_me">Remember me</label></div>` : ''}
 <button type="submit">Sign in</button>
-</form>${c.forgotLink && !c.again ? html`
+</form>${c.passkey && !c.again ? passkeyButton(c.rd) : ''}${c.forgotLink && !c.again ? html`
 <p class="muted"><a href="${c.forgotLink}">Forgot password?</a></p>` : ''}`,
+    ...(c.passkey && !c.again ? { script: { prefix: c.prefix } } : {}),
   })
 }
 
@@ -159,13 +165,24 @@ ${csrfField(c.csrf)}<input type="text" name="username" value="${c.username}" aut
   })
 }
 
-export function signedInView(c: Common & { username: string; displayName: string; level: number }): string {
-  const how = c.level >= 2 ? 'with your password and a one-time code' : 'with your password'
+/** Shown only once the script runs (it unhides the button); the password form needs no script. */
+function passkeyButton(rd: string | undefined): SafeHtml {
+  return html`
+<button type="button" class="secondary" data-webauthn="passkey"${rd ? html` data-rd="${rd}"` : ''} hidden>Sign in with a passkey</button>
+<p class="error" role="alert" data-webauthn-error></p>`
+}
+
+export function signedInView(c: Common & { username: string; displayName: string; level: number; amr?: string[]; webauthn?: boolean }): string {
+  const amr = c.amr ?? []
+  const first = amr.includes('pwd') ? 'your password' : amr.includes('hwk') || amr.includes('swk') ? 'a passkey' : 'your password'
+  const second = amr.includes('otp') ? ' and a one-time code' : amr.includes('pwd') && (amr.includes('hwk') || amr.includes('swk')) ? ' and a security key' : ''
+  const how = `with ${first}${c.level >= 2 ? second : ''}`
   return renderPage({
     title: 'Signed in',
     theme: c.theme,
     body: html`${messages(c)}
 <p>You are signed in as <strong>${c.displayName || c.username}</strong> (<code>${c.username}</code>) ${how}.</p>
+${c.webauthn ? html`<p><a href="${c.prefix}/settings/security-keys">Security keys and passkeys</a></p>` : ''}
 ${signOutForm(c.prefix, c.csrf, 'Sign out', false)}`,
   })
 }
@@ -185,8 +202,13 @@ function requestCodeForm(prefix: string, csrf: string, rd: string | undefined, l
   return html`<form method="post" action="${prefix}/2fa/one-time-password/register">${csrfField(csrf)}${rdField(rd)}<button type="submit"${raw(secondary ? ' class="secondary"' : '')}>${label}</button></form>`
 }
 
-export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTotp: boolean; username: string; digits: number; channel: Channel }): string {
+export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTotp: boolean; username: string; digits: number; channel: Channel; webauthn?: { has: boolean }; fresh?: string | undefined }): string {
   const register = requestCodeForm(c.prefix, c.csrf, c.rd, c.hasTotp ? 'Register a new device' : 'Register your device', c.hasTotp)
+  const keys = c.webauthn
+    ? html`<div class="row">${c.webauthn.has ? methodForm(c.prefix, c.csrf, c.rd, 'webauthn', 'Use your security key instead', c.fresh) : ''}${
+        c.webauthn.has ? '' : html`<form method="post" action="${c.prefix}/2fa/webauthn/register">${csrfField(c.csrf)}${rdField(c.rd)}<button type="submit" class="secondary">Register a security key</button></form>`
+      }</div>`
+    : html``
   const body = c.hasTotp
     ? html`${messages(c)}
 <p>Signed in as <strong>${c.username}</strong>. Enter the code shown by your authenticator app.</p>
@@ -194,30 +216,32 @@ export function oneTimePasswordView(c: Common & { rd?: string | undefined; hasTo
 ${csrfField(c.csrf)}${rdField(c.rd)}
 <label for="token">One-time code</label>
 <input type="text" id="token" name="token" inputmode="numeric" pattern="[0-9]*" maxlength="${c.digits}" autocomplete="one-time-code" required autofocus>
-<button type="submit">Verify</button>
+${c.fresh ? html`<input type="hidden" name="fresh" value="${c.fresh}">` : ''}<button type="submit">Verify</button>
 </form>
+${keys}
 <p class="muted">Lost your device? Registering a new one replaces it once it works; ${willSend(c.channel)}.</p>
 <div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
     : html`${messages(c)}
 <p>Signed in as <strong>${c.username}</strong>. This service also asks for a one-time code, and you have no device registered yet.</p>
-<p class="muted">To register an authenticator app (for example on your phone), ${willSend(c.channel)}.</p>
+<p class="muted">To register an authenticator app (for example on your phone)${c.webauthn ? ' or a security key' : ''}, ${willSend(c.channel)}.</p>
+${keys}
 <div class="row">${register}${signOutForm(c.prefix, c.csrf)}</div>`
   return renderPage({ title: 'One-time code', theme: c.theme, body })
 }
 
-export function identityCodeView(c: Common & { rd?: string | undefined; username: string; channel: Channel }): string {
+export function identityCodeView(c: Common & { rd?: string | undefined; username: string; channel: Channel; action?: string; resend?: string }): string {
   return renderPage({
     title: 'Confirm your identity',
     theme: c.theme,
     body: html`${messages(c)}
 <p>${sentTo(c.channel)} Type it here within 5 minutes; it works only in this browser.</p>
-<form method="post" action="${c.prefix}/one-time-password/identity" novalidate>
+<form method="post" action="${c.prefix}${c.action ?? '/one-time-password/identity'}" novalidate>
 ${csrfField(c.csrf)}${rdField(c.rd)}
 <label for="code">Code</label>
 <input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" maxlength="20" required autofocus>
 <button type="submit">Continue</button>
 </form>
-<div class="row">${requestCodeForm(c.prefix, c.csrf, c.rd, 'Send a new code', true)}${signOutForm(c.prefix, c.csrf)}</div>`,
+<div class="row">${c.resend ? html`<form method="post" action="${c.prefix}${c.resend}">${csrfField(c.csrf)}${rdField(c.rd)}<button type="submit" class="secondary">Send a new code</button></form>` : requestCodeForm(c.prefix, c.csrf, c.rd, 'Send a new code', true)}${signOutForm(c.prefix, c.csrf)}</div>`,
   })
 }
 
@@ -289,5 +313,73 @@ export function errorView(c: { theme: Theme; prefix: string; error: ErrorCode; l
     theme: c.theme,
     body: html`<p class="error" role="alert">${ERROR_MESSAGES[c.error]}</p>
 <p>${c.link ? html`<a class="button" href="${c.link}">Go to ${new URL(c.link).origin}</a>` : html`<a class="button" href="${c.prefix}/">Back to sign in</a>`}</p>`,
+  })
+}
+
+// ------------------------------------------------------------------ WebAuthn (issue 11)
+
+function methodForm(prefix: string, csrf: string, rd: string | undefined, method: 'totp' | 'webauthn', label: string, fresh?: string): SafeHtml {
+  return html`<form method="post" action="${prefix}/2fa/method">${csrfField(csrf)}${rdField(rd)}${fresh ? html`<input type="hidden" name="fresh" value="${fresh}">` : ''}<input type="hidden" name="method" value="${method}"><button type="submit" class="secondary">${label}</button></form>`
+}
+
+const NEEDS_SCRIPT = 'Security keys need JavaScript in this browser (the page loads one script from this server).'
+
+/** The security-key second factor: one button (scripted), the one-time code as the other way. */
+export function webauthnView(c: Common & { rd?: string | undefined; username: string; hasTotp: boolean; done?: string | undefined; fresh?: string | undefined }): string {
+  return renderPage({
+    title: 'Security key',
+    theme: c.theme,
+    script: { prefix: c.prefix },
+    body: html`${messages(c)}
+<p>Signed in as <strong>${c.username}</strong>. Use your security key or passkey to continue.</p>
+<noscript><p class="error">${NEEDS_SCRIPT}</p></noscript>
+<button type="button" data-webauthn="assert"${c.rd ? html` data-rd="${c.rd}"` : ''}${c.done ? html` data-done="${c.done}"` : ''} hidden autofocus>Use security key</button>
+<p class="error" role="alert" data-webauthn-error></p>
+<div class="row">${c.hasTotp ? methodForm(c.prefix, c.csrf, c.rd, 'totp', 'Use a one-time code instead', c.fresh) : ''}${signOutForm(c.prefix, c.csrf)}</div>`,
+  })
+}
+
+export function webauthnRegisterView(c: Common & { rd?: string | undefined; done: string; passkey: boolean }): string {
+  return renderPage({
+    title: 'Register a security key',
+    theme: c.theme,
+    script: { prefix: c.prefix },
+    body: html`${messages(c)}
+<p>Give the key a name you will recognise, then touch it when your browser asks.${c.passkey ? ' A passkey also signs you in without your password.' : ''}</p>
+<noscript><p class="error">${NEEDS_SCRIPT}</p></noscript>
+<label for="description">Name</label>
+<input type="text" id="description" name="description" maxlength="64" placeholder="Security key" autofocus>
+<div class="row"><button type="button" data-webauthn="register" data-passkey="false" data-done="${c.done}" hidden>Register security key</button>${
+      c.passkey ? html`<button type="button" class="secondary" data-webauthn="register" data-passkey="true" data-done="${c.done}" hidden>Register passkey</button>` : ''
+    }</div>
+<p class="error" role="alert" data-webauthn-error></p>`,
+  })
+}
+
+export interface KeyRow {
+  id: string
+  description: string
+  createdAt: string
+  lastUsedAt?: string | undefined
+  passkey: boolean
+  cloneWarning: boolean
+}
+
+/** The signed-in user's credentials; rename and remove are plain forms (no script needed). */
+export function securityKeysView(c: Common & { keys: KeyRow[] }): string {
+  const rows = c.keys.map(
+    (k) => html`<tr><td><strong>${k.description}</strong>${k.passkey ? html` <span class="muted">(passkey)</span>` : ''}${
+      k.cloneWarning ? html`<br><span class="error">Possibly cloned: it no longer signs you in. Remove it.</span>` : ''
+    }<br><span class="muted">Added ${k.createdAt}${k.lastUsedAt ? html`, last used ${k.lastUsedAt}` : ''}</span>
+<form method="post" action="${c.prefix}/settings/security-keys/rename" class="row">${csrfField(c.csrf)}<input type="hidden" name="id" value="${k.id}"><input type="text" name="description" aria-label="New name for ${k.description}" maxlength="64" required><button type="submit" class="secondary">Rename</button></form>
+<form method="post" action="${c.prefix}/settings/security-keys/remove">${csrfField(c.csrf)}<input type="hidden" name="id" value="${k.id}"><button type="submit" class="secondary" aria-label="Remove ${k.description}">Remove</button></form></td></tr>`,
+  )
+  return renderPage({
+    title: 'Security keys and passkeys',
+    theme: c.theme,
+    body: html`${messages(c)}
+${c.keys.length > 0 ? html`<table class="keys">${rows}</table>` : html`<p>You have no security key registered.</p>`}
+<p class="muted">Renaming or removing a key asks for your second factor if you have not used it in the last five minutes.</p>
+<div class="row"><form method="post" action="${c.prefix}/2fa/webauthn/register">${csrfField(c.csrf)}<button type="submit">Add a security key</button></form><a class="button secondary" href="${c.prefix}/">Done</a></div>`,
   })
 }
