@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Config } from '../config/schema.js'
 import { openStorage } from '../storage/index.js'
@@ -10,6 +10,7 @@ import { systemClock } from '../common/clock.js'
 import { newTotpConfiguration, otpauthUri } from '../totp/index.js'
 import { intFlag, parseArgs, UsageError } from './args.js'
 import { loadConfigOrReport, resolveConfigFiles } from './config-files.js'
+import { webauthnCommand } from './webauthn.js'
 import type { CliIo } from './io.js'
 
 export const STORAGE_HELP = `Usage:
@@ -19,6 +20,10 @@ export const STORAGE_HELP = `Usage:
   latchkey storage user totp generate USER [--secret BASE32] [--force] [--config FILE]...
   latchkey storage user totp delete USER [--config FILE]...
   latchkey storage user identifiers export [--file FILE] [--config FILE]...
+  latchkey storage user webauthn list [USER] [--config FILE]...
+  latchkey storage user webauthn delete USER (--all | --description DESC | --kid KID) [--config FILE]...
+  latchkey storage user webauthn export [--file webauthn.yml] [--config FILE]...
+  latchkey storage user webauthn import --file webauthn.yml [--config FILE]...
   latchkey storage import authelia [--authelia-config FILE | --sqlite PATH | --postgres ADDRESS | --mysql ADDRESS]...
       [--encryption-key-file FILE] [--dry-run] [--force] [--config FILE]...   (see --help)
 
@@ -137,6 +142,12 @@ async function user(argv: string[], io: CliIo): Promise<number> {
       return 0
     })
   }
+  if (kind === 'webauthn') {
+    const { flags, positionals } = parseArgs(rest, { ...COMMON, file: 'string', all: 'boolean', description: 'string', kid: 'string' })
+    const config = loadFor(flags, io)
+    if (!config) return 2
+    return withStorage(config, true, (storage) => webauthnCommand(verb, positionals, flags, storage, io, { readFile: (f) => (existsSync(f) ? readFileSync(f, 'utf8') : undefined) }))
+  }
   if (kind === 'identifiers' && verb === 'export') {
     const { flags, positionals } = parseArgs(rest, { ...COMMON, file: 'string' })
     if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`)
@@ -157,5 +168,5 @@ async function user(argv: string[], io: CliIo): Promise<number> {
       return 0
     })
   }
-  throw new UsageError('storage user needs: totp generate USER, totp delete USER, or identifiers export')
+  throw new UsageError('storage user needs: totp generate USER, totp delete USER, identifiers export, or webauthn list|delete|export|import')
 }

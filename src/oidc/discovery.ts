@@ -8,7 +8,7 @@ export const RESPONSE_MODES_SUPPORTED = ['form_post', 'query', 'fragment', 'jwt'
 export const SCOPES_SUPPORTED = ['openid', 'offline_access', 'profile', 'email', 'groups']
 export const GRANT_TYPES_SUPPORTED = ['authorization_code', 'implicit', 'refresh_token', 'client_credentials']
 export const CLAIMS_SUPPORTED = [
-  'amr', 'aud', 'azp', 'client_id', 'exp', 'iat', 'iss', 'jti', 'rat', 'sub', 'auth_time', 'nonce', 'at_hash', 'c_hash',
+  'acr', 'amr', 'aud', 'azp', 'client_id', 'exp', 'iat', 'iss', 'jti', 'rat', 'sub', 'auth_time', 'nonce', 'at_hash', 'c_hash',
   'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name',
 ]
 export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']

@@ -127,13 +127,13 @@ describe('latchkey storage', () => {
   test('migrate list, down and up on the configured database', async () => {
     const config = kasmConfig()
     expect((await cli('storage', 'migrate', 'up', '--config', config, '--target', '1')).out).toBe('Applied migration 1.\n')
-    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Applied migrations 2, 3, 4, 5.\n')
+    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Applied migrations 2, 3, 4, 5, 6.\n')
     expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Nothing to do: the schema is already at the requested version.\n')
     expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(
-      /^Version  Applied +Name\n +1  \d{4}-\d\d-\d\dT[\d:]+Z +initial\n +2  \d{4}-\d\d-\d\dT[\d:]+Z +credential_fingerprint\n +3  \d{4}-\d\d-\d\dT[\d:]+Z +identity_codes\n +4  \d{4}-\d\d-\d\dT[\d:]+Z +regulation_indexes\n +5  \d{4}-\d\d-\d\dT[\d:]+Z +client_assertions_par\n$/,
+      /^Version  Applied +Name\n +1  \d{4}-\d\d-\d\dT[\d:]+Z +initial\n +2  \d{4}-\d\d-\d\dT[\d:]+Z +credential_fingerprint\n +3  \d{4}-\d\d-\d\dT[\d:]+Z +identity_codes\n +4  \d{4}-\d\d-\d\dT[\d:]+Z +regulation_indexes\n +5  \d{4}-\d\d-\d\dT[\d:]+Z +client_assertions_par\n +6  \d{4}-\d\d-\d\dT[\d:]+Z +webauthn\n$/,
     )
-    expect((await cli('storage', 'migrate', 'down', '--config', config, '--target', '0')).out).toBe('Reverted migrations 5, 4, 3, 2, 1.\n')
-    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/ +1  pending +initial\n +2  pending +credential_fingerprint\n +3  pending +identity_codes\n +4  pending +regulation_indexes\n +5  pending +client_assertions_par\n$/)
+    expect((await cli('storage', 'migrate', 'down', '--config', config, '--target', '0')).out).toBe('Reverted migrations 6, 5, 4, 3, 2, 1.\n')
+    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/ +1  pending +initial\n +2  pending +credential_fingerprint\n +3  pending +identity_codes\n +4  pending +regulation_indexes\n +5  pending +client_assertions_par\n +6  pending +webauthn\n$/)
     expect((await cli('storage', 'migrate', 'down', '--config', config)).err).toBe('latchkey: storage migrate down needs --target N (0 removes everything)\n')
   })
 
@@ -167,6 +167,40 @@ describe('latchkey storage', () => {
     expect(JSON.parse(r.out)).toEqual({ identifiers: [] })
     await cli('storage', 'user', 'identifiers', 'export', '--config', config, '--file', 'ids.json')
     expect(existsSync(join(dir, 'ids.json'))).toBe(true)
+  })
+
+  test('user webauthn list, export, delete and import (Authelia 4.38 names and file)', async () => {
+    const config = kasmConfig()
+    expect(await cli('storage', 'user', 'webauthn', 'list', '--config', config)).toEqual({ code: 0, out: 'No WebAuthn credentials.\n', err: '' })
+    const { loadConfig } = await import('../../src/config/load.js')
+    const { openStorage } = await import('../../src/storage/index.js')
+    const storage = await openStorage(loadConfig({ files: [config], env: {} }).config.storage)
+    const key = (description: string, id: number) => ({
+      credentialId: Buffer.alloc(16, id).toString('base64url'), username: 'john', description, rpId: 'auth.example.com', publicKey: Buffer.from('a5010203262001215820', 'hex'),
+      signCount: 3, transports: ['usb'], aaguid: '00000000-0000-0000-0000-000000000000', attestationType: 'none', discoverable: id === 2, userVerified: true,
+      backupEligible: false, cloneWarning: false, createdAt: 1_700_000_000,
+    })
+    await storage.saveWebauthnCredential(key('Desk key', 1))
+    await storage.saveWebauthnCredential(key('Laptop passkey', 2))
+    await storage.close()
+    const list = await cli('storage', 'user', 'webauthn', 'list', 'john', '--config', config)
+    expect(list.out.split('\n')[0]).toMatch(/^Username +Description +KID +RP ID +Kind +Created +Last used +Count$/)
+    expect(list.out).toContain('Laptop passkey')
+    expect(list.out).toContain(Buffer.alloc(16, 1).toString('base64'))
+    const exported = await cli('storage', 'user', 'webauthn', 'export', '--config', config)
+    expect(exported.out).toBe(`Successfully exported 2 WebAuthn credentials as YAML to the '${join(dir, 'webauthn.yml')}' file\n`)
+    expect(statSync(join(dir, 'webauthn.yml')).mode & 0o777).toBe(0o600)
+    expect(readFileSync(join(dir, 'webauthn.yml'), 'utf8')).toMatch(/^webauthn_devices:\n  - created_at: 2023-11-14T22:13:20Z\n/)
+    expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--config', config)).err).toBe('latchkey: storage user webauthn delete needs one of --all, --description DESC or --kid KID\n')
+    expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--description', 'Desk key', '--config', config)).out).toBe("Successfully deleted WebAuthn credential 'Desk key' for user 'john'\n")
+    expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--description', 'Desk key', '--config', config))).toMatchObject({ code: 1, err: "latchkey: user 'john' has no matching WebAuthn credential\n" })
+    // Import: the deleted one comes back; the one still stored is reported and skipped.
+    const imported = await cli('storage', 'user', 'webauthn', 'import', '--file', 'webauthn.yml', '--config', config)
+    expect(imported).toEqual({ code: 1, out: `Successfully imported 1 WebAuthn credentials from the '${join(dir, 'webauthn.yml')}' file\n`, err: "latchkey: skipped 'Laptop passkey' of user 'john': the credential is already stored\n" })
+    expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--all', '--config', config)).out).toBe("Successfully deleted all 2 WebAuthn credentials for user 'john'\n")
+    writeFileSync(join(dir, 'bad.yml'), 'webauthn_devices:\n  - username: john\n')
+    expect((await cli('storage', 'user', 'webauthn', 'import', '--file', 'bad.yml', '--config', config)).err).toBe('latchkey: webauthn_devices[0].kid: must be a non-empty string\n')
+    expect((await cli('storage', 'user', 'webauthn', 'list', '--config', config)).out).toBe('No WebAuthn credentials.\n')
   })
 
   test('a wrong encryption key is one clear line', async () => {

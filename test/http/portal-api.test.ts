@@ -381,7 +381,8 @@ describe('1FA routes', () => {
     const { app } = await start()
     const c = new Client(app)
     await c.signIn()
-    expect((await c.get('/api/configuration')).json()).toEqual({ status: 'OK', data: { available_methods: ['totp'] } })
+    // WebAuthn is on unless webauthn.disable (Authelia 4.37's default too).
+    expect((await c.get('/api/configuration')).json()).toEqual({ status: 'OK', data: { available_methods: ['totp', 'webauthn'] } })
     const info = { status: 'OK', data: { display_name: 'John Doe', method: 'totp', has_totp: false, has_webauthn: false, has_duo: false } }
     expect((await c.get('/api/user/info')).json()).toEqual(info)
     expect((await c.post('/api/user/info', {})).json()).toEqual(info)
@@ -389,7 +390,7 @@ describe('1FA routes', () => {
     expect(none.statusCode).toBe(404)
     expect(none.json()).toEqual({ status: 'KO', message: 'Could not find TOTP Configuration for user.' })
     expect((await c.post('/api/user/info/2fa_method', { method: 'totp' })).json()).toEqual({ status: 'OK' })
-    const bad = await c.post('/api/user/info/2fa_method', { method: 'webauthn' })
+    const bad = await c.post('/api/user/info/2fa_method', { method: 'mobile_push' })
     expect(bad.statusCode).toBe(200)
     expect(bad.json()).toEqual({ status: 'KO', message: 'Operation failed.' })
   })

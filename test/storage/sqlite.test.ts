@@ -98,6 +98,7 @@ describe('sqlite storage', () => {
       { version: 3, name: 'identity_codes', appliedAt: expect.any(Number) },
       { version: 4, name: 'regulation_indexes', appliedAt: expect.any(Number) },
       { version: 5, name: 'client_assertions_par', appliedAt: expect.any(Number) },
+      { version: 6, name: 'webauthn', appliedAt: expect.any(Number) },
     ])
     expect(logs.length).toBeGreaterThan(0)
     const raw = new Database(path, { readonly: true })
@@ -108,7 +109,7 @@ describe('sqlite storage', () => {
     own.close()
     const tables = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((t) => t.name)
     expect(tables).toEqual(
-      expect.arrayContaining(['migrations', 'encryption', 'user_opaque_identifier', 'totp_configurations', 'totp_history', 'authentication_logs', 'sessions', 'identity_verification', 'totp_pending_configurations', 'oauth2_consent_session', 'oauth2_consent_preconfiguration', 'oauth2_authorization_code', 'oauth2_token']),
+      expect.arrayContaining(['migrations', 'encryption', 'user_opaque_identifier', 'totp_configurations', 'totp_history', 'authentication_logs', 'sessions', 'identity_verification', 'totp_pending_configurations', 'oauth2_consent_session', 'oauth2_consent_preconfiguration', 'oauth2_authorization_code', 'oauth2_token', 'webauthn_credentials', 'webauthn_challenges', 'user_preferences']),
     )
     raw.close()
   })
@@ -132,7 +133,7 @@ describe('sqlite storage', () => {
     raw.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, 'future', NOW)
     raw.close()
     const err = await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY }), 'SCHEMA_TOO_NEW')
-    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 5: upgrade Latchkey or restore a backup')
+    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 6: upgrade Latchkey or restore a backup')
     await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY, migrate: false }), 'SCHEMA_TOO_NEW')
   })
 
@@ -148,22 +149,23 @@ describe('sqlite storage', () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
     await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     expect(await storage.findSession('before', NOW)).toBeDefined()
-    expect(await storage.migrateDown(0)).toEqual([5, 4, 3, 2, 1])
+    expect(await storage.migrateDown(0)).toEqual([6, 5, 4, 3, 2, 1])
     expect(await storage.listMigrations()).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'credential_fingerprint' },
       { version: 3, name: 'identity_codes' },
       { version: 4, name: 'regulation_indexes' },
       { version: 5, name: 'client_assertions_par' },
+      { version: 6, name: 'webauthn' },
     ])
     await expect(storage.findSession('before', NOW)).rejects.toThrow(/no such table/)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6])
     expect(await storage.findSession('before', NOW)).toBeUndefined()
     await storage.saveTotpConfiguration(totp('alice', Buffer.alloc(20, 7)))
     expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(Buffer.alloc(20, 7))
-    expect(await storage.migrateDown(5)).toEqual([])
-    expect(await storage.migrateDown(1)).toEqual([5, 4, 3, 2])
-    expect(await storage.migrateUp()).toEqual([2, 3, 4, 5])
+    expect(await storage.migrateDown(6)).toEqual([])
+    expect(await storage.migrateDown(1)).toEqual([6, 5, 4, 3, 2])
+    expect(await storage.migrateUp()).toEqual([2, 3, 4, 5, 6])
   })
 
   test('migrate: false leaves an empty file unmigrated until migrateUp', async () => {
@@ -175,9 +177,10 @@ describe('sqlite storage', () => {
       { version: 3, name: 'identity_codes' },
       { version: 4, name: 'regulation_indexes' },
       { version: 5, name: 'client_assertions_par' },
+      { version: 6, name: 'webauthn' },
     ])
     expect(warnings).toHaveLength(1)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6])
     expect(await storage.ensureSubjectIdentifier('', 'alice', 'sub-1')).toBe('sub-1')
   })
 
@@ -190,7 +193,7 @@ describe('sqlite storage', () => {
     expect(err.message).toContain('0099_broken')
     const raw = new Database(path, { readonly: true })
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined()
-    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 5 })
+    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 6 })
     raw.close()
   })
 

@@ -10,7 +10,7 @@ export function createMysqlWebauthnStore(pool: MysqlPool): WebauthnStore {
   return {
     async saveWebauthnCredential(c) {
       try {
-        await execute(pool, `INSERT INTO webauthn_credentials (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, credentialValues(c))
+        await execute(pool, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', credentialValues(c))
         return 'saved'
       } catch (err) {
         // The unique keys decide, so two parallel saves cannot both pass a check made before them.
@@ -22,12 +22,12 @@ export function createMysqlWebauthnStore(pool: MysqlPool): WebauthnStore {
     async listWebauthnCredentials(username) {
       const rows =
         username === undefined
-          ? await queryRows<WebauthnCredentialRow>(pool, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials ORDER BY username, created_at, credential_id`)
-          : await queryRows<WebauthnCredentialRow>(pool, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE username = ? ORDER BY created_at, credential_id`, [username])
+          ? await queryRows<WebauthnCredentialRow>(pool, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials ORDER BY username, created_at, credential_id')
+          : await queryRows<WebauthnCredentialRow>(pool, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials WHERE username = ? ORDER BY created_at, credential_id', [username])
       return rows.map(toWebauthnCredential)
     },
     async findWebauthnCredential(credentialId) {
-      const [row] = await queryRows<WebauthnCredentialRow>(pool, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = ?`, [credentialId])
+      const [row] = await queryRows<WebauthnCredentialRow>(pool, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials WHERE credential_id = ?', [credentialId])
       return row ? toWebauthnCredential(row) : undefined
     },
     async recordWebauthnUse(credentialId, expectedCount, newCount, now) {

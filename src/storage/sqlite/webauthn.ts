@@ -69,11 +69,11 @@ export function toChallenge(r: ChallengeRow): WebauthnChallenge {
 }
 
 export function createWebauthnStore(db: SqliteDatabase): WebauthnStore {
-  const insert = lazyPrepare(db, `INSERT INTO webauthn_credentials (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-  const byId = lazyPrepare(db, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = ?`)
+  const insert = lazyPrepare(db, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  const byId = lazyPrepare(db, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials WHERE credential_id = ?')
   const byDescription = lazyPrepare(db, 'SELECT 1 FROM webauthn_credentials WHERE username = ? AND description = ?')
-  const byUser = lazyPrepare(db, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE username = ? ORDER BY created_at, credential_id`)
-  const all = lazyPrepare(db, `SELECT ${CREDENTIAL_COLUMNS} FROM webauthn_credentials ORDER BY username, created_at, credential_id`)
+  const byUser = lazyPrepare(db, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials WHERE username = ? ORDER BY created_at, credential_id')
+  const all = lazyPrepare(db, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials ORDER BY username, created_at, credential_id')
   const use = lazyPrepare(
     db,
     'UPDATE webauthn_credentials SET sign_count = ?, last_used_at = ? WHERE credential_id = ? AND sign_count = ? AND clone_warning = 0',
