@@ -1,6 +1,6 @@
 -- WebAuthn (issue 11): security keys and passkeys, several per user, each with a description that
 -- is unique for its user. The public key is not a secret, so it is stored as is. sign_count moves
--- forward only (a guarded UPDATE); clone_warning is set once a count goes back (security.md K3).
+-- forward only (a guarded UPDATE); clone_warning is set once a count goes back (security.md N3).
 -- Credential ids are base64url (at most 1023 bytes, 1364 characters): ASCII keeps the key short.
 CREATE TABLE webauthn_credentials (
   credential_id VARCHAR(1400) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
@@ -21,7 +21,7 @@ CREATE TABLE webauthn_credentials (
   UNIQUE KEY webauthn_credentials_username_description (username, description)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
--- A ceremony's challenge, spent by one DELETE (security.md K2): only its SHA-256 is kept, with the
+-- A ceremony's challenge, spent by one DELETE (security.md N2): only its SHA-256 is kept, with the
 -- session that asked for it (none for a passkey sign-in) and what it is for.
 CREATE TABLE webauthn_challenges (
   challenge_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,

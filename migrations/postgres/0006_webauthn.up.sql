@@ -1,6 +1,6 @@
 -- WebAuthn (issue 11): security keys and passkeys, several per user, each with a description that
 -- is unique for its user. The public key is not a secret, so it is stored as is. sign_count moves
--- forward only (a guarded UPDATE); clone_warning is set once a count goes back (security.md K3).
+-- forward only (a guarded UPDATE); clone_warning is set once a count goes back (security.md N3).
 CREATE TABLE webauthn_credentials (
   credential_id TEXT PRIMARY KEY,
   username TEXT NOT NULL,
@@ -20,7 +20,7 @@ CREATE TABLE webauthn_credentials (
   UNIQUE (username, description)
 );
 
--- A ceremony's challenge, spent by one DELETE (security.md K2): only its SHA-256 is kept, with the
+-- A ceremony's challenge, spent by one DELETE (security.md N2): only its SHA-256 is kept, with the
 -- session that asked for it (none for a passkey sign-in) and what it is for.
 CREATE TABLE webauthn_challenges (
   challenge_hash TEXT PRIMARY KEY,

@@ -102,6 +102,10 @@ session:
     # No authelia_url: links and redirects follow the address the browser used, whatever the port
     # (LATCHKEY_SERVER_ADDRESS may move it from 9091).
     - domain: 127.0.0.1
+    # The same server at http://localhost:9091: security keys and passkeys need a domain name
+    # for their relying party ID (WebAuthn never accepts an IP address), and browsers allow
+    # them over plain HTTP on localhost only (docs/webauthn.md).
+    - domain: localhost
   expiration: 1h
   inactivity: 5m
   remember_me: 1M

@@ -64,6 +64,9 @@ export async function serve(argv: string[], io: CliIo, opts: { installSignalHand
       io.stdout(`  '${kasmSecretCommandLine(io, join(files[0]!, '..'))}', then restart)\n`)
     }
     io.stdout(`  TOTP registration: the one-time code to type in is written to ${join(files[0]!, '..', 'notification.txt')}\n`)
+    if (config.session.cookies.some((c) => c.domain === 'localhost') && server.url.includes('://127.0.0.1:')) {
+      io.stdout(`  Security keys and passkeys: open ${server.url.replace('://127.0.0.1:', '://localhost:')}/ instead (WebAuthn needs a domain name, not an IP address)\n`)
+    }
     io.stdout(`  OpenID discovery: ${server.url}/.well-known/openid-configuration\n\n`)
   }
   let stopped: Promise<void> | undefined

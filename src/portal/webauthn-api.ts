@@ -91,7 +91,7 @@ export function registerWebauthnApiRoutes(app: FastifyInstance, ctx: PortalConte
     ok(reply, (await ctx.deps.storage.listWebauthnCredentials(req.session!.data.username!)).map(credentialView)),
   )
 
-  /** Changes need a second factor from the last five minutes (security.md K6). */
+  /** Changes need a second factor from the last five minutes (security.md N6). */
   const fresh = (req: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
     if (hasFreshSecondFactor(ctx, req)) return undefined
     req.log.info({ username: req.session!.data.username }, 'WebAuthn credential change refused: no fresh second factor')

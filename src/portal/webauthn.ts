@@ -20,7 +20,7 @@ import { type FirstFactorResult, type SecondFactorResult, resolveTarget } from '
 import { dropElevation, elevationSecondsLeft, sessionBinding } from './identity.js'
 
 /**
- * WebAuthn ceremonies (docs/webauthn.md, security.md K1–K6) with @simplewebauthn/server: the
+ * WebAuthn ceremonies (docs/webauthn.md, security.md N1–N6) with @simplewebauthn/server: the
  * second factor after a password, registration after identity verification (like TOTP), and the
  * passkey sign-in without username or password (`webauthn.enable_passkey_login`). Every challenge
  * lives in storage, hashed, and is spent by one atomic delete before the response is checked, so a
@@ -120,7 +120,7 @@ export type OptionsResult<T> = { ok: true; options: T } | { ok: false; reason: '
 
 /**
  * Creation options for a new credential: only in a session whose identity was verified just now
- * (security.md K1). `passkey`: a discoverable credential with user verification, for signing in
+ * (security.md N1). `passkey`: a discoverable credential with user verification, for signing in
  * without a password.
  */
 export async function attestationOptions(ctx: PortalContext, req: FastifyRequest, opts: { passkey: boolean }): Promise<OptionsResult<PublicKeyCredentialCreationOptionsJSON>> {
@@ -268,7 +268,7 @@ type Checked = { ok: true; credential: WebauthnCredential; userVerified: boolean
  * The checks every assertion passes: its challenge spent, a known credential (of the signed-in user
  * for a second factor), not flagged, for this RP; signature, origin, RP ID, user presence and (when
  * required) verification by simplewebauthn; then the sign count, which must move forward
- * (security.md K3): a count that goes back flags the credential as cloned.
+ * (security.md N3): a count that goes back flags the credential as cloned.
  */
 async function checkAssertion(ctx: PortalContext, req: FastifyRequest, response: Record<string, unknown>, purpose: 'assert' | 'passkey', rp: RelyingParty): Promise<Checked> {
   const spent = await spendChallenge(ctx, req, response, purpose)
@@ -375,7 +375,7 @@ export async function passkeyOptions(ctx: PortalContext, req: FastifyRequest): P
 }
 
 /**
- * A passkey signs a person in (security.md K5): a discoverable credential, user verification
+ * A passkey signs a person in (security.md N5): a discoverable credential, user verification
  * required, no session needed beforehand. One factor, or two with
  * `experimental_enable_passkey_uv_two_factors` (the verification is the second).
  */
@@ -438,7 +438,7 @@ export async function passkeySignIn(
 
 // ------------------------------------------------------------------ management
 
-/** A fresh second factor: within the last five minutes (security.md K6). */
+/** A fresh second factor: within the last five minutes (security.md N6). */
 export const FRESH_SECOND_FACTOR_SECONDS = 300
 
 export function hasFreshSecondFactor(ctx: PortalContext, req: FastifyRequest): boolean {

@@ -91,6 +91,8 @@ describe('the embedded demo (npm start on a fresh clone)', () => {
     // What start-up says lands in notification.txt is what does: a code, not a link (issue 9.1).
     expect(first.out()).toMatch(/TOTP registration: the one-time code to type in is written to \S+notification\.txt\n/)
     expect(first.out()).not.toMatch(/registration links/)
+    // Security keys need a domain name: the demo answers at localhost too, and says so (issue 11).
+    expect(first.out()).toContain(`Security keys and passkeys: open http://localhost:${port}/ instead`)
     const password = /password: (\S+)/.exec(first.out())![1]!
     for (const f of ['configuration.yml', 'users_database.yml', 'db.sqlite3']) expect(existsSync(join(dir, 'data', f))).toBe(true)
     // Only digests are stored.

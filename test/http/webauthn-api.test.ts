@@ -2,7 +2,7 @@
  * Issue 11: Authelia 4.37's WebAuthn portal API (and 4.38/4.39 names) over inject, with a software
  * authenticator that signs for real (test/support/webauthn.ts). Negative cases: registration
  * without identity verification, another origin or RP ID, replayed and foreign challenges, a
- * cloned authenticator, user verification required but absent (docs/security.md K1–K6).
+ * cloned authenticator, user verification required but absent (docs/security.md N1–N6).
  */
 import { afterEach, describe, expect, test } from 'vitest'
 import type { TestApp } from '../support/app.js'

@@ -462,7 +462,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       return seeOther(reply, to(method === 'webauthn' ? '/2fa/webauthn' : '/2fa/one-time-password', { rd, fresh }))
     })
 
-    /** Registration starts like TOTP's: a one-time code by notification (security.md K1). */
+    /** Registration starts like TOTP's: a one-time code by notification (security.md N1). */
     app.post('/2fa/webauthn/register', async (req, reply) => {
       const p = params(req.body)
       const rd = rdOf(req, p)
@@ -525,7 +525,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       return page(reply, securityKeysView({ theme, prefix, csrf: s.data.csrfToken, keys, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES), notice: pick<NoticeCode>(q, 'notice', NOTICES) }))
     })
 
-    /** Rename and remove: a second factor from the last five minutes first (security.md K6). */
+    /** Rename and remove: a second factor from the last five minutes first (security.md N6). */
     const change = (action: 'rename' | 'remove') => async (req: FastifyRequest, reply: FastifyReply) => {
       const p = params(req.body)
       if (level(req) === 0) return seeOther(reply, to('/', { error: 'expired' }))
