@@ -6,8 +6,9 @@ import { UsageError } from './args.js'
 import type { CliIo } from './io.js'
 
 /**
- * `latchkey storage user webauthn list|delete|export|import` (Authelia 4.38's command names and
- * export file: `webauthn_devices:` with `kid` and `public_key` in standard base64). Nothing here
+ * `latchkey storage user webauthn list|delete|export|import` (Authelia's command names and export
+ * file: 4.39's `webauthn_credentials:` list, 4.38's `webauthn_devices:` read too, with `kid` and
+ * `public_key` in standard base64; fields Latchkey does not keep are ignored). Nothing here
  * is secret (public keys only), but the export names users and devices: written owner-only.
  */
 
@@ -20,12 +21,16 @@ interface ExportedDevice {
   kid: string
   aaguid: string
   attestation_type: string
+  attachment: string
   transports: string[]
   sign_count: number
   clone_warning: boolean
+  legacy: boolean
   discoverable: boolean
+  present: boolean
   verified: boolean
   backup_eligible: boolean
+  backup_state: boolean
   public_key: string
 }
 
@@ -41,12 +46,17 @@ function toExported(c: WebauthnCredential): ExportedDevice {
     kid: Buffer.from(c.credentialId, 'base64url').toString('base64'),
     aaguid: c.aaguid,
     attestation_type: c.attestationType,
+    // Not recorded by Latchkey.
+    attachment: '',
     transports: c.transports,
     sign_count: c.signCount,
     clone_warning: c.cloneWarning,
+    legacy: false,
     discoverable: c.discoverable,
+    present: true,
     verified: c.userVerified,
     backup_eligible: c.backupEligible,
+    backup_state: false,
     public_key: c.publicKey.toString('base64'),
   }
 }
@@ -54,8 +64,8 @@ function toExported(c: WebauthnCredential): ExportedDevice {
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 
 /** One device of an import file, or why not (`devices[i]: …`). */
-function fromExported(d: unknown, i: number): WebauthnCredential {
-  const where = `webauthn_devices[${i}]`
+function fromExported(d: unknown, i: number, listName: string): WebauthnCredential {
+  const where = `${listName}[${i}]`
   if (d === null || typeof d !== 'object') throw new UsageError(`${where}: not a map`)
   const r = d as Record<string, unknown>
   const text = (k: string, optional = false): string => {
@@ -146,7 +156,7 @@ export async function webauthnCommand(
       const file = resolve(io.cwd, typeof flags.file === 'string' ? flags.file : 'webauthn.yml')
       if (files.readFile(file) !== undefined) throw new UsageError(`${file} already exists: choose another --file`)
       const devices = (await storage.listWebauthnCredentials()).map(toExported)
-      writeFileSync(file, stringify({ webauthn_devices: devices }), { mode: 0o600 })
+      writeFileSync(file, stringify({ webauthn_credentials: devices }), { mode: 0o600 })
       io.stdout(`Successfully exported ${devices.length} WebAuthn credentials as YAML to the '${file}' file\n`)
       return 0
     }
@@ -162,10 +172,12 @@ export async function webauthnCommand(
       } catch (err) {
         throw new UsageError(`${file}: not YAML: ${(err as Error).message.split('\n')[0]}`)
       }
-      const list = (doc as { webauthn_devices?: unknown } | null)?.webauthn_devices
-      if (!Array.isArray(list)) throw new UsageError(`${file}: no webauthn_devices list`)
+      const root = (doc ?? {}) as { webauthn_credentials?: unknown; webauthn_devices?: unknown }
+      const listName = root.webauthn_credentials !== undefined ? 'webauthn_credentials' : 'webauthn_devices'
+      const list = root[listName]
+      if (!Array.isArray(list)) throw new UsageError(`${file}: no webauthn_credentials list`)
       // Every entry is checked before any is saved: a bad file changes nothing.
-      const devices = list.map(fromExported)
+      const devices = list.map((d, i) => fromExported(d, i, listName))
       let imported = 0
       for (const d of devices) {
         const result = await storage.saveWebauthnCredential(d)

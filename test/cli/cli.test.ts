@@ -169,7 +169,7 @@ describe('latchkey storage', () => {
     expect(existsSync(join(dir, 'ids.json'))).toBe(true)
   })
 
-  test('user webauthn list, export, delete and import (Authelia 4.38 names and file)', async () => {
+  test("user webauthn list, export, delete and import (Authelia's names and export file)", async () => {
     const config = kasmConfig()
     expect(await cli('storage', 'user', 'webauthn', 'list', '--config', config)).toEqual({ code: 0, out: 'No WebAuthn credentials.\n', err: '' })
     const { loadConfig } = await import('../../src/config/load.js')
@@ -190,7 +190,7 @@ describe('latchkey storage', () => {
     const exported = await cli('storage', 'user', 'webauthn', 'export', '--config', config)
     expect(exported.out).toBe(`Successfully exported 2 WebAuthn credentials as YAML to the '${join(dir, 'webauthn.yml')}' file\n`)
     expect(statSync(join(dir, 'webauthn.yml')).mode & 0o777).toBe(0o600)
-    expect(readFileSync(join(dir, 'webauthn.yml'), 'utf8')).toMatch(/^webauthn_devices:\n  - created_at: 2023-11-14T22:13:20Z\n/)
+    expect(readFileSync(join(dir, 'webauthn.yml'), 'utf8')).toMatch(/^webauthn_credentials:\n  - created_at: 2023-11-14T22:13:20Z\n/)
     expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--config', config)).err).toBe('latchkey: storage user webauthn delete needs one of --all, --description DESC or --kid KID\n')
     expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--description', 'Desk key', '--config', config)).out).toBe("Successfully deleted WebAuthn credential 'Desk key' for user 'john'\n")
     expect((await cli('storage', 'user', 'webauthn', 'delete', 'john', '--description', 'Desk key', '--config', config))).toMatchObject({ code: 1, err: "latchkey: user 'john' has no matching WebAuthn credential\n" })
