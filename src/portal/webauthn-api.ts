@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { body, jsonOnly, ko, ok, oneFactor, paused, sameSite } from './api.js'
 import type { PortalContext } from './context.js'
+import { FailureThrottle } from '../oidc/throttle.js'
 import { MESSAGES } from './handlers.js'
 import { IDENTITY_MESSAGES, isOneTimeCode, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from './identity.js'
 import {
@@ -21,6 +22,9 @@ import {
  * `{"publicKey":{…}}` in `data`), 4.38's credential management names, and 4.39's passkey sign-in
  * (`/api/firstfactor/passkey`). Same envelope, JSON-only and same-site rules as api.ts.
  */
+/** Passkey challenges one client address may ask for in a minute. */
+export const PASSKEY_CHALLENGES_PER_MINUTE = 60
+
 export function registerWebauthnApiRoutes(app: FastifyInstance, ctx: PortalContext): void {
   if (ctx.config.webauthn.disable) return
   const post = [jsonOnly(), sameSite]
@@ -73,7 +77,19 @@ export function registerWebauthnApiRoutes(app: FastifyInstance, ctx: PortalConte
 
   // ---------------------------------------------------------------- passkey sign-in (4.39)
 
-  app.get('/api/firstfactor/passkey', async (req, reply) => options(reply, await passkeyOptions(ctx, req), 403))
+  // Anyone may ask for a passkey challenge (no session yet), and each is a database row until it
+  // expires: per client address, at most PASSKEY_CHALLENGES_PER_MINUTE (security.md N5).
+  const challenges = new FailureThrottle(PASSKEY_CHALLENGES_PER_MINUTE, 60)
+  app.get('/api/firstfactor/passkey', async (req, reply) => {
+    const now = ctx.deps.clock.now()
+    const wait = challenges.retryAfter(req.ip, now)
+    if (wait > 0) {
+      req.log.warn('passkey challenges refused: too many from this address')
+      return ko(reply.header('retry-after', String(wait)), 429, 'Too many requests. Try again in a minute.')
+    }
+    challenges.recordFailure(req.ip, now)
+    return options(reply, await passkeyOptions(ctx, req), 403)
+  })
 
   app.post('/api/firstfactor/passkey', { onRequest: post }, async (req, reply) => {
     const b = body(req)

@@ -315,6 +315,11 @@ async function checkAssertion(ctx: PortalContext, req: FastifyRequest, response:
   return { ok: true, credential, userVerified: info.userVerified }
 }
 
+/** The session was opened by a passkey rather than a password. */
+export function usedWebauthnFirst(amr: readonly string[]): boolean {
+  return !amr.includes('pwd') && (amr.includes('hwk') || amr.includes('swk'))
+}
+
 /** RFC 8176 values for a WebAuthn use: a key in hardware, or a synced passkey (software). */
 export function webauthnAmr(credential: WebauthnCredential): string[] {
   return ['pop', credential.backupEligible ? 'swk' : 'hwk', 'user']
@@ -344,6 +349,9 @@ export async function secondFactorWebauthn(
       req.log.info({ username }, 'second factor failed: banned')
       return { ok: false, pausedUntil: slot.ban.until }
     }
+    // A passkey that signed in as one factor cannot also be the second (nor can another key:
+    // both would be possession); after it, the second factor is a one-time code (security.md N5).
+    if (usedWebauthnFirst(session.data.amr)) return await fail('the first factor was already a WebAuthn credential')
     const rp = relyingParty(ctx, req)
     if (!rp) return await fail('no domain for the relying party')
     const response = credentialIn(input.body)

@@ -324,6 +324,33 @@ describe('passkeys (webauthn.enable_passkey_login)', () => {
     expect(await c.state()).toMatchObject({ username: 'john', authentication_level: 1 })
   })
 
+  test('after a one-factor passkey sign-in, a WebAuthn assertion is no second factor; a one-time code is (amr gets mfa)', async () => {
+    const app = await start(passkeys())
+    const { key, c: owner } = await registered(app, { passkey: true })
+    const secret = await registerTotp(app, owner)
+    const c = new Client(app.app)
+    const options = (await c.get('/api/firstfactor/passkey')).json().data.publicKey
+    expect((await c.post('/api/firstfactor/passkey', key.get(options, { credential: key.credentials[0]! }))).json().status).toBe('OK')
+    const again = await assertWith(c, key)
+    expect(again.json()).toEqual(KO_TOTP)
+    expect(app.logs()).toContain('the first factor was already a WebAuthn credential')
+    expect((await c.state()).authentication_level).toBe(1)
+    expect((await c.post('/api/secondfactor/totp', { token: codeFor(secret, app.clock.now()) })).json().status).toBe('OK')
+    const token = await redeem(app, await getCode(app, `authelia_session=${c.cookie}`))
+    expect(decodeJwtPayload(token.json().id_token).amr).toEqual(expect.arrayContaining(['hwk', 'otp', 'mfa']))
+  })
+
+  test('passkey challenges are limited per client address (each is a row until it expires)', async () => {
+    const app = await start(passkeys())
+    const c = new Client(app.app)
+    for (let i = 0; i < 60; i++) expect((await c.get('/api/firstfactor/passkey')).statusCode).toBe(200)
+    const refused = await c.get('/api/firstfactor/passkey')
+    expect(refused.statusCode).toBe(429)
+    expect(refused.headers['retry-after']).toBe('60')
+    app.clock.advance(60)
+    expect((await c.get('/api/firstfactor/passkey')).statusCode).toBe(200)
+  })
+
   test('with experimental_enable_passkey_uv_two_factors the same sign-in is two factors', async () => {
     const app = await start(passkeys(true))
     const { key } = await registered(app, { passkey: true })

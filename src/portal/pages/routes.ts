@@ -9,7 +9,7 @@ import type { PortalContext } from '../context.js'
 import { defaultRedirectionUrl, requiredLevelForTarget } from '../context.js'
 import { firstFactor, logout, pausedMessage, resolveTarget, secondFactorTotp, userInfo } from '../handlers.js'
 import { elevationSecondsLeft } from '../identity.js'
-import { hasFreshSecondFactor, normaliseDescription } from '../webauthn.js'
+import { hasFreshSecondFactor, normaliseDescription, usedWebauthnFirst } from '../webauthn.js'
 import { WEBAUTHN_SCRIPT } from './webauthn-script.js'
 import { type RefusalReason, inspectIdentityLink, notificationChannel, startIdentityVerification, verifyIdentityCode, verifyIdentityLink } from '../identity.js'
 import { beginTotpRegistration, findPendingDevice, registrationTarget, rememberRegistrationTarget } from '../registration.js'
@@ -219,7 +219,8 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const s = req.session!
     const info = await userInfo(ctx, req)
     // The user's method (remembered, else the one they have): security keys get their own page.
-    if (info.method === 'webauthn' && info.has_webauthn) return seeOther(reply, to('/2fa/webauthn', { rd, fresh, error: field(q, 'error') }))
+    const keyUsable = info.has_webauthn && !usedWebauthnFirst(s.data.amr)
+    if (info.method === 'webauthn' && keyUsable) return seeOther(reply, to('/2fa/webauthn', { rd, fresh, error: field(q, 'error') }))
     const totp = await ctx.deps.storage.findTotpConfiguration(s.data.username!)
     return page(
       reply,
@@ -233,7 +234,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
         username: s.data.username!,
         digits: totp?.digits ?? config.totp.digits,
         channel,
-        ...(webauthnOn ? { webauthn: { has: info.has_webauthn } } : {}),
+        ...(webauthnOn && !usedWebauthnFirst(s.data.amr) ? { webauthn: { has: info.has_webauthn } } : {}),
         error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES),
         pausedText: pausedText(q),
         notice: pick<NoticeCode>(q, 'notice', NOTICES),
@@ -442,7 +443,7 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
       if (lvl >= 2 && rd && !fresh) return seeOther(reply, rd)
       const s = req.session!
       const info = await userInfo(ctx, req)
-      if (!info.has_webauthn) return seeOther(reply, to('/2fa/one-time-password', { rd, fresh }))
+      if (!info.has_webauthn || usedWebauthnFirst(s.data.amr)) return seeOther(reply, to('/2fa/one-time-password', { rd, fresh }))
       return page(
         reply,
         webauthnView({ theme, prefix, csrf: s.data.csrfToken, rd, fresh, done: fresh ? to('/settings/security-keys') : undefined, username: s.data.username!, hasTotp: info.has_totp, error: pick<ErrorCode>(q, 'error', ERROR_MESSAGES) }),
