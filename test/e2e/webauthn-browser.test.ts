@@ -60,7 +60,8 @@ test.skipIf(Boolean(skip))(
     const reachesKasm = async (n: number) => {
       await expect.poll(() => callbacks.length, { timeout: 15_000 }).toBe(n)
       // The unresolvable host ends on Chromium's error page; let it settle before going on.
-      await page.waitForURL((u) => u.protocol === 'chrome-error:' || u.href.startsWith(KASM.redirectUri))
+      await expect.poll(() => page.url(), { timeout: 15_000 }).toMatch(/^chrome-error:|^https:\/\/kasm\.example\.com\//)
+      await page.waitForLoadState().catch(() => undefined)
     }
     const authorize = `${url}/api/oidc/authorization?${new URLSearchParams(kasmParams()).toString()}`
     const redeem = async (): Promise<Record<string, unknown>> => {
