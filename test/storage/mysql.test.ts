@@ -184,7 +184,7 @@ describe.runIf(available)('mysql', () => {
           'authentication_logs_user_regulation(username,banned,time)',
           'authentication_logs_username_time(username,time)',
         ])
-        expect(await storage.migrateDown(3)).toEqual([5, 4])
+        expect(await storage.migrateDown(3)).toEqual([6, 5, 4])
         expect(await keys()).toEqual(['authentication_logs_username_time(username,time)'])
       } finally {
         await storage.close()
