@@ -383,6 +383,30 @@ describe('passkeys (webauthn.enable_passkey_login)', () => {
   })
 })
 
+describe('CSRF and content types on the new routes (security.md W1)', () => {
+  const routes = [
+    ['POST', '/api/secondfactor/webauthn/identity/start'],
+    ['POST', '/api/secondfactor/webauthn/identity/finish'],
+    ['POST', '/api/secondfactor/webauthn/attestation'],
+    ['POST', '/api/secondfactor/webauthn/assertion'],
+    ['POST', '/api/firstfactor/passkey'],
+    ['PUT', '/api/secondfactor/webauthn/credential/x'],
+  ] as const
+
+  test('a text/plain body gets 415 and a cross-site caller 403, before anything happens', async () => {
+    const app = await start((y) => (y.webauthn = { enable_passkey_login: true }))
+    const c = new Client(app.app)
+    await c.signIn()
+    for (const [method, url] of routes) {
+      const plain = await c.request({ method, url, payload: '{}', headers: { 'content-type': 'text/plain' } })
+      expect(plain.statusCode, url).toBe(415)
+      const cross = await c.request({ method, url, payload: '{}', headers: { 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' } })
+      expect(cross.statusCode, url).toBe(403)
+    }
+    expect(app.logs()).not.toContain('identity verification sent')
+  })
+})
+
 describe('credential management', () => {
   test('list; rename and remove need a fresh second factor; a removed credential is refused', async () => {
     const app = await start()
