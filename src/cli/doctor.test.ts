@@ -94,6 +94,21 @@ describe('latchkey doctor', () => {
     expect(hashed.out).not.toContain('Secret characters')
   })
 
+  test('a JWT-authenticated client is told what it really signs with, not to paste a hashed secret (RFC 7523)', async () => {
+    const pk = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "token_endpoint_auth_method: private_key_jwt\n        jwks_uri: 'https://kasm.example.com/jwks.json'"))])
+    expect(pk.code).toBe(0)
+    expect(pk.out).toContain('    Client Secret      (none: the client signs its assertions with its private key, checked against jwks_uri https://kasm.example.com/jwks.json)\n')
+    expect(pk.out).not.toContain('the random secret you hashed')
+    expect(pk.out).not.toContain('Secret characters')
+    rmSync(dir!, { recursive: true, force: true })
+    const hs = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: '$plaintext$a-long-random-secret'\n        token_endpoint_auth_method: client_secret_jwt"))])
+    expect(hs.code).toBe(0)
+    expect(hs.out).toContain('    Client Secret      the plaintext value of its `secret`, the HMAC key of its client_secret_jwt assertions (it must stay plaintext here)\n')
+    expect(hs.out).not.toContain('a-long-random-secret')
+    // No Basic header is ever sent by this client, so the Basic encoding trap does not apply.
+    expect(hs.out).not.toContain('Secret characters')
+  })
+
   test('with authelia_url set (the 4.38 fixture), the registration notice is a code and a link', async () => {
     dir = mkdtempSync(join(tmpdir(), 'latchkey-doctor-'))
     writeFileSync(join(dir, 'configuration.yml'), readFileSync(join(FIXTURES, 'kasm-authelia-438.yml'), 'utf8'))

@@ -110,6 +110,11 @@ function authMethods(c: OidcClientConfig): string {
 
 function secretAdvice(c: OidcClientConfig): string {
   if (c.public) return '(none: public client)'
+  // RFC 7523: a private_key_jwt client has no secret to paste; a client_secret_jwt one keys its HMAC with the plaintext.
+  if (c.tokenEndpointAuthMethod === 'private_key_jwt') {
+    return `(none: the client signs its assertions with its private key, checked against ${c.jwksUri ? `jwks_uri ${c.jwksUri}` : 'the public keys in its jwks'})`
+  }
+  if (c.tokenEndpointAuthMethod === 'client_secret_jwt') return 'the plaintext value of its `secret`, the HMAC key of its client_secret_jwt assertions (it must stay plaintext here)'
   if (c.secret && !c.secret.startsWith('$')) return 'the plaintext value of its `secret` (stored in clear here: prefer a digest, see docs/integrations/kasm.md)'
   return 'the random secret you hashed into `secret` (never the $… digest itself)'
 }
@@ -121,6 +126,8 @@ function secretAdvice(c: OidcClientConfig): string {
  */
 function secretCharacters(c: OidcClientConfig): string | undefined {
   if (c.public || !c.secret) return undefined
+  // The JWT methods never put the secret in a Basic header.
+  if (c.tokenEndpointAuthMethod === 'client_secret_jwt' || c.tokenEndpointAuthMethod === 'private_key_jwt') return undefined
   const plain = c.secret.startsWith('$plaintext$') ? c.secret.slice('$plaintext$'.length) : c.secret.startsWith('$') ? undefined : c.secret
   if (plain === undefined) return undefined
   if (!hasOftenUnencodedCharacters(plain)) return "none of '+', '%', ':' (no form-encoding trap in a Basic header)"
