@@ -101,7 +101,7 @@ describe('latchkey doctor', () => {
     expect(pk.out).not.toContain('the random secret you hashed')
     expect(pk.out).not.toContain('Secret characters')
     rmSync(dir!, { recursive: true, force: true })
-    const hs = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: '$plaintext$a-long-random-secret'\n        token_endpoint_auth_method: client_secret_jwt"))])
+    const hs = await run(['--config', kasmCopy((text) => text.replace("secret: 'insecure-secret'", "secret: '$plaintext$a-long-random-secret-of-more-than-32-bytes'\n        token_endpoint_auth_method: client_secret_jwt"))])
     expect(hs.code).toBe(0)
     expect(hs.out).toContain('    Client Secret      the plaintext value of its `secret`, the HMAC key of its client_secret_jwt assertions (it must stay plaintext here)\n')
     expect(hs.out).not.toContain('a-long-random-secret')

@@ -353,9 +353,16 @@ describe('values and conflicts', () => {
     const client = loadConfig({ files: [good], env: {} }).config.identityProviders.oidc!.clients[0]!
     expect(client).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', tokenEndpointAuthSigningAlg: 'ES256', jwks: [{ keyId: 'k1', algorithm: 'ES256' }] })
     expect(client.secret).toBeUndefined()
-    const plain = loadConfig({ files: [withClient("        secret: '$plaintext$s3cret'\n        token_endpoint_auth_method: client_secret_jwt\n")], env: {} }).config.identityProviders.oidc!.clients[0]!
+    const plain = loadConfig({ files: [withClient("        secret: '$plaintext$a-plaintext-secret-of-32-bytes-o'\n        token_endpoint_auth_method: client_secret_jwt\n")], env: {} }).config.identityProviders.oidc!.clients[0]!
     expect(plain.tokenEndpointAuthSigningAlg).toBe('HS256')
     const paths = (lines: string) => errorsOf([withClient(lines)]).map((p) => `${p.path}: ${p.message}`)
+    // RFC 7518 §3.2: an HMAC key MUST be at least as long as the hash output (32, 48, 64 bytes).
+    expect(paths("        secret: '$plaintext$s3cret'\n        token_endpoint_auth_method: client_secret_jwt\n")).toEqual([
+      "identity_providers.oidc.clients[0].secret: client 'kasm': option 'secret' must be at least 32 bytes long with option 'token_endpoint_auth_signing_alg' 'HS256' (RFC 7518 §3.2) but it's 6 bytes",
+    ])
+    expect(paths("        secret: '$plaintext$a-plaintext-secret-of-32-bytes-o'\n        token_endpoint_auth_method: client_secret_jwt\n        token_endpoint_auth_signing_alg: HS512\n")[0]).toMatch(/must be at least 64 bytes long with option 'token_endpoint_auth_signing_alg' 'HS512' .* but it's 32 bytes/)
+    const b64 = loadConfig({ files: [withClient(`        secret: '$base64$${Buffer.alloc(48, 7).toString('base64')}'\n        token_endpoint_auth_method: client_secret_jwt\n        token_endpoint_auth_signing_alg: HS384\n`)], env: {} })
+    expect(b64.config.identityProviders.oidc!.clients[0]!.tokenEndpointAuthSigningAlg).toBe('HS384')
     expect(paths('        token_endpoint_auth_method: private_key_jwt\n')).toEqual([
       "identity_providers.oidc.clients[0].jwks_uri: client 'kasm': option 'jwks_uri' or 'jwks' is required with option 'token_endpoint_auth_method' with a value of 'private_key_jwt'",
     ])

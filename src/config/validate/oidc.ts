@@ -1,6 +1,7 @@
 /** `identity_providers.oidc`: provider options, signing keys and clients (4.37 and 4.38+ names). */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { parseDigest } from '../../authn/hashes/index.js'
+import { plaintextSecret } from '../../authn/hashes/plaintext.js'
 import {
   DEFAULTS,
   type ConsentMode,
@@ -584,6 +585,27 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
 const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
 
 /**
+ * RFC 7518 §3.2: an HMAC key MUST be at least as long as the hash output. A shorter
+ * client_secret_jwt secret lets anyone who sees one assertion guess the secret offline.
+ */
+function checkHmacKeyLength(c: MapView, label: string, secret: string, alg: string): void {
+  const need = alg === 'HS512' ? 64 : alg === 'HS384' ? 48 : alg === 'HS256' ? 32 : 0
+  let bytes: number
+  try {
+    bytes = plaintextSecret(secret).length
+  } catch {
+    return // a digest or a broken value: reported where the secret is read
+  }
+  if (bytes >= need) return
+  const key = c.has('secret') ? 'secret' : 'client_secret'
+  c.error(
+    key,
+    `${label}option '${key}' must be at least ${need} bytes long with option 'token_endpoint_auth_signing_alg' '${alg}' (RFC 7518 §3.2) but it's ${bytes} bytes`,
+    'make a long random one, e.g. `latchkey crypto rand --length 64 --charset alphanumeric`',
+  )
+}
+
+/**
  * RFC 7523 client authentication (docs/security.md J1–J6): `token_endpoint_auth_signing_alg`, and
  * the keys of `private_key_jwt`, inline (`jwks`, Authelia's PEM list) or by `jwks_uri`, never both.
  */
@@ -596,6 +618,8 @@ function readClientAssertion(c: MapView, label: string, out: OidcClientConfig, m
   if (alg && !isJwt)
     c.warn('token_endpoint_auth_signing_alg', `${label}option 'token_endpoint_auth_signing_alg' has no effect unless option 'token_endpoint_auth_method' is 'client_secret_jwt' or 'private_key_jwt'`)
   if (isJwt) out.tokenEndpointAuthSigningAlg = alg ?? (method === 'client_secret_jwt' ? 'HS256' : 'RS256')
+  // Only once the algorithm is known: a wrong algorithm is the one mistake to report.
+  if (method === 'client_secret_jwt' && out.secret && (alg || !c.has('token_endpoint_auth_signing_alg'))) checkHmacKeyLength(c, label, out.secret, out.tokenEndpointAuthSigningAlg!)
 
   const hasJwks = c.has('jwks')
   if (hasJwks && c.has('jwks_uri')) c.error('jwks_uri', `${label}option 'jwks_uri' must not be defined at the same time as option 'jwks'`, 'keep one of them')
