@@ -369,6 +369,15 @@ describe('values and conflicts', () => {
     expect(paths('        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: HS256\n        jwks_uri: https://rp.example.com/jwks\n')[0]).toMatch(/token_endpoint_auth_signing_alg: .*must be one of 'RS256'.*with option 'token_endpoint_auth_method' 'private_key_jwt' but it's configured as 'HS256'/)
     expect(paths("        secret: '$plaintext$x'\n        token_endpoint_auth_method: client_secret_jwt\n        token_endpoint_auth_signing_alg: RS256\n")[0]).toMatch(/must be one of 'HS256', 'HS384', 'HS512'/)
     expect(paths('        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: http://rp.example.com/jwks\n')[0]).toMatch(/jwks_uri: .*must be an absolute https URL/)
+    // A jwks_uri that can only be refused at run time (loopback or a private address, without
+    // client_jwks_uri_allow_private_networks) is refused at start, with its line (J5).
+    for (const uri of ['http://127.0.0.1:8080/jwks', 'https://localhost/jwks', 'https://10.1.2.3/jwks', 'https://[::1]/jwks', 'https://[fd00::1]/jwks']) {
+      expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: '${uri}'\n`)).toEqual([
+        `identity_providers.oidc.clients[0].jwks_uri: client 'kasm': option 'jwks_uri' '${uri}' is a loopback or private address, which Latchkey never fetches unless option 'client_jwks_uri_allow_private_networks' is true`,
+      ])
+      const allowed = tempConfig(base.replace("        secret: 'insecure-secret'\n", `        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: '${uri}'\n`).replace('  oidc:\n', '  oidc:\n    client_jwks_uri_allow_private_networks: true\n'))
+      expect(loadConfig({ files: [allowed], env: {} }).config.identityProviders.oidc!.clients[0]!.jwksUri).toBe(uri)
+    }
     expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: https://rp.example.com/jwks\n        jwks:\n          - key_id: k1\n            key: |\n${block(pem)}\n`)[0]).toMatch(/jwks_uri: .*must not be defined at the same time as option 'jwks'/)
     expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks:\n          - key_id: k1\n            key: |\n${block(weak)}\n`)[0]).toMatch(/jwks\[0\]\.key: .*2048 bits or more but it only has 1024 bits/)
     expect(paths(`        token_endpoint_auth_method: private_key_jwt\n        jwks:\n          - key_id: k1\n            algorithm: RS256\n            key: |\n${block(pem)}\n`)[0]).toMatch(/jwks\[0\]\.algorithm: .*'RS256' but the key is EC prime256v1/)

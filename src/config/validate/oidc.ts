@@ -24,8 +24,10 @@ import {
 } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 import { isAbsoluteUrl } from './core.js'
-import { isLoopbackHost } from '../../common/host.js'
+import { isLoopbackHost, stripBrackets } from '../../common/host.js'
+import { isIP } from 'node:net'
 import { keyIdsOf } from '../../oidc/keys.js'
+import { isPrivateAddress } from '../../oidc/client-jwks.js'
 
 /** The issuer keys as the clients' `*_key_id` and `*_alg` options see them. */
 interface KeyIndex {
@@ -585,6 +587,16 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
 const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
 
 /**
+ * A jwks_uri the SSRF guard (security.md J5) refuses whatever DNS says: a loopback name or a
+ * private IP literal. Such a client could never authenticate, so it is refused at start instead.
+ */
+function isNeverFetched(uri: string): boolean {
+  const host = new URL(uri).hostname
+  // isPrivateAddress is for resolved addresses (a name counts as forbidden): only literals here.
+  return isLoopbackHost(host) || (isIP(stripBrackets(host)) !== 0 && isPrivateAddress(host))
+}
+
+/**
  * RFC 7518 §3.2: an HMAC key MUST be at least as long as the hash output. A shorter
  * client_secret_jwt secret lets anyone who sees one assertion guess the secret offline.
  */
@@ -795,6 +807,14 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
       return
     }
     ids.set(lower, i)
+    if (client.jwksUri && !out.clientJwksUriAllowPrivateNetworks && isNeverFetched(client.jwksUri)) {
+      item.error(
+        'jwks_uri',
+        `client '${client.id}': option 'jwks_uri' '${client.jwksUri}' is a loopback or private address, which Latchkey never fetches unless option 'client_jwks_uri_allow_private_networks' is true`,
+        'set identity_providers.oidc.client_jwks_uri_allow_private_networks: true for a relying party on your own network',
+      )
+      return
+    }
     out.clients.push(client)
   })
   out.cors = readCors(v, out.clients)
