@@ -17,6 +17,9 @@ export const SLAPD = '/usr/sbin/slapd'
 export const BASE_DN = 'dc=example,dc=com'
 export const SERVICE_DN = `cn=latchkey,ou=services,${BASE_DN}`
 export const SERVICE_PASSWORD = 'service-password'
+export const PPOLICY_DN = `cn=default,ou=policies,${BASE_DN}`
+/** The default ppolicy's pwdMinLength: shorter new passwords are refused by the directory itself. */
+export const PPOLICY_MIN_LENGTH = 12
 
 export interface LdapUser {
   uid: string
@@ -61,6 +64,8 @@ function ldif(users: LdapUser[], hashPasswords: boolean): string {
     `dn: ou=users,${BASE_DN}\nobjectClass: organizationalUnit\nou: users\n`,
     `dn: ou=groups,${BASE_DN}\nobjectClass: organizationalUnit\nou: groups\n`,
     `dn: ou=services,${BASE_DN}\nobjectClass: organizationalUnit\nou: services\n`,
+    `dn: ou=policies,${BASE_DN}\nobjectClass: organizationalUnit\nou: policies\n`,
+    `dn: ${PPOLICY_DN}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword\npwdMinLength: ${PPOLICY_MIN_LENGTH}\npwdCheckQuality: 2\n`,
     `dn: ${SERVICE_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: latchkey\nuserPassword: ${SERVICE_PASSWORD}\n`,
   ]
   for (const u of users) {
@@ -102,9 +107,14 @@ memberof-group-oc groupOfNames
 memberof-member-ad member
 memberof-memberof-ad memberOf
 memberof-refint TRUE
-# Brings pwdReset (read by the rfc2307bis groups filter) and pwdChangedTime.
+# Brings pwdReset (read by the rfc2307bis groups filter) and pwdChangedTime. The default policy
+# refuses passwords under ${PPOLICY_MIN_LENGTH} characters (password reset tests); a cleartext
+# userPassword written by a modify is hashed, as the Password Modify operation does.
 overlay ppolicy
-access to attrs=userPassword by anonymous auth by self write by * none
+ppolicy_default "${PPOLICY_DN}"
+ppolicy_hash_cleartext
+# The service account may set (not read) passwords: password reset writes through it (docs/ldap.md).
+access to attrs=userPassword by anonymous auth by self write by dn.exact="${SERVICE_DN}" =w by * none
 access to * by dn.exact="${SERVICE_DN}" read by self read by * none
 `
 }

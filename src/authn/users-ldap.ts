@@ -12,6 +12,7 @@ import { sha256Hex } from '../common/hashing.js'
 import type { LdapBackendConfig } from '../config/schema.js'
 import { tlsOptions } from '../storage/index.js'
 import { groupsFilterFor, resolveAttributePlaceholders, usersFilterFor } from './ldap/filters.js'
+import { PasswordChangeRefusedError, asRefusal, passwordWriteMethod, writePassword, type PasswordWriteMethod } from './ldap/password.js'
 import { Connection, ConnectionPool, DirectoryUnavailableError, isDirectoryDown, unavailable, type ConnectionSettings } from './ldap/pool.js'
 import { MAX_PASSWORD_BYTES } from './users-file.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
@@ -63,6 +64,8 @@ export class LdapUserProvider implements UserProvider {
   private readonly now: () => number
   private downSince: number | undefined
   private lastAttempt = -Infinity
+  /** The root DSE's supportedExtension, once read (at start, or at the first password change). */
+  private extensions: string[] | undefined
 
   private constructor(
     private readonly config: LdapBackendConfig,
@@ -109,6 +112,7 @@ export class LdapUserProvider implements UserProvider {
     const root = dse.searchEntries[0]
     const versions = root ? values(root, 'supportedLDAPVersion') : []
     const extensions = root ? values(root, 'supportedExtension') : []
+    this.extensions = extensions
     if (root && versions.length > 0 && !versions.includes('3')) this.opts.log?.warn({ versions }, 'the LDAP directory does not advertise LDAPv3, the only version Latchkey speaks')
     if (extensions.includes('1.3.6.1.4.1.1466.20037') && !this.config.startTls && !this.config.url.startsWith('ldaps:'))
       this.opts.log?.error({ url: this.config.url }, 'the LDAP directory supports StartTLS but Latchkey connects without TLS: passwords cross the network in clear; set start_tls: true or use ldaps://')
@@ -156,6 +160,51 @@ export class LdapUserProvider implements UserProvider {
       this.remember(login, user)
       return { ok: true, user }
     })
+  }
+
+  /**
+   * Password reset: finds the user's DN with the service account and sets the password as that
+   * account (ldap/password.ts picks unicodePwd, RFC 3062 or a userPassword replace). A refusal by
+   * the directory (policy, access) rejects with PasswordChangeRefusedError; an outage with
+   * DirectoryUnavailableError (503). The user's cached details are dropped, so the next read sees
+   * the new pwdChangedTime / pwdLastSet and with it a new credential fingerprint.
+   */
+  async changePassword(username: string, password: string): Promise<void> {
+    await this.guarded(async () => {
+      const profile = await this.searchUser(username)
+      if (!profile) throw new PasswordChangeRefusedError('other', 32, 'the user is no longer found by the users filter')
+      const method = await this.passwordMethod()
+      // A refusal is returned, not thrown, inside the pool: the pool must not take it for a dead
+      // connection (unwillingToPerform doubles as "busy") and write a second time.
+      const refused = await this.service.use((c) =>
+        writePassword(c.client, method, profile.dn, password).then(
+          () => undefined,
+          (err: unknown) => {
+            const refusal = asRefusal(err)
+            if (refusal) return refusal
+            throw err
+          },
+        ),
+      )
+      if (refused) throw refused
+    })
+    this.cache.delete(this.normalizeLogin(username))
+    for (const [key, entry] of this.cache) if (entry.user.username === username) this.cache.delete(key)
+  }
+
+  /** Why a password change cannot work with this configuration, said at start (reset is then off). */
+  passwordChangeProblem(): string | undefined {
+    if (this.config.implementation === 'activedirectory' && !this.config.startTls && !this.config.url.toLowerCase().startsWith('ldaps:'))
+      return 'Active Directory accepts a new password (unicodePwd) only over TLS, and authentication_backend.ldap uses neither start_tls nor ldaps://'
+    return undefined
+  }
+
+  private async passwordMethod(): Promise<PasswordWriteMethod> {
+    if (!this.extensions) {
+      const dse = await this.service.use((c) => c.client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedExtension'] }))
+      this.extensions = dse.searchEntries[0] ? values(dse.searchEntries[0], 'supportedExtension') : []
+    }
+    return passwordWriteMethod(this.config.implementation, this.extensions)
   }
 
   async ping(): Promise<boolean> {

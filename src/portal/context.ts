@@ -40,10 +40,12 @@ export function createPortalContext(deps: AppDeps): PortalContext {
   const resetProblem = !reset.disable && !reset.customUrl ? (deps.users.changePassword ? deps.users.passwordChangeProblem?.() : 'the authentication backend cannot change passwords') : undefined
   if (resetProblem) {
     // Said once at start, with the way out: a reset that fails after the code was typed helps nobody.
-    // A backend without password changes (LDAP) is a plain fact, said at info.
+    // A backend without password changes is a plain fact, said at info.
     deps.logger?.[deps.users.changePassword ? 'warn' : 'info'](
       { reason: resetProblem },
-      `password reset is off: ${resetProblem}. Make the users file and its folder writable by Latchkey, or set authentication_backend.password_reset.disable: true (docs/migrating-from-authelia.md#password-reset)`,
+      config.authenticationBackend.ldap
+        ? `password reset is off: ${resetProblem}. Connect with TLS, or set authentication_backend.password_reset.disable: true (docs/ldap.md#password-reset)`
+        : `password reset is off: ${resetProblem}. Make the users file and its folder writable by Latchkey, or set authentication_backend.password_reset.disable: true (docs/migrating-from-authelia.md#password-reset)`,
     )
   }
   return {

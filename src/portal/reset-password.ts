@@ -1,11 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { SignJWT, jwtVerify } from 'jose'
 import { checkPasswordPolicy, type PolicyFailure } from '../authn/password-policy.js'
+import { PasswordChangeRefusedError } from '../authn/ldap/password.js'
 import { UsersFileWriteError } from '../authn/users-file-writer.js'
+import { isConnectivityError } from '../server/availability.js'
 import { deriveKey, sha256Hex } from '../common/hashing.js'
 import { FailureThrottle } from '../oidc/throttle.js'
 import { randomToken, randomUUID } from '../common/random.js'
-import { destroySession, establishAnonymousSession, sessionManager } from '../session/session.js'
+import { destroySession, establishAnonymousSession, saveSession, sessionManager } from '../session/session.js'
 import { type PortalContext, portalBaseUrl } from './context.js'
 import { CODE_TTL_SECONDS, MAX_CODE_ATTEMPTS, START_LIMITS, codeHash, isOneTimeCode, newIdentityCode, normaliseCode } from './identity.js'
 
@@ -43,6 +45,8 @@ export const RESET_MESSAGES = {
   weak: 'Your supplied password does not meet the password policy requirements.',
   operationFailed: 'Operation failed.',
   disabled: 'Password reset is disabled.',
+  /** The directory refused the write for a reason the user cannot fix (the service account's rights). */
+  directoryRefused: 'The directory refused to change your password. Contact your administrator.',
   tooMany: 'Too many codes were requested. Wait a few minutes, then try again.',
 } as const
 
@@ -206,6 +210,20 @@ export async function finishPasswordReset(ctx: PortalContext, req: FastifyReques
   return { ok: true, username }
 }
 
+/**
+ * After a write that did not happen (the directory refused the password or was down): a new
+ * single-use grant for this session, expiring when the first one did, so another try is possible.
+ */
+async function renewGrant(ctx: PortalContext, req: FastifyRequest, username: string): Promise<void> {
+  const r = req.session?.data.extra?.passwordReset as { until?: unknown } | undefined
+  const now = ctx.deps.clock.now()
+  if (!req.session || typeof r?.until !== 'number' || r.until <= now) return
+  const grantId = randomUUID()
+  await ctx.deps.storage.saveIdentityVerification({ id: grantId, username, action: RESET_GRANT_ACTION, issuedAt: now, expiresAt: r.until, remoteIp: req.ip, sessionHash: sha256Hex(`reset-grant\0${req.session.id}`) })
+  req.session.data.extra = { ...req.session.data.extra, passwordReset: { ...r, username, grant: grantId } }
+  await saveSession(req)
+}
+
 /** The user this session may set a password for (after finish), if any. */
 export function pendingReset(ctx: PortalContext, req: FastifyRequest): { username: string; grant: string } | undefined {
   const r = req.session?.data.extra?.passwordReset as { username?: unknown; grant?: unknown; until?: unknown } | undefined
@@ -241,6 +259,23 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
   try {
     await deps.users.changePassword!(user.username, password)
   } catch (err) {
+    if (isConnectivityError(err)) {
+      // The directory is down (L4): nothing was written; the verification stays for a retry and
+      // the request gets the usual 503.
+      await renewGrant(ctx, req, user.username)
+      throw err
+    }
+    if (err instanceof PasswordChangeRefusedError) {
+      const log = { username: user.username, resultCode: err.resultCode, diagnostic: err.diagnostic }
+      if (err.kind === 'policy') {
+        // The directory's own policy (ppolicy, AD complexity): like G3, another password may be tried.
+        req.log.info(log, 'password reset refused: the directory rejected the new password (its password policy)')
+        await renewGrant(ctx, req, user.username)
+        return { ok: false, message: RESET_MESSAGES.weak }
+      }
+      req.log.error(log, 'password reset failed: the directory refused the write; give the service account write access to the password attribute (docs/ldap.md#password-reset)')
+      return { ok: false, message: RESET_MESSAGES.directoryRefused }
+    }
     const code = err instanceof UsersFileWriteError ? err.code : 'IO'
     req.log.error({ username: user.username, code, err: { message: (err as Error).message } }, 'password reset failed: the users file was not written')
     return unable
@@ -252,7 +287,7 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
   for (const grantId of grants) await deps.storage.revokeGrant(grantId)
   const sessions = await (deps.sessions ?? deps.storage).destroyUserSessions(user.username)
   await destroySession(req, reply)
-  req.log.info({ username: user.username, revokedGrants: grants.length, endedSessions: sessions }, 'password reset: the new password is in the users file; the user\'s sessions and grants end')
+  req.log.info({ username: user.username, revokedGrants: grants.length, endedSessions: sessions }, 'password reset: the new password is stored; the user\'s sessions and grants end')
   const address = user.emails[0]
   if (address) {
     void deps.notifier
