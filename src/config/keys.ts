@@ -261,7 +261,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     { open: true, since: '4.38' },
   ),
   authentication_backend: map('Where users come from.', {
-    password_reset: map('"Forgot password?" on the sign-in page (file backend).', {
+    password_reset: map('"Forgot password?" on the sign-in page (users file, or LDAP through the service account: docs/ldap.md).', {
       disable: bool('Turn password reset off: no link, and its API answers 403.', { default: 'false' }),
       custom_url: str('Send "Forgot password?" to this URL instead (even with `disable`, as Authelia); Latchkey\'s own reset is then off.'),
     }),
