@@ -231,7 +231,8 @@ export function pendingReset(ctx: PortalContext, req: FastifyRequest): { usernam
   return { username: r.username, grant: r.grant }
 }
 
-export type ResetResult = { ok: true; username: string } | { ok: false; message: string; failures?: PolicyFailure[] }
+/** `retry`: the password was refused (Latchkey's policy or the directory's); the verification stays for another one. */
+export type ResetResult = { ok: true; username: string } | { ok: false; message: string; failures?: PolicyFailure[]; retry?: true; directoryRefused?: true }
 
 export async function resetPassword(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, password: unknown): Promise<ResetResult> {
   const unable = { ok: false, message: RESET_MESSAGES.unable } as const
@@ -247,7 +248,7 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
   const checked = await checkPasswordPolicy(ctx.config.passwordPolicy, password, user)
   if (!checked.ok) {
     req.log.info({ username: user.username, failures: checked.failures }, 'password reset refused: the new password does not meet the policy')
-    return { ok: false, message: RESET_MESSAGES.weak, failures: checked.failures }
+    return { ok: false, message: RESET_MESSAGES.weak, failures: checked.failures, retry: true }
   }
   // The grant is spent first, in one guarded step: two submissions cannot both write (G2).
   const grant = await deps.storage.findIdentityVerification(pending.grant)
@@ -271,10 +272,10 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
         // The directory's own policy (ppolicy, AD complexity): like G3, another password may be tried.
         req.log.info(log, 'password reset refused: the directory rejected the new password (its password policy)')
         await renewGrant(ctx, req, user.username)
-        return { ok: false, message: RESET_MESSAGES.weak }
+        return { ok: false, message: RESET_MESSAGES.weak, retry: true }
       }
       req.log.error(log, 'password reset failed: the directory refused the write; give the service account write access to the password attribute (docs/ldap.md#password-reset)')
-      return { ok: false, message: RESET_MESSAGES.directoryRefused }
+      return { ok: false, message: RESET_MESSAGES.directoryRefused, directoryRefused: true }
     }
     const code = err instanceof UsersFileWriteError ? err.code : 'IO'
     req.log.error({ username: user.username, code, err: { message: (err as Error).message } }, 'password reset failed: the users file was not written')

@@ -424,8 +424,8 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     if (password === undefined || password !== field(p, 'password_again')) return seeOther(reply, to('/reset-password/step2', { error: 'reset-mismatch' }))
     const result = await resetPassword(ctx, req, reply, password)
     if (!result.ok) {
-      if (result.failures) return seeOther(reply, to('/reset-password/step2', { error: 'reset-weak' }))
-      return seeOther(reply, to('/reset-password/step1', { error: 'reset-unable' }))
+      if (result.retry) return seeOther(reply, to('/reset-password/step2', { error: 'reset-weak' }))
+      return seeOther(reply, to('/reset-password/step1', { error: result.directoryRefused ? 'reset-directory' : 'reset-unable' }))
     }
     return seeOther(reply, to('/', { notice: 'password-reset', username: result.username }))
   })

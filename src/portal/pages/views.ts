@@ -28,6 +28,7 @@ export const ERROR_MESSAGES = {
   'reset-code': 'The code was not accepted. Check it (it is valid 5 minutes, in this browser only), or ask for a new one.',
   'reset-weak': 'This password does not meet the password policy. Choose another one.',
   'reset-mismatch': 'The two passwords are not the same.',
+  'reset-directory': 'The directory refused to change your password. Contact your administrator.',
   'reset-unable': 'Unable to reset your password. Start again from "Forgot password?".',
   'reset-off': 'Password reset is not available here. Ask your administrator.',
   host: 'This sign-in portal is not served at this address: its session cookie would not be kept here. Open it at the address it was set up for.',
