@@ -3,7 +3,6 @@ import { SignJWT, jwtVerify } from 'jose'
 import { checkPasswordPolicy, type PolicyFailure } from '../authn/password-policy.js'
 import { PasswordChangeRefusedError } from '../authn/ldap/password.js'
 import { UsersFileWriteError } from '../authn/users-file-writer.js'
-import { isConnectivityError } from '../server/availability.js'
 import { deriveKey, sha256Hex } from '../common/hashing.js'
 import { FailureThrottle } from '../oidc/throttle.js'
 import { randomToken, randomUUID } from '../common/random.js'
@@ -260,12 +259,6 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
   try {
     await deps.users.changePassword!(user.username, password)
   } catch (err) {
-    if (isConnectivityError(err)) {
-      // The directory is down (L4): nothing was written; the verification stays for a retry and
-      // the request gets the usual 503.
-      await renewGrant(ctx, req, user.username)
-      throw err
-    }
     if (err instanceof PasswordChangeRefusedError) {
       const log = { username: user.username, resultCode: err.resultCode, diagnostic: err.diagnostic }
       if (err.kind === 'policy') {
@@ -274,11 +267,18 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
         await renewGrant(ctx, req, user.username)
         return { ok: false, message: RESET_MESSAGES.weak, retry: true }
       }
-      req.log.error(log, 'password reset failed: the directory refused the write; give the service account write access to the password attribute (docs/ldap.md#password-reset)')
+      const why = err.kind === 'access' ? 'give the service account write access to the password attribute' : 'the user\'s entry was not found again'
+      req.log.error(log, `password reset failed: the directory refused the write; ${why} (docs/ldap.md#password-reset)`)
       return { ok: false, message: RESET_MESSAGES.directoryRefused, directoryRefused: true }
     }
+    if ((err as { code?: unknown }).code === 'UNAVAILABLE') {
+      // The directory is down (L4): nothing was written; the verification stays for a retry and
+      // the request gets the usual 503. (A users file error stays a KO, as before.)
+      await renewGrant(ctx, req, user.username)
+      throw err
+    }
     const code = err instanceof UsersFileWriteError ? err.code : 'IO'
-    req.log.error({ username: user.username, code, err: { message: (err as Error).message } }, 'password reset failed: the users file was not written')
+    req.log.error({ username: user.username, code, err: { message: (err as Error).message } }, 'password reset failed: the new password was not stored')
     return unable
   }
   // The changed fingerprint already ends every session and grant wherever the new file is read;
