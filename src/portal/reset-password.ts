@@ -3,6 +3,7 @@ import { SignJWT, jwtVerify } from 'jose'
 import { checkPasswordPolicy, type PolicyFailure } from '../authn/password-policy.js'
 import { PasswordChangeRefusedError } from '../authn/ldap/password.js'
 import { UsersFileWriteError } from '../authn/users-file-writer.js'
+import { isUnavailable } from '../server/availability.js'
 import { deriveKey, sha256Hex } from '../common/hashing.js'
 import { FailureThrottle } from '../oidc/throttle.js'
 import { randomToken, randomUUID } from '../common/random.js'
@@ -271,9 +272,10 @@ export async function resetPassword(ctx: PortalContext, req: FastifyRequest, rep
       req.log.error(log, `password reset failed: the directory refused the write; ${why} (docs/ldap.md#password-reset)`)
       return { ok: false, message: RESET_MESSAGES.directoryRefused, directoryRefused: true }
     }
-    if ((err as { code?: unknown }).code === 'UNAVAILABLE') {
-      // The directory is down (L4): nothing was written; the verification stays for a retry and
-      // the request gets the usual 503. (A users file error stays a KO, as before.)
+    if (isUnavailable(err) || (err as { code?: unknown }).code === 'UNAVAILABLE') {
+      // The directory is down (L4; the app's guard turned it into UnavailableError): nothing was
+      // written; the verification stays for a retry and the request gets the usual 503. A users
+      // file error stays a KO.
       await renewGrant(ctx, req, user.username)
       throw err
     }
