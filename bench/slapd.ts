@@ -17,6 +17,9 @@ export const SLAPD = '/usr/sbin/slapd'
 export const BASE_DN = 'dc=example,dc=com'
 export const SERVICE_DN = `cn=latchkey,ou=services,${BASE_DN}`
 export const SERVICE_PASSWORD = 'service-password'
+/** A second service account that may read the directory but not set passwords (reset refusal tests). */
+export const READER_DN = `cn=reader,ou=services,${BASE_DN}`
+export const READER_PASSWORD = 'reader-password'
 export const PPOLICY_DN = `cn=default,ou=policies,${BASE_DN}`
 /** The default ppolicy's pwdMinLength: shorter new passwords are refused by the directory itself. */
 export const PPOLICY_MIN_LENGTH = 12
@@ -66,6 +69,7 @@ function ldif(users: LdapUser[], hashPasswords: boolean): string {
     `dn: ou=services,${BASE_DN}\nobjectClass: organizationalUnit\nou: services\n`,
     `dn: ou=policies,${BASE_DN}\nobjectClass: organizationalUnit\nou: policies\n`,
     `dn: ${PPOLICY_DN}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword\npwdMinLength: ${PPOLICY_MIN_LENGTH}\npwdCheckQuality: 2\n`,
+    `dn: ${READER_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: ${READER_PASSWORD}\n`,
     `dn: ${SERVICE_DN}\nobjectClass: applicationProcess\nobjectClass: simpleSecurityObject\ncn: latchkey\nuserPassword: ${SERVICE_PASSWORD}\n`,
   ]
   for (const u of users) {
@@ -115,7 +119,7 @@ ppolicy_default "${PPOLICY_DN}"
 ppolicy_hash_cleartext
 # The service account may set (not read) passwords: password reset writes through it (docs/ldap.md).
 access to attrs=userPassword by anonymous auth by self write by dn.exact="${SERVICE_DN}" =w by * none
-access to * by dn.exact="${SERVICE_DN}" read by self read by * none
+access to * by dn.exact="${SERVICE_DN}" read by dn.exact="${READER_DN}" read by self read by * none
 `
 }
 

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { PASSWORD_MODIFY_OID, asRefusal, writePassword } from '../../src/authn/ldap/password.js'
 import type { TestApp } from '../support/app.js'
 import { addTestClients, basic, getCode, kasmParams, redeem, signedInCookie, userinfo } from '../support/oidc.js'
-import { BASE_DN, SERVICE_DN, SERVICE_PASSWORD, ldapBackendYaml, ldapUserDn, slapdAvailable, startOwnSlapd, type OwnSlapd } from '../support/slapd.js'
+import { BASE_DN, READER_DN, READER_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, ldapBackendYaml, ldapUserDn, slapdAvailable, startOwnSlapd, type OwnSlapd } from '../support/slapd.js'
 import { HOST, portalTestApp } from '../http/portal-helpers.js'
 
 const run = slapdAvailable()
@@ -166,6 +166,20 @@ describe.runIf(run)('password reset with the LDAP backend (real slapd)', () => {
     expect((await b.post('/api/reset-password', { password: STRONG })).json()).toEqual(OK)
     expect(await binds('carol', STRONG)).toBe(true)
     expect(await binds('carol', 'carol-password')).toBe(false)
+  })
+
+  test('a service account without write access to userPassword: a clear KO, one error log line naming the fix, nothing changed (G7)', async () => {
+    const t = await start({ user: READER_DN, password: READER_PASSWORD })
+    const b = new Browser(t)
+    await verify(t, b, 'carol')
+    const res = await b.post('/api/reset-password', { password: 'Reader-Cannot-Write-1' })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toEqual({ status: 'KO', message: 'The directory refused to change your password. Contact your administrator.' })
+    const lines = t.logs().split('\n').filter((l) => l.includes('password reset failed'))
+    expect(lines).toHaveLength(1)
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, username: 'carol', resultCode: 50, msg: expect.stringContaining('give the service account write access to the password attribute') })
+    expect(t.logs()).not.toMatch(/\n\s+at /)
+    expect(await binds('carol', 'Reader-Cannot-Write-1')).toBe(false)
   })
 
   test('the directory down at the write: 503 with the KO message, nothing written; once it is back the same verification sets the password', async () => {

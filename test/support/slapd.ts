@@ -11,11 +11,11 @@ import { parse, stringify } from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
 import type { ConfigProblem } from '../../src/config/problems.js'
 import type { Config } from '../../src/config/schema.js'
-import { BASE_DN, SERVICE_DN, SERVICE_PASSWORD, startSlapd, userDn, type LdapUser, type OwnSlapd as BaseSlapd } from '../../bench/slapd.js'
+import { BASE_DN, READER_DN, READER_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, startSlapd, userDn, type LdapUser, type OwnSlapd as BaseSlapd } from '../../bench/slapd.js'
 import { ROOT } from './app.js'
 import { createTestPki, type TestPki } from './tls.js'
 
-export { BASE_DN, SERVICE_DN, SERVICE_PASSWORD }
+export { BASE_DN, READER_DN, READER_PASSWORD, SERVICE_DN, SERVICE_PASSWORD }
 /** A user whose cn holds DN specials: `{dn}` in the groups filter must be escaped to find their groups. */
 export const ODD_CN = 'Brien, O (ops) \\ *'
 
