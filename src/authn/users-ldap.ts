@@ -12,7 +12,7 @@ import { sha256Hex } from '../common/hashing.js'
 import type { LdapBackendConfig } from '../config/schema.js'
 import { tlsOptions } from '../storage/index.js'
 import { groupsFilterFor, resolveAttributePlaceholders, usersFilterFor } from './ldap/filters.js'
-import { PasswordChangeRefusedError, asRefusal, passwordWriteMethod, writePassword, type PasswordWriteMethod } from './ldap/password.js'
+import { PasswordChangeRefusedError, asRefusal, passwordWriteMethod, policyHintsControl, writePassword, type PasswordWriteMethod, type PolicyHintsControl } from './ldap/password.js'
 import { Connection, ConnectionPool, DirectoryUnavailableError, isDirectoryDown, unavailable, type ConnectionSettings } from './ldap/pool.js'
 import { MAX_PASSWORD_BYTES } from './users-file.js'
 import type { FirstFactorResult, User, UserProvider } from './users.js'
@@ -66,6 +66,8 @@ export class LdapUserProvider implements UserProvider {
   private lastAttempt = -Infinity
   /** The root DSE's supportedExtension, once read (at start, or at the first password change). */
   private extensions: string[] | undefined
+  /** From the root DSE's supportedControl: Active Directory's password policy hints, if offered. */
+  private policyHints: PolicyHintsControl | undefined
 
   private constructor(
     private readonly config: LdapBackendConfig,
@@ -108,11 +110,12 @@ export class LdapUserProvider implements UserProvider {
   }
 
   private async startupCheck(): Promise<void> {
-    const dse = await this.service.use((c) => c.client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedLDAPVersion', 'supportedExtension', 'vendorName'] }))
+    const dse = await this.service.use((c) => c.client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedLDAPVersion', 'supportedExtension', 'supportedControl', 'vendorName'] }))
     const root = dse.searchEntries[0]
     const versions = root ? values(root, 'supportedLDAPVersion') : []
     const extensions = root ? values(root, 'supportedExtension') : []
     this.extensions = extensions
+    this.policyHints = policyHintsControl(root ? values(root, 'supportedControl') : [])
     if (root && versions.length > 0 && !versions.includes('3')) this.opts.log?.warn({ versions }, 'the LDAP directory does not advertise LDAPv3, the only version Latchkey speaks')
     if (extensions.includes('1.3.6.1.4.1.1466.20037') && !this.config.startTls && !this.config.url.startsWith('ldaps:'))
       this.opts.log?.error({ url: this.config.url }, 'the LDAP directory supports StartTLS but Latchkey connects without TLS: passwords cross the network in clear; set start_tls: true or use ldaps://')
@@ -177,7 +180,7 @@ export class LdapUserProvider implements UserProvider {
       // A refusal is returned, not thrown, inside the pool: the pool must not take it for a dead
       // connection (unwillingToPerform doubles as "busy") and write a second time.
       const refused = await this.service.use((c) =>
-        writePassword(c.client, method, profile.dn, password).then(
+        writePassword(c.client, method, profile.dn, password, this.policyHints ? [this.policyHints] : []).then(
           () => undefined,
           (err: unknown) => {
             const refusal = asRefusal(err)
@@ -201,8 +204,10 @@ export class LdapUserProvider implements UserProvider {
 
   private async passwordMethod(): Promise<PasswordWriteMethod> {
     if (!this.extensions) {
-      const dse = await this.service.use((c) => c.client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedExtension'] }))
-      this.extensions = dse.searchEntries[0] ? values(dse.searchEntries[0], 'supportedExtension') : []
+      const dse = await this.service.use((c) => c.client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['supportedExtension', 'supportedControl'] }))
+      const root = dse.searchEntries[0]
+      this.extensions = root ? values(root, 'supportedExtension') : []
+      this.policyHints = policyHintsControl(root ? values(root, 'supportedControl') : [])
     }
     return passwordWriteMethod(this.config.implementation, this.extensions)
   }

@@ -9,7 +9,7 @@ import { Client as LdapClient, InvalidCredentialsError } from 'ldapts'
 import { existsSync, readFileSync } from 'node:fs'
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
-import { PASSWORD_MODIFY_OID, asRefusal, writePassword } from '../../src/authn/ldap/password.js'
+import { PASSWORD_MODIFY_OID, PolicyHintsControl, asRefusal, writePassword } from '../../src/authn/ldap/password.js'
 import type { TestApp } from '../support/app.js'
 import { addTestClients, basic, getCode, kasmParams, redeem, signedInCookie, userinfo } from '../support/oidc.js'
 import { BASE_DN, READER_DN, READER_PASSWORD, SERVICE_DN, SERVICE_PASSWORD, ldapBackendYaml, ldapUserDn, slapdAvailable, startOwnSlapd, type OwnSlapd } from '../support/slapd.js'
@@ -227,6 +227,12 @@ describe.runIf(run)('password reset with the LDAP backend (real slapd)', () => {
         (e: unknown) => e,
       )
       expect(asRefusal(err)).toMatchObject({ kind: 'access', resultCode: 50 })
+      // The AD policy hints control really goes on the wire, critical: slapd does not know it and refuses (12).
+      const hinted = await writePassword(service, 'userPassword', ldapUserDn('carol'), 'Whatever-Password-9', [new PolicyHintsControl('1.2.840.113556.1.4.2239')]).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(hinted).toMatchObject({ code: 12 })
       // Back as it was, for the other tests.
       await writePassword(service, 'passwordModify', ldapUserDn('alice'), 'alice-password')
       expect(await binds('alice', 'alice-password')).toBe(true)

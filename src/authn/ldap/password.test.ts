@@ -6,7 +6,7 @@
  */
 import { describe, expect, test } from 'vitest'
 import { ConstraintViolationError, InsufficientAccessError, InvalidCredentialsError, UnavailableError, UnwillingToPerformError } from 'ldapts'
-import { PASSWORD_MODIFY_OID, asRefusal, passwordChange, passwordModifyRequestValue, passwordWriteMethod, unicodePwdValue } from './password.js'
+import { PASSWORD_MODIFY_OID, PolicyHintsControl, asRefusal, policyHintsControl, passwordChange, passwordModifyRequestValue, passwordWriteMethod, unicodePwdValue } from './password.js'
 
 describe('which write (as Authelia)', () => {
   test('activedirectory always writes unicodePwd; others use RFC 3062 when the root DSE lists it, else userPassword', () => {
@@ -36,6 +36,20 @@ describe('Active Directory unicodePwd', () => {
     const plain = passwordChange('userPassword', 'Sécret-2026')
     expect(plain.modification.type).toBe('userPassword')
     expect(plain.modification.values).toEqual(['Sécret-2026'])
+  })
+})
+
+describe('Active Directory password policy hints', () => {
+  test('sent only when supportedControl lists it, the current OID preferred; critical, value SEQUENCE { INTEGER 1 } in an OCTET STRING', () => {
+    expect(policyHintsControl(['1.2.840.113556.1.4.319'])).toBeUndefined()
+    expect(policyHintsControl(['1.2.840.113556.1.4.2066'])?.type).toBe('1.2.840.113556.1.4.2066')
+    const control = policyHintsControl(['1.2.840.113556.1.4.2066', '1.2.840.113556.1.4.2239'])!
+    expect(control).toBeInstanceOf(PolicyHintsControl)
+    expect(control.type).toBe('1.2.840.113556.1.4.2239')
+    expect(control.critical).toBe(true)
+    const written: Array<[string, number]> = []
+    control.writeControl({ writeBuffer: (b: Buffer, tag: number) => written.push([b.toString('hex'), tag]) })
+    expect(written).toEqual([['3003020101', 0x04]])
   })
 })
 

@@ -6,10 +6,31 @@
  * - otherwise, when the root DSE lists the Password Modify extended operation (RFC 3062) in
  *   `supportedExtension`: that operation, so the server hashes the password and applies its policy;
  * - otherwise a replace of `userPassword` with the new password.
+ * A modify carries Active Directory's password policy hints control when the root DSE lists it in
+ * `supportedControl`, so AD applies the password history to a reset too.
  */
-import { Attribute, Change, ResultCodeError, type Client } from 'ldapts'
+import { Attribute, Change, Control, ResultCodeError, type Client } from 'ldapts'
 
 export const PASSWORD_MODIFY_OID = '1.3.6.1.4.1.4203.1.11.1'
+
+/** LDAP_SERVER_POLICY_HINTS_OID, and its deprecated predecessor (Windows Server 2008 R2). */
+export const POLICY_HINTS_OIDS = ['1.2.840.113556.1.4.2239', '1.2.840.113556.1.4.2066'] as const
+
+/** Critical, value SEQUENCE { Flags INTEGER 1 } (MS-ADTS 3.1.1.3.4.1.34). */
+export class PolicyHintsControl extends Control {
+  constructor(oid: string) {
+    super(oid, { critical: true })
+  }
+  override writeControl(writer: { writeBuffer(buffer: Buffer, tag: number): void }): void {
+    writer.writeBuffer(Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]), 0x04)
+  }
+}
+
+/** The policy hints control the directory supports (the current OID first), if any. */
+export function policyHintsControl(supportedControls: readonly string[]): PolicyHintsControl | undefined {
+  const oid = POLICY_HINTS_OIDS.find((o) => supportedControls.includes(o))
+  return oid ? new PolicyHintsControl(oid) : undefined
+}
 
 export type PasswordWriteMethod = 'unicodePwd' | 'passwordModify' | 'userPassword'
 
@@ -49,9 +70,9 @@ export function passwordChange(method: Exclude<PasswordWriteMethod, 'passwordMod
   return new Change({ operation: 'replace', modification: attribute })
 }
 
-export async function writePassword(client: Client, method: PasswordWriteMethod, dn: string, password: string): Promise<void> {
+export async function writePassword(client: Client, method: PasswordWriteMethod, dn: string, password: string, controls: Control[] = []): Promise<void> {
   if (method === 'passwordModify') await client.exop(PASSWORD_MODIFY_OID, passwordModifyRequestValue(dn, password))
-  else await client.modify(dn, passwordChange(method, password))
+  else await client.modify(dn, passwordChange(method, password), controls)
 }
 
 /**
