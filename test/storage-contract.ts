@@ -752,6 +752,25 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
     })
 
     describe('import (importRecords)', () => {
+      const KEY_ID = Buffer.alloc(32, 3).toString('base64url')
+      const imported = (over: Partial<WebauthnCredential> = {}): WebauthnCredential => ({
+        credentialId: KEY_ID,
+        username: 'alice',
+        description: 'YubiKey',
+        rpId: 'auth.example.com',
+        publicKey: Buffer.alloc(77, 5),
+        signCount: 12,
+        transports: ['usb', 'nfc'],
+        aaguid: 'cb69481e-8ff7-4039-93ec-0a2729a154a8',
+        attestationType: 'packed',
+        discoverable: true,
+        userVerified: true,
+        backupEligible: false,
+        cloneWarning: false,
+        createdAt: NOW - 100,
+        lastUsedAt: NOW - 10,
+        ...over,
+      })
       const batch = (over: Partial<ImportBatch> = {}): ImportBatch => ({
         subjects: [
           { sectorIdentifier: '', username: 'alice', subject: 'a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01' },
@@ -759,42 +778,48 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         ],
         totpConfigurations: [totp({ secret: Buffer.alloc(20, 7) }), totp({ username: HOSTILE, secret: Buffer.alloc(20, 9), algorithm: 'SHA512', digits: 8, periodSeconds: 60 })],
         preConfiguredConsents: [{ subject: 'a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', clientId: 'kasm', scopes: ['profile', 'openid'], audience: [], createdAt: NOW, expiresAt: NOW + 3600 }],
+        webauthnCredentials: [imported()],
         ...over,
       })
       const options = { force: false, apply: true }
 
       test('adds everything in one call; the records read back through the ordinary methods', async () => {
         const plan = await storage.importRecords(batch(), options)
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], applied: true })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: true })
         expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01')
         expect(await storage.findUsernameBySubject('b1e2d3c4-1111-4222-8333-944455566677')).toEqual({ username: 'alice', sectorIdentifier: 'app.example.com' })
         expect(await storage.findTotpConfiguration(HOSTILE)).toMatchObject({ algorithm: 'SHA512', digits: 8, periodSeconds: 60, secret: Buffer.alloc(20, 9) })
         expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toMatchObject({ expiresAt: NOW + 3600 })
+        expect(await storage.findWebauthnCredential(KEY_ID)).toEqual(imported())
       })
 
       test('a second import of the same records changes nothing', async () => {
         await storage.importRecords(batch(), options)
         expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(true)
+        expect(await storage.recordWebauthnUse(KEY_ID, 12, 13, NOW)).toBe(true)
         const again = await storage.importRecords(batch(), options)
-        expect(again).toEqual({ subjects: ['unchanged', 'unchanged'], totpConfigurations: ['unchanged', 'unchanged'], preConfiguredConsents: ['unchanged'], applied: true })
+        expect(again).toEqual({ subjects: ['unchanged', 'unchanged'], totpConfigurations: ['unchanged', 'unchanged'], preConfiguredConsents: ['unchanged'], webauthnCredentials: ['unchanged'], applied: true })
         // The device was not rewritten: its accepted step still counts.
         expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(false)
         expect(await storage.listSubjectIdentifiers()).toHaveLength(2)
+        // Nor the credential: the count Latchkey saw last stands (an older one would flag a clone).
+        expect(await storage.findWebauthnCredential(KEY_ID)).toMatchObject({ signCount: 13, lastUsedAt: NOW })
       })
 
       test('a dry run (apply false) plans the same and writes nothing', async () => {
         const plan = await storage.importRecords(batch(), { force: false, apply: false })
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], applied: false })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: false })
         expect(await storage.listSubjectIdentifiers()).toEqual([])
         expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
         expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toBeUndefined()
+        expect(await storage.listWebauthnCredentials()).toEqual([])
       })
 
       test('another device or subject already there is a conflict, and then nothing at all is written', async () => {
         const own = totp({ secret: Buffer.alloc(20, 1) })
         await storage.saveTotpConfiguration(own)
         const plan = await storage.importRecords(batch(), options)
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['conflict', 'add'], preConfiguredConsents: ['add'], applied: false })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['conflict', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: false })
         expect(await storage.listSubjectIdentifiers()).toEqual([])
         expect(await storage.findTotpConfiguration(HOSTILE)).toBeUndefined()
         expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(own.secret)
@@ -819,6 +844,32 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         const stolen = await storage.importRecords(batch({ subjects: [{ sectorIdentifier: '', username: 'mallory', subject: taken }] }), { force: true, apply: true })
         expect(stolen).toMatchObject({ subjects: ['conflict'], applied: false })
         expect(await storage.findUsernameBySubject(taken)).toEqual({ username: 'bob', sectorIdentifier: '' })
+      })
+
+      test('a WebAuthn credential: same id with another key, or another of the user\'s with that description, is a conflict; force replaces it', async () => {
+        const own = imported({ publicKey: Buffer.alloc(77, 6), signCount: 40 })
+        expect(await storage.saveWebauthnCredential(own)).toBe('saved')
+        expect(await storage.importRecords(batch(), options)).toMatchObject({ webauthnCredentials: ['conflict'], applied: false })
+        expect(await storage.findWebauthnCredential(KEY_ID)).toEqual(own)
+        expect(await storage.listSubjectIdentifiers()).toEqual([])
+
+        await storage.deleteWebauthnCredential('alice', KEY_ID)
+        const other = imported({ credentialId: randomBytes(32).toString('base64url') })
+        expect(await storage.saveWebauthnCredential(other)).toBe('saved')
+        expect(await storage.importRecords(batch(), options)).toMatchObject({ webauthnCredentials: ['conflict'], applied: false })
+        expect(await storage.findWebauthnCredential(KEY_ID)).toBeUndefined()
+
+        expect(await storage.importRecords(batch(), { force: true, apply: true })).toMatchObject({ webauthnCredentials: ['replace'], applied: true })
+        expect(await storage.findWebauthnCredential(other.credentialId)).toBeUndefined()
+        expect(await storage.listWebauthnCredentials('alice')).toEqual([imported()])
+      })
+
+      test('a WebAuthn credential id held by another user stays theirs, even with force', async () => {
+        const bobs = imported({ username: 'bob', description: 'Key' })
+        expect(await storage.saveWebauthnCredential(bobs)).toBe('saved')
+        expect(await storage.importRecords(batch(), { force: true, apply: true })).toMatchObject({ webauthnCredentials: ['conflict'], applied: false })
+        expect(await storage.findWebauthnCredential(KEY_ID)).toEqual(bobs)
+        expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
       })
     })
 

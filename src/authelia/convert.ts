@@ -1,4 +1,4 @@
-import type { ImportBatch, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration } from '../storage/storage.js'
+import type { ImportBatch, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage/storage.js'
 import type { AutheliaData } from './read.js'
 
 /** What Authelia's "no expiry" becomes: Latchkey's consents always carry one (9999-12-31T23:59:59Z). */
@@ -13,7 +13,7 @@ export interface ConvertOptions {
 /** The batch for ImportStore.importRecords, a label per record, and every thing left behind, in words. */
 export interface Conversion {
   batch: ImportBatch
-  labels: { subjects: string[]; totpConfigurations: string[]; preConfiguredConsents: string[] }
+  labels: { subjects: string[]; totpConfigurations: string[]; preConfiguredConsents: string[]; webauthnCredentials: string[] }
   /** Rewritten on the way, said once each (e.g. a sector identifier URI reduced to its host). */
   mapped: string[]
   notImported: string[]
@@ -109,20 +109,66 @@ export function convertAutheliaData(data: AutheliaData, opts: ConvertOptions): C
   const byMethod = new Map<string, string[]>()
   for (const p of data.preferences.filter((x) => x.method !== 'totp')) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p.username])
   for (const [method, users] of byMethod)
-    notImported.push(`second-factor preference '${method}' of ${plural(users.length, 'user')} (${list(users)}): Latchkey offers TOTP only, so these users are asked for a one-time code`)
+    notImported.push(`second-factor preference '${method}' of ${plural(users.length, 'user')} (${list(users)}): these users choose their second factor again`)
 
-  if (data.webauthnCredentials.length)
-    notImported.push(
-      `${plural(data.webauthnCredentials.length, 'WebAuthn credential')} of ${list(data.webauthnCredentials.map((w) => w.username))}: Latchkey has no WebAuthn yet; these users sign in with TOTP (or register a device)`,
-    )
+  const { credentials: webauthnCredentials, labels: webauthnLabels } = convertWebauthn(data, mapped, notImported)
   if (data.duoDevices) notImported.push(`${plural(data.duoDevices, 'Duo device')}: Latchkey has no Duo push`)
   if (data.bans) notImported.push(`${plural(data.bans, 'ban')} of users or addresses (Authelia 4.39 regulation): Latchkey's regulation starts afresh`)
   notImported.push('sessions, OAuth 2.0 codes and tokens, consent sessions, authentication logs, TOTP replay history and identity verifications: users sign in again')
 
   return {
-    batch: { subjects, totpConfigurations, preConfiguredConsents },
-    labels: { subjects: subjectLabels, totpConfigurations: totpLabels, preConfiguredConsents: consentLabels },
+    batch: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials },
+    labels: { subjects: subjectLabels, totpConfigurations: totpLabels, preConfiguredConsents: consentLabels, webauthnCredentials: webauthnLabels },
     mapped,
     notImported,
   }
+}
+
+const NO_AAGUID = '00000000-0000-0000-0000-000000000000'
+
+/**
+ * Authelia's WebAuthn rows as Latchkey credentials: the raw kid becomes the base64url id, the COSE
+ * public key, sign count and clone warning are kept, so the authenticator signs in unchanged (the
+ * RP ID must be Latchkey's: the same portal address).
+ */
+function convertWebauthn(data: AutheliaData, mapped: string[], notImported: string[]): { credentials: WebauthnCredential[]; labels: string[] } {
+  const credentials: WebauthnCredential[] = []
+  const labels: string[] = []
+  const legacy: string[] = []
+  const noRpId: string[] = []
+  for (const w of data.webauthnCredentials) {
+    // A device migrated from U2F signs over the FIDO AppID, which Latchkey does not accept.
+    if (w.legacy) {
+      legacy.push(w.username)
+      continue
+    }
+    if (w.rpId === null) {
+      noRpId.push(w.username)
+      continue
+    }
+    const c: WebauthnCredential = {
+      credentialId: w.kid.toString('base64url'),
+      username: w.username,
+      description: w.description,
+      rpId: w.rpId,
+      publicKey: w.publicKey,
+      signCount: w.signCount,
+      transports: w.transports,
+      aaguid: w.aaguid ?? NO_AAGUID,
+      attestationType: w.attestationType || 'none',
+      discoverable: w.discoverable,
+      userVerified: w.userVerified,
+      backupEligible: w.backupEligible,
+      cloneWarning: w.cloneWarning,
+      createdAt: w.createdAt,
+    }
+    if (w.lastUsedAt !== undefined) c.lastUsedAt = w.lastUsedAt
+    credentials.push(c)
+    labels.push(`${w.username} '${w.description}' (RP ID ${w.rpId}, ${w.discoverable ? 'passkey' : 'security key'}, kid ${w.kid.toString('base64')}${w.cloneWarning ? ', CLONE WARNING kept' : ''})`)
+  }
+  if (data.schemaVersion < 12 && credentials.length)
+    mapped.push(`${plural(credentials.length, 'WebAuthn device')} of Authelia 4.37 ${credentials.length === 1 ? 'is a' : 'are'} security key${credentials.length === 1 ? '' : 's'} (not discoverable): 4.37 recorded no passkeys`)
+  if (legacy.length) notImported.push(`${plural(legacy.length, 'WebAuthn credential')} migrated from U2F (${list(legacy)}): ${legacy.length === 1 ? 'it signs' : 'they sign'} with the FIDO AppID, which Latchkey does not accept; register the key again`)
+  if (noRpId.length) notImported.push(`${plural(noRpId.length, 'WebAuthn device')} without an RP ID (${list(noRpId)}): register the key again`)
+  return { credentials, labels }
 }

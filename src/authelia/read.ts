@@ -58,14 +58,40 @@ export interface AutheliaConsent {
   hasClaims: boolean
 }
 
+/** A row of webauthn_devices (schema 7) or webauthn_credentials (schema 12 and later). */
+export interface AutheliaWebauthn {
+  rpId: string | null
+  username: string
+  description: string
+  /** The raw credential id (Authelia stores it as standard base64 text). */
+  kid: Buffer
+  /** COSE public key, decrypted (Authelia seals it like a TOTP secret). */
+  publicKey: Buffer
+  attestationType: string
+  /** Authelia's comma-separated `transport`. */
+  transports: string[]
+  aaguid: string | null
+  signCount: number
+  cloneWarning: boolean
+  /** Schema 12+: registered as a discoverable credential; false before. */
+  discoverable: boolean
+  /** Schema 12+: the UV flag at registration (`verified`). */
+  userVerified: boolean
+  backupEligible: boolean
+  /** Schema 12+: migrated from a U2F device (signs with the FIDO AppID, not the RP ID). */
+  legacy: boolean
+  createdAt: number
+  lastUsedAt?: number
+}
+
 export interface AutheliaData {
   schemaVersion: number
   totp: AutheliaTotp[]
   identifiers: AutheliaIdentifier[]
   consents: AutheliaConsent[]
   preferences: Array<{ username: string; method: string }>
+  webauthnCredentials: AutheliaWebauthn[]
   /** Things the import does not carry over, counted for the report. */
-  webauthnCredentials: Array<{ username: string; description: string }>
   duoDevices: number
   bans: number
 }
@@ -209,11 +235,7 @@ export async function readAutheliaDatabase(source: AutheliaSource, encryptionKey
     method: String(r.second_factor_method),
   }))
 
-  // WebAuthn: webauthn_devices until schema 12, webauthn_credentials since.
-  const webauthnTable = (await source.tableExists('webauthn_credentials')) ? 'webauthn_credentials' : (await source.tableExists('webauthn_devices')) ? 'webauthn_devices' : undefined
-  const webauthnCredentials = webauthnTable
-    ? (await source.query<Record<string, unknown>>(`SELECT username, description FROM ${webauthnTable} ORDER BY id`)).map((r) => ({ username: String(r.username), description: String(r.description) }))
-    : []
+  const webauthnCredentials = await readWebauthn(source, encryptionKey)
   const count = async (table: string) => ((await source.tableExists(table)) ? Number((await source.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${table}`))[0]!.n) : 0)
   return {
     schemaVersion: version,
@@ -225,6 +247,50 @@ export async function readAutheliaDatabase(source: AutheliaSource, encryptionKey
     duoDevices: await count('duo_devices'),
     bans: (await count('banned_user')) + (await count('banned_ip')),
   }
+}
+
+/** WebAuthn: webauthn_devices until schema 12, webauthn_credentials since (with the flags). */
+async function readWebauthn(source: AutheliaSource, encryptionKey: string): Promise<AutheliaWebauthn[]> {
+  const table = (await source.tableExists('webauthn_credentials')) ? 'webauthn_credentials' : (await source.tableExists('webauthn_devices')) ? 'webauthn_devices' : undefined
+  if (table === undefined) return []
+  const columns = new Set(await source.columns(table))
+  const optional = ['discoverable', 'verified', 'backup_eligible', 'legacy'].filter((c) => columns.has(c))
+  const rows = await source.query<Record<string, unknown>>(
+    `SELECT rpid, username, description, kid, public_key, attestation_type, transport, aaguid, sign_count, clone_warning, created_at, last_used_at${optional.map((c) => `, ${c}`).join('')} FROM ${table} ORDER BY id`,
+  )
+  return rows.map((r) => {
+    const username = String(r.username)
+    const kidText = String(r.kid).trim()
+    const kid = Buffer.from(kidText, 'base64')
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(kidText) || kid.length === 0)
+      throw new AutheliaImportError('BAD_ROW', `the WebAuthn credential '${String(r.description)}' of user '${username}' has a kid that is not standard base64. Nothing was imported.`)
+    let publicKey: Buffer
+    try {
+      publicKey = autheliaDecrypt(encryptionKey, asBuffer(r.public_key))
+    } catch {
+      throw new AutheliaImportError('DECRYPT_FAILED', `the public key of WebAuthn credential '${String(r.description)}' of user '${username}' does not decrypt although the key checks out (the row was altered?). Nothing was imported.`)
+    }
+    const item: AutheliaWebauthn = {
+      rpId: r.rpid === null || r.rpid === undefined || String(r.rpid).trim() === '' ? null : String(r.rpid).trim(),
+      username,
+      description: String(r.description),
+      kid,
+      publicKey,
+      attestationType: r.attestation_type === null || r.attestation_type === undefined ? '' : String(r.attestation_type),
+      transports: String(r.transport ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+      aaguid: r.aaguid === null || r.aaguid === undefined ? null : String(r.aaguid).trim(),
+      signCount: Number(r.sign_count ?? 0),
+      cloneWarning: asBool(r.clone_warning),
+      discoverable: asBool(r.discoverable),
+      userVerified: asBool(r.verified),
+      backupEligible: asBool(r.backup_eligible),
+      legacy: asBool(r.legacy),
+      createdAt: toUnixSeconds(r.created_at) ?? 0,
+    }
+    const lastUsed = toUnixSeconds(r.last_used_at)
+    if (lastUsed !== undefined) item.lastUsedAt = lastUsed
+    return item
+  })
 }
 
 /** Authelia stores the secret as unpadded upper-case base32 text. */

@@ -93,7 +93,7 @@ export async function importAuthelia(argv: string[], io: CliIo): Promise<number>
     return 1
   }
   printPlan(io, conversion, plan)
-  const conflicts = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents].filter((a) => a === 'conflict').length
+  const conflicts = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].filter((a) => a === 'conflict').length
   const changes = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents].filter((a) => a === 'add' || a === 'replace').length
   if (conflicts) {
     io.stdout(
@@ -137,7 +137,7 @@ async function applyImport(config: Config, conversion: Conversion, force: boolea
  * planned as empty rather than created; a half-migrated one must be migrated first.
  */
 async function dryRunPlan(config: Config, conversion: Conversion, force: boolean): Promise<ImportPlan | string> {
-  const empty = (): ImportPlan => ({ ...planImport({ subjects: [], totp: new Map(), consentKeys: new Set() }, conversion.batch, force).plan, applied: false })
+  const empty = (): ImportPlan => ({ ...planImport({ subjects: [], totp: new Map(), consentKeys: new Set(), webauthn: [] }, conversion.batch, force).plan, applied: false })
   if (config.storage.local && !existsSync(config.storage.local.path)) return empty()
   const storage = await openStorage(config.storage, undefined, { migrate: false })
   try {
@@ -160,6 +160,7 @@ function printPlan(io: CliIo, conversion: Conversion, plan: ImportPlan): void {
   section('Subject identifiers (sub)', plan.subjects, conversion.labels.subjects)
   section('TOTP devices', plan.totpConfigurations, conversion.labels.totpConfigurations)
   section('Pre-configured consents', plan.preConfiguredConsents, conversion.labels.preConfiguredConsents)
+  section('WebAuthn credentials', plan.webauthnCredentials, conversion.labels.webauthnCredentials)
   if (conversion.mapped.length) {
     io.stdout('\nMapped:\n')
     for (const m of conversion.mapped) io.stdout(`  - ${m}\n`)
@@ -174,6 +175,7 @@ function summary(plan: ImportPlan): string {
     `${n(plan.subjects)} subject identifier(s)`,
     `${n(plan.totpConfigurations)} TOTP device(s)`,
     `${n(plan.preConfiguredConsents)} pre-configured consent(s)`,
+    `${n(plan.webauthnCredentials)} WebAuthn credential(s)`,
   ].join(', ')
 }
 

@@ -422,6 +422,7 @@ export interface ImportBatch {
   subjects: SubjectIdentifier[]
   totpConfigurations: TotpConfiguration[]
   preConfiguredConsents: PreConfiguredConsent[]
+  webauthnCredentials: WebauthnCredential[]
 }
 
 /**
@@ -436,6 +437,7 @@ export interface ImportPlan {
   subjects: ImportAction[]
   totpConfigurations: ImportAction[]
   preConfiguredConsents: ImportAction[]
+  webauthnCredentials: ImportAction[]
   /** True when the plan was written: `apply` was asked and no record is a `conflict`. */
   applied: boolean
 }
@@ -451,6 +453,11 @@ export interface ImportStore {
    *   accepted steps, like saveTotpConfiguration).
    * - A pre-configured consent is `unchanged` when one with the same subject, client, scopes and
    *   audience exists (any expiry), else `add`.
+   * - A WebAuthn credential is `unchanged` when a credential with its id, user and public key is
+   *   stored (its sign count, use and clone flag stay as Latchkey has them); `conflict` when its id
+   *   is stored with another public key, or the user has another credential with its description
+   *   (`replace` with `force`: that credential goes, the imported one takes its place); a
+   *   `conflict` whatever `force` says when its id belongs to another user.
    * Records are planned in order, each against the state the earlier ones leave. When any record
    * is a `conflict`, or `apply` is false (a dry run), nothing is written.
    */

@@ -1,4 +1,4 @@
-import type { ImportAction, ImportBatch, ImportPlan, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration } from '../storage.js'
+import type { ImportAction, ImportBatch, ImportPlan, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage.js'
 import { asSet } from '../sqlite/consent.js'
 
 /**
@@ -14,6 +14,8 @@ export interface ImportSnapshot {
   totp: Map<string, TotpConfiguration | 'unreadable'>
   /** consentKey() of every stored pre-configured consent. */
   consentKeys: Set<string>
+  /** The stored WebAuthn credentials of the batch's users and ids (more do no harm). */
+  webauthn: WebauthnCredential[]
 }
 
 export interface ImportWrites {
@@ -23,6 +25,9 @@ export interface ImportWrites {
   /** Upserted; their accepted TOTP steps are forgotten (a new secret starts a new sequence). */
   saveTotp: TotpConfiguration[]
   insertConsents: PreConfiguredConsent[]
+  /** Credential ids removed before the inserts (replaced under `force`). */
+  deleteWebauthn: string[]
+  insertWebauthn: WebauthnCredential[]
 }
 
 /** Identity of a pre-configured consent: scopes and audience as the stored sorted, de-duplicated JSON. */
@@ -33,7 +38,7 @@ const sameTotp = (a: TotpConfiguration, b: TotpConfiguration): boolean =>
   a.issuer === b.issuer && a.algorithm === b.algorithm && a.digits === b.digits && a.periodSeconds === b.periodSeconds && a.secret.equals(b.secret)
 
 export function planImport(snapshot: ImportSnapshot, batch: ImportBatch, force: boolean): { plan: Omit<ImportPlan, 'applied'>; writes: ImportWrites } {
-  const writes: ImportWrites = { insertSubjects: [], replaceSubjects: [], saveTotp: [], insertConsents: [] }
+  const writes: ImportWrites = { insertSubjects: [], replaceSubjects: [], saveTotp: [], insertConsents: [], deleteWebauthn: [], insertWebauthn: [] }
   const key = (s: { sectorIdentifier: string; username: string }) => JSON.stringify([s.sectorIdentifier, s.username])
   const subjectOf = new Map(snapshot.subjects.map((s) => [key(s), s.subject]))
   const ownerOf = new Map(snapshot.subjects.map((s) => [s.subject, key(s)]))
@@ -74,8 +79,39 @@ export function planImport(snapshot: ImportSnapshot, batch: ImportBatch, force: 
     return 'add'
   })
 
-  return { plan: { subjects, totpConfigurations, preConfiguredConsents }, writes }
+  const byId = new Map(snapshot.webauthn.map((c) => [c.credentialId, c]))
+  const descriptionKey = (c: { username: string; description: string }) => JSON.stringify([c.username, c.description])
+  const byDescription = new Map(snapshot.webauthn.map((c) => [descriptionKey(c), c.credentialId]))
+  const webauthnCredentials = batch.webauthnCredentials.map((c): ImportAction => {
+    const current = byId.get(c.credentialId)
+    // A credential id names one authenticator of one user: never moved to another user.
+    if (current !== undefined && current.username !== c.username) return 'conflict'
+    const holder = byDescription.get(descriptionKey(c))
+    const clashes = holder !== undefined && holder !== c.credentialId
+    if (current !== undefined && current.publicKey.equals(c.publicKey) && !clashes) return 'unchanged'
+    if (!force) return current === undefined && !clashes ? add() : 'conflict'
+    for (const id of [current?.credentialId, clashes ? holder : undefined]) {
+      if (id === undefined) continue
+      const gone = byId.get(id)
+      if (gone) byDescription.delete(descriptionKey(gone))
+      byId.delete(id)
+      writes.insertWebauthn = writes.insertWebauthn.filter((w) => w.credentialId !== id)
+      if (!writes.deleteWebauthn.includes(id)) writes.deleteWebauthn.push(id)
+    }
+    const replaced = current !== undefined || clashes
+    add()
+    return replaced ? 'replace' : 'add'
+
+    function add(): 'add' {
+      byId.set(c.credentialId, c)
+      byDescription.set(descriptionKey(c), c.credentialId)
+      writes.insertWebauthn.push(c)
+      return 'add'
+    }
+  })
+
+  return { plan: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials }, writes }
 }
 
 export const hasConflict = (plan: Omit<ImportPlan, 'applied'>): boolean =>
-  [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents].includes('conflict')
+  [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].includes('conflict')

@@ -4,6 +4,7 @@ import { consentKey, hasConflict, planImport, type ImportSnapshot } from '../com
 import { asSet } from '../sqlite/consent.js'
 import { readDevice } from '../sqlite/import.js'
 import type { TotpRow } from '../sqlite/totp.js'
+import { CREDENTIAL_COLUMNS, credentialValues, toWebauthnCredential, type WebauthnCredentialRow } from '../sqlite/webauthn.js'
 import type { MysqlPool } from './database.js'
 import { execute, inTransaction, queryRows } from './database.js'
 
@@ -30,7 +31,8 @@ export function createMysqlImportStore(pool: MysqlPool, box: SecretBox): ImportS
             consentKey(r.subject, r.client_id, r.scopes, r.audience),
           ),
         )
-        const { plan, writes } = planImport({ subjects, totp, consentKeys }, batch, force)
+        const webauthn = (await queryRows<WebauthnCredentialRow>(tx, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials FOR UPDATE')).map(toWebauthnCredential)
+        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
         const applied = apply && !hasConflict(plan)
         if (!applied) return { ...plan, applied }
         for (const s of writes.replaceSubjects)
@@ -55,6 +57,9 @@ export function createMysqlImportStore(pool: MysqlPool, box: SecretBox): ImportS
             c.createdAt,
             c.expiresAt,
           ])
+        for (const id of writes.deleteWebauthn) await execute(tx, 'DELETE FROM webauthn_credentials WHERE credential_id = ?', [id])
+        for (const c of writes.insertWebauthn)
+          await execute(tx, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', credentialValues(c))
         return { ...plan, applied }
       })
     },

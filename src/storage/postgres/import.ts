@@ -4,18 +4,19 @@ import { consentKey, hasConflict, planImport, type ImportSnapshot } from '../com
 import { asSet } from '../sqlite/consent.js'
 import { readDevice } from '../sqlite/import.js'
 import type { TotpRow } from '../sqlite/totp.js'
+import { CREDENTIAL_COLUMNS, credentialValues, toWebauthnCredential, type WebauthnCredentialRow } from '../sqlite/webauthn.js'
 import type { PgPool } from './database.js'
 import { execute, inTransaction, queryRows } from './database.js'
 
 /**
- * One transaction holding SHARE ROW EXCLUSIVE locks on the three tables: the snapshot cannot change
+ * One transaction holding SHARE ROW EXCLUSIVE locks on the four tables: the snapshot cannot change
  * under the plan (a sign-in creating a subject waits), while reads go on.
  */
 export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
   return {
     async importRecords(batch, { force, apply }) {
       return inTransaction(pool, async (tx) => {
-        await execute(tx, 'LOCK TABLE user_opaque_identifier, totp_configurations, oauth2_consent_preconfiguration IN SHARE ROW EXCLUSIVE MODE')
+        await execute(tx, 'LOCK TABLE user_opaque_identifier, totp_configurations, oauth2_consent_preconfiguration, webauthn_credentials IN SHARE ROW EXCLUSIVE MODE')
         const subjects = (await queryRows<{ sector_id: string; username: string; subject: string }>(tx, 'SELECT sector_id, username, subject FROM user_opaque_identifier')).map((r) => ({
           sectorIdentifier: r.sector_id,
           username: r.username,
@@ -35,7 +36,8 @@ export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
             consentKey(r.subject, r.client_id, r.scopes, r.audience),
           ),
         )
-        const { plan, writes } = planImport({ subjects, totp, consentKeys }, batch, force)
+        const webauthn = (await queryRows<WebauthnCredentialRow>(tx, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials')).map(toWebauthnCredential)
+        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
         const applied = apply && !hasConflict(plan)
         if (!applied) return { ...plan, applied }
         for (const s of writes.replaceSubjects)
@@ -61,6 +63,9 @@ export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
             c.createdAt,
             c.expiresAt,
           ])
+        for (const id of writes.deleteWebauthn) await execute(tx, 'DELETE FROM webauthn_credentials WHERE credential_id = $1', [id])
+        for (const c of writes.insertWebauthn)
+          await execute(tx, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)', credentialValues(c))
         return { ...plan, applied }
       })
     },

@@ -7,6 +7,7 @@ import { asSet } from './consent.js'
 import type { SqliteDatabase } from './database.js'
 import type { TotpRow } from './totp.js'
 import { openTotpSecret, toTotpConfiguration } from './totp.js'
+import { CREDENTIAL_COLUMNS, credentialValues, toWebauthnCredential, type WebauthnCredentialRow } from './webauthn.js'
 
 /** Opens a stored device, or 'unreadable' when its secret fails (another key, an altered row). */
 export function readDevice(box: SecretBox, row: TotpRow): TotpConfiguration | 'unreadable' {
@@ -35,7 +36,8 @@ export function createSqliteImportStore(db: SqliteDatabase, box: SecretBox): Imp
         consentKey(r.subject, r.client_id, r.scopes, r.audience),
       ),
     )
-    const { plan, writes } = planImport({ subjects, totp, consentKeys }, batch, force)
+    const webauthn = (db.prepare('SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials').all() as WebauthnCredentialRow[]).map(toWebauthnCredential)
+    const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
     const applied = apply && !hasConflict(plan)
     if (!applied) return { ...plan, applied }
     const insertSubject = db.prepare('INSERT INTO user_opaque_identifier (sector_id, username, subject) VALUES (?, ?, ?)')
@@ -54,6 +56,10 @@ export function createSqliteImportStore(db: SqliteDatabase, box: SecretBox): Imp
     }
     const insertConsent = db.prepare('INSERT INTO oauth2_consent_preconfiguration (subject, client_id, scopes, audience, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
     for (const c of writes.insertConsents) insertConsent.run(c.subject, c.clientId, asSet(c.scopes), asSet(c.audience), c.createdAt, c.expiresAt)
+    const deleteCredential = db.prepare('DELETE FROM webauthn_credentials WHERE credential_id = ?')
+    const insertCredential = db.prepare('INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    for (const id of writes.deleteWebauthn) deleteCredential.run(id)
+    for (const c of writes.insertWebauthn) insertCredential.run(...credentialValues(c))
     return { ...plan, applied }
   })
   return {
