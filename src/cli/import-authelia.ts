@@ -94,11 +94,11 @@ export async function importAuthelia(argv: string[], io: CliIo): Promise<number>
   }
   printPlan(io, conversion, plan)
   const conflicts = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].filter((a) => a === 'conflict').length
-  const changes = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents].filter((a) => a === 'add' || a === 'replace').length
+  const changes = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].filter((a) => a === 'add' || a === 'replace').length
   if (conflicts) {
     io.stdout(
       `\n${dryRun ? 'Dry run: the import would be refused' : 'Refused'}: ${conflicts} record${conflicts === 1 ? '' : 's'} conflict${conflicts === 1 ? 's' : ''} with what Latchkey already holds (marked conflict). ` +
-        `Nothing was written. --force replaces those TOTP devices and subject identifiers with Authelia's (a sub that belongs to another user is never taken over).\n`,
+        `Nothing was written. --force replaces those TOTP devices, WebAuthn credentials and subject identifiers with Authelia's (a sub or a WebAuthn credential id that belongs to another user is never taken over).\n`,
     )
     return 1
   }

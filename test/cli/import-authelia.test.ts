@@ -14,7 +14,7 @@ import type { Storage } from '../../src/storage/storage.js'
 import { decodeBase32 } from '../../src/totp/index.js'
 import { ROOT } from '../support/app.js'
 import type { AutheliaPgDatabase, AutheliaVersion } from '../support/authelia.js'
-import { AUTHELIA_KEY, createAutheliaPostgres, createAutheliaSqlite, HARRY_SUB, JOHN_SECRET, JOHN_SUB, SECTOR_SUB } from '../support/authelia.js'
+import { AUTHELIA_KEY, createAutheliaPostgres, createAutheliaSqlite, HARRY_KEY, HARRY_KEY_AAGUID, HARRY_SUB, JOHN_SECRET, JOHN_SUB, SECTOR_SUB } from '../support/authelia.js'
 import { PG_HOST, PG_PORT, PG_USER, postgresAvailable } from '../support/postgres.js'
 
 const LATCHKEY_KEY = 'a_very_long_insecure_storage_encryption_key_for_tests_only'
@@ -78,10 +78,15 @@ describe('latchkey storage import authelia', () => {
     expect(r.out).toContain('  add        harry (SHA256, 8 digits, 60 s, issuer example.com)\n')
     expect(r.out).toContain('Pre-configured consents: 1 to add')
     expect(r.out).toContain("second-factor preference 'webauthn' of 1 user ('harry')")
-    expect(r.out).toContain("1 WebAuthn credential of 'harry': Latchkey has no WebAuthn yet")
+    const kid = HARRY_KEY.kid.toString('base64')
+    expect(r.out).toContain('WebAuthn credentials: 1 to add, 0 unchanged, 0 to replace, 0 in conflict\n')
+    expect(r.out).toContain(`  add        harry 'YubiKey' (RP ID auth.example.com, ${version === 7 ? 'security key' : 'passkey'}, kid ${kid})\n`)
+    if (version === 7) expect(r.out).toContain('1 WebAuthn device of Authelia 4.37 is a security key (not discoverable)')
+    else expect(r.out).toContain("1 WebAuthn credential migrated from U2F ('john'): it signs with the FIDO AppID, which Latchkey does not accept")
+    expect(r.out).not.toContain('Latchkey has no WebAuthn')
     expect(r.out).toContain('1 revoked pre-configured consent')
     expect(r.out).toContain('1 expired pre-configured consent')
-    expect(r.out).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s).\n')
+    expect(r.out).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s).\n')
 
     await withLatchkey(async (s) => {
       const john = await s.findTotpConfiguration('john')
@@ -96,12 +101,33 @@ describe('latchkey storage import authelia', () => {
       ])
       // Latchkey looks a remembered consent up by the requested audience, which leaves the client itself out.
       expect(await s.findPreConfiguredConsent(JOHN_SUB, 'kasm', ['openid', 'profile', 'groups', 'email'], [], Date.now() / 1000)).toMatchObject({ expiresAt: Date.parse('2999-01-01T00:00:00Z') / 1000 })
+      // The sealed COSE key opened; the raw kid is Latchkey's base64url id; 4.37 recorded no flags.
+      expect(await s.listWebauthnCredentials()).toEqual([
+        {
+          credentialId: HARRY_KEY.kid.toString('base64url'),
+          username: 'harry',
+          description: 'YubiKey',
+          rpId: 'auth.example.com',
+          publicKey: HARRY_KEY.cose,
+          signCount: 7,
+          transports: ['usb', 'nfc'],
+          aaguid: HARRY_KEY_AAGUID,
+          attestationType: 'packed',
+          discoverable: version !== 7,
+          userVerified: version !== 7,
+          backupEligible: false,
+          cloneWarning: false,
+          createdAt: Date.parse('2024-04-01T08:00:00Z') / 1000,
+          lastUsedAt: Date.parse('2024-06-02T08:30:00Z') / 1000,
+        },
+      ])
     })
 
     const again = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', ...source)
     expect(again.code).toBe(0)
     expect(again.out).toContain('Subject identifiers (sub): 0 to add, 3 unchanged')
     expect(again.out).toContain('TOTP devices: 0 to add, 2 unchanged')
+    expect(again.out).toContain('WebAuthn credentials: 0 to add, 1 unchanged')
     expect(again.out).toMatch(/\nNothing to do: everything was imported already\.\n$/)
   })
 
@@ -132,7 +158,7 @@ describe('latchkey storage import authelia', () => {
     const fresh = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', '--dry-run', ...source)
     expect(fresh.code).toBe(0)
     expect(fresh.out).toContain('  add        john (SHA1, 6 digits, 30 s, issuer example.com)\n')
-    expect(fresh.out).toMatch(/\nDry run: nothing was written; without --dry-run 6 records would be written\.\n$/)
+    expect(fresh.out).toMatch(/\nDry run: nothing was written; without --dry-run 7 records would be written\.\n$/)
     expect(existsSync(latchkeyDb())).toBe(false)
 
     await withLatchkey(async (s) => expect(await s.listSubjectIdentifiers()).toEqual([]))

@@ -3,13 +3,14 @@
  * tables of Authelia's published schema at that version) with rows sealed the way Authelia seals
  * them: AES-256-GCM, key SHA-256(encryption_key), nonce | ciphertext | tag, no additional data.
  */
-import { createCipheriv, createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createCipheriv, createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { ROOT } from './app.js'
 import { PG_DATABASE, PG_HOST, PG_PORT, PG_USER } from './postgres.js'
+import { coseKey } from './webauthn.js'
 
 export const AUTHELIA_KEY = 'an_authelia_storage_encryption_key_for_tests_only'
 /** john's secret in Authelia (base32 text, unpadded, as Authelia stores it). */
@@ -19,6 +20,18 @@ export const HARRY_SUB = '0f6b7d1a-2c3e-4f50-9a8b-7c6d5e4f3a21'
 export const SECTOR_SUB = '9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b'
 
 export type AutheliaVersion = 7 | 15 | 20
+
+/**
+ * harry's security key as Authelia registered it: a real P-256 key pair made per test run, its COSE
+ * public key sealed into the row, so the test can sign assertions with the private key.
+ */
+export const HARRY_KEY = (() => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return { privateKey, cose: Buffer.from(coseKey(publicKey)), kid: Buffer.alloc(48, 0xa7).fill(0x3c, 24) }
+})()
+export const HARRY_KEY_AAGUID = 'cb69481e-8ff7-4039-93ec-0a2729a154a8'
+/** john's U2F device carried into WebAuthn by Authelia 4.38 (`legacy`): not importable. */
+const LEGACY_KID = Buffer.alloc(64, 0x51)
 
 export function autheliaSeal(key: string, plaintext: string | Buffer): Buffer {
   const nonce = randomBytes(12)
@@ -61,7 +74,16 @@ function rows(version: number, key: string) {
       ['john', 'totp'],
       ['harry', 'webauthn'],
     ],
-    webauthn: [['harry', 'YubiKey']],
+    // rpid, username, description, kid, aaguid, attestation_type, transport, sign_count, created_at, last_used_at, public_key
+    webauthn: [
+      ['auth.example.com', 'harry', 'YubiKey', HARRY_KEY.kid.toString('base64'), HARRY_KEY_AAGUID, 'packed', 'usb,nfc', 7, ts('2024-04-01 08:00:00+00:00'), ts('2024-06-02 08:30:00+00:00'), autheliaSeal(key, HARRY_KEY.cose)],
+    ] as unknown[][],
+    // Schema 12+: attachment, discoverable, verified, backup_eligible, legacy, and (schema 20) the sealed attestation.
+    webauthnFlags: [
+      ['cross-platform', true, true, false, false, autheliaSeal(key, randomBytes(300))],
+      ['cross-platform', false, false, false, true, null],
+    ] as unknown[][],
+    legacy: ['auth.example.com', 'john', 'Old U2F key', LEGACY_KID.toString('base64'), '00000000-0000-0000-0000-000000000000', 'fido-u2f', 'usb', 3, ts('2024-01-01 08:00:00+00:00'), null, autheliaSeal(key, randomBytes(77))] as unknown[],
   }
 }
 
@@ -79,18 +101,23 @@ export function createAutheliaSqlite(path: string, version: AutheliaVersion, opt
       for (const c of r.consents)
         db.prepare('INSERT INTO oauth2_consent_preconfiguration (client_id, subject, created_at, expires_at, revoked, scopes, audience) VALUES (?, ?, ?, ?, ?, ?, ?)').run(...c.map((v) => (typeof v === 'boolean' ? Number(v) : v)))
       for (const p of r.preferences) db.prepare('INSERT INTO user_preferences (username, second_factor_method) VALUES (?, ?)').run(...p)
-      const table = version >= 12 ? 'webauthn_credentials' : 'webauthn_devices'
-      for (const [username, description] of r.webauthn)
-        db.prepare(
-          version >= 12
-            ? `INSERT INTO ${table} (rpid, username, description, kid, aaguid, attachment, discoverable, public_key) VALUES ('auth.example.com', ?, ?, ?, '00000000-0000-0000-0000-000000000000', 'cross-platform', 0, ?)`
-            : `INSERT INTO ${table} (rpid, username, description, kid, aaguid, public_key) VALUES ('auth.example.com', ?, ?, ?, '00000000-0000-0000-0000-000000000000', ?)`,
-        ).run(username, description, randomBytes(16).toString('base64url'), randomBytes(65))
+      for (const [sql, values] of webauthnInserts(version, r, () => '?')) db.prepare(sql).run(...values.map((v) => (typeof v === 'boolean' ? Number(v) : v)))
     })
     tx()
   } finally {
     db.close()
   }
+}
+
+/** Authelia's WebAuthn rows: webauthn_devices at schema 7, webauthn_credentials (with flags, and a U2F-migrated one) from 12. */
+function webauthnInserts(version: number, r: ReturnType<typeof rows>, param: (n: number) => string): Array<[string, unknown[]]> {
+  const base = 'rpid, username, description, kid, aaguid, attestation_type, transport, sign_count, created_at, last_used_at, public_key'
+  const list = (n: number) => Array.from({ length: n }, (_, i) => param(i + 1)).join(', ')
+  if (version < 12) return r.webauthn.map((v) => [`INSERT INTO webauthn_devices (${base}) VALUES (${list(11)})`, v])
+  const withAttestation = version >= 20
+  const columns = `${base}, attachment, discoverable, verified, backup_eligible, legacy${withAttestation ? ', attestation' : ''}`
+  const width = withAttestation ? 17 : 16
+  return [...r.webauthn, r.legacy].map((v, i) => [`INSERT INTO webauthn_credentials (${columns}) VALUES (${list(width)})`, [...v, ...r.webauthnFlags[i]!.slice(0, width - 11)]])
 }
 
 export interface AutheliaPgDatabase {
@@ -121,13 +148,7 @@ export async function createAutheliaPostgres(version: AutheliaVersion, opts: { k
     for (const i of r.identifiers) await db.query('INSERT INTO user_opaque_identifier (service, sector_id, username, identifier) VALUES ($1, $2, $3, $4)', i)
     for (const c of r.consents) await db.query('INSERT INTO oauth2_consent_preconfiguration (client_id, subject, created_at, expires_at, revoked, scopes, audience) VALUES ($1, $2, $3, $4, $5, $6, $7)', c)
     for (const p of r.preferences) await db.query('INSERT INTO user_preferences (username, second_factor_method) VALUES ($1, $2)', p)
-    for (const [username, description] of r.webauthn)
-      await db.query(
-        version >= 12
-          ? "INSERT INTO webauthn_credentials (rpid, username, description, kid, aaguid, attachment, discoverable, public_key) VALUES ('auth.example.com', $1, $2, $3, '00000000-0000-0000-0000-000000000000', 'cross-platform', FALSE, $4)"
-          : "INSERT INTO webauthn_devices (rpid, username, description, kid, aaguid, public_key) VALUES ('auth.example.com', $1, $2, $3, '00000000-0000-0000-0000-000000000000', $4)",
-        [username, description, randomBytes(16).toString('base64url'), randomBytes(65)],
-      )
+    for (const [sql, values] of webauthnInserts(version, r, (n) => `$${n}`)) await db.query(sql, values)
     await db.query('COMMIT')
   } catch (err) {
     await db.end().catch(() => undefined)

@@ -35,7 +35,7 @@ export interface CeremonyOptions {
 
 const sha256 = (data: Buffer | string): Buffer => createHash('sha256').update(data).digest()
 
-function coseKey(key: KeyObject): Uint8Array {
+export function coseKey(key: KeyObject): Uint8Array {
   const jwk = key.export({ format: 'jwk' })
   const map = new Map<number, unknown>([
     [1, 2],
