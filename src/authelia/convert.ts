@@ -136,6 +136,8 @@ function convertWebauthn(data: AutheliaData, mapped: string[], notImported: stri
   const labels: string[] = []
   const legacy: string[] = []
   const noRpId: string[] = []
+  // Authelia keeps a description unique per (RP ID, user), Latchkey per user.
+  const taken = new Set<string>()
   for (const w of data.webauthnCredentials) {
     // A device migrated from U2F signs over the FIDO AppID, which Latchkey does not accept.
     if (w.legacy) {
@@ -146,10 +148,14 @@ function convertWebauthn(data: AutheliaData, mapped: string[], notImported: stri
       noRpId.push(w.username)
       continue
     }
+    let description = w.description
+    for (let n = 2; taken.has(JSON.stringify([w.username, description])); n++) description = `${w.description.slice(0, 58)} (${n})`
+    if (description !== w.description) mapped.push(`WebAuthn credential '${w.description}' of '${w.username}' (RP ID ${w.rpId}) is '${description}': the user has another of that name`)
+    taken.add(JSON.stringify([w.username, description]))
     const c: WebauthnCredential = {
       credentialId: w.kid.toString('base64url'),
       username: w.username,
-      description: w.description,
+      description,
       rpId: w.rpId,
       publicKey: w.publicKey,
       signCount: w.signCount,
@@ -164,7 +170,7 @@ function convertWebauthn(data: AutheliaData, mapped: string[], notImported: stri
     }
     if (w.lastUsedAt !== undefined) c.lastUsedAt = w.lastUsedAt
     credentials.push(c)
-    labels.push(`${w.username} '${w.description}' (RP ID ${w.rpId}, ${w.discoverable ? 'passkey' : 'security key'}, kid ${w.kid.toString('base64')}${w.cloneWarning ? ', CLONE WARNING kept' : ''})`)
+    labels.push(`${w.username} '${description}' (RP ID ${w.rpId}, ${w.discoverable ? 'passkey' : 'security key'}, kid ${w.kid.toString('base64')}${w.cloneWarning ? ', CLONE WARNING kept' : ''})`)
   }
   if (data.schemaVersion < 12 && credentials.length)
     mapped.push(`${plural(credentials.length, 'WebAuthn device')} of Authelia 4.37 ${credentials.length === 1 ? 'is a' : 'are'} security key${credentials.length === 1 ? '' : 's'} (not discoverable): 4.37 recorded no passkeys`)

@@ -7,6 +7,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { convertAutheliaData } from '../../src/authelia/convert.js'
+import type { AutheliaData, AutheliaWebauthn } from '../../src/authelia/read.js'
 import { runCli } from '../../src/cli/index.js'
 import type { CliIo } from '../../src/cli/io.js'
 import { openSqliteStorage } from '../../src/storage/index.js'
@@ -194,6 +196,28 @@ describe('latchkey storage import authelia', () => {
     expect((await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', '--force', ...source)).out).toContain('Nothing to do')
   })
 
+  test('an existing Latchkey WebAuthn credential is never overwritten without --force', async () => {
+    const source = await autheliaSource('sqlite', 15)
+    const id = HARRY_KEY.kid.toString('base64url')
+    const own = {
+      credentialId: id, username: 'harry', description: 'Mine', rpId: 'auth.example.com', publicKey: Buffer.alloc(77, 1), signCount: 30, transports: [], aaguid: HARRY_KEY_AAGUID,
+      attestationType: 'none', discoverable: false, userVerified: false, backupEligible: false, cloneWarning: false, createdAt: 1_700_000_000,
+    }
+    await withLatchkey(async (s) => expect(await s.saveWebauthnCredential(own)).toBe('saved'))
+    const refused = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', ...source)
+    expect(refused.code).toBe(1)
+    expect(refused.out).toContain("  conflict   harry 'YubiKey' (RP ID auth.example.com, passkey, kid ")
+    expect(refused.out).toContain('Refused: 1 record conflicts with what Latchkey already holds (marked conflict). Nothing was written.')
+    await withLatchkey(async (s) => {
+      expect(await s.listWebauthnCredentials()).toEqual([own])
+      expect(await s.listSubjectIdentifiers()).toEqual([])
+    })
+    const forced = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', '--force', ...source)
+    expect(forced.code).toBe(0)
+    expect(forced.out).toContain("  replace    harry 'YubiKey' (RP ID auth.example.com, passkey, kid ")
+    await withLatchkey(async (s) => expect(await s.listWebauthnCredentials()).toMatchObject([{ credentialId: id, description: 'YubiKey', publicKey: HARRY_KEY.cose, signCount: 7 }]))
+  })
+
   test("Authelia's configuration names the database and holds the key; a Latchkey database is not taken for Authelia's", async () => {
     createAutheliaSqlite(join(dir, 'authelia.sqlite3'), 20)
     writeFileSync(join(dir, 'authelia.yml'), `storage:\n  encryption_key: ${AUTHELIA_KEY}\n  local:\n    path: authelia.sqlite3\nauthentication_backend:\n  ldap:\n    address: ldap://127.0.0.1\n`)
@@ -208,3 +232,26 @@ describe('latchkey storage import authelia', () => {
     expect(keyless.err).toContain("storage.encryption_key: option 'encryption_key' is required")
   })
 })
+
+describe('converting Authelia WebAuthn rows', () => {
+  const row = (over: Partial<AutheliaWebauthn> = {}): AutheliaWebauthn => ({
+    rpId: 'auth.example.com', username: 'harry', description: 'YubiKey', kid: Buffer.alloc(16, 1), publicKey: Buffer.alloc(77, 2), attestationType: '', transports: [], aaguid: null,
+    signCount: 0, cloneWarning: false, discoverable: false, userVerified: false, backupEligible: false, legacy: false, createdAt: 1, ...over,
+  })
+  const data = (webauthnCredentials: AutheliaWebauthn[]): AutheliaData => ({ schemaVersion: 20, totp: [], identifiers: [], consents: [], preferences: [], webauthnCredentials, duoDevices: 0, bans: 0 })
+
+  test('one description per user in Latchkey: a second of another RP ID is renamed, and said so; no AAGUID or attestation type get the neutral ones', () => {
+    const c = convertAutheliaData(data([row(), row({ rpId: 'login.example.com', kid: Buffer.alloc(16, 3) })]), { now: 0, defaultIssuer: 'x' })
+    expect(c.batch.webauthnCredentials.map((w) => [w.description, w.rpId])).toEqual([['YubiKey', 'auth.example.com'], ['YubiKey (2)', 'login.example.com']])
+    expect(c.batch.webauthnCredentials[0]).toMatchObject({ aaguid: '00000000-0000-0000-0000-000000000000', attestationType: 'none', credentialId: Buffer.alloc(16, 1).toString('base64url') })
+    expect(c.mapped).toContain("WebAuthn credential 'YubiKey' of 'harry' (RP ID login.example.com) is 'YubiKey (2)': the user has another of that name")
+  })
+
+  test('U2F-migrated (legacy) and RP-ID-less rows are left behind and named', () => {
+    const c = convertAutheliaData(data([row({ legacy: true }), row({ rpId: null, username: 'john' })]), { now: 0, defaultIssuer: 'x' })
+    expect(c.batch.webauthnCredentials).toEqual([])
+    expect(c.notImported).toContain("1 WebAuthn credential migrated from U2F ('harry'): it signs with the FIDO AppID, which Latchkey does not accept; register the key again")
+    expect(c.notImported).toContain("1 WebAuthn device without an RP ID ('john'): register the key again")
+  })
+})
+
