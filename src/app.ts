@@ -15,6 +15,7 @@ import { replyInternalError } from './server/errors.js'
 import { DependencyMonitor, guardDependency, isUnavailable } from './server/availability.js'
 import { replyUnavailable } from './server/unavailable.js'
 import type { PortalTuning } from './portal/context.js'
+import type { BackchannelTuning } from './oidc/logout/backchannel.js'
 import { parseForm } from './server/form.js'
 import { registerMalformedInputChecks, replyMalformed } from './server/malformed.js'
 import { LazyChildLogger, registerClientAddressLogging } from './server/logger.js'
@@ -41,6 +42,8 @@ export interface AppDeps {
   https?: { key: Buffer; cert: Buffer }
   /** Test-only knobs of the portal (e.g. no failure delay, so the suite stays fast). */
   portal?: PortalTuning
+  /** Back-channel logout delivery knobs (timeouts, retries); tests shorten them. */
+  logout?: BackchannelTuning
   /** Longest wait for one storage call before the request gets a 503 (default 10 s). */
   dependencyTimeoutMs?: number
   /** Limits of client `jwks_uri` fetches (default JWKS_FETCH_LIMITS; tests shorten the timeout). */

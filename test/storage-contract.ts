@@ -15,6 +15,7 @@ import type {
   ImportBatch,
   PendingTotpConfiguration,
   PushedAuthorizationRequest,
+  SessionClientRecord,
   Storage,
   TokenRecord,
   TotpConfiguration,
@@ -59,6 +60,10 @@ function code(overrides: Partial<AuthorizationCodeRecord> = {}): AuthorizationCo
 
 function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return { ...grant(), tokenHash: hash(), kind: 'access', issuedAt: NOW, expiresAt: NOW + 3600, ...overrides }
+}
+
+function sessionClient(overrides: Partial<SessionClientRecord> = {}): SessionClientRecord {
+  return { sid: randomBytes(16).toString('base64url'), clientId: 'kasm', username: 'alice', subject: randomUUID(), issuer: 'https://auth.example.com', createdAt: NOW, expiresAt: NOW + 3600, ...overrides }
 }
 
 function consent(overrides: Partial<ConsentSession> = {}): ConsentSession {
@@ -1202,6 +1207,47 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
+    describe('sign-ins per session (logout notifications)', () => {
+      test('a session\'s clients are taken once, sorted by client; other sessions keep theirs', async () => {
+        const a = sessionClient({ clientId: 'nextcloud' })
+        const b = sessionClient({ sid: a.sid, clientId: 'kasm' })
+        const other = sessionClient({ clientId: 'kasm' })
+        for (const r of [a, b, other]) await storage.recordSessionClient(r)
+        expect(await storage.takeSessionClients(a.sid, NOW)).toEqual([b, a])
+        expect(await storage.takeSessionClients(a.sid, NOW)).toEqual([])
+        expect(await storage.takeSessionClients(other.sid, NOW)).toEqual([other])
+        expect(await storage.takeSessionClients('unknown-sid', NOW)).toEqual([])
+      })
+
+      test('recording the same (session, client) again replaces it: one notification, the newest subject and expiry', async () => {
+        const first = sessionClient()
+        const again = { ...first, subject: randomUUID(), issuer: 'https://login.example.com', createdAt: NOW + 5, expiresAt: NOW + 7200 }
+        await storage.recordSessionClient(first)
+        await storage.recordSessionClient(again)
+        expect(await storage.takeSessionClients(first.sid, NOW)).toEqual([again])
+      })
+
+      test('expired records are neither returned nor kept; housekeeping sweeps them', async () => {
+        const expired = sessionClient({ expiresAt: NOW })
+        await storage.recordSessionClient(expired)
+        expect(await storage.takeSessionClients(expired.sid, NOW)).toEqual([])
+        const swept = sessionClient({ expiresAt: NOW })
+        const live = sessionClient({ expiresAt: NOW + 60 })
+        await storage.recordSessionClient(swept)
+        await storage.recordSessionClient(live)
+        expect(await storage.deleteExpiredOidcArtifacts(NOW)).toBe(1)
+        expect(await storage.takeSessionClients(live.sid, NOW)).toEqual([live])
+      })
+
+      test('20 parallel takes of one session: each client goes to exactly one caller', async () => {
+        const sid = randomBytes(16).toString('base64url')
+        const clients = ['a', 'b', 'c'].map((clientId) => sessionClient({ sid, clientId }))
+        for (const r of clients) await storage.recordSessionClient(r)
+        const results = await parallel(20, () => storage.takeSessionClients(sid, NOW))
+        expect(results.flat().map((r) => r.clientId).sort()).toEqual(['a', 'b', 'c'])
+      })
+    })
+
     describe('housekeeping of OIDC artifacts', () => {
       test('expired codes, tokens, consents and remembered consents are removed; live ones stay', async () => {
         const expiredCode = code({ expiresAt: NOW })
@@ -1426,6 +1472,13 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
           await storage.savePushedAuthorizationRequest({ requestHash, clientId: 'kasm', form: { client_id: 'kasm' }, createdAt: NOW, expiresAt: NOW + 300 })
           expect((await across(20, (s) => s.consumePushedAuthorizationRequest(requestHash, 'kasm', NOW))).filter(Boolean)).toHaveLength(1)
         }
+      })
+
+      test('20 parallel takes of one session\'s sign-ins on both instances: each client is notified once', async () => {
+        const sid = randomBytes(16).toString('base64url')
+        for (const clientId of ['a', 'b', 'c', 'd']) await storage.recordSessionClient(sessionClient({ sid, clientId }))
+        const results = await across(20, (s) => s.takeSessionClients(sid, NOW))
+        expect(results.flat().map((r) => r.clientId).sort()).toEqual(['a', 'b', 'c', 'd'])
       })
 
       test('parallel first uses of a subject on both instances agree on one subject', async () => {

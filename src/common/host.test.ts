@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { isIpLiteral, isLoopbackHost } from './host.js'
+import { isIpLiteral, isLoopbackHost, isPrivateAddress, isPrivateHost } from './host.js'
 
 describe('isLoopbackHost: the one rule every module uses', () => {
   test('127.0.0.0/8 literals, ::1 in any spelling, localhost and its sub-domains are loopback', () => {
@@ -15,5 +15,19 @@ describe('isLoopbackHost: the one rule every module uses', () => {
   test('isIpLiteral takes IPv4 and bracketed or bare IPv6, not names', () => {
     expect(['127.0.0.1', '[::1]', '::1'].map(isIpLiteral)).toEqual([true, true, true])
     expect(['127.example.com', 'localhost'].map(isIpLiteral)).toEqual([false, false])
+  })
+})
+
+describe('isPrivateAddress / isPrivateHost: what back-channel logout refuses unless allowed (security.md E4)', () => {
+  test('loopback, RFC 1918, CGNAT, link-local, unspecified, ULA and IPv4-mapped forms are private', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.20', '100.64.0.1', '169.254.169.254', '0.0.0.0', '::1', '::', 'fd00::1', 'fc12::3', 'fe80::1', '::ffff:10.0.0.1', '[::ffff:127.0.0.1]']) {
+      expect([a, isPrivateAddress(a)]).toEqual([a, true])
+    }
+  })
+  test('public addresses and DNS names are not (names are checked once resolved)', () => {
+    for (const a of ['93.184.216.34', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2001:db8::1', '::ffff:93.184.216.34', 'kasm.example.com']) {
+      expect([a, isPrivateAddress(a)]).toEqual([a, false])
+    }
+    expect(['localhost', '192.168.0.2', '[fe80::1]', 'kasm.example.com'].map(isPrivateHost)).toEqual([true, true, true, false])
   })
 })

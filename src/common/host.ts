@@ -28,3 +28,34 @@ export function isLoopbackHost(hostname: string): boolean {
       return false
   }
 }
+
+/**
+ * An address back-channel requests do not reach unless allowed (docs/security.md E4): unspecified,
+ * loopback, RFC 1918 private, carrier-grade NAT, link-local (cloud metadata at 169.254.169.254),
+ * IPv6 unique-local and link-local, and IPv4-mapped IPv6 forms of those.
+ */
+export function isPrivateAddress(address: string): boolean {
+  const a = stripBrackets(address.toLowerCase())
+  const kind = isIP(a)
+  if (kind === 4) {
+    const [x, y] = a.split('.').map(Number) as [number, number]
+    return x === 0 || x === 10 || x === 127 || (x === 100 && y >= 64 && y <= 127) || (x === 169 && y === 254) || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168)
+  }
+  if (kind === 6) {
+    const canonical = new URL(`http://[${a}]/`).hostname.slice(1, -1)
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical)
+    if (mapped) {
+      const hi = parseInt(mapped[1]!, 16)
+      const lo = parseInt(mapped[2]!, 16)
+      return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`)
+    }
+    if (canonical === '::' || canonical === '::1') return true
+    return /^f[cd]/.test(canonical) || /^fe[89ab]/.test(canonical)
+  }
+  return false
+}
+
+/** A host name that is `localhost` or an IP literal of isPrivateAddress (DNS names are checked when resolved). */
+export function isPrivateHost(hostname: string): boolean {
+  return isLoopbackHost(hostname) || (isIpLiteral(hostname) && isPrivateAddress(hostname))
+}

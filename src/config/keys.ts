@@ -156,6 +156,11 @@ const client = map('An OpenID Connect relying party.', {
   jwks: list('The client\'s public keys for `private_key_jwt`; not with `jwks_uri`.', clientKey, { since: '4.38' }),
   public_key: any('Client keys (ignored, 4.38 betas).', { since: '4.38' }),
   discovery_policy: refused(str('Refused: one discovery document for every client.', { since: '4.38' })),
+  post_logout_redirect_uris: strs('Where the end-session endpoint may return the browser (RP-Initiated Logout 1.0; exact match).', { since: 'latchkey', default: '[]' }),
+  backchannel_logout_uri: str('Receives a signed logout token when the user signs out (Back-Channel Logout 1.0).', { since: 'latchkey' }),
+  backchannel_logout_session_required: bool('The logout token must carry `sid`; it always does.', { since: 'latchkey', default: 'false' }),
+  frontchannel_logout_uri: str('Loaded in an iframe by the sign-out page, with `iss` and `sid` (Front-Channel Logout 1.0).', { since: 'latchkey' }),
+  frontchannel_logout_session_required: bool('The front-channel URI must get `iss` and `sid`; it always does.', { since: 'latchkey', default: 'false' }),
 })
 
 export const KEY_TREE: KeySpec = map('The configuration file.', {
@@ -519,6 +524,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         allowed_origins: strs('Origins, or `*`.', { default: '[]' }),
         allowed_origins_from_client_redirect_uris: bool('Allow the origins of registered redirect URIs.', { default: 'false' }),
       }),
+      allow_private_backchannel_logout_uris: bool('Let back-channel logout reach loopback, private and link-local addresses (refused otherwise).', { since: 'latchkey', default: 'false' }),
       clients: list('Relying parties.', client),
     }),
   }),

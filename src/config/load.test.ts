@@ -91,6 +91,9 @@ describe('the Kasm configuration', () => {
       requirePkce: false,
       requestedAudienceMode: 'implicit',
       requirePushedAuthorizationRequests: false,
+      postLogoutRedirectUris: [],
+      backchannelLogoutSessionRequired: false,
+      frontchannelLogoutSessionRequired: false,
     })
     expect(config.session.cookies).toEqual([
       { domain: 'example.com', name: 'authelia_session', sameSite: 'lax', expirationSeconds: 3600, inactivitySeconds: 300, rememberMeSeconds: 2592000, defaultRedirectionUrl: 'https://www.example.com/' },

@@ -399,6 +399,14 @@ export interface OidcClientConfig {
   jwksUri?: string
   /** RFC 9126 `require_pushed_authorization_requests`. */
   requirePushedAuthorizationRequests: boolean
+  /** OIDC RP-Initiated Logout 1.0 §3.1: where the end-session endpoint may send the browser back (exact match). */
+  postLogoutRedirectUris: string[]
+  /** OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed. */
+  backchannelLogoutUri?: string
+  backchannelLogoutSessionRequired: boolean
+  /** OIDC Front-Channel Logout 1.0 §2: loaded in an iframe by the sign-out page. */
+  frontchannelLogoutUri?: string
+  frontchannelLogoutSessionRequired: boolean
 }
 
 export interface OidcConfig {
@@ -420,6 +428,11 @@ export interface OidcConfig {
   pushedAuthorizations: { enforce: boolean; contextLifespanSeconds: number }
   /** Latchkey extension `client_jwks_uri_allow_private_networks`: fetch client `jwks_uri` from loopback/private addresses. */
   clientJwksUriAllowPrivateNetworks: boolean
+  /**
+   * Latchkey extension: back-channel logout may reach loopback, private and link-local addresses
+   * (docs/security.md E4). Off by default: such a target is refused when it is connected to.
+   */
+  allowPrivateBackchannelLogoutUris: boolean
   clients: OidcClientConfig[]
 }
 

@@ -460,9 +460,11 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
     amr: user.session.data.amr,
     ...(nonce !== undefined ? { nonce } : {}),
     requestedAt: now,
-    sessionId: sha256Hex(user.session.id),
+    // The session's logout id (`sid` in ID tokens; Front-/Back-Channel Logout 1.0), not its cookie.
+    ...(user.session.data.sid !== undefined ? { sessionId: user.session.data.sid } : {}),
     ...(credentialFingerprint ? { credentialFingerprint } : {}),
   }
+  await recordSessionClient(ctx, client, user, input.issuer, now)
   const out: Record<string, string> = {}
   let code: string | undefined
   let accessToken: string | undefined
@@ -503,6 +505,7 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
       amr: grant.amr,
       requestedAt: now,
       ...(nonce !== undefined ? { nonce } : {}),
+      ...(user.session.data.sid !== undefined ? { sid: user.session.data.sid } : {}),
       ...(accessToken ? { accessToken } : {}),
       ...(code ? { code } : {}),
       now,
@@ -516,6 +519,19 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
   if (shape.state !== undefined) out.state = shape.state
   out.iss = input.issuer
   return authorizationResponse(ctx, r, shape.mode, out, input.issuer)
+}
+
+/**
+ * Front-/Back-Channel Logout: remember that this client holds a sign-in of the session, so signing
+ * the session out reaches it. Only clients with a logout URI: others cost no write.
+ */
+async function recordSessionClient(ctx: OidcContext, client: Client, user: SignedIn, issuer: string, now: number): Promise<void> {
+  const sid = user.session.data.sid
+  if (sid === undefined || (client.config.backchannelLogoutUri === undefined && client.config.frontchannelLogoutUri === undefined)) return
+  const cookie = user.session.cookie
+  // As long as the session can live: it ends at sign-out (the record is taken then) or expiry.
+  const lifetime = user.session.data.rememberMe && cookie.rememberMeSeconds > 0 ? cookie.rememberMeSeconds : cookie.expirationSeconds
+  await ctx.storage.recordSessionClient({ sid, clientId: client.id, username: user.username, subject: user.subject, issuer, createdAt: now, expiresAt: now + lifetime })
 }
 
 /**

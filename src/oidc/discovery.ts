@@ -9,7 +9,7 @@ export const SCOPES_SUPPORTED = ['openid', 'offline_access', 'profile', 'email',
 export const GRANT_TYPES_SUPPORTED = ['authorization_code', 'implicit', 'refresh_token', 'client_credentials']
 export const CLAIMS_SUPPORTED = [
   'acr', 'amr', 'aud', 'azp', 'client_id', 'exp', 'iat', 'iss', 'jti', 'rat', 'sub', 'auth_time', 'nonce', 'at_hash', 'c_hash',
-  'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name',
+  'email', 'email_verified', 'alt_emails', 'groups', 'preferred_username', 'name', 'sid',
 ]
 export const TOKEN_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none']
 /** Introspection needs a real client authentication (docs/security.md I1): no `none`. */
@@ -61,15 +61,17 @@ export async function buildDiscovery(issuer: string, oidc: OidcConfig, clients: 
   const openid = {
     ...common,
     userinfo_endpoint: `${issuer}/api/oidc/userinfo`,
+    end_session_endpoint: `${issuer}/api/oidc/logout`,
     subject_types_supported: pairwise ? ['public', 'pairwise'] : ['public'],
     claims_supported: CLAIMS_SUPPORTED,
     id_token_signing_alg_values_supported: algorithms,
     userinfo_signing_alg_values_supported: ['none', ...algorithms],
     claims_parameter_supported: false,
-    frontchannel_logout_supported: false,
-    frontchannel_logout_session_supported: false,
-    backchannel_logout_supported: false,
-    backchannel_logout_session_supported: false,
+    // Front-/Back-Channel Logout 1.0 §3 / §2.1: supported, and `iss`/`sid` are always sent.
+    frontchannel_logout_supported: true,
+    frontchannel_logout_session_supported: true,
+    backchannel_logout_supported: true,
+    backchannel_logout_session_supported: true,
   }
   if (!oidc.discoverySigning) return { openid: JSON.stringify(openid), oauth: JSON.stringify(common) }
   // RFC 8414 §2.1 / `discovery_signed_response_alg`: the same metadata, signed, as `signed_metadata`.

@@ -13,6 +13,8 @@ export interface IdTokenInput {
   amr: readonly string[]
   requestedAt: number
   nonce?: string
+  /** The Latchkey session's logout id (Front-/Back-Channel Logout 1.0 `sid`). */
+  sid?: string
   accessToken?: string
   code?: string
   now: number
@@ -49,6 +51,7 @@ export async function issueIdToken(keys: KeySet, input: IdTokenInput): Promise<s
   const acr = acrFor(input.amr)
   if (acr) payload.acr = acr
   if (input.nonce !== undefined) payload.nonce = input.nonce
+  if (input.sid !== undefined) payload.sid = input.sid
   if (input.accessToken) payload.at_hash = leftHalfHash(input.accessToken, input.alg)
   if (input.code) payload.c_hash = leftHalfHash(input.code, input.alg)
   return key.signJwt(payload)
@@ -67,4 +70,12 @@ export function acrFor(amr: readonly string[]): string | undefined {
 /** A signed JWT of arbitrary claims (userinfo as application/jwt). */
 export async function signClaims(keys: KeySet, alg: SigningAlgorithm, claims: Record<string, unknown>, kid?: string): Promise<string> {
   return (kid !== undefined ? keyFor(keys, { alg, kid }) : signingKeyFor(keys, alg)).signJwt(claims)
+}
+
+/**
+ * The `sid` claim for a grant: its sessionId when that is a logout id. Grants made before logout
+ * support stored a 64-hex hash of the session instead, which is not sent.
+ */
+export function sidOfGrant(sessionId: string | undefined): string | undefined {
+  return sessionId !== undefined && !/^[0-9a-f]{64}$/.test(sessionId) ? sessionId : undefined
 }

@@ -19,9 +19,10 @@ export interface SigningKey {
 
 /**
  * The JOSE `typ` of what is signed: `JWT` (ID tokens, userinfo, JARM, signed metadata),
- * `at+jwt` (RFC 9068 §2.1), `token-introspection+jwt` (RFC 9701 §5).
+ * `at+jwt` (RFC 9068 §2.1), `token-introspection+jwt` (RFC 9701 §5), `logout+jwt` (Back-Channel
+ * Logout 1.0 §2.4).
  */
-export type JwtType = 'JWT' | 'at+jwt' | 'token-introspection+jwt'
+export type JwtType = 'JWT' | 'at+jwt' | 'token-introspection+jwt' | 'logout+jwt'
 
 /** Which issuer key signs something: a pinned `kid`, else the first key of the algorithm. */
 export interface KeyChoice {

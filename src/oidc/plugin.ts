@@ -4,7 +4,7 @@ import '../session/types.js'
 import { noStore } from '../server/headers.js'
 import { parseForm, rawQuery, type FormParams } from '../server/form.js'
 import { safeEqual } from '../common/hashing.js'
-import { saveSession } from '../session/index.js'
+import { ensureSessionSid, saveSession } from '../session/index.js'
 import { rememberWorkflow } from '../session/workflows.js'
 import { createOidcContext, type OidcContext } from './context.js'
 import { OAuthError, logRefusal, sendOAuthError, sendServerError, toOAuthError, errorDescription } from './errors.js'
@@ -21,6 +21,7 @@ import { replyUnavailable } from '../server/unavailable.js'
 import { CorsPolicy, type CorsEndpoint } from './cors.js'
 import { renderConsentPage, renderErrorPage, renderFormPost } from './pages.js'
 import { ConsentError, answerConsent, consentDescription, loadPendingConsent } from './consent.js'
+import { registerLogoutRoutes } from './logout/routes.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 const HTML_TYPE = 'text/html; charset=utf-8'
@@ -98,6 +99,8 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
         return htmlErrorHandler(err as FastifyError, req, reply)
       }
     }
+    // Sessions from before logout support get their logout id (sid) on their next authorization.
+    if (req.session && req.session.data.sid === undefined) await ensureSessionSid(req)
     const outcome = await authorize(ctx, { params, session: req.session, issuer: ctx.issuer(req), method: req.method === 'POST' ? 'POST' : 'GET' })
     if (outcome.kind === 'redirect' && outcome.workflow && req.session) {
       rememberWorkflow(req.session.data, outcome.workflow.id, outcome.workflow.resume, ctx.clock.now())
@@ -207,6 +210,9 @@ export const oidcPlugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
       return forbidden403(reply)
     }
   })
+
+  // ------------------------------------------------------------ logout
+  registerLogoutRoutes(app, ctx, htmlErrorHandler, deps.logout)
 
   // ------------------------------------------------------------ token
   app.post('/api/oidc/token', async (req, reply) => {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { cookieForRequest, establishSession, elevateSession, destroySession } from '../session/session.js'
+import { cookieForRequest, establishSession, elevateSession, signOut } from '../session/session.js'
 import { matchTotpCode } from '../totp/index.js'
 import { type PortalContext, defaultRedirectionUrl, requiredLevelForTarget } from './context.js'
 import { isOneTimeCode, verifyIdentityCode, verifyIdentityLink } from './identity.js'
@@ -262,10 +262,14 @@ export async function userInfo(ctx: PortalContext, req: FastifyRequest, opts: { 
   }
 }
 
-export async function logout(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, targetURL: unknown): Promise<{ safeTarget?: string }> {
+/**
+ * Sign-out from the portal (page or JSON API): the session ends, and the relying parties that hold
+ * a sign-in of it are told (back-channel in the background; `frontChannelUris` for the page to load).
+ */
+export async function logout(ctx: PortalContext, req: FastifyRequest, reply: FastifyReply, targetURL: unknown): Promise<{ safeTarget?: string; frontChannelUris: string[] }> {
   const username = req.session?.data.username
-  await destroySession(req, reply)
+  const { frontChannelUris } = await signOut(req, reply)
   if (username) req.log.info({ username }, 'signed out')
   const target = resolveTarget(ctx, req, targetURL)
-  return target ? { safeTarget: target } : {}
+  return target ? { safeTarget: target, frontChannelUris } : { frontChannelUris }
 }

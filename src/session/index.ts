@@ -6,9 +6,12 @@ export {
   elevateSession,
   saveSession,
   destroySession,
+  signOut,
+  onSignOut,
+  ensureSessionSid,
   cookieForRequest,
   type SignedInUser,
 } from './session.js'
 export { isHostInDomain, isHostOnlyDomain, CookieDomains } from './cookie.js'
 export { isCrossSiteRequest, checkFormCsrf } from './csrf.js'
-export type { LoadedSession } from './types.js'
+export type { EndedSession, LoadedSession, SignOutListener, SignOutResult } from './types.js'

@@ -1,11 +1,11 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config, SessionCookieConfig } from '../config/schema.js'
 import type { SessionData, SessionStore } from '../storage/storage.js'
 import type { Clock } from '../common/clock.js'
 import { randomString, randomToken } from '../common/random.js'
 import { CookieDomains, isHostOnlyDomain } from './cookie.js'
 import { isLoopbackHost } from '../common/host.js'
-import type { LoadedSession } from './types.js'
+import type { EndedSession, LoadedSession, SignOutListener, SignOutResult } from './types.js'
 import type { UserProvider } from '../authn/users.js'
 import { AnonymousForms } from './anonymous.js'
 
@@ -42,6 +42,8 @@ export class SessionError extends Error {
 /** What the session plugin keeps per app; reached from handlers through the helpers below. */
 export class SessionManager {
   readonly domains: CookieDomains
+  /** Told when a signed-in session ends by sign-out (the OIDC provider's logout notifications). */
+  private readonly signOutListeners: SignOutListener[] = []
   /** The sign-in form's cookie and token before a session exists (anonymous.ts). */
   readonly anonymous: AnonymousForms
 
@@ -174,6 +176,31 @@ export class SessionManager {
     return this.update(session.id, session.data, session.cookie)
   }
 
+  onSignOut(listener: SignOutListener): void {
+    this.signOutListeners.push(listener)
+  }
+
+  /**
+   * Sign-out: destroys the session, then tells the listeners (OIDC logout notifications). A
+   * listener's failure is logged and never stops the sign-out; resolves what the listeners ask the
+   * sign-out page to load (front-channel logout URIs).
+   */
+  async signOut(req: FastifyRequest, reply: FastifyReply): Promise<SignOutResult> {
+    const data = req.session?.data
+    await this.destroy(req, reply)
+    const result: SignOutResult = { frontChannelUris: [] }
+    if (!data || data.level === 0 || data.username === undefined || data.sid === undefined) return result
+    const ended: EndedSession = { sid: data.sid, username: data.username }
+    for (const listener of this.signOutListeners) {
+      try {
+        result.frontChannelUris.push(...(await listener(req, ended)))
+      } catch (err) {
+        req.log.error({ err, username: ended.username }, 'logout notifications failed; the session is signed out')
+      }
+    }
+    return result
+  }
+
   async destroy(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const session = req.session
     const cookie = session?.cookie ?? this.domains.match(req.hostname)
@@ -284,7 +311,13 @@ export async function establishSession(
   data.amr = opts.amr ? [...opts.amr] : ['pwd']
   if (user.credentialFingerprint !== undefined) data.credentialFingerprint = user.credentialFingerprint
   data.rememberMe = opts.rememberMe
+  data.sid = newSessionSid()
   return m.issue(req, reply, data)
+}
+
+/** A new logout id (`sid`): 128 random bits, base64url; never derived from the cookie. */
+export function newSessionSid(): string {
+  return randomToken(16)
 }
 
 /** After a successful second factor: level 2 under a new id, the old id destroyed. */
@@ -323,6 +356,30 @@ export async function saveSession(req: FastifyRequest): Promise<void> {
 /** Logout: the server-side record is deleted and the cookie cleared. */
 export async function destroySession(req: FastifyRequest, reply: FastifyReply): Promise<void> {
   await manager(req).destroy(req, reply)
+}
+
+/** The user signs out: destroySession, then the sign-out listeners (SessionManager.signOut). */
+export async function signOut(req: FastifyRequest, reply: FastifyReply): Promise<SignOutResult> {
+  return manager(req).signOut(req, reply)
+}
+
+/** Registers a sign-out listener on the app's session manager (the OIDC plugin's logout notifications). */
+export function onSignOut(app: FastifyInstance, listener: SignOutListener): void {
+  app.latchkeySessions.onSignOut(listener)
+}
+
+/**
+ * The session's logout id, made and saved now when the session predates logout support.
+ * Undefined without a signed-in session.
+ */
+export async function ensureSessionSid(req: FastifyRequest): Promise<string | undefined> {
+  const s = req.session
+  if (!s || s.data.level === 0) return undefined
+  if (s.data.sid === undefined) {
+    s.data.sid = newSessionSid()
+    await manager(req).save(s)
+  }
+  return s.data.sid
 }
 
 /** The session.cookies[] entry for this request's host, if any. */

@@ -15,6 +15,20 @@ export interface LoadedSession {
   cookie: SessionCookieConfig
 }
 
+/** A signed-in session that just signed out. */
+export interface EndedSession {
+  /** Its logout id (SessionData.sid). */
+  sid: string
+  username: string
+}
+
+/** Resolves URIs the sign-out page loads in iframes (front-channel logout); may be empty. */
+export type SignOutListener = (req: import('fastify').FastifyRequest, ended: EndedSession) => Promise<string[]>
+
+export interface SignOutResult {
+  frontChannelUris: string[]
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** null when the request carries no valid (unexpired, active) session. */

@@ -131,6 +131,12 @@ export interface SessionData {
   rememberMe: boolean
   /** Per-session anti-CSRF token for the HTML forms. */
   csrfToken: string
+  /**
+   * The session's logout id (OIDC `sid`): random, made at the first factor and kept when the cookie
+   * id rotates at the second, so relying parties and logout tokens name one session with one value.
+   * Unrelated to the cookie value. Absent in sessions made before logout support (then made on use).
+   */
+  sid?: string
   createdAt: number
   lastActivityAt: number
   /** Short-lived state (e.g. an identity-verification token id, pending OIDC flow ids). */
@@ -299,6 +305,10 @@ export interface GrantContext {
   nonce?: string
   /** When the authorization was requested (Authelia's `rat`). */
   requestedAt: number
+  /**
+   * The Latchkey session's logout id (SessionData.sid), the `sid` claim of ID tokens of this grant.
+   * Grants made before logout support hold a 64-hex hash here instead, which is never sent as `sid`.
+   */
   sessionId?: string
   /**
    * The user's credential fingerprint when the grant was made (User.credentialFingerprint): a
@@ -402,7 +412,7 @@ export interface OidcStore {
   findLiveGrantIds(username: string, now: number): Promise<string[]>
   /**
    * Housekeeping of expired codes, tokens, consent sessions (and remembered consents, pending TOTP
-   * devices, client assertion jtis, pushed authorization requests, and identity verifications an hour past expiry: they count for rate limits until
+   * devices, client assertion jtis, pushed authorization requests, logout session-client records, and identity verifications an hour past expiry: they count for rate limits until
    * then); resolves the number removed. A consumed code or refresh token outlives its
    * expiry while its grant has a live token, so a late replay is still caught and revokes the grant.
    */
@@ -576,8 +586,39 @@ export interface MigrationInfo {
   appliedAt?: number
 }
 
+/**
+ * One client's sign-in under one Latchkey session, for OIDC Back- and Front-Channel Logout 1.0.
+ * `sid` is the session's logout id (SessionData.sid), not its cookie.
+ */
+export interface SessionClientRecord {
+  sid: string
+  clientId: string
+  username: string
+  /** The `sub` this client knows the user by (pairwise where configured). */
+  subject: string
+  /** The issuer of the client's ID tokens, which its logout token must name. */
+  issuer: string
+  createdAt: number
+  expiresAt: number
+}
+
+export interface LogoutSessionStore {
+  /**
+   * Records that `clientId` holds a sign-in of session `sid`. A second record for the same pair
+   * replaces the first (its subject, username, issuer and expiry), so the table holds one row per pair.
+   */
+  recordSessionClient(record: SessionClientRecord): Promise<void>
+  /**
+   * Removes and returns every unexpired client record of `sid`, in one atomic step: of several
+   * concurrent calls for the same session (two instances signing it out), each record goes to
+   * exactly one caller, so each client is notified once. Expired records are removed, not returned.
+   */
+  takeSessionClients(sid: string, now: number): Promise<SessionClientRecord[]>
+}
+
 export interface Storage
   extends SubjectStore,
+    LogoutSessionStore,
     TotpStore,
     WebauthnStore,
     RegulationStore,

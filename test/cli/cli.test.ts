@@ -127,13 +127,13 @@ describe('latchkey storage', () => {
   test('migrate list, down and up on the configured database', async () => {
     const config = kasmConfig()
     expect((await cli('storage', 'migrate', 'up', '--config', config, '--target', '1')).out).toBe('Applied migration 1.\n')
-    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Applied migrations 2, 3, 4, 5, 6.\n')
+    expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Applied migrations 2, 3, 4, 5, 6, 7.\n')
     expect((await cli('storage', 'migrate', 'up', '--config', config)).out).toBe('Nothing to do: the schema is already at the requested version.\n')
     expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(
-      /^Version  Applied +Name\n +1  \d{4}-\d\d-\d\dT[\d:]+Z +initial\n +2  \d{4}-\d\d-\d\dT[\d:]+Z +credential_fingerprint\n +3  \d{4}-\d\d-\d\dT[\d:]+Z +identity_codes\n +4  \d{4}-\d\d-\d\dT[\d:]+Z +regulation_indexes\n +5  \d{4}-\d\d-\d\dT[\d:]+Z +client_assertions_par\n +6  \d{4}-\d\d-\d\dT[\d:]+Z +webauthn\n$/,
+      /^Version  Applied +Name\n +1  \d{4}-\d\d-\d\dT[\d:]+Z +initial\n +2  \d{4}-\d\d-\d\dT[\d:]+Z +credential_fingerprint\n +3  \d{4}-\d\d-\d\dT[\d:]+Z +identity_codes\n +4  \d{4}-\d\d-\d\dT[\d:]+Z +regulation_indexes\n +5  \d{4}-\d\d-\d\dT[\d:]+Z +client_assertions_par\n +6  \d{4}-\d\d-\d\dT[\d:]+Z +webauthn\n +7  \d{4}-\d\d-\d\dT[\d:]+Z +logout_sessions\n$/,
     )
-    expect((await cli('storage', 'migrate', 'down', '--config', config, '--target', '0')).out).toBe('Reverted migrations 6, 5, 4, 3, 2, 1.\n')
-    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/ +1  pending +initial\n +2  pending +credential_fingerprint\n +3  pending +identity_codes\n +4  pending +regulation_indexes\n +5  pending +client_assertions_par\n +6  pending +webauthn\n$/)
+    expect((await cli('storage', 'migrate', 'down', '--config', config, '--target', '0')).out).toBe('Reverted migrations 7, 6, 5, 4, 3, 2, 1.\n')
+    expect((await cli('storage', 'migrate', 'list', '--config', config)).out).toMatch(/ +1  pending +initial\n +2  pending +credential_fingerprint\n +3  pending +identity_codes\n +4  pending +regulation_indexes\n +5  pending +client_assertions_par\n +6  pending +webauthn\n +7  pending +logout_sessions\n$/)
     expect((await cli('storage', 'migrate', 'down', '--config', config)).err).toBe('latchkey: storage migrate down needs --target N (0 removes everything)\n')
   })
 

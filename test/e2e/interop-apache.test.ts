@@ -111,4 +111,54 @@ run('Apache mod_auth_openidc as the Kasm relying party', () => {
       expect(apache.errorLog()).not.toMatch(/\[auth_openidc:error\]/)
     })
   }
+
+  test("mod_auth_openidc's logout (OIDCRedirectURI?logout=…) ends the Latchkey session through the end_session_endpoint and returns to the app", async () => {
+    const loggedOut = `https://kasm.example.com:${apachePort}/loggedout`
+    const l = await startLatchkey({
+      pki,
+      patch: (yaml) => {
+        const kasm = yaml.identity_providers.oidc.clients.find((c: { id: string }) => c.id === 'kasm')
+        kasm.redirect_uris.push(`https://kasm.example.com:${apachePort}/api/oidc_callback`)
+        kasm.post_logout_redirect_uris = [loggedOut]
+      },
+    })
+    latchkey = l
+    apache = await startApache({ pki, port: apachePort, issuer: l.issuer, proxyPort: proxy.port, clientId: 'kasm', clientSecret: KASM_SECRET, tokenEndpointAuth: 'client_secret_basic' })
+    const secret = await l.registerTotp('susan')
+    const context = await browser.newContext()
+    context.setDefaultTimeout(10_000)
+    const page = await context.newPage()
+    const visited: string[] = []
+    page.on('request', (r) => visited.push(r.url()))
+    const state = async () => {
+      const res = await page.goto(`${l.issuer}/api/state`)
+      return ((await res!.json()) as { data: { authentication_level: number } }).data.authentication_level
+    }
+    try {
+      await page.goto(`${apache.url}/claims`)
+      await signInOnPortal(page, l, 'susan', secret)
+      await page.waitForURL(`${apache.url}/claims`)
+      expect(await page.textContent('#remote-user')).toBe('susan')
+      expect(await state()).toBe(2)
+
+      await page.goto(`${apache.redirectUri}?logout=${encodeURIComponent(loggedOut)}`)
+      await page.waitForURL(loggedOut)
+      expect(await page.textContent('#signed-out')).toBe('Signed out of the Kasm stand-in')
+      // mod_auth_openidc went through Latchkey's end_session_endpoint with the ID token as hint.
+      const endSession = visited.map((u) => new URL(u)).find((u) => u.origin === l.issuer && u.pathname === '/api/oidc/logout')
+      expect(endSession?.searchParams.get('id_token_hint')).toBeTruthy()
+      expect(endSession?.searchParams.get('post_logout_redirect_uri')).toBe(loggedOut)
+      expect(l.logs()).toContain('signed out (RP-initiated, id_token_hint of this session)')
+      expect(await state()).toBe(0)
+      // The app's own session is gone too: the protected page asks Latchkey to sign in again.
+      await page.goto(`${apache.url}/claims`)
+      await page.waitForURL((u) => u.origin === l.issuer && u.pathname === '/')
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'apache-mod-auth-openidc-logout.png'), fullPage: true })
+    } catch (err) {
+      await page.screenshot({ path: join(ARTIFACTS_DIR, 'apache-mod-auth-openidc-logout-failed.png'), fullPage: true }).catch(() => {})
+      throw new Error(`${(err as Error).message}\nat ${page.url()}\n${(await page.content().catch(() => '')).slice(0, 2000)}\n--- apache error log ---\n${apache.errorLog().slice(-3000)}\n--- latchkey log ---\n${l.logs().slice(-4000)}`)
+    } finally {
+      await context.close()
+    }
+  })
 })

@@ -1,5 +1,5 @@
-import { describe, expect, test } from 'vitest'
-import { kasmFields, pythonRpAvailable, runKasmRp, signInWithFetch, trapSecretClients, useProductionHarness } from '../support/rp/harness.js'
+import { afterEach, describe, expect, test } from 'vitest'
+import { kasmFields, kasmLogoutPatch, pythonRpAvailable, runKasmRp, signInWithFetch, startKasmApp, trapSecretClients, useProductionHarness, type KasmApp, type Latchkey } from '../support/rp/harness.js'
 
 /**
  * A relying party shaped like Kasm's backend (test/support/rp/kasm_rp.py on Debian's
@@ -75,4 +75,65 @@ run('Kasm-shaped Python relying party (requests-oauthlib)', () => {
     // requests-oauthlib's Basic header is what Latchkey logs once per client.
     expect(l.logs()).toContain("client 'kasm-plain-0' sends its Basic credentials without the form-encoding of RFC 6749 §2.3.1; they were accepted as sent")
   }, 180_000)
+
+  describe('back-channel logout (Back-Channel Logout 1.0), verified by the Python application', () => {
+    let app: KasmApp | undefined
+    afterEach(async () => {
+      await app?.close()
+      app = undefined
+    })
+
+    /** Signs `username` in to the running application through Latchkey; resolves both cookie jars. */
+    async function signInToApp(l: Latchkey, username: string) {
+      const appJar = { cookie: '' }
+      const login = await l.fetch(`${app!.origin}/login`)
+      expect(login.status).toBe(302)
+      const latchkeyJar = { cookie: '' }
+      const callback = await signInWithFetch(l, login.headers.get('location')!, username, await l.registerTotp(username), latchkeyJar)
+      expect(callback.origin).toBe(app!.origin)
+      const done = await l.fetch(callback.href)
+      const body = done.status === 302 ? '' : await done.text()
+      expect(done.status, body).toBe(302)
+      appJar.cookie = /^(kasm_session=[^;]+)/.exec(done.headers.get('set-cookie') ?? '')![1]!
+      return { appJar, latchkeyJar }
+    }
+    const appSession = async (l: Latchkey, jar: { cookie: string }) => (await (await l.fetch(`${app!.origin}/api/session`, { headers: { cookie: jar.cookie } })).json()) as { signed_in: boolean; sid?: string }
+    const appEvents = async (l: Latchkey) => ((await (await l.fetch(`${app!.origin}/api/events`)).json()) as { events: any[] }).events
+
+    test('signing out of Latchkey POSTs a logout token the application verifies (JWKS signature, iss, aud, typ, events, no nonce) and its session ends', async () => {
+      app = await startKasmApp(harness.pki, harness.proxy.url)
+      const l = await harness.start({ patch: kasmLogoutPatch(app, { back: true }) })
+      app.configure(l)
+      const { appJar, latchkeyJar } = await signInToApp(l, 'victor')
+      const before = await appSession(l, appJar)
+      expect(before).toMatchObject({ signed_in: true, username: 'victor', sid: expect.any(String) })
+
+      const out = await l.fetch(`${l.issuer}/api/logout`, { method: 'POST', headers: { cookie: latchkeyJar.cookie, 'content-type': 'application/json' }, body: '{}' })
+      expect(out.status).toBe(200)
+      await expect.poll(async () => (await appSession(l, appJar)).signed_in, { timeout: 10_000 }).toBe(false)
+      const [event] = await appEvents(l)
+      expect(event).toMatchObject({ channel: 'back', content_type: 'application/x-www-form-urlencoded', dropped: 1 })
+      expect(event.error).toBeUndefined()
+      expect(event.claims).toMatchObject({ iss: l.issuer, aud: 'kasm', sid: before.sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } })
+      expect(l.logs()).toContain('back-channel logout delivered')
+    })
+
+    test('the application refuses a forged logout token and an ID-token-typed one (so the check above can fail)', async () => {
+      app = await startKasmApp(harness.pki, harness.proxy.url)
+      const l = await harness.start({ patch: kasmLogoutPatch(app, { back: true }) })
+      app.configure(l)
+      const post = async (token: string) => {
+        const res = await fetch(app!.backchannelUri, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }) })
+        return { status: res.status, body: (await res.json()) as { error?: string } }
+      }
+      const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+      const jwks = (await (await l.fetch(`${l.issuer}/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
+      const now = Math.floor(Date.now() / 1000)
+      const claims = { iss: l.issuer, aud: 'kasm', iat: now, exp: now + 60, jti: 'x', sid: 's', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } }
+      const forged = `${b64({ alg: 'RS256', kid: jwks.keys[0]!.kid, typ: 'logout+jwt' })}.${b64(claims)}.${Buffer.alloc(256, 1).toString('base64url')}`
+      expect(await post(forged)).toMatchObject({ status: 400, body: { error: 'InvalidSignature' } })
+      const asIdToken = `${b64({ alg: 'RS256', kid: jwks.keys[0]!.kid, typ: 'JWT' })}.${b64(claims)}.x`
+      expect(await post(asIdToken)).toMatchObject({ status: 400, body: { error: 'typ is JWT, expected logout+jwt' } })
+    })
+  })
 })

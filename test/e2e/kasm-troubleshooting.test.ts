@@ -315,4 +315,63 @@ describe('Kasm troubleshooting table, row by row', () => {
       await trusted.close()
     }
   })
+
+  describe('sign-out (step 6)', () => {
+    const POST_LOGOUT = 'https://kasm.example.com/'
+    const withLogout = (extra: Record<string, unknown> = {}) => (yaml: any) => {
+      Object.assign(yaml.identity_providers.oidc, { allow_private_backchannel_logout_uris: true })
+      Object.assign(yaml.identity_providers.oidc.clients.find((c: any) => c.id === 'kasm'), { post_logout_redirect_uris: [POST_LOGOUT], ...extra })
+    }
+    async function signIn(latchkey: Latchkey, username: string): Promise<{ cookie: string }> {
+      const jar = { cookie: '' }
+      const query = new URLSearchParams({ response_type: 'code', client_id: 'kasm', redirect_uri: KASM_REDIRECT_URI, scope: 'openid profile groups email', state: 'kasm-state-0123456789' })
+      await signInWithFetch(latchkey, `${latchkey.issuer}/api/oidc/authorization?${query}`, username, await latchkey.registerTotp(username), jar)
+      return jar
+    }
+    const level = async (latchkey: Latchkey, jar: { cookie: string }) =>
+      ((await (await latchkey.fetch(`${latchkey.issuer}/api/state`, { headers: { cookie: jar.cookie } })).json()) as { data: { authentication_level: number } }).data.authentication_level
+
+    test('row "post_logout_redirect_uri not registered": Kasm returns to an address the client block does not list', async () => {
+      const latchkey = await harness.start({ patch: withLogout() })
+      const jar = await signIn(latchkey, 'john')
+      const query = new URLSearchParams({ client_id: 'kasm', post_logout_redirect_uri: 'https://kasm.example.com/#/login' })
+      const res = await latchkey.fetch(`${latchkey.issuer}/api/oidc/logout?${query}`, { headers: { cookie: jar.cookie } })
+      expect(res.status).toBe(400)
+      expect(res.headers.get('location')).toBeNull()
+      expect(await res.text()).toContain('The post_logout_redirect_uri is not registered for this client.')
+      expect(findLog(latchkey, 'oidc logout refused')).toMatchObject({
+        level: INFO,
+        client_id: 'kasm',
+        msg: "oidc logout refused for client 'kasm': invalid_request: post_logout_redirect_uri 'https://kasm.example.com/#/login' is not one of the client's post_logout_redirect_uris (compared by exact string)",
+      })
+      expect(await level(latchkey, jar)).toBe(2)
+    })
+
+    test('row "Logout with OIDC provider off": Kasm signs out by itself, Latchkey never hears of it', async () => {
+      const latchkey = await harness.start({ patch: withLogout() })
+      const jar = await signIn(latchkey, 'harry')
+      // What Kasm does with the switch off: its own session ends, no request reaches Latchkey.
+      expect(logLines(latchkey).filter((l) => l.msg.startsWith('oidc logout') || l.msg.startsWith('signed out'))).toEqual([])
+      expect(await level(latchkey, jar)).toBe(2)
+      // With the switch on, the same sign-out is the end-session request, and it shows in the log.
+      const query = new URLSearchParams({ client_id: 'kasm', post_logout_redirect_uri: POST_LOGOUT })
+      const page = await latchkey.fetch(`${latchkey.issuer}/api/oidc/logout?${query}`, { headers: { cookie: jar.cookie } })
+      expect(page.status).toBe(200)
+      expect(await page.text()).toContain('asks to sign you out')
+    })
+
+    test('row "signing out of Latchkey leaves Kasm signed in": the back-channel URI does not answer', async () => {
+      const closed = await import('../support/tls.js').then((m) => m.freePort())
+      const latchkey = await harness.start({ patch: withLogout({ backchannel_logout_uri: `http://127.0.0.1:${closed}/api/oidc_backchannel_logout` }) })
+      const jar = await signIn(latchkey, 'mary')
+      const out = await latchkey.fetch(`${latchkey.issuer}/api/logout`, { method: 'POST', headers: { cookie: jar.cookie, 'content-type': 'application/json' }, body: '{}' })
+      expect(out.status).toBe(200)
+      // Three attempts (now, after 1 s, after 4 s), then one warning.
+      await expect.poll(() => logLines(latchkey).some((l) => l.msg.startsWith("back-channel logout to client 'kasm' failed")), { timeout: 15_000, interval: 500 }).toBe(true)
+      const line = findLog(latchkey, "back-channel logout to client 'kasm' failed")
+      expect(line.level).toBe(WARN)
+      expect(line.msg).toMatch(/^back-channel logout to client 'kasm' failed: request failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/)
+      expect(logLines(latchkey).filter((l) => l.msg.startsWith('back-channel logout'))).toHaveLength(1)
+    }, 30_000)
+  })
 })

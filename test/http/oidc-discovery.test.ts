@@ -26,6 +26,7 @@ describe('discovery', () => {
       introspection_endpoint: `${ISSUER}/api/oidc/introspection`,
       revocation_endpoint: `${ISSUER}/api/oidc/revocation`,
       userinfo_endpoint: `${ISSUER}/api/oidc/userinfo`,
+      end_session_endpoint: `${ISSUER}/api/oidc/logout`,
       response_types_supported: ['code', 'id_token', 'token id_token', 'code id_token', 'code token', 'code token id_token', 'token', 'none'],
       response_modes_supported: ['form_post', 'query', 'fragment', 'jwt', 'form_post.jwt', 'query.jwt', 'fragment.jwt'],
       grant_types_supported: ['authorization_code', 'implicit', 'refresh_token', 'client_credentials'],
@@ -46,14 +47,14 @@ describe('discovery', () => {
       authorization_signing_alg_values_supported: ['RS256'],
       introspection_signing_alg_values_supported: ['RS256'],
       subject_types_supported: ['public'],
-      claims_supported: expect.arrayContaining(['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'amr', 'azp', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified', 'groups']),
+      claims_supported: expect.arrayContaining(['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'amr', 'azp', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified', 'groups', 'sid']),
       id_token_signing_alg_values_supported: ['RS256'],
       userinfo_signing_alg_values_supported: ['none', 'RS256'],
       claims_parameter_supported: false,
-      frontchannel_logout_supported: false,
-      frontchannel_logout_session_supported: false,
-      backchannel_logout_supported: false,
-      backchannel_logout_session_supported: false,
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: true,
+      backchannel_logout_supported: true,
+      backchannel_logout_session_supported: true,
     })
   })
 
@@ -64,6 +65,7 @@ describe('discovery', () => {
     const doc = res.json()
     expect(doc.issuer).toBe(ISSUER)
     expect(doc.userinfo_endpoint).toBeUndefined()
+    expect(doc.end_session_endpoint).toBeUndefined()
     expect(doc.id_token_signing_alg_values_supported).toBeUndefined()
     expect(doc.code_challenge_methods_supported).toEqual(['S256', 'plain'])
     expect(doc.authorization_response_iss_parameter_supported).toBe(true)

@@ -99,6 +99,7 @@ describe('sqlite storage', () => {
       { version: 4, name: 'regulation_indexes', appliedAt: expect.any(Number) },
       { version: 5, name: 'client_assertions_par', appliedAt: expect.any(Number) },
       { version: 6, name: 'webauthn', appliedAt: expect.any(Number) },
+      { version: 7, name: 'logout_sessions', appliedAt: expect.any(Number) },
     ])
     expect(logs.length).toBeGreaterThan(0)
     const raw = new Database(path, { readonly: true })
@@ -133,7 +134,7 @@ describe('sqlite storage', () => {
     raw.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)').run(9999, 'future', NOW)
     raw.close()
     const err = await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY }), 'SCHEMA_TOO_NEW')
-    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 6: upgrade Latchkey or restore a backup')
+    expect(err.message).toBe('the database schema is at version 9999 but this Latchkey only knows up to 7: upgrade Latchkey or restore a backup')
     await expectStorageError(openSqliteStorage({ path, encryptionKey: KEY, migrate: false }), 'SCHEMA_TOO_NEW')
   })
 
@@ -149,7 +150,7 @@ describe('sqlite storage', () => {
     storage = await openSqliteStorage({ path, encryptionKey: KEY })
     await storage.saveSession('before', { level: 1, amr: [], rememberMe: false, csrfToken: 't', createdAt: NOW, lastActivityAt: NOW }, NOW + 60, NOW)
     expect(await storage.findSession('before', NOW)).toBeDefined()
-    expect(await storage.migrateDown(0)).toEqual([6, 5, 4, 3, 2, 1])
+    expect(await storage.migrateDown(0)).toEqual([7, 6, 5, 4, 3, 2, 1])
     expect(await storage.listMigrations()).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'credential_fingerprint' },
@@ -157,15 +158,16 @@ describe('sqlite storage', () => {
       { version: 4, name: 'regulation_indexes' },
       { version: 5, name: 'client_assertions_par' },
       { version: 6, name: 'webauthn' },
+      { version: 7, name: 'logout_sessions' },
     ])
     await expect(storage.findSession('before', NOW)).rejects.toThrow(/no such table/)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6, 7])
     expect(await storage.findSession('before', NOW)).toBeUndefined()
     await storage.saveTotpConfiguration(totp('alice', Buffer.alloc(20, 7)))
     expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(Buffer.alloc(20, 7))
-    expect(await storage.migrateDown(6)).toEqual([])
-    expect(await storage.migrateDown(1)).toEqual([6, 5, 4, 3, 2])
-    expect(await storage.migrateUp()).toEqual([2, 3, 4, 5, 6])
+    expect(await storage.migrateDown(7)).toEqual([])
+    expect(await storage.migrateDown(1)).toEqual([7, 6, 5, 4, 3, 2])
+    expect(await storage.migrateUp()).toEqual([2, 3, 4, 5, 6, 7])
   })
 
   test('migrate: false leaves an empty file unmigrated until migrateUp', async () => {
@@ -178,9 +180,10 @@ describe('sqlite storage', () => {
       { version: 4, name: 'regulation_indexes' },
       { version: 5, name: 'client_assertions_par' },
       { version: 6, name: 'webauthn' },
+      { version: 7, name: 'logout_sessions' },
     ])
     expect(warnings).toHaveLength(1)
-    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6])
+    expect(await storage.migrateUp()).toEqual([1, 2, 3, 4, 5, 6, 7])
     expect(await storage.ensureSubjectIdentifier('', 'alice', 'sub-1')).toBe('sub-1')
   })
 
@@ -193,7 +196,7 @@ describe('sqlite storage', () => {
     expect(err.message).toContain('0099_broken')
     const raw = new Database(path, { readonly: true })
     expect(raw.prepare("SELECT name FROM sqlite_master WHERE name = 'half_done'").get()).toBeUndefined()
-    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 6 })
+    expect(raw.prepare('SELECT MAX(version) AS v FROM migrations').get()).toEqual({ v: 7 })
     raw.close()
   })
 

@@ -53,6 +53,12 @@ env | grep '^OIDC_CLAIM_' | sort | sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g'
 printf '</pre></body></html>\\n'
 `
 
+/** Where mod_auth_openidc's logout (`OIDCRedirectURI?logout=…`) returns: a page without sign-in. */
+const LOGGED_OUT_CGI = `#!/bin/sh
+printf 'Content-Type: text/html; charset=utf-8\\r\\n\\r\\n'
+printf '<!doctype html><html><head><title>Kasm stand-in: signed out</title></head><body><h1 id="signed-out">Signed out of the Kasm stand-in</h1></body></html>\\n'
+`
+
 function httpdConf(o: ApacheOptions, dir: string, runAsRoot: boolean): string {
   const m = (name: string, file: string) => `LoadModule ${name} ${join(APACHE_MODULES, file)}`
   return [
@@ -103,6 +109,12 @@ function httpdConf(o: ApacheOptions, dir: string, runAsRoot: boolean): string {
     '  AuthType openid-connect',
     '  Require valid-user',
     '</Location>',
+    // The post-logout page: reachable without a session (later sections win).
+    `ScriptAlias /loggedout "${join(dir, 'loggedout.cgi')}"`,
+    '<Location /loggedout>',
+    '  AuthType None',
+    '  Require all granted',
+    '</Location>',
     '',
   ].join('\n')
 }
@@ -135,6 +147,7 @@ export async function startApache(o: ApacheOptions): Promise<ApacheRp> {
   chmodSync(dir, 0o755)
   const cgi = join(dir, 'claims.cgi')
   writeFileSync(cgi, CLAIMS_CGI, { mode: 0o755 })
+  writeFileSync(join(dir, 'loggedout.cgi'), LOGGED_OUT_CGI, { mode: 0o755 })
   const conf = join(dir, 'httpd.conf')
   writeFileSync(conf, httpdConf(o, dir, runAsRoot))
   const errorLogPath = join(dir, 'error.log')

@@ -59,6 +59,8 @@ export interface TestAppOptions {
   dependencyTimeoutMs?: number
   /** Client jwks_uri fetch limits (AppDeps.jwksFetchLimits). */
   jwksFetchLimits?: AppDeps['jwksFetchLimits']
+  /** Back-channel logout timeouts and retries (AppDeps.logout). */
+  logout?: AppDeps['logout']
 }
 
 /** Clocks start at the real time so real relying parties accept `iat`; tests move them by hand. */
@@ -100,7 +102,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   const users = await openUserProvider(config.authenticationBackend, { log: logger, ...(opts.hashGate ? { hashGate: opts.hashGate } : {}), ...(opts.extraCa ? { extraCa: opts.extraCa } : {}) })
   const clock = opts.clock ?? realTimeClock()
   const notifier = createNotifier(config.notifier, logger)
-  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs, ...(opts.jwksFetchLimits ? { jwksFetchLimits: opts.jwksFetchLimits } : {}) }
+  const deps: AppDeps = { config, storage, ...(sessions ? { sessions } : {}), users, clock, notifier, logger, https: opts.https, portal: opts.portal, dependencyTimeoutMs: opts.dependencyTimeoutMs, ...(opts.jwksFetchLimits ? { jwksFetchLimits: opts.jwksFetchLimits } : {}), logout: opts.logout }
   const app = await buildApp(deps)
   await app.ready()
   let closed = false

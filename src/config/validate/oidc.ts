@@ -24,7 +24,7 @@ import {
 } from '../schema.js'
 import { quoteList, type MapView } from '../reader.js'
 import { isAbsoluteUrl } from './core.js'
-import { isLoopbackHost, stripBrackets } from '../../common/host.js'
+import { isLoopbackHost, isPrivateHost, stripBrackets } from '../../common/host.js'
 import { isIP } from 'node:net'
 import { keyIdsOf } from '../../oidc/keys.js'
 import { isPrivateAddress } from '../../oidc/client-jwks.js'
@@ -360,7 +360,7 @@ function readCors(v: MapView, clients: OidcClientConfig[]): OidcConfig['cors'] {
   return { endpoints, allowedOrigins: origins, allowedOriginsFromClientRedirectUris: fromRedirects }
 }
 
-function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): OidcClientConfig | undefined {
+function readClient(c: MapView, index: number, keys: KeyIndex, named: Named, allowPrivateBackchannel: boolean): OidcClientConfig | undefined {
   const namedPolicies = named.policies
   const idKey = pick(c, 'id', 'client_id')
   const id = c.str(idKey) ?? ''
@@ -425,6 +425,9 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
     // Latchkey's (and Authelia 4.37's) behaviour when the option is absent; 4.38 defaults to explicit.
     requestedAudienceMode: 'implicit',
     requirePushedAuthorizationRequests: false,
+    postLogoutRedirectUris: [],
+    backchannelLogoutSessionRequired: c.bool('backchannel_logout_session_required') ?? false,
+    frontchannelLogoutSessionRequired: c.bool('frontchannel_logout_session_required') ?? false,
   }
   if (secret && !isPublic) out.secret = secret
   if (authMethod) out.tokenEndpointAuthMethod = authMethod
@@ -581,6 +584,7 @@ function readClient(c: MapView, index: number, keys: KeyIndex, named: Named): Oi
   }
   readClientAssertion(c, label, out, authMethod)
   out.requirePushedAuthorizationRequests = c.bool('require_pushed_authorization_requests') ?? false
+  readLogoutUris(c, label, out, allowPrivateBackchannel)
   return out
 }
 
@@ -732,6 +736,49 @@ function readPushedAuthorizations(v: MapView): OidcConfig['pushedAuthorizations'
   return { enforce, contextLifespanSeconds }
 }
 
+/**
+ * The logout registration metadata (RP-Initiated, Back-Channel and Front-Channel Logout 1.0), with
+ * the redirect_uris rules (docs/security.md R5): absolute, no wildcard, no fragment, http warned
+ * except on loopback. A back-channel URI on an IP literal or localhost that is loopback, private or
+ * link-local is refused here unless allowed (docs/security.md E4); DNS names are checked at connect.
+ */
+function readLogoutUris(c: MapView, label: string, out: OidcClientConfig, allowPrivateBackchannel: boolean): void {
+  const check = (key: string, value: string, path: Parameters<MapView['problems']['error']>[0], src: Parameters<MapView['problems']['error']>[2]): URL | undefined => {
+    const err = (msg: string, hint?: string) => c.problems.error(path, `${label}option '${key}' ${msg}`, src, hint)
+    if (value.includes('*')) return err(`has an invalid value: '${value}' must not contain a wildcard`, 'register the URI exactly'), undefined
+    const u = isAbsoluteUrl(value)
+    if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:') || !u.host) return err(`has an invalid value: '${value}' must be an absolute http or https URL`), undefined
+    if (value.includes('#')) return err(`has an invalid value: '${value}' must not contain a fragment`), undefined
+    if (u.protocol === 'http:' && !isLoopbackHost(u.hostname))
+      c.problems.warn(path, `${label}option '${key}' has the value '${value}' which uses the insecure scheme 'http'`, src, 'use https; plain http is only expected for loopback addresses')
+    return u
+  }
+  const seen = new Set<string>()
+  for (const r of c.stringItems('post_logout_redirect_uris')) {
+    if (seen.has(r.value)) {
+      c.problems.error(r.path, `${label}option 'post_logout_redirect_uris' must have unique values but the value '${r.value}' is duplicated`, r.src)
+      continue
+    }
+    seen.add(r.value)
+    if (check('post_logout_redirect_uris', r.value, r.path, r.src)) out.postLogoutRedirectUris.push(r.value)
+  }
+  for (const key of ['backchannel_logout_uri', 'frontchannel_logout_uri'] as const) {
+    const value = c.str(key)
+    if (value === undefined) continue
+    const u = check(key, value, c.keyPath(key), c.srcOf(key))
+    if (!u) continue
+    if (key === 'frontchannel_logout_uri') {
+      out.frontchannelLogoutUri = value
+      continue
+    }
+    if (!allowPrivateBackchannel && isPrivateHost(u.hostname)) {
+      c.error(key, `${label}option '${key}' points at the loopback, private or link-local address '${u.hostname}', which back-channel logout refuses`, "set 'identity_providers.oidc.allow_private_backchannel_logout_uris: true' if the application really is on such an address")
+      continue
+    }
+    out.backchannelLogoutUri = value
+  }
+}
+
 export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
   const v = root.map('identity_providers').map('oidc')
   if (!v.present) return undefined
@@ -768,6 +815,7 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
     cors: { endpoints: [], allowedOrigins: [], allowedOriginsFromClientRedirectUris: false },
     pushedAuthorizations: readPushedAuthorizations(v),
     clientJwksUriAllowPrivateNetworks: v.bool('client_jwks_uri_allow_private_networks') ?? false,
+    allowPrivateBackchannelLogoutUris: v.bool('allow_private_backchannel_logout_uris') ?? false,
     clients: [],
   }
   if (hmacSecret) out.hmacSecret = hmacSecret
@@ -797,7 +845,7 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
   if (items.length === 0) v.missing('clients', "option 'clients' must have one or more clients configured")
   const ids = new Map<string, number>()
   items.forEach((item, i) => {
-    const client = readClient(item, i, keyIndex, named)
+    const client = readClient(item, i, keyIndex, named, out.allowPrivateBackchannelLogoutUris)
     if (!client) return
     const lower = client.id.toLowerCase()
     const prev = ids.get(lower)

@@ -6,7 +6,7 @@ import type { OidcContext } from '../context.js'
 import { REFRESH_ABSOLUTE_CAP_SECONDS } from '../context.js'
 import type { LifespanGrant } from '../../config/schema.js'
 import { idTokenAudience, idTokenScopeClaims } from '../claims.js'
-import { issueIdToken } from '../id-token.js'
+import { issueIdToken, sidOfGrant } from '../id-token.js'
 import { issueAccessToken } from '../access-token.js'
 import { lifespansFor } from '../lifespans.js'
 
@@ -68,6 +68,7 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
           amr: grant.amr,
           requestedAt: grant.requestedAt,
           ...(grant.nonce !== undefined ? { nonce: grant.nonce } : {}),
+          ...withSid(grant.sessionId),
           accessToken: at.value,
           now,
           lifespanSeconds: lifespans.idTokenSeconds,
@@ -125,4 +126,9 @@ export async function requireGrantUser(ctx: OidcContext, grant: GrantContext, in
   const current = await currentGrantUser(ctx, grant, { revoke: true })
   if ('reason' in current) throw new OAuthError('invalid_grant', invalidDescription, current.reason)
   return current.user
+}
+
+function withSid(sessionId: string | undefined): { sid?: string } {
+  const sid = sidOfGrant(sessionId)
+  return sid === undefined ? {} : { sid }
 }

@@ -3,6 +3,7 @@ import { CONTENT_SECURITY_POLICY } from '../../server/headers.js'
 import { checkFormCsrf, isCrossSiteRequest } from '../../session/csrf.js'
 import { formToken } from '../../session/session.js'
 import { PORTAL_FRESH_SIGN_IN } from '../redirect.js'
+import { renderSignedOutPage } from './signed-out.js'
 import { canonicalIssuer } from '../../server/public-url.js'
 import { encodeBase32, otpauthUri } from '../../totp/index.js'
 import type { PortalContext } from '../context.js'
@@ -563,6 +564,11 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const refused = refuseForm(req, reply, p, to('/logout'))
     if (refused) return refused
     const result = await logout(ctx, req, reply, field(p, 'rd'))
+    if (result.frontChannelUris.length > 0) {
+      // Front-Channel Logout 1.0: the relying parties' logout URIs load here before the browser moves on.
+      const signedOut = renderSignedOutPage({ theme, frames: result.frontChannelUris, next: result.safeTarget, signInUrl: to('/') })
+      return reply.code(200).header('content-security-policy', signedOut.csp).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(signedOut.html)
+    }
     return seeOther(reply, result.safeTarget ?? to('/', { notice: 'signed-out' }))
   })
 

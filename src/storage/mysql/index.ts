@@ -1,4 +1,5 @@
 import { createMysqlClientAssertionStore } from './client-assertions.js'
+import { createMysqlLogoutSessionStore } from './logout-sessions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import { createMysqlImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
@@ -81,6 +82,7 @@ export async function openMysqlStorage(opts: MysqlStorageOptions): Promise<Stora
     ...createMysqlOidcStore(pool, lockKey),
     ...createMysqlImportStore(pool, box),
     ...createMysqlClientAssertionStore(pool),
+    ...createMysqlLogoutSessionStore(pool),
 
     async listMigrations() {
       return migrator.locked((db) => migrator.list(db))

@@ -145,6 +145,7 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
           await execute(tx, 'DELETE FROM totp_pending_configurations WHERE expires_at <= ?', [now]),
           await execute(tx, 'DELETE FROM oauth2_client_assertion_jti WHERE expires_at <= ?', [now]),
           await execute(tx, 'DELETE FROM oauth2_pushed_authorization_request WHERE expires_at <= ?', [now]),
+          await execute(tx, 'DELETE FROM oidc_session_clients WHERE expires_at <= ?', [now]),
         ]
         return counts.reduce((a, b) => a + b, 0)
       })

@@ -1,4 +1,5 @@
 import { createPgClientAssertionStore } from './client-assertions.js'
+import { createPgLogoutSessionStore } from './logout-sessions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import { createPgImportStore } from './import.js'
 import type { StorageLogger } from '../common/migration-files.js'
@@ -83,6 +84,8 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     ...createPgImportStore(pool, box),
     // A client assertion's jti guards against replay until the assertion expires: durable, like bans.
     ...createPgClientAssertionStore(pool),
+    // Sign-ins per session are sign-in artifacts, like sessions and tokens.
+    ...createPgLogoutSessionStore(ephemeral),
 
     async listMigrations() {
       return migrator.locked((client) => migrator.list(client))

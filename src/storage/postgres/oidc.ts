@@ -159,6 +159,7 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
           await execute(tx, 'DELETE FROM totp_pending_configurations WHERE expires_at <= $1', [now]),
           await execute(tx, 'DELETE FROM oauth2_client_assertion_jti WHERE expires_at <= $1', [now]),
           await execute(tx, 'DELETE FROM oauth2_pushed_authorization_request WHERE expires_at <= $1', [now]),
+          await execute(tx, 'DELETE FROM oidc_session_clients WHERE expires_at <= $1', [now]),
         ]
         return counts.reduce((a, b) => a + b, 0)
       })

@@ -1,4 +1,5 @@
 import { createClientAssertionStore } from './client-assertions.js'
+import { createLogoutSessionStore } from './logout-sessions.js'
 import { createSecretBox } from '../../common/secret-box.js'
 import type { Storage } from '../storage.js'
 import { StorageError } from '../storage.js'
@@ -74,6 +75,7 @@ export async function openSqliteStorage(opts: SqliteStorageOptions): Promise<Sto
     ...createOidcStore(db),
     ...createSqliteImportStore(db, box),
     ...createClientAssertionStore(db),
+    ...createLogoutSessionStore(db),
 
     async listMigrations() {
       return migrator.list()

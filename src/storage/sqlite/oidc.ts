@@ -129,6 +129,7 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       '(SELECT 1 FROM oauth2_token t WHERE t.grant_id = oauth2_token.grant_id AND t.expires_at > @now AND t.revoked = 0))',
   )
   const deleteConsents = lazyPrepare(db, 'DELETE FROM oauth2_consent_session WHERE expires_at <= ?')
+  const deleteSessionClients = lazyPrepare(db, 'DELETE FROM oidc_session_clients WHERE expires_at <= ?')
   const deletePreConfigured = lazyPrepare(db, 'DELETE FROM oauth2_consent_preconfiguration WHERE expires_at <= ?')
   // Identity verifications count towards the start limits (portal/identity.ts) for a while after expiry.
   const deleteVerifications = lazyPrepare(db, 'DELETE FROM identity_verification WHERE expires_at <= ?')
@@ -188,7 +189,8 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
       deleteVerifications().run(now - IDENTITY_VERIFICATION_RETENTION_SECONDS).changes +
       deletePendingTotp().run(now).changes +
       deleteJtis().run(now).changes +
-      deletePushed().run(now).changes
+      deletePushed().run(now).changes +
+      deleteSessionClients().run(now).changes
     )
   })
 

@@ -347,3 +347,77 @@ export function useProductionHarness(): ProductionHarness {
     },
   }
 }
+
+export interface KasmApp {
+  /** https://kasm.example.com:PORT: what the browser sees (the test CA's leaf covers *.example.com). */
+  origin: string
+  /** http://127.0.0.1:PORT/api/oidc_backchannel_logout: where Latchkey POSTs logout tokens. */
+  backchannelUri: string
+  /** Writes the application's OIDC settings (read per request), as an admin fills Kasm's form. */
+  configure(latchkey: Latchkey, opts?: { logoutWithOidcProvider?: boolean }): void
+  close(): Promise<void>
+}
+
+/**
+ * The Kasm-shaped application running (`kasm_rp.py serve`): sign-in through the browser, "Logout
+ * with OIDC provider", and Kasm's back- and front-channel logout endpoints. Start it before
+ * Latchkey (Latchkey's client needs its ports), then `configure` it with Latchkey's URLs.
+ */
+export async function startKasmApp(pki: TestPki, proxy: string): Promise<KasmApp> {
+  const configFile = join(pki.dir, `kasm-serve-${process.pid}-${Math.random().toString(36).slice(2)}.json`)
+  writeFileSync(configFile, '{}')
+  const child = spawn(DEBIAN_PYTHON, [KASM_RP_SCRIPT, 'serve'], {
+    env: { PATH: '/usr/bin:/bin', KASM_SERVE_CONFIG: configFile, KASM_TLS_CERT: pki.certFile, KASM_TLS_KEY: pki.keyFile, HTTPS_PROXY: proxy, https_proxy: proxy, NO_PROXY: '', no_proxy: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const ports = await new Promise<{ https_port: number; http_port: number }>((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+      const line = out.split('\n')[0]
+      if (out.includes('\n')) resolve(JSON.parse(line!))
+    })
+    child.on('exit', (code) => reject(new Error(`kasm_rp.py serve exited ${code}: ${stderr}`)))
+  })
+  const origin = `https://kasm.example.com:${ports.https_port}`
+  return {
+    origin,
+    backchannelUri: `http://127.0.0.1:${ports.http_port}/api/oidc_backchannel_logout`,
+    configure(latchkey, opts = {}) {
+      writeFileSync(
+        configFile,
+        JSON.stringify({
+          issuer: latchkey.issuer,
+          client_id: 'kasm',
+          client_secret: KASM_SECRET,
+          redirect_url: `${origin}/api/oidc_callback`,
+          scope: 'openid profile groups email',
+          ca_bundle: latchkey.pki.caFile,
+          logout_with_oidc_provider: opts.logoutWithOidcProvider ?? false,
+          post_logout_url: `${origin}/`,
+        }),
+      )
+    },
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGTERM')
+        await exited
+      }
+    },
+  }
+}
+
+/** The Kasm client of the fixture made to know the running application: its callback, logout URIs and channels. */
+export function kasmLogoutPatch(app: KasmApp, channels: { back?: boolean; front?: boolean }): (yaml: any) => void {
+  return (yaml) => {
+    yaml.identity_providers.oidc.allow_private_backchannel_logout_uris = true
+    const kasm = yaml.identity_providers.oidc.clients.find((c: any) => c.id === 'kasm')
+    kasm.redirect_uris = [...kasm.redirect_uris, `${app.origin}/api/oidc_callback`]
+    kasm.post_logout_redirect_uris = [`${app.origin}/`]
+    if (channels.back) kasm.backchannel_logout_uri = app.backchannelUri
+    if (channels.front) kasm.frontchannel_logout_uri = `${app.origin}/api/oidc_frontchannel_logout`
+  }
+}
