@@ -372,6 +372,9 @@ export async function startKasmApp(pki: TestPki, proxy: string): Promise<KasmApp
   })
   let stderr = ''
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  // Never outlive the test run, even when it stops without reaching close().
+  const killOnExit = () => child.kill('SIGKILL')
+  process.once('exit', killOnExit)
   const ports = await new Promise<{ https_port: number; http_port: number }>((resolve, reject) => {
     let out = ''
     child.stdout.on('data', (c: Buffer) => {
@@ -401,6 +404,7 @@ export async function startKasmApp(pki: TestPki, proxy: string): Promise<KasmApp
       )
     },
     async close() {
+      process.off('exit', killOnExit)
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve))
         child.kill('SIGTERM')
