@@ -355,4 +355,19 @@ describe('front-channel logout', () => {
     const plain = await t.app.inject({ method: 'POST', url: '/logout', headers: { host: HOST, cookie: other, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'csrf=csrf-token-for-tests' })
     expect(plain.statusCode).toBe(303)
   })
+
+  test('RP-initiated with a front-channel client: the frames load, then a meta refresh continues to the post_logout_redirect_uri', async () => {
+    t = await buildTestApp({ patch: withLogout({ frontchannel_logout_uri: 'https://kasm.example.com/api/oidc_frontchannel_logout' }) })
+    const cookie = await signedInCookie(t)
+    const hint = await idTokenFor(t, cookie)
+    const sid = decodeJwtPayload(hint).sid
+    const res = await endSession(t, { id_token_hint: hint, post_logout_redirect_uri: LOGOUT_URI, state: 'a&b' }, cookie)
+    expect(res.statusCode).toBe(200)
+    expect(res.headers.location).toBeUndefined()
+    expect(res.body).toContain(`<meta http-equiv="refresh" content="1;url=${LOGOUT_URI}?state=a%26b">`)
+    expect(res.body).toContain(`<a class="button" href="${LOGOUT_URI}?state=a%26b">Continue</a>`)
+    expect(res.body).toContain(`src="https://kasm.example.com/api/oidc_frontchannel_logout?iss=${encodeURIComponent(ISSUER)}&amp;sid=${sid}"`)
+    expect(String(res.headers['content-security-policy'])).toMatch(/; frame-src https:\/\/kasm\.example\.com$/)
+    expect(await level(t, cookie)).toBe(0)
+  })
 })
