@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { SignJWT, createLocalJWKSet, jwtVerify, decodeProtectedHeader } from 'jose'
 import { parse } from 'yaml'
 import { KASM_CONFIG, buildTestApp, type TestApp } from '../support/app.js'
+import { Client, codeFor, portalTestApp, registerTotp } from './portal-helpers.js'
 import { HOST, ISSUER, KASM, addTestClients, basic, decodeJwtPayload, fixtureKey, getCode, kasmParams, redeem, signedInCookie } from '../support/oidc.js'
 
 /**
@@ -92,6 +93,24 @@ function issuerKey() {
 }
 
 describe('sid in ID tokens', () => {
+  test('the session\'s sid is made at the password and kept when the cookie id rotates at the second factor (security.md E5)', async () => {
+    t = await portalTestApp({ patch: withLogout() })
+    const browser = new Client(t.app)
+    expect((await browser.signIn('john')).statusCode).toBe(200)
+    const firstId = browser.cookie!
+    const sid = (await t.storage.findSession(firstId, t.clock.now()))!.sid
+    expect(sid).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(firstId).not.toContain(sid!)
+    const secret = await registerTotp(t, browser)
+    t.clock.advance(30)
+    const second = await browser.post('/api/secondfactor/totp', { token: codeFor(secret, t.clock.now()) })
+    expect(second.json()).toMatchObject({ status: 'OK' })
+    expect(browser.cookie).not.toBe(firstId)
+    expect((await t.storage.findSession(browser.cookie!, t.clock.now()))!.sid).toBe(sid)
+    const idToken = decodeJwtPayload(await idTokenFor(t, `authelia_session=${browser.cookie}`))
+    expect(idToken.sid).toBe(sid)
+  })
+
   test('one stable sid per Latchkey session, across clients and authorizations; never the cookie; absent from other sessions', async () => {
     t = await buildTestApp({ patch: withLogout() })
     const cookie = await signedInCookie(t)

@@ -7,7 +7,7 @@ import { renderSignedOutPage } from '../../portal/pages/signed-out.js'
 import type { OidcContext } from '../context.js'
 import { Params, formBody } from '../params.js'
 import { renderErrorPage } from '../pages.js'
-import { BackchannelSender, type BackchannelTuning } from './backchannel.js'
+import { BackchannelSender, type BackchannelLog, type BackchannelTuning } from './backchannel.js'
 import { checkEndSession, type EndSessionPlan } from './end-session.js'
 import { notifySessionClients } from './notify.js'
 import { renderLogoutConfirmPage } from './pages.js'
@@ -26,7 +26,9 @@ type HtmlErrorHandler = (err: FastifyError, req: FastifyRequest, reply: FastifyR
  */
 export function registerLogoutRoutes(app: FastifyInstance, ctx: OidcContext, htmlErrorHandler: HtmlErrorHandler, tuning?: BackchannelTuning): void {
   const theme = ctx.appConfig.theme
-  const sender = new BackchannelSender(app.log as never, ctx.oidc.allowPrivateBackchannelLogoutUris, tuning)
+  // Deliveries outlive the request that started them: they log through the app logger, not a request's.
+  const log: BackchannelLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) }
+  const sender = new BackchannelSender(log, ctx.oidc.allowPrivateBackchannelLogoutUris, tuning)
   app.addHook('onClose', async () => sender.close())
   onSignOut(app, (_req, ended) => notifySessionClients(ctx, sender, ended))
 
