@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import type { SessionCookieConfig } from '../config/schema.js'
 import type { SessionData } from '../storage/storage.js'
 
@@ -23,7 +24,7 @@ export interface EndedSession {
 }
 
 /** Resolves URIs the sign-out page loads in iframes (front-channel logout); may be empty. */
-export type SignOutListener = (req: import('fastify').FastifyRequest, ended: EndedSession) => Promise<string[]>
+export type SignOutListener = (req: FastifyRequest, ended: EndedSession) => Promise<string[]>
 
 export interface SignOutResult {
   frontChannelUris: string[]
