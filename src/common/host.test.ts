@@ -24,10 +24,11 @@ describe('isPrivateAddress / isPrivateHost: what back-channel logout refuses unl
       expect([a, isPrivateAddress(a)]).toEqual([a, true])
     }
   })
-  test('public addresses and DNS names are not (names are checked once resolved)', () => {
-    for (const a of ['93.184.216.34', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2001:db8::1', '::ffff:93.184.216.34', 'kasm.example.com']) {
+  test('public addresses are not; a name is not an address (fail closed), but isPrivateHost leaves names to the resolver', () => {
+    for (const a of ['93.184.216.34', '172.32.0.1', '100.128.0.1', '192.169.0.1', '2606:4700::1111', '::ffff:93.184.216.34']) {
       expect([a, isPrivateAddress(a)]).toEqual([a, false])
     }
+    expect(isPrivateAddress('kasm.example.com')).toBe(true)
     expect(['localhost', '192.168.0.2', '[fe80::1]', 'kasm.example.com'].map(isPrivateHost)).toEqual([true, true, true, false])
   })
 })

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
 
 /** `[::1]` → `::1`; anything else unchanged. */
 export function stripBrackets(hostname: string): string {
@@ -29,30 +29,31 @@ export function isLoopbackHost(hostname: string): boolean {
   }
 }
 
+// Addresses an outbound request chosen by configuration or a client must not reach unless the
+// admin allows it (client jwks_uri, docs/security.md J5; back-channel logout, E4): the provider
+// would otherwise probe its own host and network (SSRF).
+const FORBIDDEN = new BlockList()
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) FORBIDDEN.addSubnet(net, prefix, 'ipv4')
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) FORBIDDEN.addSubnet(net, prefix, 'ipv6')
+
 /**
- * An address back-channel requests do not reach unless allowed (docs/security.md E4): unspecified,
- * loopback, RFC 1918 private, carrier-grade NAT, link-local (cloud metadata at 169.254.169.254),
- * IPv6 unique-local and link-local, and IPv4-mapped IPv6 forms of those.
+ * True for loopback, private, link-local (cloud metadata), unique-local, CGNAT, multicast and
+ * unspecified addresses, IPv4-mapped forms included; also for anything that is not an IP address
+ * (fail closed: callers check the addresses a name resolved to).
  */
 export function isPrivateAddress(address: string): boolean {
-  const a = stripBrackets(address.toLowerCase())
-  const kind = isIP(a)
-  if (kind === 4) {
-    const [x, y] = a.split('.').map(Number) as [number, number]
-    return x === 0 || x === 10 || x === 127 || (x === 100 && y >= 64 && y <= 127) || (x === 169 && y === 254) || (x === 172 && y >= 16 && y <= 31) || (x === 192 && y === 168)
+  const ip = stripBrackets(address)
+  const family = isIP(ip)
+  if (family === 4) return FORBIDDEN.check(ip, 'ipv4')
+  if (family === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+    if (mapped) return FORBIDDEN.check(mapped[1]!, 'ipv4')
+    return FORBIDDEN.check(ip, 'ipv6')
   }
-  if (kind === 6) {
-    const canonical = new URL(`http://[${a}]/`).hostname.slice(1, -1)
-    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical)
-    if (mapped) {
-      const hi = parseInt(mapped[1]!, 16)
-      const lo = parseInt(mapped[2]!, 16)
-      return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`)
-    }
-    if (canonical === '::' || canonical === '::1') return true
-    return /^f[cd]/.test(canonical) || /^fe[89ab]/.test(canonical)
-  }
-  return false
+  return true
 }
 
 /** A host name that is `localhost` or an IP literal of isPrivateAddress (DNS names are checked when resolved). */

@@ -524,7 +524,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
         allowed_origins: strs('Origins, or `*`.', { default: '[]' }),
         allowed_origins_from_client_redirect_uris: bool('Allow the origins of registered redirect URIs.', { default: 'false' }),
       }),
-      allow_private_backchannel_logout_uris: bool('Let back-channel logout reach loopback, private and link-local addresses (refused otherwise).', { since: 'latchkey', default: 'false' }),
+      backchannel_logout_allow_private_networks: bool('Let back-channel logout reach loopback, private and link-local addresses (refused otherwise).', { since: 'latchkey', default: 'false' }),
       clients: list('Relying parties.', client),
     }),
   }),

@@ -432,7 +432,7 @@ export interface OidcConfig {
    * Latchkey extension: back-channel logout may reach loopback, private and link-local addresses
    * (docs/security.md E4). Off by default: such a target is refused when it is connected to.
    */
-  allowPrivateBackchannelLogoutUris: boolean
+  backchannelLogoutAllowPrivateNetworks: boolean
   clients: OidcClientConfig[]
 }
 

@@ -319,7 +319,7 @@ describe('Kasm troubleshooting table, row by row', () => {
   describe('sign-out (step 6)', () => {
     const POST_LOGOUT = 'https://kasm.example.com/'
     const withLogout = (extra: Record<string, unknown> = {}) => (yaml: any) => {
-      Object.assign(yaml.identity_providers.oidc, { allow_private_backchannel_logout_uris: true })
+      Object.assign(yaml.identity_providers.oidc, { backchannel_logout_allow_private_networks: true })
       Object.assign(yaml.identity_providers.oidc.clients.find((c: any) => c.id === 'kasm'), { post_logout_redirect_uris: [POST_LOGOUT], ...extra })
     }
     async function signIn(latchkey: Latchkey, username: string): Promise<{ cookie: string }> {

@@ -286,7 +286,7 @@ describe('RP-initiated logout (end_session_endpoint)', () => {
 describe('back-channel logout', () => {
   test('every sign-out (portal API, portal page, RP-initiated) POSTs a verifiable logout token to the client holding the session', async () => {
     const server = await startRp()
-    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url, backchannel_logout_session_required: true }, { allow_private_backchannel_logout_uris: true }) })
+    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url, backchannel_logout_session_required: true }, { backchannel_logout_allow_private_networks: true }) })
     const jwks = createLocalJWKSet((await t.app.inject({ method: 'GET', url: '/jwks.json', headers: { host: HOST } })).json())
     const signOuts: Array<[string, (cookie: string) => Promise<{ statusCode: number }>]> = [
       ['/api/logout', (cookie) => t!.app.inject({ method: 'POST', url: '/api/logout', headers: { host: HOST, cookie, 'content-type': 'application/json' }, payload: '{}' })],
@@ -325,7 +325,7 @@ describe('back-channel logout', () => {
 
   test('a relying party that hangs never delays the sign-out; bounded retries, one log line when it finally fails', async () => {
     const server = await startRp('hang')
-    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url }, { allow_private_backchannel_logout_uris: true }), logout: { timeoutMs: 300, retryDelaysMs: [50, 50] } })
+    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url }, { backchannel_logout_allow_private_networks: true }), logout: { timeoutMs: 300, retryDelaysMs: [50, 50] } })
     const cookie = await signedInCookie(t)
     await idTokenFor(t, cookie)
     const started = Date.now()
@@ -339,7 +339,7 @@ describe('back-channel logout', () => {
 
   test('a 500 is retried within the bound, then one log line', async () => {
     const server = await startRp(500)
-    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url }, { allow_private_backchannel_logout_uris: true }), logout: { timeoutMs: 500, retryDelaysMs: [20] } })
+    t = await buildTestApp({ patch: withLogout({ backchannel_logout_uri: server.url }, { backchannel_logout_allow_private_networks: true }), logout: { timeoutMs: 500, retryDelaysMs: [20] } })
     const cookie = await signedInCookie(t)
     await idTokenFor(t, cookie)
     await t.app.inject({ method: 'POST', url: '/api/logout', headers: { host: HOST, cookie, 'content-type': 'application/json' }, payload: '{}' })

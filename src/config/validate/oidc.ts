@@ -772,7 +772,7 @@ function readLogoutUris(c: MapView, label: string, out: OidcClientConfig, allowP
       continue
     }
     if (!allowPrivateBackchannel && isPrivateHost(u.hostname)) {
-      c.error(key, `${label}option '${key}' points at the loopback, private or link-local address '${u.hostname}', which back-channel logout refuses`, "set 'identity_providers.oidc.allow_private_backchannel_logout_uris: true' if the application really is on such an address")
+      c.error(key, `${label}option '${key}' points at the loopback, private or link-local address '${u.hostname}', which back-channel logout refuses`, "set 'identity_providers.oidc.backchannel_logout_allow_private_networks: true' if the application really is on such an address")
       continue
     }
     out.backchannelLogoutUri = value
@@ -815,7 +815,7 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
     cors: { endpoints: [], allowedOrigins: [], allowedOriginsFromClientRedirectUris: false },
     pushedAuthorizations: readPushedAuthorizations(v),
     clientJwksUriAllowPrivateNetworks: v.bool('client_jwks_uri_allow_private_networks') ?? false,
-    allowPrivateBackchannelLogoutUris: v.bool('allow_private_backchannel_logout_uris') ?? false,
+    backchannelLogoutAllowPrivateNetworks: v.bool('backchannel_logout_allow_private_networks') ?? false,
     clients: [],
   }
   if (hmacSecret) out.hmacSecret = hmacSecret
@@ -845,7 +845,7 @@ export function readOidc(root: MapView, now: Date): OidcConfig | undefined {
   if (items.length === 0) v.missing('clients', "option 'clients' must have one or more clients configured")
   const ids = new Map<string, number>()
   items.forEach((item, i) => {
-    const client = readClient(item, i, keyIndex, named, out.allowPrivateBackchannelLogoutUris)
+    const client = readClient(item, i, keyIndex, named, out.backchannelLogoutAllowPrivateNetworks)
     if (!client) return
     const lower = client.id.toLowerCase()
     const prev = ids.get(lower)

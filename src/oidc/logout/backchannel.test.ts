@@ -42,7 +42,7 @@ test('security.md E4: without the allowance, a private literal and a name resolv
   if (resolvesPrivate) sender.send({ clientId: 'dns', uri: `http://${own}:${rp.port}/bc`, token })
   await sender.idle()
   expect(rp.hits()).toBe(0)
-  expect(lines).toContain("warn back-channel logout to client 'literal' failed: the address 127.0.0.1 is loopback, private or link-local (allow_private_backchannel_logout_uris is off)")
+  expect(lines).toContain("warn back-channel logout to client 'literal' failed: the address 127.0.0.1 is loopback, private or link-local (backchannel_logout_allow_private_networks is off)")
   if (resolvesPrivate) expect(lines.find((l) => l.startsWith("warn back-channel logout to client 'dns' failed:"))).toMatch(/resolves to .*, a loopback, private or link-local address/)
   expect(lines.filter((l) => l.startsWith('warn'))).toHaveLength(resolvesPrivate ? 2 : 1)
 })

@@ -109,7 +109,7 @@ export class BackchannelSender {
   private post(uri: string, token: string): Promise<number> {
     const url = new URL(uri)
     if (!this.allowPrivate && isIpLiteral(url.hostname) && isPrivateAddress(stripBrackets(url.hostname))) {
-      return Promise.reject(new DeliveryError(`the address ${url.hostname} is loopback, private or link-local (allow_private_backchannel_logout_uris is off)`, false))
+      return Promise.reject(new DeliveryError(`the address ${url.hostname} is loopback, private or link-local (backchannel_logout_allow_private_networks is off)`, false))
     }
     const body = new URLSearchParams({ logout_token: token }).toString()
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
@@ -147,7 +147,7 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
     const all: LookupAddress[] = Array.isArray(address) ? address : [{ address: address as string, family: family ?? 4 }]
     const bad = all.find((a) => isPrivateAddress(a.address))
     if (bad) {
-      const e = new DeliveryError(`${hostname} resolves to ${bad.address}, a loopback, private or link-local address (allow_private_backchannel_logout_uris is off)`, false)
+      const e = new DeliveryError(`${hostname} resolves to ${bad.address}, a loopback, private or link-local address (backchannel_logout_allow_private_networks is off)`, false)
       return callback(e as NodeJS.ErrnoException, '', 4)
     }
     ;(callback as (e: null, a: unknown, f?: number) => void)(null, address, family)

@@ -28,7 +28,7 @@ export function registerLogoutRoutes(app: FastifyInstance, ctx: OidcContext, htm
   const theme = ctx.appConfig.theme
   // Deliveries outlive the request that started them: they log through the app logger, not a request's.
   const log: BackchannelLog = { info: (fields, msg) => app.log.info(fields, msg), warn: (fields, msg) => app.log.warn(fields, msg) }
-  const sender = new BackchannelSender(log, ctx.oidc.allowPrivateBackchannelLogoutUris, tuning)
+  const sender = new BackchannelSender(log, ctx.oidc.backchannelLogoutAllowPrivateNetworks, tuning)
   app.addHook('onClose', async () => sender.close())
   onSignOut(app, (_req, ended) => notifySessionClients(ctx, sender, ended))
 

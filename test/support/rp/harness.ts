@@ -417,7 +417,7 @@ export async function startKasmApp(pki: TestPki, proxy: string): Promise<KasmApp
 /** The Kasm client of the fixture made to know the running application: its callback, logout URIs and channels. */
 export function kasmLogoutPatch(app: KasmApp, channels: { back?: boolean; front?: boolean }): (yaml: any) => void {
   return (yaml) => {
-    yaml.identity_providers.oidc.allow_private_backchannel_logout_uris = true
+    yaml.identity_providers.oidc.backchannel_logout_allow_private_networks = true
     const kasm = yaml.identity_providers.oidc.clients.find((c: any) => c.id === 'kasm')
     kasm.redirect_uris = [...kasm.redirect_uris, `${app.origin}/api/oidc_callback`]
     kasm.post_logout_redirect_uris = [`${app.origin}/`]
