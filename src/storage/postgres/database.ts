@@ -44,8 +44,8 @@ export const describeServer = (o: PgConnectionOptions): string =>
  * don't wait for the WAL flush (`synchronous_commit = off`). A crash of the database server or its
  * host can lose the last fraction of a second of them (people signing in at that moment sign in
  * again), never a device, consent, subject or ban, which go through the durable pool; SQLite's
- * default (WAL, `synchronous = NORMAL`) makes the same trade on power loss. Waiting for a flush on
- * each of the three commits of a sign-in cost more than half of the flows per second (bench fleet).
+ * default (WAL, `synchronous = NORMAL`) makes the same trade on power loss. A sign-in commits three
+ * times, and a flush takes milliseconds on ordinary disks.
  */
 export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void, kind: 'durable' | 'ephemeral' = 'durable'): PgPool {
   const pool = new pg.Pool({
