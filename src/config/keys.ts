@@ -191,7 +191,7 @@ export const KEY_TREE: KeySpec = map('The configuration file.', {
     tls: map('Serve HTTPS directly.', {
       key: path('PEM private key file.'),
       certificate: path('PEM certificate file.'),
-      client_certificates: ignored(strs('Ignored.')),
+      client_certificates: refused(strs('Refused when not empty: require client certificates at the reverse proxy.')),
     }),
     trusted_proxies: strs('Addresses or CIDRs whose X-Forwarded-* headers are believed.', { since: 'latchkey', default: '[]' }),
     body_limit: size('Largest request body, bytes or `64KiB`.', { since: 'latchkey', default: '64KiB' }),

@@ -335,6 +335,15 @@ describe('values and conflicts', () => {
     ])
   })
 
+  test('server.tls.client_certificates is refused with its line, not ignored: ignoring it would admit clients without a certificate', () => {
+    const base = readFileSync(KASM, 'utf8')
+    const errors = errorsOf([tempConfig(base.replace('  port: 9091\n', '  port: 9091\n  tls:\n    client_certificates:\n      - /etc/ssl/ca.pem\n'))])
+    expect(errors.map((p) => p.path)).toEqual(['server.tls.client_certificates'])
+    expect(errors[0]!.message).toContain('not supported by Latchkey')
+    expect(errors[0]!.line).toBe(21) // the list's first item
+    expect(errorsOf([tempConfig(base.replace('  port: 9091\n', '  port: 9091\n  tls:\n    client_certificates: []\n'))])).toEqual([])
+  })
+
   test('plain http is loopback-only by the one rule: 127.example.com is a DNS name, not loopback', () => {
     const base = readFileSync(KASM, 'utf8')
     const withUris = (uris: string[]) => tempConfig(base.replace('          - https://kasm.example.com/api/oidc_callback\n', uris.map((u) => `          - ${u}\n`).join('')))

@@ -118,6 +118,9 @@ export function readServer(root: MapView): ServerConfig {
   const tls = v.map('tls')
   const key = tls.filePath('key')
   const certificate = tls.filePath('certificate')
+  // Ignoring it would let clients without a certificate in: refused, with where mTLS can be done.
+  if ((tls.strings('client_certificates') ?? []).length > 0)
+    tls.error('client_certificates', "option 'client_certificates' is not supported by Latchkey: it does not require TLS client certificates", 'require them at the reverse proxy in front of Latchkey, or remove the option')
   if (key && !certificate) tls.error('key', "option 'key' must also be accompanied by option 'certificate'")
   else if (certificate && !key) tls.error('certificate', "option 'certificate' must also be accompanied by option 'key'")
   else if (key && certificate) {
