@@ -784,18 +784,24 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         totpConfigurations: [totp({ secret: Buffer.alloc(20, 7) }), totp({ username: HOSTILE, secret: Buffer.alloc(20, 9), algorithm: 'SHA512', digits: 8, periodSeconds: 60 })],
         preConfiguredConsents: [{ subject: 'a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', clientId: 'kasm', scopes: ['profile', 'openid'], audience: [], createdAt: NOW, expiresAt: NOW + 3600 }],
         webauthnCredentials: [imported()],
+        secondFactorPreferences: [
+          { username: 'alice', method: 'webauthn' },
+          { username: HOSTILE, method: 'totp' },
+        ],
         ...over,
       })
       const options = { force: false, apply: true }
 
       test('adds everything in one call; the records read back through the ordinary methods', async () => {
         const plan = await storage.importRecords(batch(), options)
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: true })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], secondFactorPreferences: ['add', 'add'], applied: true })
         expect(await storage.ensureSubjectIdentifier('', 'alice', randomUUID())).toBe('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01')
         expect(await storage.findUsernameBySubject('b1e2d3c4-1111-4222-8333-944455566677')).toEqual({ username: 'alice', sectorIdentifier: 'app.example.com' })
         expect(await storage.findTotpConfiguration(HOSTILE)).toMatchObject({ algorithm: 'SHA512', digits: 8, periodSeconds: 60, secret: Buffer.alloc(20, 9) })
         expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toMatchObject({ expiresAt: NOW + 3600 })
         expect(await storage.findWebauthnCredential(KEY_ID)).toEqual(imported())
+        expect(await storage.findPreferred2faMethod('alice')).toBe('webauthn')
+        expect(await storage.findPreferred2faMethod(HOSTILE)).toBe('totp')
       })
 
       test('a second import of the same records changes nothing', async () => {
@@ -803,7 +809,7 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(true)
         expect(await storage.recordWebauthnUse(KEY_ID, 12, 13, NOW)).toBe(true)
         const again = await storage.importRecords(batch(), options)
-        expect(again).toEqual({ subjects: ['unchanged', 'unchanged'], totpConfigurations: ['unchanged', 'unchanged'], preConfiguredConsents: ['unchanged'], webauthnCredentials: ['unchanged'], applied: true })
+        expect(again).toEqual({ subjects: ['unchanged', 'unchanged'], totpConfigurations: ['unchanged', 'unchanged'], preConfiguredConsents: ['unchanged'], webauthnCredentials: ['unchanged'], secondFactorPreferences: ['unchanged', 'unchanged'], applied: true })
         // The device was not rewritten: its accepted step still counts.
         expect(await storage.recordTotpUse('alice', 100, NOW)).toBe(false)
         expect(await storage.listSubjectIdentifiers()).toHaveLength(2)
@@ -813,9 +819,10 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
 
       test('a dry run (apply false) plans the same and writes nothing', async () => {
         const plan = await storage.importRecords(batch(), { force: false, apply: false })
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: false })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['add', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], secondFactorPreferences: ['add', 'add'], applied: false })
         expect(await storage.listSubjectIdentifiers()).toEqual([])
         expect(await storage.findTotpConfiguration('alice')).toBeUndefined()
+        expect(await storage.findPreferred2faMethod('alice')).toBeUndefined()
         expect(await storage.findPreConfiguredConsent('a0f3c4d8-5c62-4a53-9a77-2d3c6c0e1a01', 'kasm', ['openid', 'profile'], [], NOW + 10)).toBeUndefined()
         expect(await storage.listWebauthnCredentials()).toEqual([])
       })
@@ -824,7 +831,7 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         const own = totp({ secret: Buffer.alloc(20, 1) })
         await storage.saveTotpConfiguration(own)
         const plan = await storage.importRecords(batch(), options)
-        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['conflict', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], applied: false })
+        expect(plan).toEqual({ subjects: ['add', 'add'], totpConfigurations: ['conflict', 'add'], preConfiguredConsents: ['add'], webauthnCredentials: ['add'], secondFactorPreferences: ['add', 'add'], applied: false })
         expect(await storage.listSubjectIdentifiers()).toEqual([])
         expect(await storage.findTotpConfiguration(HOSTILE)).toBeUndefined()
         expect((await storage.findTotpConfiguration('alice'))?.secret).toEqual(own.secret)
@@ -867,6 +874,18 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
         expect(await storage.importRecords(batch(), { force: true, apply: true })).toMatchObject({ webauthnCredentials: ['replace'], applied: true })
         expect(await storage.findWebauthnCredential(other.credentialId)).toBeUndefined()
         expect(await storage.listWebauthnCredentials('alice')).toEqual([imported()])
+      })
+
+      test('another preferred second factor is a conflict (nothing written); force replaces it; the same one is unchanged', async () => {
+        await storage.savePreferred2faMethod('alice', 'totp')
+        expect(await storage.importRecords(batch(), options)).toMatchObject({ secondFactorPreferences: ['conflict', 'add'], applied: false })
+        expect(await storage.findPreferred2faMethod('alice')).toBe('totp')
+        expect(await storage.findPreferred2faMethod(HOSTILE)).toBeUndefined()
+        expect(await storage.findWebauthnCredential(KEY_ID)).toBeUndefined()
+
+        expect(await storage.importRecords(batch(), { force: true, apply: true })).toMatchObject({ secondFactorPreferences: ['replace', 'add'], applied: true })
+        expect(await storage.findPreferred2faMethod('alice')).toBe('webauthn')
+        expect(await storage.importRecords(batch(), options)).toMatchObject({ secondFactorPreferences: ['unchanged', 'unchanged'], applied: true })
       })
 
       test('a WebAuthn credential id held by another user stays theirs, even with force', async () => {

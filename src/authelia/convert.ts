@@ -1,4 +1,4 @@
-import type { ImportBatch, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage/storage.js'
+import type { ImportBatch, PreConfiguredConsent, SecondFactorPreference, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage/storage.js'
 import type { AutheliaData } from './read.js'
 
 /** What Authelia's "no expiry" becomes: Latchkey's consents always carry one (9999-12-31T23:59:59Z). */
@@ -13,7 +13,7 @@ export interface ConvertOptions {
 /** The batch for ImportStore.importRecords, a label per record, and every thing left behind, in words. */
 export interface Conversion {
   batch: ImportBatch
-  labels: { subjects: string[]; totpConfigurations: string[]; preConfiguredConsents: string[]; webauthnCredentials: string[] }
+  labels: { subjects: string[]; totpConfigurations: string[]; preConfiguredConsents: string[]; webauthnCredentials: string[]; secondFactorPreferences: string[] }
   /** Rewritten on the way, said once each (e.g. a sector identifier URI reduced to its host). */
   mapped: string[]
   notImported: string[]
@@ -104,12 +104,19 @@ export function convertAutheliaData(data: AutheliaData, opts: ConvertOptions): C
   if (expired) notImported.push(`${plural(expired, 'expired pre-configured consent')}`)
   if (withClaims) mapped.push(`${plural(withClaims, 'pre-configured consent')} also remembered individual claims (Authelia 4.39): Latchkey releases claims by scope, the claims part is dropped`)
 
-  const totpPreferred = data.preferences.filter((p) => p.method === 'totp')
-  if (totpPreferred.length) mapped.push(`second-factor preference 'totp' of ${plural(totpPreferred.length, 'user')}: nothing to store, TOTP is Latchkey's second factor`)
+  const secondFactorPreferences: SecondFactorPreference[] = []
+  const preferenceLabels: string[] = []
   const byMethod = new Map<string, string[]>()
-  for (const p of data.preferences.filter((x) => x.method !== 'totp')) byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p.username])
+  for (const p of data.preferences) {
+    if (p.method === 'totp' || p.method === 'webauthn') {
+      secondFactorPreferences.push({ username: p.username, method: p.method })
+      preferenceLabels.push(`${p.username} prefers ${p.method}`)
+    } else byMethod.set(p.method, [...(byMethod.get(p.method) ?? []), p.username])
+  }
   for (const [method, users] of byMethod)
-    notImported.push(`second-factor preference '${method}' of ${plural(users.length, 'user')} (${list(users)}): these users choose their second factor again`)
+    notImported.push(
+      `second-factor preference '${method}' of ${plural(users.length, 'user')} (${list(users)}): ${method === 'mobile_push' ? 'Latchkey has no Duo push; ' : ''}these users choose their second factor again`,
+    )
 
   const { credentials: webauthnCredentials, labels: webauthnLabels } = convertWebauthn(data, mapped, notImported)
   if (data.duoDevices) notImported.push(`${plural(data.duoDevices, 'Duo device')}: Latchkey has no Duo push`)
@@ -117,8 +124,8 @@ export function convertAutheliaData(data: AutheliaData, opts: ConvertOptions): C
   notImported.push('sessions, OAuth 2.0 codes and tokens, consent sessions, authentication logs, TOTP replay history and identity verifications: users sign in again')
 
   return {
-    batch: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials },
-    labels: { subjects: subjectLabels, totpConfigurations: totpLabels, preConfiguredConsents: consentLabels, webauthnCredentials: webauthnLabels },
+    batch: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials, secondFactorPreferences },
+    labels: { subjects: subjectLabels, totpConfigurations: totpLabels, preConfiguredConsents: consentLabels, webauthnCredentials: webauthnLabels, secondFactorPreferences: preferenceLabels },
     mapped,
     notImported,
   }

@@ -93,12 +93,12 @@ export async function importAuthelia(argv: string[], io: CliIo): Promise<number>
     return 1
   }
   printPlan(io, conversion, plan)
-  const conflicts = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].filter((a) => a === 'conflict').length
-  const changes = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].filter((a) => a === 'add' || a === 'replace').length
+  const conflicts = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials, ...plan.secondFactorPreferences].filter((a) => a === 'conflict').length
+  const changes = [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials, ...plan.secondFactorPreferences].filter((a) => a === 'add' || a === 'replace').length
   if (conflicts) {
     io.stdout(
       `\n${dryRun ? 'Dry run: the import would be refused' : 'Refused'}: ${conflicts} record${conflicts === 1 ? '' : 's'} conflict${conflicts === 1 ? 's' : ''} with what Latchkey already holds (marked conflict). ` +
-        `Nothing was written. --force replaces those TOTP devices, WebAuthn credentials and subject identifiers with Authelia's (a sub or a WebAuthn credential id that belongs to another user is never taken over).\n`,
+        `Nothing was written. --force replaces those TOTP devices, WebAuthn credentials, second-factor preferences and subject identifiers with Authelia's (a sub or a WebAuthn credential id that belongs to another user is never taken over).\n`,
     )
     return 1
   }
@@ -137,7 +137,7 @@ async function applyImport(config: Config, conversion: Conversion, force: boolea
  * planned as empty rather than created; a half-migrated one must be migrated first.
  */
 async function dryRunPlan(config: Config, conversion: Conversion, force: boolean): Promise<ImportPlan | string> {
-  const empty = (): ImportPlan => ({ ...planImport({ subjects: [], totp: new Map(), consentKeys: new Set(), webauthn: [] }, conversion.batch, force).plan, applied: false })
+  const empty = (): ImportPlan => ({ ...planImport({ subjects: [], totp: new Map(), consentKeys: new Set(), webauthn: [], preferences: new Map() }, conversion.batch, force).plan, applied: false })
   if (config.storage.local && !existsSync(config.storage.local.path)) return empty()
   const storage = await openStorage(config.storage, undefined, { migrate: false })
   try {
@@ -161,6 +161,7 @@ function printPlan(io: CliIo, conversion: Conversion, plan: ImportPlan): void {
   section('TOTP devices', plan.totpConfigurations, conversion.labels.totpConfigurations)
   section('Pre-configured consents', plan.preConfiguredConsents, conversion.labels.preConfiguredConsents)
   section('WebAuthn credentials', plan.webauthnCredentials, conversion.labels.webauthnCredentials)
+  section('Second-factor preferences', plan.secondFactorPreferences, conversion.labels.secondFactorPreferences)
   if (conversion.mapped.length) {
     io.stdout('\nMapped:\n')
     for (const m of conversion.mapped) io.stdout(`  - ${m}\n`)
@@ -176,6 +177,7 @@ function summary(plan: ImportPlan): string {
     `${n(plan.totpConfigurations)} TOTP device(s)`,
     `${n(plan.preConfiguredConsents)} pre-configured consent(s)`,
     `${n(plan.webauthnCredentials)} WebAuthn credential(s)`,
+    `${n(plan.secondFactorPreferences)} second-factor preference(s)`,
   ].join(', ')
 }
 

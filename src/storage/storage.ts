@@ -433,6 +433,13 @@ export interface ImportBatch {
   totpConfigurations: TotpConfiguration[]
   preConfiguredConsents: PreConfiguredConsent[]
   webauthnCredentials: WebauthnCredential[]
+  secondFactorPreferences: SecondFactorPreference[]
+}
+
+/** The second factor a user chose, as findPreferred2faMethod / savePreferred2faMethod store it. */
+export interface SecondFactorPreference {
+  username: string
+  method: 'totp' | 'webauthn'
 }
 
 /**
@@ -448,6 +455,7 @@ export interface ImportPlan {
   totpConfigurations: ImportAction[]
   preConfiguredConsents: ImportAction[]
   webauthnCredentials: ImportAction[]
+  secondFactorPreferences: ImportAction[]
   /** True when the plan was written: `apply` was asked and no record is a `conflict`. */
   applied: boolean
 }
@@ -468,6 +476,8 @@ export interface ImportStore {
    *   is stored with another public key, or the user has another credential with its description
    *   (`replace` with `force`: that credential goes, the imported one takes its place); a
    *   `conflict` whatever `force` says when its id belongs to another user.
+   * - A second-factor preference is `unchanged` when the user already prefers that method;
+   *   `conflict` when they prefer another (`replace` with `force`).
    * Records are planned in order, each against the state the earlier ones leave. When any record
    * is a `conflict`, or `apply` is false (a dry run), nothing is written.
    */

@@ -1,4 +1,4 @@
-import type { ImportAction, ImportBatch, ImportPlan, PreConfiguredConsent, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage.js'
+import type { ImportAction, ImportBatch, ImportPlan, PreConfiguredConsent, SecondFactorPreference, SubjectIdentifier, TotpConfiguration, WebauthnCredential } from '../storage.js'
 import { asSet } from '../sqlite/consent.js'
 
 /**
@@ -16,6 +16,8 @@ export interface ImportSnapshot {
   consentKeys: Set<string>
   /** The stored WebAuthn credentials of the batch's users and ids (more do no harm). */
   webauthn: WebauthnCredential[]
+  /** The stored preferred second factor of the batch's users (more do no harm). */
+  preferences: Map<string, string>
 }
 
 export interface ImportWrites {
@@ -28,6 +30,8 @@ export interface ImportWrites {
   /** Credential ids removed before the inserts (replaced under `force`). */
   deleteWebauthn: string[]
   insertWebauthn: WebauthnCredential[]
+  /** Upserted (username, method). */
+  savePreferences: SecondFactorPreference[]
 }
 
 /** Identity of a pre-configured consent: scopes and audience as the stored sorted, de-duplicated JSON. */
@@ -38,7 +42,7 @@ const sameTotp = (a: TotpConfiguration, b: TotpConfiguration): boolean =>
   a.issuer === b.issuer && a.algorithm === b.algorithm && a.digits === b.digits && a.periodSeconds === b.periodSeconds && a.secret.equals(b.secret)
 
 export function planImport(snapshot: ImportSnapshot, batch: ImportBatch, force: boolean): { plan: Omit<ImportPlan, 'applied'>; writes: ImportWrites } {
-  const writes: ImportWrites = { insertSubjects: [], replaceSubjects: [], saveTotp: [], insertConsents: [], deleteWebauthn: [], insertWebauthn: [] }
+  const writes: ImportWrites = { insertSubjects: [], replaceSubjects: [], saveTotp: [], insertConsents: [], deleteWebauthn: [], insertWebauthn: [], savePreferences: [] }
   const key = (s: { sectorIdentifier: string; username: string }) => JSON.stringify([s.sectorIdentifier, s.username])
   const subjectOf = new Map(snapshot.subjects.map((s) => [key(s), s.subject]))
   const ownerOf = new Map(snapshot.subjects.map((s) => [s.subject, key(s)]))
@@ -110,8 +114,19 @@ export function planImport(snapshot: ImportSnapshot, batch: ImportBatch, force: 
     }
   })
 
-  return { plan: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials }, writes }
+  const preferred = new Map(snapshot.preferences)
+  const secondFactorPreferences = batch.secondFactorPreferences.map((p): ImportAction => {
+    const current = preferred.get(p.username)
+    if (current === p.method) return 'unchanged'
+    if (current !== undefined && !force) return 'conflict'
+    preferred.set(p.username, p.method)
+    writes.savePreferences = writes.savePreferences.filter((w) => w.username !== p.username)
+    writes.savePreferences.push(p)
+    return current === undefined ? 'add' : 'replace'
+  })
+
+  return { plan: { subjects, totpConfigurations, preConfiguredConsents, webauthnCredentials, secondFactorPreferences }, writes }
 }
 
 export const hasConflict = (plan: Omit<ImportPlan, 'applied'>): boolean =>
-  [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials].includes('conflict')
+  [...plan.subjects, ...plan.totpConfigurations, ...plan.preConfiguredConsents, ...plan.webauthnCredentials, ...plan.secondFactorPreferences].includes('conflict')

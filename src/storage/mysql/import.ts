@@ -10,7 +10,7 @@ import { execute, inTransaction, queryRows } from './database.js'
 
 /**
  * One InnoDB transaction whose snapshot reads are locking reads (`FOR UPDATE`): under REPEATABLE
- * READ they lock the rows and the gaps between them, so no subject, device or consent appears or
+ * READ they lock the rows and the gaps between them, so no subject, device, consent, credential or preference appears or
  * changes under the plan until COMMIT.
  */
 export function createMysqlImportStore(pool: MysqlPool, box: SecretBox): ImportStore {
@@ -32,7 +32,10 @@ export function createMysqlImportStore(pool: MysqlPool, box: SecretBox): ImportS
           ),
         )
         const webauthn = (await queryRows<WebauthnCredentialRow>(tx, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials FOR UPDATE')).map(toWebauthnCredential)
-        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
+        const preferences = new Map(
+          (await queryRows<{ username: string; second_factor_method: string }>(tx, 'SELECT username, second_factor_method FROM user_preferences FOR UPDATE')).map((r) => [r.username, r.second_factor_method]),
+        )
+        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn, preferences }, batch, force)
         const applied = apply && !hasConflict(plan)
         if (!applied) return { ...plan, applied }
         for (const s of writes.replaceSubjects)
@@ -60,6 +63,8 @@ export function createMysqlImportStore(pool: MysqlPool, box: SecretBox): ImportS
         for (const id of writes.deleteWebauthn) await execute(tx, 'DELETE FROM webauthn_credentials WHERE credential_id = ?', [id])
         for (const c of writes.insertWebauthn)
           await execute(tx, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', credentialValues(c))
+        for (const p of writes.savePreferences)
+          await execute(tx, 'INSERT INTO user_preferences (username, second_factor_method) VALUES (?, ?) ON DUPLICATE KEY UPDATE second_factor_method = VALUES(second_factor_method)', [p.username, p.method])
         return { ...plan, applied }
       })
     },

@@ -9,14 +9,14 @@ import type { PgPool } from './database.js'
 import { execute, inTransaction, queryRows } from './database.js'
 
 /**
- * One transaction holding SHARE ROW EXCLUSIVE locks on the four tables: the snapshot cannot change
+ * One transaction holding SHARE ROW EXCLUSIVE locks on the five tables: the snapshot cannot change
  * under the plan (a sign-in creating a subject waits), while reads go on.
  */
 export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
   return {
     async importRecords(batch, { force, apply }) {
       return inTransaction(pool, async (tx) => {
-        await execute(tx, 'LOCK TABLE user_opaque_identifier, totp_configurations, oauth2_consent_preconfiguration, webauthn_credentials IN SHARE ROW EXCLUSIVE MODE')
+        await execute(tx, 'LOCK TABLE user_opaque_identifier, totp_configurations, oauth2_consent_preconfiguration, webauthn_credentials, user_preferences IN SHARE ROW EXCLUSIVE MODE')
         const subjects = (await queryRows<{ sector_id: string; username: string; subject: string }>(tx, 'SELECT sector_id, username, subject FROM user_opaque_identifier')).map((r) => ({
           sectorIdentifier: r.sector_id,
           username: r.username,
@@ -37,7 +37,10 @@ export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
           ),
         )
         const webauthn = (await queryRows<WebauthnCredentialRow>(tx, 'SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials')).map(toWebauthnCredential)
-        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
+        const preferences = new Map(
+          (await queryRows<{ username: string; second_factor_method: string }>(tx, 'SELECT username, second_factor_method FROM user_preferences')).map((r) => [r.username, r.second_factor_method]),
+        )
+        const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn, preferences }, batch, force)
         const applied = apply && !hasConflict(plan)
         if (!applied) return { ...plan, applied }
         for (const s of writes.replaceSubjects)
@@ -66,6 +69,12 @@ export function createPgImportStore(pool: PgPool, box: SecretBox): ImportStore {
         for (const id of writes.deleteWebauthn) await execute(tx, 'DELETE FROM webauthn_credentials WHERE credential_id = $1', [id])
         for (const c of writes.insertWebauthn)
           await execute(tx, 'INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)', credentialValues(c))
+        for (const p of writes.savePreferences)
+          await execute(
+            tx,
+            'INSERT INTO user_preferences (username, second_factor_method) VALUES ($1, $2) ON CONFLICT (username) DO UPDATE SET second_factor_method = excluded.second_factor_method',
+            [p.username, p.method],
+          )
         return { ...plan, applied }
       })
     },

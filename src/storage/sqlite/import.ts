@@ -37,7 +37,10 @@ export function createSqliteImportStore(db: SqliteDatabase, box: SecretBox): Imp
       ),
     )
     const webauthn = (db.prepare('SELECT ' + CREDENTIAL_COLUMNS + ' FROM webauthn_credentials').all() as WebauthnCredentialRow[]).map(toWebauthnCredential)
-    const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn }, batch, force)
+    const preferences = new Map(
+      (db.prepare('SELECT username, second_factor_method FROM user_preferences').all() as Array<{ username: string; second_factor_method: string }>).map((r) => [r.username, r.second_factor_method]),
+    )
+    const { plan, writes } = planImport({ subjects, totp, consentKeys, webauthn, preferences }, batch, force)
     const applied = apply && !hasConflict(plan)
     if (!applied) return { ...plan, applied }
     const insertSubject = db.prepare('INSERT INTO user_opaque_identifier (sector_id, username, subject) VALUES (?, ?, ?)')
@@ -60,6 +63,10 @@ export function createSqliteImportStore(db: SqliteDatabase, box: SecretBox): Imp
     const insertCredential = db.prepare('INSERT INTO webauthn_credentials (' + CREDENTIAL_COLUMNS + ') VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
     for (const id of writes.deleteWebauthn) deleteCredential.run(id)
     for (const c of writes.insertWebauthn) insertCredential.run(...credentialValues(c))
+    const savePreference = db.prepare(
+      'INSERT INTO user_preferences (username, second_factor_method) VALUES (?, ?) ON CONFLICT (username) DO UPDATE SET second_factor_method = excluded.second_factor_method',
+    )
+    for (const p of writes.savePreferences) savePreference.run(p.username, p.method)
     return { ...plan, applied }
   })
   return {
