@@ -79,7 +79,8 @@ describe('latchkey storage import authelia', () => {
     expect(r.out).toContain('  add        john (SHA1, 6 digits, 30 s, issuer example.com)\n')
     expect(r.out).toContain('  add        harry (SHA256, 8 digits, 60 s, issuer example.com)\n')
     expect(r.out).toContain('Pre-configured consents: 1 to add')
-    expect(r.out).toContain("second-factor preference 'webauthn' of 1 user ('harry')")
+    expect(r.out).toContain('Second-factor preferences: 2 to add, 0 unchanged, 0 to replace, 0 in conflict\n  add        john prefers totp\n  add        harry prefers webauthn\n')
+    expect(r.out).toContain("second-factor preference 'mobile_push' of 1 user ('ron'): Latchkey has no Duo push; these users choose their second factor again")
     const kid = HARRY_KEY.kid.toString('base64')
     expect(r.out).toContain('WebAuthn credentials: 1 to add, 0 unchanged, 0 to replace, 0 in conflict\n')
     expect(r.out).toContain(`  add        harry 'YubiKey' (RP ID auth.example.com, ${version === 7 ? 'security key' : 'passkey'}, kid ${kid})\n`)
@@ -88,7 +89,7 @@ describe('latchkey storage import authelia', () => {
     expect(r.out).not.toContain('Latchkey has no WebAuthn')
     expect(r.out).toContain('1 revoked pre-configured consent')
     expect(r.out).toContain('1 expired pre-configured consent')
-    expect(r.out).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s).\n')
+    expect(r.out).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s), 2 second-factor preference(s).\n')
 
     await withLatchkey(async (s) => {
       const john = await s.findTotpConfiguration('john')
@@ -123,6 +124,9 @@ describe('latchkey storage import authelia', () => {
           lastUsedAt: Date.parse('2024-06-02T08:30:00Z') / 1000,
         },
       ])
+      expect(await s.findPreferred2faMethod('harry')).toBe('webauthn')
+      expect(await s.findPreferred2faMethod('john')).toBe('totp')
+      expect(await s.findPreferred2faMethod('ron')).toBeUndefined()
     })
 
     const again = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', ...source)
@@ -130,6 +134,7 @@ describe('latchkey storage import authelia', () => {
     expect(again.out).toContain('Subject identifiers (sub): 0 to add, 3 unchanged')
     expect(again.out).toContain('TOTP devices: 0 to add, 2 unchanged')
     expect(again.out).toContain('WebAuthn credentials: 0 to add, 1 unchanged')
+    expect(again.out).toContain('Second-factor preferences: 0 to add, 2 unchanged')
     expect(again.out).toMatch(/\nNothing to do: everything was imported already\.\n$/)
   })
 
@@ -160,7 +165,7 @@ describe('latchkey storage import authelia', () => {
     const fresh = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', '--dry-run', ...source)
     expect(fresh.code).toBe(0)
     expect(fresh.out).toContain('  add        john (SHA1, 6 digits, 30 s, issuer example.com)\n')
-    expect(fresh.out).toMatch(/\nDry run: nothing was written; without --dry-run 7 records would be written\.\n$/)
+    expect(fresh.out).toMatch(/\nDry run: nothing was written; without --dry-run 9 records would be written\.\n$/)
     expect(existsSync(latchkeyDb())).toBe(false)
 
     await withLatchkey(async (s) => expect(await s.listSubjectIdentifiers()).toEqual([]))
@@ -171,6 +176,7 @@ describe('latchkey storage import authelia', () => {
     await withLatchkey(async (s) => {
       expect(await s.listSubjectIdentifiers()).toEqual([])
       expect(await s.findTotpConfiguration('john')).toBeUndefined()
+      expect(await s.findPreferred2faMethod('harry')).toBeUndefined()
     })
     expect(readFileSync(latchkeyDb()).equals(before)).toBe(true)
   })
@@ -216,6 +222,23 @@ describe('latchkey storage import authelia', () => {
     expect(forced.code).toBe(0)
     expect(forced.out).toContain("  replace    harry 'YubiKey' (RP ID auth.example.com, passkey, kid ")
     await withLatchkey(async (s) => expect(await s.listWebauthnCredentials()).toMatchObject([{ credentialId: id, description: 'YubiKey', publicKey: HARRY_KEY.cose, signCount: 7 }]))
+  })
+
+  test("a Latchkey user's other preferred second factor is kept without --force and replaced with it", async () => {
+    const source = await autheliaSource('sqlite', 20)
+    await withLatchkey(async (s) => s.savePreferred2faMethod('harry', 'totp'))
+    const refused = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', ...source)
+    expect(refused.code).toBe(1)
+    expect(refused.out).toContain('  conflict   harry prefers webauthn\n')
+    expect(refused.out).toContain('Refused: 1 record conflicts with what Latchkey already holds (marked conflict). Nothing was written.')
+    await withLatchkey(async (s) => {
+      expect(await s.findPreferred2faMethod('harry')).toBe('totp')
+      expect(await s.findPreferred2faMethod('john')).toBeUndefined()
+    })
+    const forced = await cli('storage', 'import', 'authelia', '--config', 'configuration.yml', '--force', ...source)
+    expect(forced.code).toBe(0)
+    expect(forced.out).toContain('  replace    harry prefers webauthn\n')
+    await withLatchkey(async (s) => expect(await s.findPreferred2faMethod('harry')).toBe('webauthn'))
   })
 
   test("Authelia's configuration names the database and holds the key; a Latchkey database is not taken for Authelia's", async () => {

@@ -72,7 +72,7 @@ test('the runbook: stop Authelia, dry run, import, start Latchkey; john keeps hi
       expect(plan).toContain("  add        harry 'YubiKey' (RP ID auth.example.com, passkey, kid ")
       expect(plan).toContain('Dry run: nothing was written')
       expect(existsSync(latchkeyDb)).toBe(false)
-      expect(shell('import')).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s).')
+      expect(shell('import')).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s), 2 second-factor preference(s).')
       // As the runbook says: running it again is harmless.
       expect(shell('import')).toContain('Nothing to do: everything was imported already.')
     },

@@ -42,7 +42,7 @@ function importWith(source: string[]): (config: string) => void {
   return (config) => {
     const r = spawnSync(process.execPath, [MAIN, 'storage', 'import', 'authelia', '--config', config, ...source, '--encryption-key-file', 'authelia.key'], { cwd: dir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8' })
     expect(r.stderr).toBe('')
-    expect(r.stdout).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s).')
+    expect(r.stdout).toContain('Imported: 3 subject identifier(s), 2 TOTP device(s), 1 pre-configured consent(s), 1 WebAuthn credential(s), 2 second-factor preference(s).')
     expect(r.status).toBe(0)
   }
 }

@@ -73,6 +73,8 @@ function rows(version: number, key: string) {
     preferences: [
       ['john', 'totp'],
       ['harry', 'webauthn'],
+      // Duo push: Latchkey has none, the preference stays behind.
+      ['ron', 'mobile_push'],
     ],
     // rpid, username, description, kid, aaguid, attestation_type, transport, sign_count, created_at, last_used_at, public_key
     webauthn: [
