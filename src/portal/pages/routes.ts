@@ -210,15 +210,24 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
   /** `fresh=keys`: a signed-in user confirms a second factor again before changing security keys. */
   const freshOf = (p: Params): 'keys' | undefined => (field(p, 'fresh') === 'keys' ? 'keys' : undefined)
 
-  app.get('/2fa/one-time-password', async (req, reply) => {
+  /**
+   * Where both second-factor pages start: a browser not signed in goes to the sign-in page, one
+   * already at two factors to its target (unless it confirms again before changing keys).
+   */
+  const secondFactorStep = async (req: FastifyRequest, reply: FastifyReply) => {
     const q = params(req.query)
     const rd = rdOf(req, q)
     const fresh = freshOf(q)
     const lvl = level(req)
-    if (lvl === 0) return seeOther(reply, to('/', { rd }))
-    if (lvl >= 2 && rd && !fresh) return seeOther(reply, rd)
-    const s = req.session!
-    const info = await userInfo(ctx, req)
+    if (lvl === 0) return { done: seeOther(reply, to('/', { rd })) }
+    if (lvl >= 2 && rd && !fresh) return { done: seeOther(reply, rd) }
+    return { q, rd, fresh, s: req.session!, info: await userInfo(ctx, req) }
+  }
+
+  app.get('/2fa/one-time-password', async (req, reply) => {
+    const step = await secondFactorStep(req, reply)
+    if (step.done) return step.done
+    const { q, rd, fresh, s, info } = step
     // The user's method (remembered, else the one they have): security keys get their own page.
     const keyUsable = info.has_webauthn && !usedWebauthnFirst(s.data.amr)
     if (info.method === 'webauthn' && keyUsable) return seeOther(reply, to('/2fa/webauthn', { rd, fresh, error: field(q, 'error') }))
@@ -436,14 +445,9 @@ export function registerPageRoutes(app: FastifyInstance, ctx: PortalContext): vo
 
   if (webauthnOn) {
     app.get('/2fa/webauthn', async (req, reply) => {
-      const q = params(req.query)
-      const rd = rdOf(req, q)
-      const fresh = freshOf(q)
-      const lvl = level(req)
-      if (lvl === 0) return seeOther(reply, to('/', { rd }))
-      if (lvl >= 2 && rd && !fresh) return seeOther(reply, rd)
-      const s = req.session!
-      const info = await userInfo(ctx, req)
+      const step = await secondFactorStep(req, reply)
+      if (step.done) return step.done
+      const { q, rd, fresh, s, info } = step
       if (!info.has_webauthn || usedWebauthnFirst(s.data.amr)) return seeOther(reply, to('/2fa/one-time-password', { rd, fresh }))
       return page(
         reply,
