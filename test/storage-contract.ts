@@ -983,6 +983,79 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
       })
     })
 
+    describe('redeeming a code with its tokens in one step (redeemAuthorizationCode)', () => {
+      const tokensOf = (c: GrantContext, overrides: Partial<TokenRecord> = {}): TokenRecord[] => [
+        token({ ...grantOf(c), kind: 'access', ...overrides }),
+        token({ ...grantOf(c), kind: 'refresh', ...overrides }),
+      ]
+      const live = async (tokens: TokenRecord[], now = NOW) => (await Promise.all(tokens.map((t) => storage.findToken(t.tokenHash, now)))).filter(Boolean)
+
+      test('the first call consumes the code and saves the tokens; the second reports replayed and saves nothing', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const first = tokensOf(c)
+        expect(await storage.redeemAuthorizationCode(c.codeHash, first, NOW + 1)).toEqual({ kind: 'ok' })
+        expect(await live(first)).toEqual(first)
+        const second = tokensOf(c)
+        expect(await storage.redeemAuthorizationCode(c.codeHash, second, NOW + 2)).toEqual({ kind: 'replayed', grantId: c.grantId })
+        expect(await live(second)).toEqual([])
+        // The code is consumed for the other path too.
+        expect(await storage.consumeAuthorizationCode(c.codeHash, 'kasm', NOW + 3)).toEqual({ kind: 'replayed', grantId: c.grantId })
+      })
+
+      test('unknown, expired, revoked, of another grant or of another client: missing, nothing saved, the code stays usable by its owner', async () => {
+        expect(await storage.redeemAuthorizationCode(hash(), tokensOf(grant()), NOW)).toEqual({ kind: 'missing' })
+        const c = code({ expiresAt: NOW + 60 })
+        await storage.saveAuthorizationCode(c)
+        const tried = [tokensOf(c), tokensOf(grant()), tokensOf(c, { clientId: 'evil' })]
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tried[0]!, NOW + 60)).toEqual({ kind: 'missing' })
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tried[1]!, NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tried[2]!, NOW)).toEqual({ kind: 'missing' })
+        expect(await live(tried.flat())).toEqual([])
+        const ok = tokensOf(c)
+        expect(await storage.redeemAuthorizationCode(c.codeHash, ok, NOW + 59)).toEqual({ kind: 'ok' })
+        // Nor does another grant or client learn that it was used.
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tokensOf(c, { clientId: 'evil' }), NOW)).toEqual({ kind: 'missing' })
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tokensOf(grant()), NOW)).toEqual({ kind: 'missing' })
+        const revoked = code()
+        await storage.saveAuthorizationCode(revoked)
+        await storage.revokeGrant(revoked.grantId)
+        const late = tokensOf(revoked)
+        expect(await storage.redeemAuthorizationCode(revoked.codeHash, late, NOW)).toEqual({ kind: 'missing' })
+        expect(await live(late)).toEqual([])
+      })
+
+      test('tokens of no grant, of two grants or of two clients are refused before anything changes', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        await expect(storage.redeemAuthorizationCode(c.codeHash, [], NOW)).rejects.toThrow()
+        await expect(storage.redeemAuthorizationCode(c.codeHash, [...tokensOf(c).slice(0, 1), ...tokensOf(grant()).slice(0, 1)], NOW)).rejects.toThrow()
+        await expect(storage.redeemAuthorizationCode(c.codeHash, [tokensOf(c)[0]!, tokensOf(c, { clientId: 'other' })[0]!], NOW)).rejects.toThrow()
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tokensOf(c), NOW)).toEqual({ kind: 'ok' })
+      })
+
+      test('a replay after the redemption revokes what it saved (security.md C1)', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const tokens = tokensOf(c)
+        expect(await storage.redeemAuthorizationCode(c.codeHash, tokens, NOW)).toEqual({ kind: 'ok' })
+        const replay = await storage.redeemAuthorizationCode(c.codeHash, tokensOf(c), NOW)
+        expect(replay).toEqual({ kind: 'replayed', grantId: c.grantId })
+        await storage.revokeGrant(c.grantId)
+        expect(await live(tokens)).toEqual([])
+      })
+
+      test('20 parallel redemptions: exactly one ok with its tokens live, the rest replayed with nothing saved', async () => {
+        const c = code()
+        await storage.saveAuthorizationCode(c)
+        const sets = Array.from({ length: 20 }, () => tokensOf(c))
+        const results = await Promise.all(sets.map((t) => storage.redeemAuthorizationCode(c.codeHash, t, NOW)))
+        expect(results.filter((r) => r.kind === 'ok')).toHaveLength(1)
+        expect(results.filter((r) => r.kind === 'replayed')).toHaveLength(19)
+        expect(await live(sets.flat())).toEqual(sets[results.findIndex((r) => r.kind === 'ok')])
+      })
+    })
+
     describe('tokens', () => {
       test('absent: undefined', async () => {
         expect(await storage.findToken(hash(), NOW)).toBeUndefined()
@@ -1411,6 +1484,22 @@ export function runStorageContract(name: string, open: () => Promise<Storage>, o
             return (await s.saveIssuedTokens({ kind: 'code', hash: c.codeHash }, tokens)) ? tokens : undefined
           })
           expect(all.filter((r) => r !== undefined).length).toBeLessThanOrEqual(1)
+          const issued = all.flatMap((r) => r ?? [])
+          expect((await Promise.all(issued.map((t) => peer!.findToken(t.tokenHash, NOW)))).filter(Boolean)).toEqual([])
+        }
+      })
+
+      test('20 parallel one-step redemptions of one code on both instances, replays revoking: at most one gets tokens, none stays live, the code is used once (security.md C1, C2)', async () => {
+        for (let round = 0; round < 5; round++) {
+          const c = code()
+          await storage.saveAuthorizationCode(c)
+          const all = await across(20, async (s) => {
+            const tokens = [token({ ...grantOf(c) }), token({ ...grantOf(c), kind: 'refresh' })]
+            const r = await s.redeemAuthorizationCode(c.codeHash, tokens, NOW)
+            if (r.kind === 'replayed') await s.revokeGrant(r.grantId)
+            return r.kind === 'ok' ? tokens : undefined
+          })
+          expect(all.filter((r) => r !== undefined)).toHaveLength(1)
           const issued = all.flatMap((r) => r ?? [])
           expect((await Promise.all(issued.map((t) => peer!.findToken(t.tokenHash, NOW)))).filter(Boolean)).toEqual([])
         }

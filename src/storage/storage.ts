@@ -346,6 +346,14 @@ export interface TokenRecord extends GrantContext {
   parentHash?: string
 }
 
+/** redeemAuthorizationCode's outcome: only 'ok' consumed the code and saved the tokens. */
+export type RedeemResult =
+  | { kind: 'ok' }
+  /** Already used: the caller revokes `grantId` (RFC 6749 §4.1.2, §10.4). */
+  | { kind: 'replayed'; grantId: string }
+  /** Unknown, expired, revoked, or of another grant or client. */
+  | { kind: 'missing' }
+
 /** The consumed code or refresh token that a set of tokens is issued from. */
 export interface TokenParent {
   kind: 'code' | 'refresh'
@@ -369,6 +377,21 @@ export interface OidcStore {
     now: number,
     accept?: (code: AuthorizationCodeRecord) => boolean,
   ): Promise<ConsumeResult<AuthorizationCodeRecord>>
+  /**
+   * The token endpoint's one step for a code whose record the caller already holds (a sealed code,
+   * oidc/code-seal.ts, so no read comes first): consumes the live code `codeHash` of the tokens'
+   * grant and client and saves `tokens` in one atomic step, or does neither.
+   * - `tokens`: at least one, all of one grant and one client (else the call rejects).
+   * - 'ok' only while the code row exists for that grant and client, unconsumed, unrevoked and
+   *   before `expiresAt`; of N parallel calls from any number of instances exactly one is 'ok'.
+   * - 'replayed' when the code was already consumed (the caller revokes the grant), 'missing'
+   *   otherwise; in both cases nothing is saved.
+   * - Ordered against `revokeGrant` like consumeAuthorizationCode + saveIssuedTokens: a revocation
+   *   that comes first leaves the code revoked ('missing'); one that comes after revokes the
+   *   tokens saved here (docs/security.md C1, C2).
+   * On PostgreSQL one statement: the guarded UPDATE of the code and the INSERT of the tokens.
+   */
+  redeemAuthorizationCode(codeHash: string, tokens: TokenRecord[], now: number): Promise<RedeemResult>
   /** Saves a token issued from no parent (client_credentials, the implicit flow). */
   saveToken(token: TokenRecord): Promise<void>
   /**

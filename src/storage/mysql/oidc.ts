@@ -1,7 +1,7 @@
-import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, TokenRecord } from '../storage.js'
-import type { CodeRow, ParentRow, TokenRow } from '../sqlite/oidc.js'
+import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, RedeemResult, TokenRecord } from '../storage.js'
+import type { CodeRow, CodeState, ParentRow, TokenRow } from '../sqlite/oidc.js'
 import {
-  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, toCode, toToken, tokenValues,
+  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, redeemedGrant, toCode, toToken, tokenValues, unredeemed,
 } from '../sqlite/oidc.js'
 import type { MysqlPool } from './database.js'
 import { execute, inTransaction, queryArrays, queryRows } from './database.js'
@@ -49,6 +49,28 @@ export function createMysqlOidcStore(pool: MysqlPool, lockKey: (key: string) => 
         await execute(tx, 'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = ? WHERE code_hash = ?', [now, codeHash])
         return { kind: 'ok', record }
       })
+    },
+    async redeemAuthorizationCode(codeHash, tokens, now): Promise<RedeemResult> {
+      const { grantId, clientId } = redeemedGrant(tokens)
+      return inTransaction(
+        pool,
+        async (tx): Promise<RedeemResult> => {
+          // The guarded UPDATE's row lock decides between parallel redemptions (and holds off revokeToken).
+          const won = await execute(
+            tx,
+            'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = ? WHERE code_hash = ? AND grant_id = ? AND client_id = ? AND consumed = 0 AND revoked = 0 AND expires_at > ?',
+            [now, codeHash, grantId, clientId, now],
+          )
+          if (won !== 1) {
+            const [row] = await queryRows<CodeState>(tx, 'SELECT grant_id, client_id, consumed FROM oauth2_authorization_code WHERE code_hash = ?', [codeHash])
+            return unredeemed(row, grantId, clientId)
+          }
+          for (const t of tokens) await execute(tx, INSERT_TOKEN, tokenValues(t))
+          return { kind: 'ok' }
+        },
+        // The per-grant lock of saveIssuedTokens: a revokeGrant of this grant waits for the COMMIT.
+        grantLock(grantId),
+      )
     },
     async saveToken(t) {
       await execute(pool, INSERT_TOKEN, tokenValues(t))

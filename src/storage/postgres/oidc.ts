@@ -1,7 +1,7 @@
-import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, TokenRecord } from '../storage.js'
-import type { CodeRow, ParentRow, TokenRow } from '../sqlite/oidc.js'
+import type { AuthorizationCodeRecord, ConsumeResult, OidcStore, RedeemResult, TokenRecord } from '../storage.js'
+import type { CodeRow, CodeState, ParentRow, TokenRow } from '../sqlite/oidc.js'
 import {
-  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, toCode, toToken, tokenValues,
+  CLIENT_ID, CODE_COLUMNS, CONSUMED, GRANT_COLUMNS, GRANT_ID, IDENTITY_VERIFICATION_RETENTION_SECONDS, KIND, TOKEN_COLUMNS, codeValues, isLiveParent, issuedGrantId, redeemedGrant, toCode, toToken, tokenValues, unredeemed,
 } from '../sqlite/oidc.js'
 import type { PgClient, PgPool } from './database.js'
 import { execute, inTransaction, lockKey, queryArrays, queryRows } from './database.js'
@@ -23,6 +23,18 @@ const insertFromLiveCode = (count: number): string =>
   'WITH parent AS (SELECT 1 FROM oauth2_authorization_code WHERE code_hash = $1 AND grant_id = $2 AND consumed = 1 AND revoked = 0 FOR UPDATE) ' +
   'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' +
   Array.from({ length: count }, (_, row) => 'SELECT ' + TOKEN_TYPES.map((type, i) => `$${3 + row * TOKEN_TYPES.length + i}::${type}`).join(', ') + ' WHERE EXISTS (SELECT 1 FROM parent)').join(' UNION ALL ')
+
+/**
+ * redeemAuthorizationCode for `count` tokens in one statement: the guarded UPDATE consumes the code
+ * ($1, grant $2, client $3, now $4) and the INSERT runs only on the row it returned. The UPDATE's
+ * row lock orders it against revokeGrant (which updates the code first) and against parallel
+ * redemptions, which re-check its WHERE on the winner's committed row and insert nothing.
+ */
+const redeemCode = (count: number): string =>
+  'WITH code AS (UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = $4 ' +
+  'WHERE code_hash = $1 AND grant_id = $2 AND client_id = $3 AND consumed = 0 AND revoked = 0 AND expires_at > $4 RETURNING 1) ' +
+  'INSERT INTO oauth2_token (' + GRANT_COLUMNS + ', credential_fingerprint, token_hash, kind, issued_at, expires_at, parent_hash) ' +
+  Array.from({ length: count }, (_, row) => 'SELECT ' + TOKEN_TYPES.map((type, i) => `$${5 + row * TOKEN_TYPES.length + i}::${type}`).join(', ') + ' WHERE EXISTS (SELECT 1 FROM code)').join(' UNION ALL ')
 
 /**
  * revokeGrant and a refresh token's saveIssuedTokens of one grant run one at a time. Under READ COMMITTED an UPDATE
@@ -64,6 +76,13 @@ export function createPgOidcStore(pool: PgPool): OidcStore {
       // Lost the race: a parallel redemption (a replay) or a revocation came first.
       const [after] = await queryRows<{ consumed: number }>(pool, 'SELECT consumed FROM oauth2_authorization_code WHERE code_hash = $1', [codeHash])
       return after?.consumed === 1 ? { kind: 'replayed', grantId: row.grant_id } : { kind: 'missing' }
+    },
+    async redeemAuthorizationCode(codeHash, tokens, now): Promise<RedeemResult> {
+      const { grantId, clientId } = redeemedGrant(tokens)
+      const inserted = await execute(pool, redeemCode(tokens.length), [codeHash, grantId, clientId, now, ...tokens.flatMap(tokenValues)])
+      if (inserted === tokens.length) return { kind: 'ok' }
+      const [row] = await queryRows<CodeState>(pool, 'SELECT grant_id, client_id, consumed FROM oauth2_authorization_code WHERE code_hash = $1', [codeHash])
+      return unredeemed(row, grantId, clientId)
     },
     async saveToken(t) {
       await execute(pool, INSERT_TOKEN, tokenValues(t))

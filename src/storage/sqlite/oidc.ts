@@ -1,4 +1,4 @@
-import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, TokenParent, TokenRecord } from '../storage.js'
+import type { AuthorizationCodeRecord, ConsumeResult, GrantContext, OidcStore, RedeemResult, TokenParent, TokenRecord } from '../storage.js'
 import type { SqliteDatabase } from './database.js'
 import { fromJsonList, lazyPrepare, orNull, toFlag, toJsonList } from './database.js'
 
@@ -161,6 +161,21 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
     return { kind: 'missing' }
   })
 
+  const consumeGrantCode = lazyPrepare(
+    db,
+    'UPDATE oauth2_authorization_code SET consumed = 1, consumed_at = @now ' +
+      'WHERE code_hash = @hash AND grant_id = @grant_id AND client_id = @client_id AND consumed = 0 AND revoked = 0 AND expires_at > @now',
+  )
+  const findCodeState = lazyPrepare(db, 'SELECT grant_id, client_id, consumed FROM oauth2_authorization_code WHERE code_hash = ?')
+  const redeem = db.transaction((hash: string, tokens: TokenRecord[], now: number): RedeemResult => {
+    const { grantId, clientId } = redeemedGrant(tokens)
+    if (consumeGrantCode().run({ hash, grant_id: grantId, client_id: clientId, now }).changes !== 1) {
+      return unredeemed(findCodeState().get(hash) as CodeState | undefined, grantId, clientId)
+    }
+    for (const t of tokens) insertToken().run(tokenParams(t))
+    return { kind: 'ok' }
+  })
+
   const saveIssued = db.transaction((parent: TokenParent, grantId: string, tokens: TokenRecord[]): boolean => {
     const row = (parent.kind === 'code' ? findParentCode : findParentRefresh)().get(parent.hash, grantId) as ParentRow | undefined
     if (!isLiveParent(row)) return false
@@ -213,6 +228,9 @@ export function createOidcStore(db: SqliteDatabase): OidcStore {
     async consumeAuthorizationCode(codeHash, clientId, now, accept) {
       return consumeCodeOnce.immediate(codeHash, clientId, now, accept)
     },
+    async redeemAuthorizationCode(codeHash, tokens, now) {
+      return redeem.immediate(codeHash, tokens, now)
+    },
     async saveToken(t) {
       insertToken().run(tokenParams(t))
     },
@@ -258,6 +276,30 @@ export function issuedGrantId(tokens: readonly TokenRecord[]): string {
   const grantId = tokens[0]?.grantId
   if (grantId === undefined || tokens.some((t) => t.grantId !== grantId)) throw new Error('saveIssuedTokens: tokens of exactly one grant are required')
   return grantId
+}
+
+/** The one grant and client of the tokens given to redeemAuthorizationCode (a caller's mistake otherwise: it rejects). */
+export function redeemedGrant(tokens: readonly TokenRecord[]): { grantId: string; clientId: string } {
+  const grantId = issuedGrantId(tokens)
+  const clientId = tokens[0]!.clientId
+  if (tokens.some((t) => t.clientId !== clientId)) throw new Error('redeemAuthorizationCode: tokens of exactly one client are required')
+  return { grantId, clientId }
+}
+
+/** What redeemAuthorizationCode reads of a code it could not consume. */
+export interface CodeState {
+  grant_id: string
+  client_id: string
+  consumed: number
+}
+
+/**
+ * Why redeemAuthorizationCode did not win: consumed rows never change back, so the read after the
+ * guarded UPDATE describes its decision. A code of another grant or client reads as unknown.
+ */
+export function unredeemed(row: CodeState | undefined, grantId: string, clientId: string): RedeemResult {
+  if (row === undefined || row.grant_id !== grantId || row.client_id !== clientId) return { kind: 'missing' }
+  return row.consumed === 1 ? { kind: 'replayed', grantId } : { kind: 'missing' }
 }
 
 export function grantParams(g: GrantContext): GrantColumns {
