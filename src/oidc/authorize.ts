@@ -19,6 +19,8 @@ import { issueAccessToken } from './access-token.js'
 import { lifespansFor } from './lifespans.js'
 import { requestedAudience } from './audience.js'
 import { keyFor } from './keys.js'
+import type { SealedCode } from './code-seal.js'
+import { hashArtifact } from './tokens.js'
 
 export type AuthorizeOutcome =
   /** docs/security.md ERRPAGE: client or redirect_uri not verified; nothing goes to any redirect URI. */
@@ -469,18 +471,18 @@ async function issueResponse(ctx: OidcContext, input: AuthorizeInput, r: Checked
   let code: string | undefined
   let accessToken: string | undefined
   if (words.has('code')) {
-    const issued = ctx.tokens.issue('ac')
-    await ctx.storage.saveAuthorizationCode({
+    const record: SealedCode = {
       ...grant,
-      codeHash: issued.hash,
       redirectUri: r.redirectUri,
       // Always sent now; the field stays for codes stored before redirect_uri became required.
       redirectUriSent: true,
       ...(pkce ? { codeChallenge: pkce.challenge, codeChallengeMethod: pkce.method } : {}),
       issuedAt: now,
       expiresAt: now + lifespansFor(ctx.oidc, client.config, 'authorize_code').authorizeCodeSeconds,
-    })
-    code = issued.value
+    }
+    // The code carries its record (code-seal.ts); the row decides whether it is still live.
+    code = ctx.codes.seal(record)
+    await ctx.storage.saveAuthorizationCode({ ...record, codeHash: hashArtifact(code) })
     out.code = code
   }
   const implicit = lifespansFor(ctx.oidc, client.config, 'implicit')

@@ -298,7 +298,7 @@ async function verifyCandidates(
  */
 async function vouchingArtifact(ctx: OidcContext, clientId: string, body: Params, now: number): Promise<string | undefined> {
   const code = body.get('code')
-  if (code !== undefined && ctx.tokens.isWellFormed('ac', code)) {
+  if (code !== undefined && (ctx.tokens.isWellFormed('ac', code) || ctx.codes.open(code) !== undefined)) {
     const hash = hashArtifact(code)
     // A peek: the refusing `accept` leaves the code unconsumed.
     if (!ctx.spentArtifacts.has(hash, now) && (await ctx.storage.consumeAuthorizationCode(hash, clientId, now, () => false)).kind === 'refused') return hash

@@ -11,6 +11,7 @@ import { createIssuerResolver, type IssuerResolver } from './issuer.js'
 import { FailureThrottle, SpentArtifacts, WorkBudget } from './throttle.js'
 import { buildDiscovery, DiscoveryCache } from './discovery.js'
 import { authAfterKey } from './auth-after.js'
+import { CodeSealer, codeSealKey } from './code-seal.js'
 import { ClientJwksCache, JWKS_FETCH_LIMITS, type JwksFetchLimits } from './client-jwks.js'
 
 /** Everything the OIDC functions need, prepared once when the plugin starts. */
@@ -23,6 +24,8 @@ export interface OidcContext {
   clients: Map<string, Client>
   keys: KeySet
   tokens: TokenFactory
+  /** Seals the record into each authorization code (code-seal.ts). */
+  codes: CodeSealer
   issuer: IssuerResolver
   discovery: DiscoveryCache
   /**
@@ -105,6 +108,7 @@ export async function createOidcContext(deps: {
     clients,
     keys,
     tokens: new TokenFactory(oidc.hmacSecret),
+    codes: new CodeSealer(codeSealKey(oidc)),
     issuer: createIssuerResolver(deps.config),
     discovery: new DiscoveryCache((issuer) => buildDiscovery(issuer, oidc, clients, keys)),
     clientThrottle: new FailureThrottle(CLIENT_FAILURES_PER_MINUTE, 60),

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { randomUUID } from 'node:crypto'
 import { createLocalJWKSet, jwtVerify } from 'jose'
+import { hashArtifact, TokenFactory } from '../../src/oidc/tokens.js'
 import { buildTestApp, type TestApp } from '../support/app.js'
 import {
   HOST, ISSUER, KASM, NONCE, STATE, addTestClients, basic, decodeJwtPayload, getCode, pkcePair, postForm, redeem,
@@ -198,7 +200,7 @@ describe('C1–C6: codes', () => {
  * in on a busy server or another instance), until `release`: a deterministic interleaving on the
  * real storage, not a stand-in for it.
  */
-function pauseWinnerAfterConsume(method: 'consumeAuthorizationCode' | 'consumeRefreshToken') {
+function pauseWinnerAfterConsume(method: 'consumeAuthorizationCode' | 'consumeRefreshToken' | 'redeemAuthorizationCode') {
   const storage = t.storage as unknown as Record<string, (...args: unknown[]) => Promise<{ kind: string }>>
   const original = storage[method]!
   let release!: () => void
@@ -216,9 +218,37 @@ function pauseWinnerAfterConsume(method: 'consumeAuthorizationCode' | 'consumeRe
   return { winnerConsumed, release }
 }
 
+/**
+ * A code of the opaque form Latchkey issued before codes were sealed (a rolling upgrade can still
+ * bring one): the same grant as a fresh code, saved under an `authelia_ac_<random>.<hmac>` value.
+ */
+async function opaqueCodeFor(client: { id: string; redirectUri: string }): Promise<string> {
+  const sealed = await codeFor(client)
+  const peek = await t.storage.consumeAuthorizationCode(hashArtifact(sealed), client.id, t.clock.now(), () => false)
+  if (peek.kind !== 'refused') throw new Error(`peek: ${peek.kind}`)
+  const opaque = new TokenFactory(t.deps.config.identityProviders.oidc!.hmacSecret).issue('ac')
+  expect(opaque.value).toMatch(/^authelia_ac_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/)
+  await t.storage.saveAuthorizationCode({ ...peek.record, grantId: randomUUID(), codeHash: opaque.hash })
+  return opaque.value
+}
+
 describe('C1, T1: a replay racing the winner revokes what the winner issues', () => {
-  test("C1: a code replay that revokes the grant before the first redemption's tokens are saved: both get invalid_grant", async () => {
+  test('C1: a replay landing right after the one-step redemption of a sealed code revokes what the winner is handing out: it gets invalid_grant, the winner\'s tokens are dead', async () => {
     const code = await codeFor(A)
+    const { winnerConsumed, release } = pauseWinnerAfterConsume('redeemAuthorizationCode')
+    const winner = redeemA(code)
+    await winnerConsumed
+    expectTokError(await redeemA(code), 400, 'invalid_grant')
+    release()
+    const won = await winner
+    expect(won.statusCode).toBe(200)
+    expect((await userinfo(t, won.json().access_token)).statusCode).toBe(401)
+    expectTokError(await refreshA(won.json().refresh_token), 400, 'invalid_grant')
+    expect(t.logs()).toContain('the authorization code was already used; every token issued from it is revoked')
+  })
+
+  test("C1: an opaque code's replay that revokes the grant before the first redemption's tokens are saved: both get invalid_grant", async () => {
+    const code = await opaqueCodeFor(A)
     const { winnerConsumed, release } = pauseWinnerAfterConsume('consumeAuthorizationCode')
     const winner = redeemA(code)
     await winnerConsumed

@@ -43,6 +43,11 @@ export interface IssueOptions {
    * `invalid_grant`; a refresh token parent is rotated out with the grant's previous tokens.
    */
   parent?: TokenParent
+  /**
+   * Saves the set in place of `parent`'s saveIssuedTokens: a sealed code consumes its row and saves
+   * the tokens in one step (authorization-code.ts). Throws to refuse; nothing is handed out then.
+   */
+  save?: (records: TokenRecord[]) => Promise<void>
 }
 
 /** Saves a new access token (and refresh token) of the grant and signs the ID token. */
@@ -93,7 +98,9 @@ export async function issueTokenSet(ctx: OidcContext, client: Client, grant: Gra
     })
     response.refresh_token = rt.value
   }
-  if (opts.parent === undefined) {
+  if (opts.save) {
+    await opts.save(records)
+  } else if (opts.parent === undefined) {
     for (const record of records) await ctx.storage.saveToken(record)
   } else if (!(await ctx.storage.saveIssuedTokens(opts.parent, records))) {
     // docs/security.md C1, T1: a replay revoked the grant between our consume and this save.

@@ -48,7 +48,7 @@ export const describeServer = (o: PgConnectionOptions): string =>
  * times, and a flush takes milliseconds on ordinary disks.
  */
 export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void, kind: 'durable' | 'ephemeral' = 'durable'): PgPool {
-  const pool = new pg.Pool({
+  const config: pg.PoolConfig = {
     host: o.host,
     port: o.port,
     database: o.database,
@@ -63,11 +63,116 @@ export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => 
     // Tells the two pools apart in pg_stat_activity.
     application_name: kind === 'ephemeral' ? 'latchkey-ephemeral' : 'latchkey',
     types,
-  })
+  }
+  const pool = new pg.Pool(config)
   // An idle connection the server dropped (restart, failover) must not crash the process: the pool
   // discards it and the next query opens a new one.
   pool.on('error', onIdleError)
+  if (kind === 'ephemeral') {
+    const lines = new pg.Pool({ ...config, max: PIPELINED_CONNECTIONS, pipeline: true } as pg.PoolConfig)
+    lines.on('error', onIdleError)
+    pipelines.set(pool, new PipelinedStatements(lines, onIdleError))
+  }
   return pool
+}
+
+/** Connections each ephemeral pool keeps for pipelined single statements (see PipelinedStatements). */
+export const PIPELINED_CONNECTIONS = 2
+
+/**
+ * Single statements on the ephemeral pool (outside a transaction: reading a session, saving a
+ * code, redeeming one, reading a token) go out pipelined on a couple of long-lived connections
+ * (node-postgres `pipeline: true`) instead of each checking a connection out of the pool: a
+ * statement is written while earlier ones are still running, and each still ends with its own
+ * Sync, so it commits (or fails) alone, exactly as it would on a connection of its own. What it
+ * saves is the server process's wake-up per statement: on a busy instance the pipelined
+ * connection's server process rarely sleeps, and on this 2-core machine that wake-up cost more
+ * than the statement itself (npm run bench: fleet, one instance on PostgreSQL).
+ *
+ * The price is head-of-line waiting: a statement that waits for a row lock holds up the ones
+ * behind it on its connection. Row locks here are held only by short transactions (revokeGrant,
+ * a refresh rotation) that never wait on a pipelined statement themselves (they run on their own
+ * pooled connection), so the wait is bounded by those. A connection that fails is dropped, every
+ * statement on it fails like a statement on a dropped pooled connection, and the next one opens
+ * a new connection.
+ */
+class PipelinedStatements {
+  private readonly lines: Array<Promise<Line> | undefined> = Array.from({ length: PIPELINED_CONNECTIONS }, () => undefined)
+  private next = 0
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly onLost: (err: Error) => void,
+  ) {}
+
+  query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    const i = this.next
+    this.next = (i + 1) % this.lines.length
+    return this.line(i).then((line) => line.client.query(config))
+  }
+
+  private line(i: number): Promise<Line> {
+    const existing = this.lines[i]
+    if (existing) return existing
+    const opening: Promise<Line> = this.pool.connect().then((client) => {
+      const line = new Line(client, (err) => {
+        if (this.lines[i] === opening) this.lines[i] = undefined
+        if (err) this.onLost(err)
+      })
+      return line
+    })
+    // A failed connect fails the statements waiting for it; the next statement tries again.
+    opening.catch(() => {
+      if (this.lines[i] === opening) this.lines[i] = undefined
+    })
+    this.lines[i] = opening
+    return opening
+  }
+
+  async end(): Promise<void> {
+    const open = await Promise.all(this.lines.map((l) => l?.catch(() => undefined)))
+    this.lines.fill(undefined)
+    for (const line of open) line?.close()
+    await this.pool.end()
+  }
+}
+
+/** One pipelined connection, given back (destroyed) exactly once: when it fails, ends, or at close. */
+class Line {
+  private done = false
+  private readonly onError = (err: Error) => this.finish(err)
+  private readonly onEnd = () => this.finish(undefined)
+
+  constructor(
+    readonly client: PoolClient,
+    private readonly onDropped: (err: Error | undefined) => void,
+  ) {
+    client.on('error', this.onError)
+    client.on('end', this.onEnd)
+  }
+
+  close(): void {
+    this.finish(undefined, false)
+  }
+
+  private finish(err: Error | undefined, dropped = true): void {
+    if (this.done) return
+    this.done = true
+    this.client.off('error', this.onError)
+    this.client.off('end', this.onEnd)
+    if (dropped) this.onDropped(err)
+    // Destroyed, never reused: whatever was written on it has failed or will fail.
+    this.client.release(err ?? true)
+  }
+}
+
+const pipelines = new WeakMap<pg.Pool, PipelinedStatements>()
+/** Where a single statement on `db` runs: a pooled connection of its own, or the ephemeral pool's pipeline. */
+const runner = (db: PgQueryable): PgQueryable => (pipelines.get(db as pg.Pool) as unknown as PgQueryable | undefined) ?? db
+
+/** Ends a pool made by createPool, with its pipelined connections. */
+export async function endPool(pool: PgPool): Promise<void> {
+  await Promise.all([pipelines.get(pool)?.end(), pool.end()])
 }
 
 /**
@@ -87,15 +192,15 @@ function prepared(text: string, values: unknown[]) {
 }
 
 export async function queryRows<R extends QueryResultRow>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
-  return (await db.query<R>(prepared(sql, params))).rows
+  return (await runner(db).query<R>(prepared(sql, params))).rows
 }
 
 export async function queryArrays<R extends unknown[]>(db: PgQueryable, sql: string, params: unknown[] = []): Promise<R[]> {
-  return (await db.query<R>({ ...prepared(sql, params), rowMode: 'array' })).rows
+  return (await runner(db).query<R>({ ...prepared(sql, params), rowMode: 'array' })).rows
 }
 
 export async function execute(db: PgQueryable, sql: string, params: unknown[] = []): Promise<number> {
-  return (await db.query(prepared(sql, params))).rowCount ?? 0
+  return (await runner(db).query(prepared(sql, params))).rowCount ?? 0
 }
 
 /**

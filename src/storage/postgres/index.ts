@@ -8,7 +8,7 @@ import type { Storage } from '../storage.js'
 import { StorageError } from '../storage.js'
 import { createPgConsentStore } from './consent.js'
 import type { PgClient, PgConnectionOptions } from './database.js'
-import { connectionError, createPool, describeServer, execute, queryRows } from './database.js'
+import { connectionError, createPool, describeServer, endPool, execute, queryRows } from './database.js'
 import { createPgIdentityVerificationStore } from './identity-verification.js'
 import { createPgLogoutSessionStore } from './logout-sessions.js'
 import { PgMigrator } from './migrate.js'
@@ -66,7 +66,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
       openSchema(migrator, client, verifyKey, opts.migrate ?? true, (version) => opts.logger?.warn({ server, version }, 'storage: the database has pending migrations')),
     )
   } catch (err) {
-    await Promise.all([pool.end(), ephemeral.end()]).catch(() => undefined)
+    await Promise.all([endPool(pool), endPool(ephemeral)]).catch(() => undefined)
     throw err instanceof StorageError ? err : connectionError(opts, err)
   }
 
@@ -112,7 +112,7 @@ export async function openPostgresStorage(opts: PostgresStorageOptions): Promise
     async close() {
       if (closed) return
       closed = true
-      await Promise.all([pool.end(), ephemeral.end()])
+      await Promise.all([endPool(pool), endPool(ephemeral)])
     },
   }
 }
