@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest'
 import { loadConfig } from '../../src/config/load.js'
 import { openStorage } from '../../src/storage/index.js'
 import { openPostgresStorage } from '../../src/storage/postgres/index.js'
-import { createPool } from '../../src/storage/postgres/database.js'
+import { createPool, endPool, PIPELINED_CONNECTIONS, queryRows } from '../../src/storage/postgres/database.js'
 import type { Storage, TokenRecord } from '../../src/storage/storage.js'
 import { StorageError } from '../../src/storage/storage.js'
 import { runStorageContract } from '../storage-contract.js'
@@ -90,8 +90,10 @@ describe.runIf(available)('postgres', () => {
         const pool = createPool(latest!.options, () => undefined, kind)
         try {
           expect((await pool.query('SHOW synchronous_commit')).rows[0].synchronous_commit).toBe(expected)
+          // Single statements (the ephemeral pool's pipelined connections) too.
+          expect((await queryRows<{ synchronous_commit: string }>(pool, 'SHOW synchronous_commit'))[0]!.synchronous_commit).toBe(expected)
         } finally {
-          await pool.end()
+          await endPool(pool)
         }
       }
     })
@@ -190,6 +192,55 @@ describe.runIf(available)('postgres', () => {
       } finally {
         await storage.close()
       }
+    })
+
+    describe('pipelined single statements on the ephemeral pool', () => {
+      const pidOf = async (pool: pg.Pool): Promise<number> => (await queryRows<{ pid: number }>(pool, 'SELECT pg_backend_pid() AS pid'))[0]!.pid
+
+      test('parallel statements share the pipelined connections; one that fails fails alone, and each commits on its own', async () => {
+        await openFresh().then((s) => s.close())
+        const pool = createPool(latest!.options, () => undefined, 'ephemeral')
+        try {
+          const pids = await Promise.all(Array.from({ length: 40 }, () => pidOf(pool)))
+          expect(new Set(pids).size).toBeLessThanOrEqual(PIPELINED_CONNECTIONS)
+          const table = `${latest!.name}.encryption`
+          const settled = await Promise.allSettled([
+            queryRows(pool, `INSERT INTO ${table} (name, value) VALUES ('pipelined-a', '\\x01') RETURNING name`),
+            queryRows(pool, 'SELECT 1 / 0 AS boom'),
+            queryRows(pool, `INSERT INTO ${table} (name, value) VALUES ('pipelined-a', '\\x02') RETURNING name`),
+            queryRows(pool, `INSERT INTO ${table} (name, value) VALUES ('pipelined-b', '\\x03') RETURNING name`),
+            pidOf(pool),
+          ])
+          expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled'])
+          expect(String((settled[1] as PromiseRejectedResult).reason)).toMatch(/division by zero/)
+          expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: '23505' })
+          // Nothing was rolled back with its neighbours: each statement committed alone.
+          const rows = await adminQuery<{ name: string }>(`SELECT name FROM ${table} WHERE name LIKE 'pipelined-%' ORDER BY name`)
+          expect(rows.map((r) => r.name)).toEqual(['pipelined-a', 'pipelined-b'])
+        } finally {
+          await endPool(pool)
+        }
+      })
+
+      test('a pipelined connection the server ends fails only what was on it; the next statement opens a new one', async () => {
+        await openFresh().then((s) => s.close())
+        const lost: Error[] = []
+        const pool = createPool(latest!.options, (err) => lost.push(err), 'ephemeral')
+        try {
+          const before = new Set(await Promise.all(Array.from({ length: 8 }, () => pidOf(pool))))
+          // Settled into a value at once: it fails while the test is still terminating connections.
+          const slow = queryRows(pool, 'SELECT pg_sleep(5) AS slept').then(() => undefined, (err: Error) => err)
+          await sleep(100)
+          for (const pid of before) await adminQuery('SELECT pg_terminate_backend($1)', [pid])
+          expect(await slow).toMatchObject({ code: '57P01' })
+          const after = new Set(await Promise.all(Array.from({ length: 8 }, () => pidOf(pool))))
+          expect(after.size).toBeGreaterThan(0)
+          for (const pid of after) expect(before.has(pid)).toBe(false)
+          expect((await queryRows<{ ok: number }>(pool, 'SELECT 1 AS ok'))[0]).toEqual({ ok: 1 })
+        } finally {
+          await endPool(pool)
+        }
+      })
     })
 
     describe('one grant: saving issued tokens and revoking the grant never overlap (security.md C1, T1)', () => {

@@ -158,8 +158,8 @@ class Line {
   private finish(err: Error | undefined, dropped = true): void {
     if (this.done) return
     this.done = true
-    this.client.off('error', this.onError)
-    this.client.off('end', this.onEnd)
+    // The listeners stay: a connection can emit 'error' after 'end' (a server shutting it down),
+    // and an 'error' nobody listens to would end the process.
     if (dropped) this.onDropped(err)
     // Destroyed, never reused: whatever was written on it has failed or will fail.
     this.client.release(err ?? true)
