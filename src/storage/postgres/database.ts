@@ -108,7 +108,7 @@ class PipelinedStatements {
   query(config: pg.QueryConfig): Promise<pg.QueryResult> {
     const i = this.next
     this.next = (i + 1) % this.lines.length
-    return this.line(i).then((line) => line.client.query(config))
+    return this.line(i).then((line) => line.query(config))
   }
 
   private line(i: number): Promise<Line> {
@@ -150,6 +150,26 @@ class Line {
     client.on('error', this.onError)
     client.on('end', this.onEnd)
   }
+
+  /**
+   * Statements issued in one turn of the event loop leave in one write: the socket is corked at the
+   * first and uncorked once the turn's I/O callbacks have run (setImmediate), so one system call and
+   * one wake-up of the server process carry them all.
+   */
+  query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    const stream = (this.client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream
+    if (!this.corked && stream?.cork && stream.uncork) {
+      this.corked = true
+      stream.cork()
+      setImmediate(() => {
+        this.corked = false
+        stream.uncork!()
+      })
+    }
+    return this.client.query(config)
+  }
+
+  private corked = false
 
   close(): void {
     this.finish(undefined, false)
