@@ -44,8 +44,9 @@ export const describeServer = (o: PgConnectionOptions): string =>
  * don't wait for the WAL flush (`synchronous_commit = off`). A crash of the database server or its
  * host can lose the last fraction of a second of them (people signing in at that moment sign in
  * again), never a device, consent, subject or ban, which go through the durable pool; SQLite's
- * default (WAL, `synchronous = NORMAL`) makes the same trade on power loss. A sign-in commits three
- * times, and a flush takes milliseconds on ordinary disks.
+ * default (WAL, `synchronous = NORMAL`) makes the same trade on power loss. An authorization
+ * commits twice (the code, then its redemption with the tokens), and a flush takes milliseconds on
+ * ordinary disks. Its single statements are pipelined (PipelinedStatements).
  */
 export function createPool(o: PgConnectionOptions, onIdleError: (err: Error) => void, kind: 'durable' | 'ephemeral' = 'durable'): PgPool {
   const config: pg.PoolConfig = {
