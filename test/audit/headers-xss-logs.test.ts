@@ -203,7 +203,7 @@ describe('crash safety', () => {
     const cookie = await signedInCookie(s, 'john', 2)
     const loc = (await req(s.url, `/api/oidc/authorization?${authorizeQuery()}`, { headers: { cookie } })).headers.location
     const code = new URL(String(loc)).searchParams.get('code')!
-    vi.spyOn(s.storage, 'consumeAuthorizationCode').mockRejectedValue(new Error('SQLITE_BUSY /var/lib/secret'))
+    vi.spyOn(s.storage, 'redeemAuthorizationCode').mockRejectedValue(new Error('SQLITE_BUSY /var/lib/secret'))
     const r = await req(s.url, '/api/oidc/token', { method: 'POST', body: `grant_type=authorization_code&code=${code}&redirect_uri=${encodeURIComponent(KASM_REDIRECT)}`, headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth('kasm', 'insecure-secret') } })
     expect(r.status).toBe(500)
     expect(r.json()).toEqual({ error: 'server_error', error_description: 'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.' })
